@@ -1,0 +1,10 @@
+DROP TABLE integration_oauth_states;
+DROP TABLE integration_consents;
+DROP TABLE integration_sync_logs;
+DROP TABLE integration_webhooks;
+DROP TABLE integration_credentials;
+DROP TABLE integrations;
+DROP TABLE integration_providers;
+DROP TABLE users;
+DROP TABLE instance_setup;
+DROP TABLE organizations;

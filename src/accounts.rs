@@ -1,0 +1,171 @@
+//! HR admin accounts: first-run setup, operator-created admins, sign-in.
+
+use secrecy::SecretString;
+
+use crate::crypto::passwords;
+use crate::db::orgs::{self, CreateAdminError, NewAdmin};
+use crate::db::{Db, DbError};
+use crate::domain::{Email, OrgId, OrgName, Role, UserId};
+
+/// A signed-in (or just authenticated) admin and their organization.
+#[derive(Debug, Clone)]
+pub struct Admin {
+    pub user_id: UserId,
+    pub org_id: OrgId,
+    pub email: String,
+    pub org_name: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    /// Bad input, as a sentence for the form.
+    #[error("{0}")]
+    Invalid(String),
+    #[error("setup has already been completed")]
+    SetupAlreadyDone,
+    #[error("an account with this email already exists")]
+    EmailTaken,
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<CreateAdminError> for AccountError {
+    fn from(e: CreateAdminError) -> Self {
+        match e {
+            CreateAdminError::SetupAlreadyDone => AccountError::SetupAlreadyDone,
+            CreateAdminError::EmailTaken => AccountError::EmailTaken,
+            CreateAdminError::Db(e) => AccountError::Db(e),
+        }
+    }
+}
+
+/// A new admin's validated details.
+pub struct NewAdminInput {
+    pub org_name: OrgName,
+    pub email: Email,
+    password: SecretString,
+}
+
+impl NewAdminInput {
+    pub fn parse(org_name: &str, email: &str, password: SecretString) -> Result<Self, AccountError> {
+        let org_name = OrgName::parse(org_name).map_err(AccountError::Invalid)?;
+        let email = Email::parse(email).map_err(AccountError::Invalid)?;
+        passwords::check_new_password(&password).map_err(AccountError::Invalid)?;
+        Ok(NewAdminInput {
+            org_name,
+            email,
+            password,
+        })
+    }
+}
+
+pub async fn setup_completed(db: &Db) -> Result<bool, DbError> {
+    db.run(orgs::setup_completed).await
+}
+
+/// First-run setup: creates the organization and its first admin, once for good.
+pub async fn complete_setup(db: &Db, input: NewAdminInput) -> Result<Admin, AccountError> {
+    let hash = hash_off_thread(input.password).await?;
+    let (org_id, user_id) = (OrgId::new(), UserId::new());
+    let (org_name, email) = (
+        input.org_name.as_str().to_owned(),
+        input.email.as_str().to_owned(),
+    );
+    let admin = Admin {
+        user_id,
+        org_id,
+        email: email.clone(),
+        org_name: org_name.clone(),
+    };
+    db.run(move |conn| {
+        let new = NewAdmin {
+            user_id: &user_id.to_text(),
+            email: &email,
+            password_hash: &hash,
+            role: Role::Admin.as_str(),
+        };
+        Ok(orgs::create_first_org(conn, &org_id.to_text(), &org_name, &new))
+    })
+    .await??;
+    Ok(admin)
+}
+
+/// Operator path (`admin create`): adds an admin to the named organization, creating it if
+/// needed. Returns the organization's id.
+pub async fn create_admin(db: &Db, input: NewAdminInput) -> Result<OrgId, AccountError> {
+    let hash = hash_off_thread(input.password).await?;
+    let user_id = UserId::new();
+    let (org_name, email) = (
+        input.org_name.as_str().to_owned(),
+        input.email.as_str().to_owned(),
+    );
+    let org_id = db
+        .run(move |conn| {
+            let new = NewAdmin {
+                user_id: &user_id.to_text(),
+                email: &email,
+                password_hash: &hash,
+                role: Role::Admin.as_str(),
+            };
+            Ok(orgs::create_admin_in_org(
+                conn,
+                &OrgId::new().to_text(),
+                &org_name,
+                &new,
+            ))
+        })
+        .await??;
+    OrgId::parse(&org_id).ok_or_else(|| AccountError::Invalid("stored organization id is not a UUID".into()))
+}
+
+/// Checks an email and password. `None` for any mismatch (unknown account or wrong
+/// password alike, in the same time).
+pub async fn authenticate(db: &Db, email: &str, password: SecretString) -> Result<Option<Admin>, DbError> {
+    let email = Email::parse(email).ok();
+    let user = match &email {
+        Some(email) => {
+            let email = email.as_str().to_owned();
+            db.run(move |conn| orgs::find_user_by_email(conn, &email)).await?
+        }
+        None => None,
+    };
+    let stored = user.as_ref().map(|u| u.password_hash.clone());
+    let verified =
+        tokio::task::spawn_blocking(move || passwords::verify_password(&password, stored.as_deref()))
+            .await
+            .map_err(|_| DbError::Cancelled)?;
+    let Some(user) = user.filter(|_| verified) else {
+        return Ok(None);
+    };
+    let (user_id, org_id) = (user.id.clone(), user.org_id.clone());
+    let found = db
+        .run(move |conn| {
+            orgs::record_login(conn, &user_id)?;
+            orgs::find_user_with_org(conn, &user_id, &org_id)
+        })
+        .await?;
+    Ok(found.and_then(|(user, org)| admin_from_rows(user, org)))
+}
+
+/// The admin a session names, if that account still exists in that organization.
+pub async fn find_admin(db: &Db, user_id: UserId, org_id: OrgId) -> Result<Option<Admin>, DbError> {
+    let found = db
+        .run(move |conn| orgs::find_user_with_org(conn, &user_id.to_text(), &org_id.to_text()))
+        .await?;
+    Ok(found.and_then(|(user, org)| admin_from_rows(user, org)))
+}
+
+fn admin_from_rows(user: orgs::UserRow, org: orgs::OrgRow) -> Option<Admin> {
+    Some(Admin {
+        user_id: UserId::parse(&user.id)?,
+        org_id: OrgId::parse(&org.id)?,
+        email: user.email,
+        org_name: org.name,
+    })
+}
+
+async fn hash_off_thread(password: SecretString) -> Result<String, AccountError> {
+    tokio::task::spawn_blocking(move || passwords::hash_password(&password))
+        .await
+        .map_err(|_| AccountError::Db(DbError::Cancelled))
+}

@@ -1,0 +1,254 @@
+//! The database: one connection type over SQLite and PostgreSQL, the pool, migrations, and one
+//! module per table group. Everything here blocks; async callers go through [`Db::run`].
+
+pub mod catalogue;
+pub mod integrations;
+pub mod orgs;
+pub mod schema;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::pg::PgConnection;
+use diesel::r2d2::{self, ManageConnection, Pool, PooledConnection};
+use diesel::sqlite::SqliteConnection;
+use diesel::{Connection, RunQueryDsl};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// Key of the PostgreSQL advisory lock that serialises migrations across instances.
+const MIGRATION_LOCK_KEY: i64 = 0x7461_7267_6574_796d; // "targetym"
+
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    Postgresql(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("database query failed: {0}")]
+    Query(#[from] diesel::result::Error),
+    #[error("no database connection available: {0}")]
+    Pool(#[from] r2d2::PoolError),
+    #[error("database migrations failed: {0}")]
+    Migration(String),
+    #[error("database task was cancelled")]
+    Cancelled,
+}
+
+impl DbError {
+    /// True when the row asked for does not exist.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, DbError::Query(diesel::result::Error::NotFound))
+    }
+
+    /// True when a unique constraint refused the write.
+    pub fn is_unique_violation(&self) -> bool {
+        matches!(
+            self,
+            DbError::Query(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _
+            ))
+        )
+    }
+}
+
+/// Where the data lives, decided from DATABASE_URL's scheme.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    Postgres(String),
+    Sqlite(PathBuf),
+}
+
+impl DatabaseUrl {
+    /// `postgres://` / `postgresql://` URLs go to PostgreSQL; `sqlite://path`, `sqlite:path`
+    /// and plain paths to SQLite. An empty value is refused rather than silently opening a
+    /// temporary database.
+    pub fn parse(url: &str) -> Result<Self, String> {
+        let url = url.trim();
+        if url.is_empty() {
+            return Err("DATABASE_URL is empty".into());
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(DatabaseUrl::Postgres(url.to_owned()));
+        }
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .unwrap_or(url);
+        if path.is_empty() || path == ":memory:" || path.contains("://") {
+            return Err(format!(
+                "DATABASE_URL must be postgres://..., sqlite://<file> or a file path (got a {} value)",
+                if path == ":memory:" {
+                    "in-memory"
+                } else {
+                    "non-file"
+                }
+            ));
+        }
+        Ok(DatabaseUrl::Sqlite(PathBuf::from(path)))
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        matches!(self, DatabaseUrl::Postgres(_))
+    }
+}
+
+/// Opens connections of the backend the URL names, so a failure reports the real cause
+/// (the derived `establish` would try both backends and hide it).
+pub struct ConnectionManager {
+    url: DatabaseUrl,
+}
+
+impl ManageConnection for ConnectionManager {
+    type Connection = DbConnection;
+    type Error = r2d2::Error;
+
+    fn connect(&self) -> Result<DbConnection, r2d2::Error> {
+        match &self.url {
+            DatabaseUrl::Postgres(url) => PgConnection::establish(url)
+                .map(DbConnection::Postgresql)
+                .map_err(r2d2::Error::ConnectionError),
+            DatabaseUrl::Sqlite(path) => {
+                let mut conn = SqliteConnection::establish(&path.to_string_lossy())
+                    .map_err(r2d2::Error::ConnectionError)?;
+                conn.batch_execute(
+                    "PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
+                )
+                .map_err(r2d2::Error::QueryError)?;
+                Ok(DbConnection::Sqlite(conn))
+            }
+        }
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), r2d2::Error> {
+        conn.batch_execute("SELECT 1").map_err(r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, _conn: &mut DbConnection) -> bool {
+        std::thread::panicking()
+    }
+}
+
+pub type DbPool = Pool<ConnectionManager>;
+pub type PooledDb = PooledConnection<ConnectionManager>;
+
+/// The pool plus a way to run blocking diesel work off the async threads.
+#[derive(Clone)]
+pub struct Db {
+    pool: DbPool,
+    backend_is_postgres: bool,
+}
+
+impl Db {
+    /// Opens the pool (creating the SQLite file's folder and switching it to WAL first).
+    pub fn connect(url: &DatabaseUrl, max_size: u32) -> Result<Db, DbError> {
+        if let DatabaseUrl::Sqlite(path) = url {
+            prepare_sqlite_file(path)?;
+        }
+        let pool = Pool::builder()
+            .max_size(max_size)
+            .connection_timeout(Duration::from_secs(10))
+            .build(ConnectionManager { url: url.clone() })?;
+        Ok(Db {
+            pool,
+            backend_is_postgres: url.is_postgres(),
+        })
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.backend_is_postgres
+    }
+
+    pub fn get(&self) -> Result<PooledDb, DbError> {
+        Ok(self.pool.get()?)
+    }
+
+    /// Runs `work` with a pooled connection on the blocking thread pool.
+    pub async fn run<T, F>(&self, work: F) -> Result<T, DbError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConnection) -> Result<T, DbError> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = pool.get()?;
+            work(&mut conn)
+        })
+        .await
+        .map_err(|_| DbError::Cancelled)?
+    }
+
+    /// The database answers a trivial query.
+    pub async fn ping(&self) -> Result<(), DbError> {
+        self.run(|conn| Ok(conn.batch_execute("SELECT 1")?)).await
+    }
+}
+
+fn prepare_sqlite_file(path: &Path) -> Result<(), DbError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| DbError::Migration(format!("cannot create the folder {}: {e}", dir.display())))?;
+    }
+    // WAL is a property of the file: set it once, before the pool opens connections in
+    // parallel (setting it per connection races to "database is locked").
+    let mut conn = SqliteConnection::establish(&path.to_string_lossy())
+        .map_err(|e| DbError::Migration(format!("cannot open {}: {e}", path.display())))?;
+    conn.batch_execute("PRAGMA journal_mode = WAL;")?;
+    Ok(())
+}
+
+/// Applies pending migrations; on PostgreSQL under an advisory lock so that several
+/// instances starting together apply them once. Returns how many were applied.
+pub fn run_migrations(conn: &mut DbConnection) -> Result<usize, DbError> {
+    let migration_error = |e: Box<dyn std::error::Error + Send + Sync>| DbError::Migration(e.to_string());
+    match conn {
+        DbConnection::Sqlite(conn) => conn
+            .run_pending_migrations(SQLITE_MIGRATIONS)
+            .map(|applied| applied.len())
+            .map_err(migration_error),
+        DbConnection::Postgresql(conn) => {
+            diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})")).execute(conn)?;
+            let result = conn
+                .run_pending_migrations(POSTGRES_MIGRATIONS)
+                .map(|applied| applied.len())
+                .map_err(migration_error);
+            diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})")).execute(conn)?;
+            result
+        }
+    }
+}
+
+/// The current time in UTC, truncated to microseconds so that a value read back from either
+/// backend compares equal to the one written.
+pub fn now() -> chrono::NaiveDateTime {
+    use chrono::{SubsecRound, Utc};
+    Utc::now().naive_utc().trunc_subsecs(6)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DatabaseUrl;
+    use std::path::PathBuf;
+
+    #[test]
+    fn database_urls() {
+        assert_eq!(
+            DatabaseUrl::parse("sqlite://data/app.db").unwrap(),
+            DatabaseUrl::Sqlite(PathBuf::from("data/app.db"))
+        );
+        assert_eq!(
+            DatabaseUrl::parse("./data/app.db").unwrap(),
+            DatabaseUrl::Sqlite(PathBuf::from("./data/app.db"))
+        );
+        assert!(DatabaseUrl::parse("postgres://u@h/db").unwrap().is_postgres());
+        for bad in ["", "  ", "sqlite://", ":memory:", "mysql://x"] {
+            assert!(DatabaseUrl::parse(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+}

@@ -1,0 +1,177 @@
+//! Organizations, their users, and the one-time setup marker.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::{instance_setup, organizations, users};
+use super::{DbConnection, DbError, now};
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = organizations)]
+pub struct OrgRow {
+    pub id: String,
+    pub name: String,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = users)]
+pub struct UserRow {
+    pub id: String,
+    pub org_id: String,
+    pub email: String,
+    pub password_hash: String,
+    pub role: String,
+    pub last_login_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+}
+
+/// A new admin as the account service hands it over (password already hashed).
+pub struct NewAdmin<'a> {
+    pub user_id: &'a str,
+    pub email: &'a str,
+    pub password_hash: &'a str,
+    pub role: &'a str,
+}
+
+pub fn setup_completed(conn: &mut DbConnection) -> Result<bool, DbError> {
+    let count: i64 = instance_setup::table.count().get_result(conn)?;
+    Ok(count > 0)
+}
+
+/// Marks the first-run setup as done. `Ok(false)` when it already was: the primary key
+/// (always 1) makes two concurrent setups impossible.
+fn mark_setup_completed(conn: &mut DbConnection) -> Result<bool, DbError> {
+    let inserted = diesel::insert_into(instance_setup::table)
+        .values((instance_setup::id.eq(1), instance_setup::completed_at.eq(now())))
+        .execute(conn);
+    match inserted.map_err(DbError::from) {
+        Ok(_) => Ok(true),
+        Err(e) if e.is_unique_violation() => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CreateAdminError {
+    #[error("setup has already been completed")]
+    SetupAlreadyDone,
+    #[error("an account with this email already exists")]
+    EmailTaken,
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<diesel::result::Error> for CreateAdminError {
+    fn from(e: diesel::result::Error) -> Self {
+        let e = DbError::from(e);
+        if e.is_unique_violation() {
+            CreateAdminError::EmailTaken
+        } else {
+            CreateAdminError::Db(e)
+        }
+    }
+}
+
+/// First-run setup: the organization and its first admin, once and only once.
+pub fn create_first_org(
+    conn: &mut DbConnection,
+    org_id: &str,
+    org_name: &str,
+    admin: &NewAdmin<'_>,
+) -> Result<(), CreateAdminError> {
+    conn.transaction(|conn| {
+        if !mark_setup_completed(conn)? {
+            return Err(CreateAdminError::SetupAlreadyDone);
+        }
+        insert_org(conn, org_id, org_name)?;
+        insert_user(conn, org_id, admin)?;
+        Ok(())
+    })
+}
+
+/// Operator path: adds an admin to the organization named `org_name`, creating it when it
+/// does not exist. Returns the organization's id. Also completes the first-run setup.
+pub fn create_admin_in_org(
+    conn: &mut DbConnection,
+    new_org_id: &str,
+    org_name: &str,
+    admin: &NewAdmin<'_>,
+) -> Result<String, CreateAdminError> {
+    conn.transaction(|conn| {
+        let existing = organizations::table
+            .filter(organizations::name.eq(org_name))
+            .select(organizations::id)
+            .first::<String>(conn)
+            .optional()?;
+        let org_id = match existing {
+            Some(id) => id,
+            None => {
+                insert_org(conn, new_org_id, org_name)?;
+                new_org_id.to_owned()
+            }
+        };
+        insert_user(conn, &org_id, admin)?;
+        mark_setup_completed(conn)?;
+        Ok(org_id)
+    })
+}
+
+fn insert_org(conn: &mut DbConnection, id: &str, name: &str) -> Result<(), diesel::result::Error> {
+    diesel::insert_into(organizations::table)
+        .values((
+            organizations::id.eq(id),
+            organizations::name.eq(name),
+            organizations::created_at.eq(now()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+fn insert_user(
+    conn: &mut DbConnection,
+    org_id: &str,
+    admin: &NewAdmin<'_>,
+) -> Result<(), diesel::result::Error> {
+    diesel::insert_into(users::table)
+        .values((
+            users::id.eq(admin.user_id),
+            users::org_id.eq(org_id),
+            users::email.eq(admin.email),
+            users::password_hash.eq(admin.password_hash),
+            users::role.eq(admin.role),
+            users::created_at.eq(now()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn find_user_by_email(conn: &mut DbConnection, email: &str) -> Result<Option<UserRow>, DbError> {
+    Ok(users::table
+        .filter(users::email.eq(email))
+        .select(UserRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// The user and their organization, as the session names them.
+pub fn find_user_with_org(
+    conn: &mut DbConnection,
+    user_id: &str,
+    org_id: &str,
+) -> Result<Option<(UserRow, OrgRow)>, DbError> {
+    Ok(users::table
+        .inner_join(organizations::table)
+        .filter(users::id.eq(user_id))
+        .filter(users::org_id.eq(org_id))
+        .select((UserRow::as_select(), OrgRow::as_select()))
+        .first(conn)
+        .optional()?)
+}
+
+pub fn record_login(conn: &mut DbConnection, user_id: &str) -> Result<(), DbError> {
+    diesel::update(users::table.find(user_id))
+        .set(users::last_login_at.eq(now()))
+        .execute(conn)?;
+    Ok(())
+}

@@ -1,0 +1,203 @@
+// Written by hand with portable types (Text, Timestamp, Binary, Bool, Integer, BigInt) so that
+// one schema serves SQLite and PostgreSQL; it mirrors migrations/{sqlite,postgres}.
+
+diesel::table! {
+    organizations (id) {
+        id -> Text,
+        name -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    instance_setup (id) {
+        id -> Integer,
+        completed_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> Text,
+        org_id -> Text,
+        email -> Text,
+        password_hash -> Text,
+        role -> Text,
+        last_login_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    integration_providers (slug) {
+        slug -> Text,
+        name -> Text,
+        category -> Text,
+        description -> Text,
+        brand_color -> Text,
+        auth_kind -> Text,
+        authorize_url -> Text,
+        token_url -> Text,
+        revoke_url -> Nullable<Text>,
+        identity_url -> Nullable<Text>,
+        issuer -> Nullable<Text>,
+        jwks_url -> Nullable<Text>,
+        api_base_url -> Text,
+        default_scopes -> Text,
+        scope_separator -> Text,
+        pkce -> Bool,
+        token_auth_method -> Text,
+        extra_auth_params -> Text,
+        webhook_kind -> Text,
+        docs_url -> Text,
+        position -> Integer,
+        builtin -> Bool,
+        enabled -> Bool,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    integrations (id) {
+        id -> Text,
+        org_id -> Text,
+        provider_slug -> Text,
+        status -> Text,
+        external_account_id -> Text,
+        external_account_name -> Text,
+        granted_scopes -> Text,
+        connected_by -> Nullable<Text>,
+        connected_at -> Nullable<Timestamp>,
+        disconnected_at -> Nullable<Timestamp>,
+        last_refresh_at -> Nullable<Timestamp>,
+        last_sync_at -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+        last_error_at -> Nullable<Timestamp>,
+        next_refresh_at -> Nullable<Timestamp>,
+        refresh_failures -> Integer,
+        sync_interval_minutes -> Nullable<Integer>,
+        next_sync_at -> Nullable<Timestamp>,
+        lease_owner -> Nullable<Text>,
+        lease_expires_at -> Nullable<Timestamp>,
+        lease_generation -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    integration_credentials (integration_id) {
+        integration_id -> Text,
+        key_id -> Text,
+        access_token -> Binary,
+        refresh_token -> Nullable<Binary>,
+        token_type -> Text,
+        scope -> Text,
+        expires_at -> Nullable<Timestamp>,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    integration_webhooks (id) {
+        id -> Text,
+        org_id -> Text,
+        integration_id -> Nullable<Text>,
+        provider_slug -> Text,
+        external_id -> Text,
+        resource_id -> Nullable<Text>,
+        key_id -> Nullable<Text>,
+        secret -> Nullable<Binary>,
+        status -> Text,
+        expires_at -> Nullable<Timestamp>,
+        received_count -> BigInt,
+        rejected_count -> BigInt,
+        last_event_at -> Nullable<Timestamp>,
+        rate_limit_per_minute -> Integer,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    integration_sync_logs (id) {
+        id -> Text,
+        org_id -> Text,
+        integration_id -> Nullable<Text>,
+        provider_slug -> Text,
+        kind -> Text,
+        status -> Text,
+        message -> Text,
+        error -> Nullable<Text>,
+        dedup_key -> Nullable<Text>,
+        payload -> Nullable<Binary>,
+        attempts -> Integer,
+        max_attempts -> Integer,
+        next_attempt_at -> Nullable<Timestamp>,
+        lease_owner -> Nullable<Text>,
+        lease_expires_at -> Nullable<Timestamp>,
+        actor_user_id -> Nullable<Text>,
+        started_at -> Nullable<Timestamp>,
+        finished_at -> Nullable<Timestamp>,
+        duration_ms -> Nullable<BigInt>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    integration_consents (id) {
+        id -> Text,
+        org_id -> Text,
+        user_id -> Nullable<Text>,
+        provider_slug -> Text,
+        integration_id -> Nullable<Text>,
+        scopes -> Text,
+        consent_text_version -> Text,
+        ip_address -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+        granted_at -> Timestamp,
+        withdrawn_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    integration_oauth_states (id) {
+        id -> Text,
+        state_hash -> Text,
+        org_id -> Text,
+        user_id -> Text,
+        provider_slug -> Text,
+        integration_id -> Nullable<Text>,
+        consent_id -> Nullable<Text>,
+        session_binding -> Text,
+        key_id -> Nullable<Text>,
+        pkce_verifier -> Nullable<Binary>,
+        nonce -> Nullable<Text>,
+        scopes -> Text,
+        redirect_after -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        consumed_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::joinable!(users -> organizations (org_id));
+diesel::joinable!(integrations -> organizations (org_id));
+diesel::joinable!(integrations -> integration_providers (provider_slug));
+diesel::joinable!(integration_credentials -> integrations (integration_id));
+diesel::joinable!(integration_webhooks -> integrations (integration_id));
+diesel::joinable!(integration_sync_logs -> integrations (integration_id));
+diesel::joinable!(integration_consents -> integrations (integration_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    organizations,
+    instance_setup,
+    users,
+    integration_providers,
+    integrations,
+    integration_credentials,
+    integration_webhooks,
+    integration_sync_logs,
+    integration_consents,
+    integration_oauth_states,
+);

@@ -1,0 +1,88 @@
+//! Newtypes and enums with rules. Once a value exists it is valid.
+
+mod email;
+mod ids;
+mod status;
+
+pub use email::Email;
+pub use ids::{IntegrationId, OrgId, ProviderSlug, UserId};
+pub use status::IntegrationStatus;
+
+/// Declares a closed set of string-coded values stored in text columns.
+macro_rules! text_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+
+            pub fn parse(text: &str) -> Option<Self> {
+                match text { $($text => Some($name::$variant),)+ _ => None }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+pub(crate) use text_enum;
+
+text_enum! {
+    /// How a provider authenticates users: plain OAuth 2.0, or OpenID Connect on top of it.
+    AuthKind { OAuth2 => "oauth2", Oidc => "oidc" }
+}
+
+text_enum! {
+    /// How the client authenticates at the token endpoint (RFC 6749 §2.3.1).
+    TokenAuthMethod { ClientSecretBasic => "client_secret_basic", ClientSecretPost => "client_secret_post" }
+}
+
+text_enum! {
+    /// The provider's webhook scheme: how deliveries are verified and handshaken.
+    WebhookKind {
+        SlackEvents => "slack_events",
+        GoogleChannel => "google_channel",
+        GraphSubscription => "graph_subscription",
+        AsanaHook => "asana_hook",
+        NotionSignature => "notion_signature",
+        JiraHubSignature => "jira_hub_signature",
+        LinearSignature => "linear_signature",
+        ZoomSignature => "zoom_signature",
+        DropboxSignature => "dropbox_signature",
+        GithubSignature => "github_signature",
+        None => "none",
+    }
+}
+
+text_enum! {
+    /// A user's role in an organization.
+    Role { Admin => "admin" }
+}
+
+/// An organization's display name: 1 to 100 characters, no control characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrgName(String);
+
+impl OrgName {
+    pub fn parse(input: &str) -> Result<Self, String> {
+        let name = input.trim();
+        let len = name.chars().count();
+        if len == 0 || len > 100 || name.chars().any(char::is_control) {
+            return Err("Enter an organization name of 1 to 100 characters.".into());
+        }
+        Ok(OrgName(name.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}

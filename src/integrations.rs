@@ -1,0 +1,174 @@
+//! The integration lifecycle as the web layer and the worker see it. Neither talks SQL.
+
+use crate::context::AppContext;
+use crate::db::DbError;
+use crate::db::catalogue::{self, ProviderRow};
+use crate::db::integrations::{self, IntegrationSummary};
+use crate::domain::{IntegrationStatus, OrgId, ProviderSlug};
+
+/// A provider's state for one organization, as its settings card shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CardState {
+    /// The operator set no client credentials: nobody can connect it yet.
+    NotConfigured,
+    Available,
+    Connected,
+    NeedsReconnect,
+    Error,
+}
+
+impl CardState {
+    pub fn label(self) -> &'static str {
+        match self {
+            CardState::NotConfigured => "Not configured",
+            CardState::Available => "Available",
+            CardState::Connected => "Connected",
+            CardState::NeedsReconnect => "Needs reconnect",
+            CardState::Error => "Error",
+        }
+    }
+
+    /// A CSS-friendly name.
+    pub fn css(self) -> &'static str {
+        match self {
+            CardState::NotConfigured => "not-configured",
+            CardState::Available => "available",
+            CardState::Connected => "connected",
+            CardState::NeedsReconnect => "needs-reconnect",
+            CardState::Error => "error",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ProviderCard {
+    pub slug: String,
+    pub name: String,
+    pub category: String,
+    pub description: String,
+    pub brand_color: String,
+    pub initials: String,
+    pub state: CardState,
+    /// Names of the connected accounts ("Connected as …").
+    pub accounts: Vec<String>,
+    pub last_error: Option<String>,
+}
+
+impl ProviderCard {
+    /// "Connected as Acme HR, Acme Eng", or the state's label.
+    pub fn state_text(&self) -> String {
+        match self.state {
+            CardState::Connected => format!("Connected as {}", self.accounts.join(", ")),
+            other => other.label().to_owned(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct CardFilter {
+    pub category: Option<String>,
+    pub query: Option<String>,
+}
+
+pub struct SettingsPage {
+    pub cards: Vec<ProviderCard>,
+    /// Every category of the catalogue, for the filter (whatever the current filter).
+    pub categories: Vec<String>,
+}
+
+/// The settings page of one organization: two queries whatever the number of integrations.
+pub async fn settings_page(
+    ctx: &AppContext,
+    org_id: OrgId,
+    filter: &CardFilter,
+) -> Result<SettingsPage, DbError> {
+    let (providers, mine) = ctx
+        .db
+        .run(move |conn| {
+            let providers = catalogue::list_enabled(conn)?;
+            let mine = integrations::list_active_for_org(conn, &org_id.to_text())?;
+            Ok((providers, mine))
+        })
+        .await?;
+    let mut categories: Vec<String> = providers.iter().map(|p| p.category.clone()).collect();
+    categories.sort();
+    categories.dedup();
+    let query = filter
+        .query
+        .as_deref()
+        .map(str::trim)
+        .filter(|q| !q.is_empty())
+        .map(str::to_lowercase);
+    let cards = providers
+        .into_iter()
+        .filter(|p| {
+            filter
+                .category
+                .as_deref()
+                .is_none_or(|c| c.is_empty() || p.category == c)
+        })
+        .filter(|p| query.as_deref().is_none_or(|q| p.name.to_lowercase().contains(q)))
+        .map(|p| {
+            let configured = ProviderSlug::parse(&p.slug)
+                .is_some_and(|slug| ctx.settings.client_credentials(&slug.env_prefix()).is_some());
+            let own: Vec<&IntegrationSummary> = mine.iter().filter(|i| i.provider_slug == p.slug).collect();
+            card(p, configured, &own)
+        })
+        .collect();
+    Ok(SettingsPage { cards, categories })
+}
+
+fn card(provider: ProviderRow, configured: bool, own: &[&IntegrationSummary]) -> ProviderCard {
+    let status = |i: &&IntegrationSummary| IntegrationStatus::parse(&i.status);
+    let accounts: Vec<String> = own
+        .iter()
+        .filter(|i| status(i).is_some_and(IntegrationStatus::is_live))
+        .map(|i| i.external_account_name.clone())
+        .collect();
+    let has = |wanted: IntegrationStatus| own.iter().any(|i| status(i) == Some(wanted));
+    let state = if !accounts.is_empty() {
+        CardState::Connected
+    } else if has(IntegrationStatus::NeedsReauth) {
+        CardState::NeedsReconnect
+    } else if has(IntegrationStatus::Error) {
+        CardState::Error
+    } else if configured {
+        CardState::Available
+    } else {
+        CardState::NotConfigured
+    };
+    let last_error = own.iter().find_map(|i| i.last_error.clone());
+    ProviderCard {
+        initials: initials(&provider.name),
+        slug: provider.slug,
+        name: provider.name,
+        category: provider.category,
+        description: provider.description,
+        brand_color: provider.brand_color,
+        state,
+        accounts,
+        last_error,
+    }
+}
+
+/// "Google Workspace" -> "GW", "Slack" -> "SL", "Microsoft 365" -> "M3".
+fn initials(name: &str) -> String {
+    let words: Vec<&str> = name.split_whitespace().collect();
+    let letters: String = match words.as_slice() {
+        [one] => one.chars().take(2).collect(),
+        many => many.iter().take(2).filter_map(|w| w.chars().next()).collect(),
+    };
+    letters.to_uppercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::initials;
+
+    #[test]
+    fn initials_of_names() {
+        assert_eq!(initials("Google Workspace"), "GW");
+        assert_eq!(initials("Slack"), "SL");
+        assert_eq!(initials("Microsoft 365"), "M3");
+    }
+}

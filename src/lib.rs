@@ -1,0 +1,15 @@
+//! Targetym Integrations: the integration hub of the Targetym HR platform.
+//!
+//! Data flows one way: `web` -> `accounts`/`integrations` -> (`db`, `crypto`, `providers`).
+
+pub mod accounts;
+pub mod config;
+pub mod context;
+pub mod crypto;
+pub mod db;
+pub mod domain;
+pub mod integrations;
+pub mod providers;
+pub mod startup;
+pub mod telemetry;
+pub mod web;

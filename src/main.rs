@@ -1,0 +1,119 @@
+use std::io::{BufRead, IsTerminal};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use secrecy::{ExposeSecret, SecretString};
+
+use targetym_integrations::accounts::{self, AccountError, NewAdminInput};
+use targetym_integrations::config::Settings;
+use targetym_integrations::context::AppContext;
+use targetym_integrations::startup::Application;
+use targetym_integrations::telemetry;
+
+/// Targetym Integrations: connect an organization's external services through OAuth 2.0.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the web app (the default).
+    Serve,
+    /// Apply pending database migrations and seed the provider catalogue, then exit.
+    Migrate,
+    /// Manage HR admin accounts.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create an admin in an organization (created when no organization has that name).
+    /// The password is asked for at a terminal, or read from the first line of stdin.
+    Create {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        email: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::from_env() {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(settings.log_format);
+    for warning in &settings.startup_warnings {
+        tracing::warn!("{warning}");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => runtime.block_on(serve(settings)),
+        Command::Migrate => runtime.block_on(migrate(settings)),
+        Command::Admin {
+            command: AdminCommand::Create { org, email },
+        } => runtime.block_on(create_admin(settings, &org, &email)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    Application::build(settings).await?.run().await?;
+    Ok(())
+}
+
+async fn migrate(settings: Settings) -> anyhow::Result<()> {
+    let (applied, changed) = AppContext::connect(settings)?.prepare_database().await?;
+    println!("migrations applied: {applied}; catalogue rows changed: {changed}");
+    Ok(())
+}
+
+async fn create_admin(settings: Settings, org: &str, email: &str) -> anyhow::Result<()> {
+    let ctx = AppContext::connect(settings)?;
+    ctx.prepare_database().await?;
+    let password = read_password()?;
+    let input = NewAdminInput::parse(org, email, password).map_err(|e| anyhow::anyhow!("{e}"))?;
+    match accounts::create_admin(&ctx.db, input).await {
+        Ok(org_id) => {
+            println!("created admin {email} in organization {org} ({org_id})");
+            Ok(())
+        }
+        Err(AccountError::EmailTaken) => anyhow::bail!("an account with the email {email} already exists"),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn read_password() -> anyhow::Result<SecretString> {
+    if std::io::stdin().is_terminal() {
+        let first = SecretString::from(rpassword::prompt_password("Password: ")?);
+        let again = SecretString::from(rpassword::prompt_password("Repeat the password: ")?);
+        anyhow::ensure!(
+            first.expose_secret() == again.expose_secret(),
+            "the two passwords do not match"
+        );
+        return Ok(first);
+    }
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(SecretString::from(line.trim_end_matches(['\r', '\n'])))
+}

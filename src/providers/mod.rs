@@ -1,0 +1,3 @@
+//! Providers: the catalogue of what can be connected.
+
+pub mod catalogue;

@@ -1,0 +1,130 @@
+//! Errors as the browser sees them: one enum, one status mapping, one page. Nothing internal
+//! reaches the response; internal causes are logged with the request id.
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpResponse, ResponseError};
+use askama::Template;
+
+use crate::db::DbError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WebError {
+    #[error("page not found")]
+    NotFound,
+    #[error("sign-in required")]
+    SignInRequired,
+    /// CSRF token or Origin check failed.
+    #[error("forbidden: {0}")]
+    Forbidden(&'static str),
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    #[error("request body too large")]
+    TooLarge,
+    #[error("too many requests")]
+    TooManyRequests { retry_after_secs: u64 },
+    #[error("service unavailable: {0}")]
+    Unavailable(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<DbError> for WebError {
+    fn from(e: DbError) -> Self {
+        match e {
+            e if e.is_not_found() => WebError::NotFound,
+            DbError::Pool(e) => WebError::Unavailable(e.to_string()),
+            DbError::Query(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::ClosedConnection
+                | diesel::result::DatabaseErrorKind::UnableToSendCommand,
+                info,
+            )) => WebError::Unavailable(info.message().to_owned()),
+            other => WebError::Internal(other.to_string()),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    title: &'a str,
+    message: &'a str,
+}
+
+impl WebError {
+    fn human(&self) -> (&'static str, &'static str) {
+        match self {
+            WebError::NotFound => (
+                "Page not found",
+                "There is nothing here. Check the address or go back to your integrations.",
+            ),
+            WebError::SignInRequired => ("Sign in required", "Please sign in to continue."),
+            WebError::Forbidden(_) => (
+                "Request refused",
+                "This form has expired or did not come from this site. Reload the page and try again.",
+            ),
+            WebError::BadRequest(_) => (
+                "Request not understood",
+                "The request was malformed. Go back and try again.",
+            ),
+            WebError::TooLarge => (
+                "Request too large",
+                "The submitted form is larger than this site accepts.",
+            ),
+            WebError::TooManyRequests { .. } => (
+                "Too many requests",
+                "Too many attempts. Wait a moment and try again.",
+            ),
+            WebError::Unavailable(_) => (
+                "Temporarily unavailable",
+                "The service cannot reach its database right now. Nothing was changed; please try again shortly.",
+            ),
+            WebError::Internal(_) => (
+                "Something went wrong",
+                "An unexpected error occurred. Nothing was changed; please try again.",
+            ),
+        }
+    }
+}
+
+impl ResponseError for WebError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            WebError::NotFound => StatusCode::NOT_FOUND,
+            WebError::SignInRequired => StatusCode::SEE_OTHER,
+            WebError::Forbidden(_) => StatusCode::FORBIDDEN,
+            WebError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            WebError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            WebError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            WebError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            WebError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            WebError::SignInRequired => {
+                // htmx follows HX-Redirect with a full page load; browsers follow Location.
+                return HttpResponse::SeeOther()
+                    .insert_header((header::LOCATION, "/login"))
+                    .insert_header(("HX-Redirect", "/login"))
+                    .finish();
+            }
+            WebError::Internal(cause) => tracing::error!(cause = %cause, "request failed"),
+            WebError::Unavailable(cause) => tracing::warn!(cause = %cause, "database unavailable"),
+            other => tracing::info!(reason = %other, "request refused"),
+        }
+        let (title, message) = self.human();
+        let body = ErrorPage { title, message }
+            .render()
+            .unwrap_or_else(|_| message.to_owned());
+        let mut response = HttpResponse::build(self.status_code());
+        response.content_type("text/html; charset=utf-8");
+        if let WebError::TooManyRequests { retry_after_secs } = self {
+            response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
+        }
+        if matches!(self, WebError::Unavailable(_)) {
+            response.insert_header((header::RETRY_AFTER, "5"));
+        }
+        response.body(body)
+    }
+}

@@ -1,0 +1,187 @@
+//! Cross-cutting request handling: request ids, logs and metrics; security headers; the
+//! CSRF and Origin check of every state-changing browser request.
+
+use std::time::Instant;
+
+use actix_session::SessionExt;
+use actix_web::body::MessageBody;
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{Error, HttpMessage, ResponseError, web};
+use tracing::Instrument;
+
+use super::WebState;
+use super::errors::WebError;
+use super::session::csrf_matches;
+
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+pub const CSRF_HEADER: &str = "x-csrf-token";
+pub const CSRF_FIELD: &str = "csrf_token";
+/// Browser forms are small; a larger body is not a form of ours.
+const MAX_FORM_BYTES: usize = 64 * 1024;
+
+/// Gives every request an id (kept from `X-Request-Id` when it is short and plain), a span
+/// that every log line of the request carries, one log line at the end, and metrics.
+pub async fn observe(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let request_id = req
+        .headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+    let method = req.method().to_string();
+    let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
+    let state = req.app_data::<web::Data<WebState>>().cloned();
+    let span = tracing::info_span!("request", request_id = %request_id, method = %method, route = %route);
+    let started = Instant::now();
+    let mut res = next.call(req).instrument(span.clone()).await?;
+    let elapsed = started.elapsed();
+    let status = res.status();
+    span.in_scope(|| {
+        tracing::info!(
+            status = status.as_u16(),
+            latency_ms = elapsed.as_secs_f64() * 1000.0,
+            "request done"
+        );
+    });
+    if let Some(state) = state {
+        state
+            .metrics
+            .observe_request(&method, &route, status.as_u16(), elapsed);
+    }
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        res.headers_mut()
+            .insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
+    }
+    Ok(res)
+}
+
+/// Security headers on every response.
+pub async fn security_headers(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let https = req
+        .app_data::<web::Data<WebState>>()
+        .is_some_and(|s| s.public_url.starts_with("https://"));
+    let mut res = next.call(req).await?;
+    let headers = res.headers_mut();
+    let mut set = |name: HeaderName, value: &'static str| {
+        headers.insert(name, HeaderValue::from_static(value));
+    };
+    // No inline script or style anywhere; htmx is served from /static and configured by a
+    // <meta> tag. form-action is left open: the connect form redirects to the provider.
+    set(
+        header::CONTENT_SECURITY_POLICY,
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+         connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
+    );
+    set(header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    set(header::REFERRER_POLICY, "no-referrer");
+    set(header::X_FRAME_OPTIONS, "DENY");
+    set(
+        HeaderName::from_static("cross-origin-opener-policy"),
+        "same-origin",
+    );
+    set(
+        HeaderName::from_static("permissions-policy"),
+        "camera=(), microphone=(), geolocation=(), payment=()",
+    );
+    if https {
+        set(
+            header::STRICT_TRANSPORT_SECURITY,
+            "max-age=63072000; includeSubDomains",
+        );
+    }
+    Ok(res)
+}
+
+/// Every state-changing browser request must come from our origin and carry the session's
+/// CSRF token (the `X-CSRF-Token` header from htmx, or the `csrf_token` form field).
+/// Webhooks and the internal API authenticate otherwise and are not browser requests.
+pub async fn verify_csrf(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<actix_web::body::EitherBody<impl MessageBody>>, Error> {
+    let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    if safe || req.path().starts_with("/api/") {
+        return Ok(next.call(req).await?.map_into_left_body());
+    }
+    if let Err(refused) = check_csrf(&mut req).await {
+        return Ok(req.into_response(refused.error_response()).map_into_right_body());
+    }
+    Ok(next.call(req).await?.map_into_left_body())
+}
+
+async fn check_csrf(req: &mut ServiceRequest) -> Result<(), WebError> {
+    let public_url = req
+        .app_data::<web::Data<WebState>>()
+        .map(|s| s.public_origin.clone())
+        .unwrap_or_default();
+    let from_header = |name: HeaderName| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    match (from_header(header::ORIGIN), from_header(header::REFERER)) {
+        (Some(origin), _) if origin != public_url => return Err(WebError::Forbidden("cross-origin request")),
+        (None, Some(referer)) if !referer.starts_with(&format!("{public_url}/")) && referer != public_url => {
+            return Err(WebError::Forbidden("cross-origin referer"));
+        }
+        _ => {}
+    }
+    let session = req.get_session();
+    if let Some(token) = from_header(HeaderName::from_static(CSRF_HEADER)) {
+        return if csrf_matches(&session, &token) {
+            Ok(())
+        } else {
+            Err(WebError::Forbidden("bad CSRF header"))
+        };
+    }
+    let is_form = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
+    if !is_form {
+        return Err(WebError::Forbidden("no CSRF token"));
+    }
+    let body = read_limited(req.take_payload(), MAX_FORM_BYTES).await?;
+    let token = form_urlencoded_field(&body, CSRF_FIELD).unwrap_or_default();
+    // Hand the body back to the handler's form extractor.
+    req.set_payload(Payload::from(body));
+    if csrf_matches(&session, &token) {
+        Ok(())
+    } else {
+        Err(WebError::Forbidden("bad CSRF field"))
+    }
+}
+
+async fn read_limited(mut payload: Payload, limit: usize) -> Result<web::Bytes, WebError> {
+    use futures_util::StreamExt;
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| WebError::BadRequest(format!("body: {e}")))?;
+        if body.len() + chunk.len() > limit {
+            return Err(WebError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+fn form_urlencoded_field(body: &[u8], name: &str) -> Option<String> {
+    serde_urlencoded::from_bytes::<Vec<(String, String)>>(body)
+        .ok()?
+        .into_iter()
+        .find_map(|(k, v)| (k == name).then_some(v))
+}

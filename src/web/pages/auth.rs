@@ -1,0 +1,190 @@
+//! First-run setup, sign-in and sign-out.
+
+use actix_session::Session;
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+use super::Layout;
+use crate::accounts::{self, AccountError, NewAdminInput};
+use crate::web::WebState;
+use crate::web::errors::WebError;
+use crate::web::session;
+
+fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((actix_web::http::header::LOCATION, location))
+        .finish()
+}
+
+fn html(status: StatusCode, page: impl Template) -> Result<HttpResponse, WebError> {
+    let body = page
+        .render()
+        .map_err(|e| WebError::Internal(format!("template: {e}")))?;
+    Ok(HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .body(body))
+}
+
+pub async fn root(state: web::Data<WebState>) -> Result<HttpResponse, WebError> {
+    if accounts::setup_completed(&state.ctx.db).await? {
+        Ok(see_other("/integrations"))
+    } else {
+        Ok(see_other("/setup"))
+    }
+}
+
+#[derive(Template)]
+#[template(path = "setup.html")]
+struct SetupPage {
+    layout: Layout,
+    error: Option<String>,
+    org_name: String,
+    email: String,
+}
+
+#[derive(Deserialize)]
+pub struct SetupForm {
+    org_name: String,
+    email: String,
+    password: SecretString,
+    password_confirm: SecretString,
+}
+
+pub async fn setup_form(state: web::Data<WebState>, session: Session) -> Result<HttpResponse, WebError> {
+    if accounts::setup_completed(&state.ctx.db).await? {
+        return Err(WebError::NotFound);
+    }
+    let page = SetupPage {
+        layout: Layout::anonymous(&session)?,
+        error: None,
+        org_name: String::new(),
+        email: String::new(),
+    };
+    html(StatusCode::OK, page)
+}
+
+pub async fn setup_submit(
+    state: web::Data<WebState>,
+    session: Session,
+    form: web::Form<SetupForm>,
+) -> Result<HttpResponse, WebError> {
+    if accounts::setup_completed(&state.ctx.db).await? {
+        return Err(WebError::NotFound);
+    }
+    let form = form.into_inner();
+    let invalid = |message: String| -> Result<HttpResponse, WebError> {
+        let page = SetupPage {
+            layout: Layout::anonymous(&session)?,
+            error: Some(message),
+            org_name: form.org_name.clone(),
+            email: form.email.clone(),
+        };
+        html(StatusCode::UNPROCESSABLE_ENTITY, page)
+    };
+    if form.password.expose_secret() != form.password_confirm.expose_secret() {
+        return invalid("The two passwords do not match.".into());
+    }
+    let input = match NewAdminInput::parse(&form.org_name, &form.email, form.password.clone()) {
+        Ok(input) => input,
+        Err(AccountError::Invalid(message)) => return invalid(message),
+        Err(other) => return Err(WebError::Internal(other.to_string())),
+    };
+    match accounts::complete_setup(&state.ctx.db, input).await {
+        Ok(admin) => {
+            tracing::info!(org_id = %admin.org_id, user_id = %admin.user_id, "first-run setup completed");
+            session::sign_in(&session, &admin)?;
+            Ok(see_other("/integrations"))
+        }
+        Err(AccountError::SetupAlreadyDone) => Err(WebError::NotFound),
+        Err(AccountError::Db(e)) => Err(e.into()),
+        Err(other) => invalid(other.to_string()),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    layout: Layout,
+    error: Option<String>,
+    email: String,
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    email: String,
+    password: SecretString,
+}
+
+pub async fn login_form(state: web::Data<WebState>, session: Session) -> Result<HttpResponse, WebError> {
+    if !accounts::setup_completed(&state.ctx.db).await? {
+        return Ok(see_other("/setup"));
+    }
+    html(
+        StatusCode::OK,
+        LoginPage {
+            layout: Layout::anonymous(&session)?,
+            error: None,
+            email: String::new(),
+        },
+    )
+}
+
+/// One generic message for every refused sign-in, so it never tells which part was wrong.
+const BAD_CREDENTIALS: &str = "The email or password is incorrect.";
+
+pub async fn login_submit(
+    req: HttpRequest,
+    state: web::Data<WebState>,
+    session: Session,
+    form: web::Form<LoginForm>,
+) -> Result<HttpResponse, WebError> {
+    let form = form.into_inner();
+    let refuse = |status: StatusCode, message: String, retry_after: Option<u64>| {
+        let page = LoginPage {
+            layout: Layout::anonymous(&session)?,
+            error: Some(message),
+            email: form.email.clone(),
+        };
+        let mut response = html(status, page)?;
+        if let Some(secs) = retry_after {
+            response.headers_mut().insert(
+                actix_web::http::header::RETRY_AFTER,
+                actix_web::http::header::HeaderValue::from(secs),
+            );
+        }
+        Ok::<_, WebError>(response)
+    };
+    if let Err(wait) = state.login_limits.check(state.client_ip(&req), &form.email) {
+        state.metrics.login_failed("rate_limited");
+        tracing::warn!(wait_secs = wait, "sign-in attempts limited");
+        let minutes = wait.div_ceil(60);
+        return refuse(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "Too many sign-in attempts. Try again in {minutes} minute{}.",
+                if minutes == 1 { "" } else { "s" }
+            ),
+            Some(wait),
+        );
+    }
+    match accounts::authenticate(&state.ctx.db, &form.email, form.password.clone()).await? {
+        Some(admin) => {
+            session::sign_in(&session, &admin)?;
+            tracing::info!(user_id = %admin.user_id, org_id = %admin.org_id, "signed in");
+            Ok(see_other("/integrations"))
+        }
+        None => {
+            state.metrics.login_failed("credentials");
+            tracing::info!("sign-in refused");
+            refuse(StatusCode::UNAUTHORIZED, BAD_CREDENTIALS.into(), None)
+        }
+    }
+}
+
+pub async fn logout(session: Session) -> HttpResponse {
+    session::sign_out(&session);
+    see_other("/login")
+}

@@ -1,0 +1,73 @@
+//! The integrations settings page: one card per catalogue provider, filterable by category
+//! and name (htmx swaps the cards; without JavaScript the same form reloads the page).
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use super::{Layout, is_htmx};
+use crate::integrations::{self, CardFilter, ProviderCard};
+use crate::web::WebState;
+use crate::web::errors::WebError;
+use crate::web::session::CurrentAdmin;
+
+#[derive(Deserialize)]
+pub struct FilterQuery {
+    category: Option<String>,
+    q: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "integrations.html")]
+struct SettingsPage {
+    layout: Layout,
+    cards: Vec<ProviderCard>,
+    categories: Vec<String>,
+    category: String,
+    q: String,
+}
+
+#[derive(Template)]
+#[template(path = "integrations_cards.html")]
+struct CardsPartial {
+    cards: Vec<ProviderCard>,
+    category: String,
+    q: String,
+}
+
+pub async fn settings(
+    req: HttpRequest,
+    state: web::Data<WebState>,
+    admin: CurrentAdmin,
+    query: web::Query<FilterQuery>,
+) -> Result<HttpResponse, WebError> {
+    let FilterQuery { category, q } = query.into_inner();
+    let (category, q) = (category.unwrap_or_default(), q.unwrap_or_default());
+    let filter = CardFilter {
+        category: Some(category.clone()),
+        query: Some(q.clone()),
+    };
+    let page = integrations::settings_page(&state.ctx, admin.org_id(), &filter).await?;
+    let body = if is_htmx(&req) {
+        CardsPartial {
+            cards: page.cards,
+            category,
+            q,
+        }
+        .render()
+    } else {
+        SettingsPage {
+            layout: Layout::signed_in(&admin)?,
+            cards: page.cards,
+            categories: page.categories,
+            category,
+            q,
+        }
+        .render()
+    }
+    .map_err(|e| WebError::Internal(format!("template: {e}")))?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header(("Vary", "HX-Request"))
+        .body(body))
+}
