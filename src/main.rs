@@ -93,6 +93,7 @@ async fn create_admin(settings: Settings, org: &str, email: &str) -> anyhow::Res
     ctx.prepare_database().await?;
     let password = read_password()?;
     let input = NewAdminInput::parse(org, email, password).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (email, org) = (input.email.to_string(), input.org_name.as_str().to_owned());
     match accounts::create_admin(&ctx.db, input).await {
         Ok(org_id) => {
             println!("created admin {email} in organization {org} ({org_id})");

@@ -95,7 +95,9 @@ impl Application {
     /// Serves until SIGTERM or Ctrl-C, then drains in-flight requests (up to 30 s).
     pub async fn run(self) -> std::io::Result<()> {
         tracing::info!(url = %self.public_url, "serving");
-        self.server.await
+        self.server.await?;
+        tracing::info!("stopped");
+        Ok(())
     }
 }
 

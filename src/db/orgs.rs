@@ -42,9 +42,13 @@ pub fn setup_completed(conn: &mut DbConnection) -> Result<bool, DbError> {
 /// Marks the first-run setup as done. `Ok(false)` when it already was: the primary key
 /// (always 1) makes two concurrent setups impossible.
 fn mark_setup_completed(conn: &mut DbConnection) -> Result<bool, DbError> {
-    let inserted = diesel::insert_into(instance_setup::table)
-        .values((instance_setup::id.eq(1), instance_setup::completed_at.eq(now())))
-        .execute(conn);
+    // In a savepoint: on PostgreSQL a failed statement would otherwise abort the caller's
+    // whole transaction.
+    let inserted = conn.transaction(|conn| {
+        diesel::insert_into(instance_setup::table)
+            .values((instance_setup::id.eq(1), instance_setup::completed_at.eq(now())))
+            .execute(conn)
+    });
     match inserted.map_err(DbError::from) {
         Ok(_) => Ok(true),
         Err(e) if e.is_unique_violation() => Ok(false),

@@ -53,7 +53,7 @@ pub fn csrf_matches(session: &Session, submitted: &str) -> bool {
 /// Starts a new signed-in session: everything of the old one is dropped (session fixation),
 /// with a new session id and a new CSRF token.
 pub fn sign_in(session: &Session, admin: &Admin) -> Result<(), WebError> {
-    session.purge();
+    session.clear();
     session.renew();
     let now = now_secs();
     let write = || -> Result<(), actix_session::SessionInsertError> {

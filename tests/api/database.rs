@@ -1,0 +1,110 @@
+use diesel::prelude::*;
+
+use crate::helpers::{self, spawn_app};
+use targetym_integrations::context::AppContext;
+use targetym_integrations::db::{DbConnection, schema};
+
+#[tokio::test]
+async fn migrations_apply_once_and_reapply_as_a_no_op() {
+    let app = spawn_app().await;
+    // The app applied them at start; a second run finds nothing to do and changes no row.
+    assert_eq!(app.ctx.prepare_database().await.unwrap(), (0, 0));
+    let tables = app
+        .ctx
+        .db
+        .run(|conn| {
+            Ok(vec![
+                schema::organizations::table.count().get_result::<i64>(conn)?,
+                schema::integration_providers::table
+                    .count()
+                    .get_result::<i64>(conn)?,
+                schema::integrations::table.count().get_result::<i64>(conn)?,
+                schema::integration_credentials::table
+                    .count()
+                    .get_result::<i64>(conn)?,
+                schema::integration_webhooks::table
+                    .count()
+                    .get_result::<i64>(conn)?,
+                schema::integration_sync_logs::table
+                    .count()
+                    .get_result::<i64>(conn)?,
+                schema::integration_consents::table
+                    .count()
+                    .get_result::<i64>(conn)?,
+                schema::integration_oauth_states::table
+                    .count()
+                    .get_result::<i64>(conn)?,
+            ])
+        })
+        .await
+        .unwrap();
+    assert_eq!(tables, vec![0, 10, 0, 0, 0, 0, 0, 0]);
+}
+
+#[tokio::test]
+async fn several_instances_can_start_together_on_one_database() {
+    let app = spawn_app().await;
+    let mut starts = Vec::new();
+    for _ in 0..3 {
+        let builder = helpers::app().var("DATABASE_URL", &app.database_url);
+        starts.push(tokio::spawn(async move { builder.spawn().await.address }));
+    }
+    for start in starts {
+        start.await.expect("instance started");
+    }
+    assert_eq!(app.ctx.prepare_database().await.unwrap(), (0, 0));
+}
+
+#[tokio::test]
+async fn migrations_apply_on_an_empty_database_from_scratch() {
+    // A brand-new database (or schema) that no app has touched.
+    let dir = tempfile::tempdir().unwrap();
+    let (fresh_url, _schema) = helpers::fresh_database(&dir);
+    let vars = std::collections::HashMap::from([
+        ("DATABASE_URL".to_owned(), fresh_url),
+        ("DATA_DIR".to_owned(), dir.path().display().to_string()),
+    ]);
+    let ctx =
+        AppContext::connect(targetym_integrations::config::Settings::from_vars(&vars).unwrap()).unwrap();
+    let (applied, seeded) = ctx.prepare_database().await.unwrap();
+    assert!(applied >= 1);
+    assert_eq!(seeded, 10);
+    assert_eq!(ctx.prepare_database().await.unwrap(), (0, 0));
+}
+
+#[tokio::test]
+async fn unique_constraints_hold() {
+    let app = spawn_app().await;
+    app.signed_in_admin("Acme HR", "ada@acme.example").await;
+    let result = app
+        .ctx
+        .db
+        .run(|conn: &mut DbConnection| {
+            let org: String = schema::organizations::table
+                .select(schema::organizations::id)
+                .first(conn)?;
+            let insert = |conn: &mut DbConnection, id: &str| {
+                targetym_integrations::db::integrations::insert(
+                    conn,
+                    &targetym_integrations::db::integrations::NewIntegration {
+                        id,
+                        org_id: &org,
+                        provider_slug: "slack",
+                        status: "connected",
+                        external_account_id: "T123",
+                        external_account_name: "Acme",
+                        granted_scopes: "chat:write",
+                        connected_by: None,
+                    },
+                )
+            };
+            insert(conn, &uuid::Uuid::new_v4().to_string())?;
+            Ok(insert(conn, &uuid::Uuid::new_v4().to_string()))
+        })
+        .await
+        .unwrap();
+    assert!(
+        result.unwrap_err().is_unique_violation(),
+        "one integration per org + provider + account"
+    );
+}

@@ -1,0 +1,212 @@
+use std::collections::HashMap;
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::{Connection, PgConnection};
+use reqwest::{Client, Response, StatusCode, redirect};
+use tempfile::TempDir;
+
+use targetym_integrations::config::Settings;
+use targetym_integrations::context::AppContext;
+use targetym_integrations::startup::Application;
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+pub struct TestApp {
+    pub address: String,
+    pub client: Client,
+    pub ctx: AppContext,
+    /// DATABASE_URL of this test's database, for a second instance or the CLI.
+    pub database_url: String,
+    pub data_dir: std::path::PathBuf,
+    _dir: TempDir,
+    _schema: Option<PgSchema>,
+}
+
+/// A fresh PostgreSQL schema, dropped with the test.
+pub struct PgSchema {
+    admin_url: String,
+    name: String,
+}
+
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        if let Ok(mut conn) = PgConnection::establish(&self.admin_url) {
+            let _ = conn.batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name));
+        }
+    }
+}
+
+pub struct TestAppBuilder {
+    vars: HashMap<String, String>,
+    idle_timeout: Option<Duration>,
+}
+
+impl TestAppBuilder {
+    pub fn var(mut self, name: &str, value: &str) -> Self {
+        self.vars.insert(name.into(), value.into());
+        self
+    }
+
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = Some(timeout);
+        self
+    }
+
+    pub async fn spawn(self) -> TestApp {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (database_url, schema) = fresh_database(&dir);
+        let mut vars = HashMap::from([
+            (
+                "DATA_DIR".to_owned(),
+                dir.path().join("data").display().to_string(),
+            ),
+            ("DATABASE_URL".to_owned(), database_url.clone()),
+            ("BIND_ADDR".to_owned(), "127.0.0.1:0".to_owned()),
+            ("DB_POOL_SIZE".to_owned(), "4".to_owned()),
+        ]);
+        vars.extend(self.vars);
+        let mut settings = Settings::from_vars(&vars).expect("test settings");
+        if let Some(idle) = self.idle_timeout {
+            settings.session_idle_timeout = idle;
+        }
+        let data_dir = settings.data_dir.clone();
+        let app = Application::build(settings).await.expect("app builds");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        let ctx = app.context().clone();
+        tokio::spawn(app.run());
+        TestApp {
+            address,
+            client: browser(),
+            ctx,
+            database_url,
+            data_dir,
+            _dir: dir,
+            _schema: schema,
+        }
+    }
+}
+
+pub fn app() -> TestAppBuilder {
+    TestAppBuilder {
+        vars: HashMap::new(),
+        idle_timeout: None,
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    app().spawn().await
+}
+
+pub fn fresh_database(dir: &TempDir) -> (String, Option<PgSchema>) {
+    match std::env::var("TEST_DATABASE_URL").ok().filter(|u| !u.is_empty()) {
+        None => (dir.path().join("test.sqlite3").display().to_string(), None),
+        Some(admin_url) => {
+            let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+            let mut conn = PgConnection::establish(&admin_url).expect("TEST_DATABASE_URL reachable");
+            conn.batch_execute(&format!("CREATE SCHEMA {name}"))
+                .expect("create schema");
+            let sep = if admin_url.contains('?') { '&' } else { '?' };
+            let url = format!("{admin_url}{sep}options=-csearch_path%3D{name}");
+            (url, Some(PgSchema { admin_url, name }))
+        }
+    }
+}
+
+/// A browser-like client: keeps cookies, does not follow redirects.
+pub fn browser() -> Client {
+    Client::builder()
+        .redirect(redirect::Policy::none())
+        .cookie_store(true)
+        .build()
+        .expect("client")
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.get_with(&self.client, path).await
+    }
+
+    pub async fn get_with(&self, client: &Client, path: &str) -> Response {
+        client.get(self.url(path)).send().await.expect("GET")
+    }
+
+    pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> Response {
+        self.post_form_with(&self.client, path, form).await
+    }
+
+    pub async fn post_form_with(&self, client: &Client, path: &str, form: &[(&str, &str)]) -> Response {
+        client.post(self.url(path)).form(form).send().await.expect("POST")
+    }
+
+    /// The CSRF token a page of this client's session carries.
+    pub async fn csrf_with(&self, client: &Client, path: &str) -> String {
+        let html = self.get_with(client, path).await.text().await.unwrap();
+        csrf_in(&html).unwrap_or_else(|| panic!("no csrf token on {path}"))
+    }
+
+    /// Runs first-run setup from this app's client (which ends signed in).
+    pub async fn setup(&self, org: &str, email: &str) -> Response {
+        let csrf = self.csrf_with(&self.client, "/setup").await;
+        self.post_form(
+            "/setup",
+            &[
+                ("csrf_token", &csrf),
+                ("org_name", org),
+                ("email", email),
+                ("password", PASSWORD),
+                ("password_confirm", PASSWORD),
+            ],
+        )
+        .await
+    }
+
+    pub async fn login_with(&self, client: &Client, email: &str, password: &str) -> Response {
+        let csrf = self.csrf_with(client, "/login").await;
+        self.post_form_with(
+            client,
+            "/login",
+            &[("csrf_token", &csrf), ("email", email), ("password", password)],
+        )
+        .await
+    }
+
+    /// An organization with a signed-in admin in a fresh client.
+    pub async fn signed_in_admin(&self, org: &str, email: &str) -> Client {
+        let input =
+            targetym_integrations::accounts::NewAdminInput::parse(org, email, PASSWORD.to_owned().into())
+                .expect("valid admin");
+        targetym_integrations::accounts::create_admin(&self.ctx.db, input)
+            .await
+            .expect("admin created");
+        let client = browser();
+        let res = self.login_with(&client, email, PASSWORD).await;
+        assert_eq!(res.status(), StatusCode::SEE_OTHER, "sign-in of {email}");
+        client
+    }
+}
+
+pub fn csrf_in(html: &str) -> Option<String> {
+    let marker = "name=\"csrf_token\" value=\"";
+    let start = html.find(marker)? + marker.len();
+    let end = html[start..].find('"')?;
+    Some(html[start..start + end].to_owned())
+}
+
+pub fn location(res: &Response) -> &str {
+    res.headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+}
+
+pub fn set_cookie(res: &Response) -> Option<String> {
+    res.headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}

@@ -1,0 +1,14 @@
+//! The whole HTTP suite, one binary: each test spawns the real app on port 0 with a fresh
+//! database (a temporary SQLite file, or a fresh PostgreSQL schema when TEST_DATABASE_URL
+//! is set).
+
+mod helpers;
+
+mod auth;
+mod catalogue;
+mod cli;
+mod csrf;
+mod database;
+mod integrations_page;
+mod platform;
+mod setup;
