@@ -51,6 +51,8 @@ pub struct Settings {
     pub providers_file: Option<PathBuf>,
     /// Take the client address from the last X-Forwarded-For hop (behind a trusted proxy).
     pub trust_forwarded_for: bool,
+    /// How long one call to a provider may take.
+    pub provider_timeout: Duration,
     /// Said once tracing is up (e.g. "generated a local encryption key").
     pub startup_warnings: Vec<String>,
 }
@@ -192,6 +194,12 @@ impl Settings {
             slack_signing_secret: get("SLACK_SIGNING_SECRET").map(SecretString::from),
             providers_file: get("PROVIDERS_FILE").map(PathBuf::from),
             trust_forwarded_for: matches!(get("TRUST_FORWARDED_FOR"), Some("1" | "true" | "yes")),
+            provider_timeout: Duration::from_secs(parse_number(
+                get("PROVIDER_TIMEOUT_SECS"),
+                "PROVIDER_TIMEOUT_SECS",
+                10,
+                1..=120,
+            )?),
             startup_warnings,
         })
     }

@@ -1,4 +1,5 @@
-//! What the services share: the database, the settings and the keyring.
+//! What the services share: the database, the settings, the keyring, the provider
+//! catalogue and the HTTP client for provider calls.
 
 use std::sync::Arc;
 
@@ -7,17 +8,32 @@ use secrecy::ExposeSecret;
 use crate::config::Settings;
 use crate::crypto::{EncryptionKey, Keyring};
 use crate::db::{Db, DbError};
+use crate::providers::Catalogue;
 
 #[derive(Clone)]
 pub struct AppContext {
     pub db: Db,
     pub settings: Arc<Settings>,
     pub keyring: Arc<Keyring>,
+    pub catalogue: Arc<Catalogue>,
+    /// For provider calls: no redirects, bounded time and size.
+    pub http: reqwest::Client,
+    /// Where browsers reach the app (PUBLIC_URL, or the bound address).
+    pub public_url: Arc<str>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ContextError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    ProvidersFile(#[from] crate::providers::file::ProvidersFileError),
 }
 
 impl AppContext {
-    /// Opens the pool and builds the keyring; does not touch the schema.
-    pub fn connect(settings: Settings) -> Result<AppContext, DbError> {
+    /// Opens the pool, builds the keyring and loads the provider catalogue (PROVIDERS_FILE
+    /// included); does not touch the schema.
+    pub async fn load(settings: Settings) -> Result<AppContext, ContextError> {
         let db = Db::connect(&settings.database_url, settings.db_pool_size)?;
         let key = |hex: &secrecy::SecretString| {
             EncryptionKey::from_hex(hex.expose_secret()).expect("validated when the settings were read")
@@ -26,21 +42,35 @@ impl AppContext {
             key(&settings.encryption_key),
             settings.previous_encryption_keys.iter().map(key).collect(),
         );
+        let http = crate::providers::http::client(settings.provider_timeout);
+        let catalogue = Catalogue::load(&settings, &http).await?;
+        let public_url = settings
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", settings.bind_addr));
         Ok(AppContext {
             db,
             settings: Arc::new(settings),
             keyring: Arc::new(keyring),
+            catalogue: Arc::new(catalogue),
+            http,
+            public_url: public_url.into(),
         })
+    }
+
+    /// The one OAuth redirect URI, registered at every provider.
+    pub fn redirect_uri(&self) -> String {
+        format!("{}/integrations/callback", self.public_url)
     }
 
     /// Applies the migrations and seeds the provider catalogue. Returns (migrations applied,
     /// catalogue rows changed).
     pub async fn prepare_database(&self) -> Result<(usize, usize), DbError> {
+        let defs = self.catalogue.defs();
         self.db
-            .run(|conn| {
+            .run(move |conn| {
                 let applied = crate::db::run_migrations(conn)?;
-                let changed =
-                    crate::db::catalogue::seed(conn, &crate::providers::catalogue::builtin_providers())?;
+                let changed = crate::db::catalogue::seed(conn, &defs)?;
                 Ok((applied, changed))
             })
             .await

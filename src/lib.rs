@@ -9,6 +9,8 @@ pub mod crypto;
 pub mod db;
 pub mod domain;
 pub mod integrations;
+pub mod mock_provider;
+pub mod oauth;
 pub mod providers;
 pub mod startup;
 pub mod telemetry;

@@ -7,6 +7,7 @@ use secrecy::{ExposeSecret, SecretString};
 use targetym_integrations::accounts::{self, AccountError, NewAdminInput};
 use targetym_integrations::config::Settings;
 use targetym_integrations::context::AppContext;
+use targetym_integrations::integrations::key_rotation;
 use targetym_integrations::startup::Application;
 use targetym_integrations::telemetry;
 
@@ -29,6 +30,19 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Manage the encryption keys of stored credentials.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Re-encrypt every stored secret under INTEGRATION_ENCRYPTION_KEY (the old key stays in
+    /// INTEGRATION_ENCRYPTION_PREVIOUS_KEYS until this has run). Safe while the app runs;
+    /// can be interrupted and run again.
+    Rotate,
 }
 
 #[derive(Subcommand)]
@@ -66,6 +80,9 @@ fn main() -> ExitCode {
         Command::Admin {
             command: AdminCommand::Create { org, email },
         } => runtime.block_on(create_admin(settings, &org, &email)),
+        Command::Keys {
+            command: KeysCommand::Rotate,
+        } => runtime.block_on(rotate_keys(settings)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -83,13 +100,13 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
 }
 
 async fn migrate(settings: Settings) -> anyhow::Result<()> {
-    let (applied, changed) = AppContext::connect(settings)?.prepare_database().await?;
+    let (applied, changed) = AppContext::load(settings).await?.prepare_database().await?;
     println!("migrations applied: {applied}; catalogue rows changed: {changed}");
     Ok(())
 }
 
 async fn create_admin(settings: Settings, org: &str, email: &str) -> anyhow::Result<()> {
-    let ctx = AppContext::connect(settings)?;
+    let ctx = AppContext::load(settings).await?;
     ctx.prepare_database().await?;
     let password = read_password()?;
     let input = NewAdminInput::parse(org, email, password).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -102,6 +119,24 @@ async fn create_admin(settings: Settings, org: &str, email: &str) -> anyhow::Res
         Err(AccountError::EmailTaken) => anyhow::bail!("an account with the email {email} already exists"),
         Err(e) => Err(e.into()),
     }
+}
+
+async fn rotate_keys(settings: Settings) -> anyhow::Result<()> {
+    let ctx = AppContext::load(settings).await?;
+    ctx.prepare_database().await?;
+    let report = key_rotation::rotate_keys(&ctx).await?;
+    println!(
+        "re-encrypted {} rows under key {}; {} unreadable",
+        report.moved,
+        ctx.keyring.current_key_id(),
+        report.unreadable
+    );
+    anyhow::ensure!(
+        report.unreadable == 0,
+        "{} rows could not be opened with any configured key",
+        report.unreadable
+    );
+    Ok(())
 }
 
 fn read_password() -> anyhow::Result<SecretString> {

@@ -29,7 +29,7 @@ impl Application {
     /// Connects to the database, applies migrations, seeds the catalogue and binds the
     /// listener. The server starts serving on `run`.
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
-        let ctx = AppContext::connect(settings)?;
+        let mut ctx = AppContext::load(settings).await?;
         let (applied, changed) = ctx.prepare_database().await?;
         tracing::info!(
             migrations_applied = applied,
@@ -47,6 +47,7 @@ impl Application {
             };
             format!("http://{host}:{}", local.port())
         });
+        ctx.public_url = public_url.clone().into();
         let state = web::Data::new(WebState::new(ctx.clone(), public_url.clone()));
         let key = Key::from(ctx.settings.session_key.expose_secret());
         let secure = public_url.starts_with("https://");

@@ -2,9 +2,13 @@
 //! module per table group. Everything here blocks; async callers go through [`Db::run`].
 
 pub mod catalogue;
+pub mod consents;
+pub mod credentials;
 pub mod integrations;
+pub mod oauth_states;
 pub mod orgs;
 pub mod schema;
+pub mod sync_logs;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -222,6 +226,14 @@ pub fn run_migrations(conn: &mut DbConnection) -> Result<usize, DbError> {
             result
         }
     }
+}
+
+/// Runs `work` in one transaction (a savepoint when already inside one).
+pub fn transaction<T>(
+    conn: &mut DbConnection,
+    work: impl FnOnce(&mut DbConnection) -> Result<T, DbError>,
+) -> Result<T, DbError> {
+    conn.transaction(work)
 }
 
 /// The current time in UTC, truncated to microseconds so that a value read back from either

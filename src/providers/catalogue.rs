@@ -36,6 +36,43 @@ pub struct ProviderDef {
     pub extra_auth_params: Vec<(String, String)>,
     pub webhook_kind: WebhookKind,
     pub docs_url: String,
+    /// How the connected account is learned after the code exchange.
+    pub identity: IdentitySource,
+    /// How tokens are revoked at disconnect.
+    pub revoke_style: RevokeStyle,
+    /// The provider sends `iss` on the authorization response (RFC 9207), so a missing one
+    /// is refused.
+    pub iss_parameter_supported: bool,
+}
+
+/// Where the connected account's stable id and display name come from. Pointers are JSON
+/// pointers (RFC 6901) into the JSON document named by the variant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdentitySource {
+    /// The validated id_token's claims: `sub` (Microsoft: `tid` + `oid`), `email` or `name`.
+    IdToken,
+    /// Fields of the token response itself (Slack's team, Notion's workspace).
+    TokenResponse { id: String, name: String },
+    /// `GET identity_url` with the access token.
+    Get { id: String, name: String },
+    /// `POST identity_url` with a JSON body (Linear's GraphQL, Dropbox's RPC).
+    PostJson { body: String, id: String, name: String },
+}
+
+/// How a provider takes tokens back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevokeStyle {
+    /// RFC 7009: `POST revoke_url` with `token=` (the refresh token when there is one) and
+    /// the client's authentication.
+    Rfc7009,
+    /// The same as a JSON body `{"token": ...}` (Notion).
+    Rfc7009Json,
+    /// `POST revoke_url` authorised by the access token itself (Slack, Linear, Dropbox).
+    BearerSelf,
+    /// `DELETE /applications/{client_id}/token` with Basic client auth (GitHub).
+    GithubApplicationToken,
+    /// No revocation endpoint: disconnect deletes the stored tokens only.
+    None,
 }
 
 /// The ten built-in providers, in display order.
@@ -70,6 +107,13 @@ pub fn builtin_providers() -> Vec<ProviderDef> {
             token_auth_method: TokenAuthMethod::ClientSecretBasic,
             extra_auth_params: Vec::new(),
             webhook_kind: WebhookKind::SlackEvents,
+            // Slack's OAuth v2 response names the workspace; auth.test is the health call.
+            identity: IdentitySource::TokenResponse {
+                id: "/team/id".into(),
+                name: "/team/name".into(),
+            },
+            revoke_style: RevokeStyle::BearerSelf,
+            iss_parameter_supported: false,
             docs_url: "https://docs.slack.dev/authentication/installing-with-oauth".into(),
         },
         ProviderDef {
@@ -100,6 +144,9 @@ pub fn builtin_providers() -> Vec<ProviderDef> {
             // makes it issue one again when the user re-connects.
             extra_auth_params: params(&[("access_type", "offline"), ("prompt", "consent")]),
             webhook_kind: WebhookKind::GoogleChannel,
+            identity: IdentitySource::IdToken,
+            revoke_style: RevokeStyle::Rfc7009,
+            iss_parameter_supported: false,
             docs_url: "https://developers.google.com/identity/protocols/oauth2/web-server".into(),
         },
         ProviderDef {
@@ -114,8 +161,8 @@ pub fn builtin_providers() -> Vec<ProviderDef> {
             // No RFC 7009 endpoint; revokeSignInSessions would end all of the user's sessions.
             revoke_url: None,
             identity_url: Some("https://graph.microsoft.com/v1.0/me".into()),
-            // With the `common` tenant the issuer is a `{tenantid}` template resolved from `tid`.
-            issuer: None,
+            // With the `common` tenant the issuer is a template: `{tenantid}` is the token's `tid`.
+            issuer: Some("https://login.microsoftonline.com/{tenantid}/v2.0".into()),
             jwks_url: Some("https://login.microsoftonline.com/common/discovery/v2.0/keys".into()),
             api_base_url: "https://graph.microsoft.com".into(),
             // `offline_access` is what gets a refresh token.
@@ -133,6 +180,9 @@ pub fn builtin_providers() -> Vec<ProviderDef> {
             token_auth_method: TokenAuthMethod::ClientSecretPost,
             extra_auth_params: params(&[("response_mode", "query")]),
             webhook_kind: WebhookKind::GraphSubscription,
+            identity: IdentitySource::IdToken,
+            revoke_style: RevokeStyle::None,
+            iss_parameter_supported: false,
             docs_url: "https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth2-auth-code-flow"
                 .into(),
         },
@@ -167,6 +217,13 @@ pub fn builtin_providers() -> Vec<ProviderDef> {
             token_auth_method: TokenAuthMethod::ClientSecretPost,
             extra_auth_params: Vec::new(),
             webhook_kind: WebhookKind::AsanaHook,
+            identity: IdentitySource::Get {
+                id: "/data/gid".into(),
+                name: "/data/name".into(),
+            },
+            // Asana revokes by refresh token, with the client credentials in the form.
+            revoke_style: RevokeStyle::Rfc7009,
+            iss_parameter_supported: false,
             docs_url: "https://developers.asana.com/docs/oauth".into(),
         },
         ProviderDef {
@@ -191,6 +248,12 @@ pub fn builtin_providers() -> Vec<ProviderDef> {
             token_auth_method: TokenAuthMethod::ClientSecretBasic,
             extra_auth_params: params(&[("owner", "user")]),
             webhook_kind: WebhookKind::NotionSignature,
+            identity: IdentitySource::TokenResponse {
+                id: "/workspace_id".into(),
+                name: "/workspace_name".into(),
+            },
+            revoke_style: RevokeStyle::Rfc7009Json,
+            iss_parameter_supported: false,
             docs_url: "https://developers.notion.com/docs/authorization".into(),
         },
         ProviderDef {
@@ -222,6 +285,12 @@ pub fn builtin_providers() -> Vec<ProviderDef> {
             token_auth_method: TokenAuthMethod::ClientSecretPost,
             extra_auth_params: params(&[("audience", "api.atlassian.com"), ("prompt", "consent")]),
             webhook_kind: WebhookKind::JiraHubSignature,
+            identity: IdentitySource::Get {
+                id: "/account_id".into(),
+                name: "/name".into(),
+            },
+            revoke_style: RevokeStyle::None,
+            iss_parameter_supported: false,
             docs_url: "https://developer.atlassian.com/cloud/jira/platform/oauth-2-3lo-apps/".into(),
         },
         ProviderDef {
@@ -246,6 +315,13 @@ pub fn builtin_providers() -> Vec<ProviderDef> {
             token_auth_method: TokenAuthMethod::ClientSecretPost,
             extra_auth_params: params(&[("prompt", "consent")]),
             webhook_kind: WebhookKind::LinearSignature,
+            identity: IdentitySource::PostJson {
+                body: r#"{"query":"{ organization { id name } }"}"#.into(),
+                id: "/data/organization/id".into(),
+                name: "/data/organization/name".into(),
+            },
+            revoke_style: RevokeStyle::BearerSelf,
+            iss_parameter_supported: false,
             docs_url: "https://linear.app/developers/oauth-2-0-authentication".into(),
         },
         ProviderDef {
@@ -269,6 +345,12 @@ pub fn builtin_providers() -> Vec<ProviderDef> {
             token_auth_method: TokenAuthMethod::ClientSecretBasic,
             extra_auth_params: Vec::new(),
             webhook_kind: WebhookKind::ZoomSignature,
+            identity: IdentitySource::Get {
+                id: "/id".into(),
+                name: "/email".into(),
+            },
+            revoke_style: RevokeStyle::Rfc7009,
+            iss_parameter_supported: false,
             docs_url: "https://developers.zoom.us/docs/integrations/oauth/".into(),
         },
         ProviderDef {
@@ -297,6 +379,13 @@ pub fn builtin_providers() -> Vec<ProviderDef> {
             // Without token_access_type=offline Dropbox issues only short-lived access tokens.
             extra_auth_params: params(&[("token_access_type", "offline")]),
             webhook_kind: WebhookKind::DropboxSignature,
+            identity: IdentitySource::PostJson {
+                body: "null".into(),
+                id: "/account_id".into(),
+                name: "/name/display_name".into(),
+            },
+            revoke_style: RevokeStyle::BearerSelf,
+            iss_parameter_supported: false,
             docs_url: "https://developers.dropbox.com/oauth-guide".into(),
         },
         ProviderDef {
@@ -321,6 +410,12 @@ pub fn builtin_providers() -> Vec<ProviderDef> {
             token_auth_method: TokenAuthMethod::ClientSecretPost,
             extra_auth_params: Vec::new(),
             webhook_kind: WebhookKind::GithubSignature,
+            identity: IdentitySource::Get {
+                id: "/id".into(),
+                name: "/login".into(),
+            },
+            revoke_style: RevokeStyle::GithubApplicationToken,
+            iss_parameter_supported: false,
             docs_url: "https://docs.github.com/en/apps/oauth-apps/building-oauth-apps/authorizing-oauth-apps"
                 .into(),
         },

@@ -18,6 +18,9 @@ pub enum WebError {
     Forbidden(&'static str),
     #[error("bad request: {0}")]
     BadRequest(String),
+    /// The request is valid but the current state refuses it; the sentence is for the user.
+    #[error("conflict: {0}")]
+    Conflict(String),
     #[error("request body too large")]
     TooLarge,
     #[error("too many requests")]
@@ -66,6 +69,7 @@ impl WebError {
                 "Request not understood",
                 "The request was malformed. Go back and try again.",
             ),
+            WebError::Conflict(_) => ("Not possible right now", "This action is not possible right now."),
             WebError::TooLarge => (
                 "Request too large",
                 "The submitted form is larger than this site accepts.",
@@ -93,6 +97,7 @@ impl ResponseError for WebError {
             WebError::SignInRequired => StatusCode::SEE_OTHER,
             WebError::Forbidden(_) => StatusCode::FORBIDDEN,
             WebError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            WebError::Conflict(_) => StatusCode::CONFLICT,
             WebError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             WebError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             WebError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -113,7 +118,10 @@ impl ResponseError for WebError {
             WebError::Unavailable(cause) => tracing::warn!(cause = %cause, "database unavailable"),
             other => tracing::info!(reason = %other, "request refused"),
         }
-        let (title, message) = self.human();
+        let (title, message) = match self {
+            WebError::Conflict(sentence) => ("Not possible right now", sentence.as_str()),
+            other => other.human(),
+        };
         let body = ErrorPage { title, message }
             .render()
             .unwrap_or_else(|_| message.to_owned());

@@ -64,8 +64,9 @@ async fn migrations_apply_on_an_empty_database_from_scratch() {
         ("DATABASE_URL".to_owned(), fresh_url),
         ("DATA_DIR".to_owned(), dir.path().display().to_string()),
     ]);
-    let ctx =
-        AppContext::connect(targetym_integrations::config::Settings::from_vars(&vars).unwrap()).unwrap();
+    let ctx = AppContext::load(targetym_integrations::config::Settings::from_vars(&vars).unwrap())
+        .await
+        .unwrap();
     let (applied, seeded) = ctx.prepare_database().await.unwrap();
     assert!(applied >= 1);
     assert_eq!(seeded, 10);

@@ -1,4 +1,5 @@
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
@@ -11,6 +12,41 @@ use targetym_integrations::context::AppContext;
 use targetym_integrations::startup::Application;
 
 pub const PASSWORD: &str = "correct horse battery staple";
+pub const USER_AGENT: &str = "Mozilla/5.0 (X11; Linux x86_64) TestBrowser/1.0";
+
+/// Every log line of the test binary, so tests can check that no secret was logged.
+static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+
+struct LogWriter(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn capture_logs() {
+    LOGS.get_or_init(|| {
+        let buffer = Arc::new(Mutex::new(Vec::new()));
+        let writer = buffer.clone();
+        tracing_subscriber::fmt()
+            .with_env_filter("debug,h2=info,hyper=info,hyper_util=info,rustls=info,reqwest=info,actix_server=info,actix_http=info")
+            .with_ansi(false)
+            .with_writer(move || LogWriter(writer.clone()))
+            .init();
+        buffer
+    });
+}
+
+/// What every test has logged so far.
+pub fn captured_logs() -> String {
+    String::from_utf8_lossy(&LOGS.get().expect("logs captured").lock().unwrap()).into_owned()
+}
 
 pub struct TestApp {
     pub address: String,
@@ -54,6 +90,7 @@ impl TestAppBuilder {
     }
 
     pub async fn spawn(self) -> TestApp {
+        capture_logs();
         let dir = tempfile::tempdir().expect("temp dir");
         let (database_url, schema) = fresh_database(&dir);
         let mut vars = HashMap::from([
@@ -118,6 +155,7 @@ pub fn browser() -> Client {
     Client::builder()
         .redirect(redirect::Policy::none())
         .cookie_store(true)
+        .user_agent(USER_AGENT)
         .build()
         .expect("client")
 }

@@ -101,10 +101,15 @@ async fn invalid_setup_forms_are_refused_and_change_nothing() {
 #[tokio::test]
 async fn concurrent_setups_create_exactly_one_organization() {
     let app = spawn_app().await;
-    let mut attempts = Vec::new();
-    for n in 0..4 {
+    // Every browser opens the setup page first, then all submit at once.
+    let mut browsers = Vec::new();
+    for _ in 0..4 {
         let client = helpers::browser();
         let csrf = app.csrf_with(&client, "/setup").await;
+        browsers.push((client, csrf));
+    }
+    let mut attempts = Vec::new();
+    for (n, (client, csrf)) in browsers.into_iter().enumerate() {
         let url = app.url("/setup");
         attempts.push(tokio::spawn(async move {
             let email = format!("admin{n}@acme.example");

@@ -7,26 +7,11 @@ use askama::Template;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use super::Layout;
+use super::{Layout, html, see_other};
 use crate::accounts::{self, AccountError, NewAdminInput};
 use crate::web::WebState;
 use crate::web::errors::WebError;
 use crate::web::session;
-
-fn see_other(location: &str) -> HttpResponse {
-    HttpResponse::SeeOther()
-        .insert_header((actix_web::http::header::LOCATION, location))
-        .finish()
-}
-
-fn html(status: StatusCode, page: impl Template) -> Result<HttpResponse, WebError> {
-    let body = page
-        .render()
-        .map_err(|e| WebError::Internal(format!("template: {e}")))?;
-    Ok(HttpResponse::build(status)
-        .content_type("text/html; charset=utf-8")
-        .body(body))
-}
 
 pub async fn root(state: web::Data<WebState>) -> Result<HttpResponse, WebError> {
     if accounts::setup_completed(&state.ctx.db).await? {

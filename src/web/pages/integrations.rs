@@ -1,11 +1,13 @@
 //! The integrations settings page: one card per catalogue provider, filterable by category
 //! and name (htmx swaps the cards; without JavaScript the same form reloads the page).
 
+use actix_web::http::StatusCode;
+use actix_web::http::header::{HeaderValue, VARY};
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::{Layout, is_htmx};
+use super::{Layout, html, is_htmx};
 use crate::integrations::{self, CardFilter, ProviderCard};
 use crate::web::WebState;
 use crate::web::errors::WebError;
@@ -48,26 +50,30 @@ pub async fn settings(
         query: Some(q.clone()),
     };
     let page = integrations::settings_page(&state.ctx, admin.org_id(), &filter).await?;
-    let body = if is_htmx(&req) {
-        CardsPartial {
-            cards: page.cards,
-            category,
-            q,
-        }
-        .render()
+    let mut response = if is_htmx(&req) {
+        html(
+            StatusCode::OK,
+            CardsPartial {
+                cards: page.cards,
+                category,
+                q,
+            },
+        )?
     } else {
-        SettingsPage {
-            layout: Layout::signed_in(&admin)?,
-            cards: page.cards,
-            categories: page.categories,
-            category,
-            q,
-        }
-        .render()
-    }
-    .map_err(|e| WebError::Internal(format!("template: {e}")))?;
-    Ok(HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .insert_header(("Vary", "HX-Request"))
-        .body(body))
+        let layout = Layout::signed_in(&admin)?;
+        html(
+            StatusCode::OK,
+            SettingsPage {
+                layout,
+                cards: page.cards,
+                categories: page.categories,
+                category,
+                q,
+            },
+        )?
+    };
+    response
+        .headers_mut()
+        .insert(VARY, HeaderValue::from_static("HX-Request"));
+    Ok(response)
 }

@@ -1,10 +1,23 @@
 //! The integration lifecycle as the web layer and the worker see it. Neither talks SQL.
 
+mod connect;
+mod credentials;
+mod detail;
+mod disconnect;
+pub mod key_rotation;
+
+pub use connect::{
+    CallbackError, CallbackOutcome, CallbackParams, ConnectError, ConnectRequest, ConnectView, StateProblem,
+    complete_callback, connect_view, start_connect,
+};
+pub use detail::{IntegrationDetail, detail};
+pub use disconnect::{DisconnectError, DisconnectOutcome, disconnect};
+
 use crate::context::AppContext;
 use crate::db::DbError;
 use crate::db::catalogue::{self, ProviderRow};
 use crate::db::integrations::{self, IntegrationSummary};
-use crate::domain::{IntegrationStatus, OrgId, ProviderSlug};
+use crate::domain::{IntegrationStatus, OrgId};
 
 /// A provider's state for one organization, as its settings card shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +39,10 @@ impl CardState {
             CardState::NeedsReconnect => "Needs reconnect",
             CardState::Error => "Error",
         }
+    }
+
+    pub fn is_not_configured(self) -> bool {
+        self == CardState::NotConfigured
     }
 
     /// A CSS-friendly name.
@@ -51,6 +68,8 @@ pub struct ProviderCard {
     pub state: CardState,
     /// Names of the connected accounts ("Connected as …").
     pub accounts: Vec<String>,
+    /// The organization's integrations with this provider (not disconnected).
+    pub integrations: Vec<CardIntegration>,
     pub last_error: Option<String>,
 }
 
@@ -62,6 +81,13 @@ impl ProviderCard {
             other => other.label().to_owned(),
         }
     }
+}
+
+#[derive(Debug, Clone)]
+pub struct CardIntegration {
+    pub id: String,
+    pub account_name: String,
+    pub needs_reconnect: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -109,8 +135,7 @@ pub async fn settings_page(
         })
         .filter(|p| query.as_deref().is_none_or(|q| p.name.to_lowercase().contains(q)))
         .map(|p| {
-            let configured = ProviderSlug::parse(&p.slug)
-                .is_some_and(|slug| ctx.settings.client_credentials(&slug.env_prefix()).is_some());
+            let configured = ctx.catalogue.is_configured(&p.slug);
             let own: Vec<&IntegrationSummary> = mine.iter().filter(|i| i.provider_slug == p.slug).collect();
             card(p, configured, &own)
         })
@@ -138,6 +163,17 @@ fn card(provider: ProviderRow, configured: bool, own: &[&IntegrationSummary]) ->
         CardState::NotConfigured
     };
     let last_error = own.iter().find_map(|i| i.last_error.clone());
+    let integrations = own
+        .iter()
+        .map(|i| CardIntegration {
+            id: i.id.clone(),
+            account_name: i.external_account_name.clone(),
+            needs_reconnect: matches!(
+                status(i),
+                Some(IntegrationStatus::NeedsReauth | IntegrationStatus::Error)
+            ),
+        })
+        .collect();
     ProviderCard {
         initials: initials(&provider.name),
         slug: provider.slug,
@@ -147,6 +183,7 @@ fn card(provider: ProviderRow, configured: bool, own: &[&IntegrationSummary]) ->
         brand_color: provider.brand_color,
         state,
         accounts,
+        integrations,
         last_error,
     }
 }

@@ -1,0 +1,80 @@
+//! Runs the mock OAuth 2.0 / OpenID Connect provider, to try the connect flow offline.
+
+use clap::Parser;
+use targetym_integrations::mock_provider::{MockConfig, MockProvider};
+
+#[derive(Parser, Debug)]
+#[command(about = "Mock OAuth 2.0 / OpenID Connect provider for local development")]
+struct Args {
+    #[arg(long, default_value_t = 9090)]
+    port: u16,
+    #[arg(long, default_value = "mock-client")]
+    client_id: String,
+    #[arg(long, default_value = "mock-secret")]
+    client_secret: String,
+    /// Redirect at once instead of showing the consent page.
+    #[arg(long)]
+    auto_approve: bool,
+}
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    let args = Args::parse();
+    let config = MockConfig {
+        client_id: args.client_id,
+        client_secret: args.client_secret,
+        auto_approve: args.auto_approve,
+        port: args.port,
+        ..MockConfig::default()
+    };
+    let provider = MockProvider::start(config.clone()).await?;
+    let base = provider.base_url();
+    println!("Mock provider listening on {base}");
+    println!(
+        "\nAdd this to your PROVIDERS_FILE:\n\n{}",
+        providers_snippet(&config, &base)
+    );
+    println!("Press Ctrl-C to stop.");
+    tokio::signal::ctrl_c().await?;
+    Ok(())
+}
+
+fn providers_snippet(config: &MockConfig, base: &str) -> String {
+    let client_id = toml_string(&config.client_id);
+    let client_secret = toml_string(&config.client_secret);
+    let [issuer, authorize_url, token_url, revoke_url, userinfo_url] =
+        ["", "/authorize", "/token", "/revoke", "/userinfo"]
+            .map(|path| toml_string(&format!("{base}{path}")));
+    format!(
+        r#"[[provider]]
+slug = "mock-oidc"
+name = "Mock OIDC"
+kind = "oidc"
+issuer = {issuer}
+client_id = {client_id}
+client_secret = {client_secret}
+scopes = ["openid", "email", "profile", "offline_access"]
+token_auth_method = "client_secret_basic"
+category = "Testing"
+
+[[provider]]
+slug = "mock-oauth"
+name = "Mock OAuth"
+kind = "oauth2"
+authorize_url = {authorize_url}
+token_url = {token_url}
+revoke_url = {revoke_url}
+userinfo_url = {userinfo_url}
+client_id = {client_id}
+client_secret = {client_secret}
+scopes = ["read", "write"]
+token_auth_method = "client_secret_post"
+category = "Testing"
+"#
+    )
+}
+
+/// A quoted, escaped TOML string.
+fn toml_string(value: &str) -> String {
+    toml::Value::String(value.to_owned()).to_string()
+}

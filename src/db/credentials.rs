@@ -1,0 +1,91 @@
+//! Integration credentials: tokens as AES-256-GCM ciphertext only (sealed and opened by the
+//! service layer; this module never sees a token in clear).
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::integration_credentials as c;
+use super::{DbConnection, DbError};
+
+#[derive(Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = c, treat_none_as_null = true)]
+pub struct CredentialRow {
+    pub integration_id: String,
+    pub key_id: String,
+    pub access_token: Vec<u8>,
+    pub refresh_token: Option<Vec<u8>>,
+    pub token_type: String,
+    pub scope: String,
+    pub expires_at: Option<NaiveDateTime>,
+    pub updated_at: NaiveDateTime,
+}
+
+impl std::fmt::Debug for CredentialRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CredentialRow")
+            .field("integration_id", &self.integration_id)
+            .field("key_id", &self.key_id)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Stores the integration's credentials, replacing what it had.
+pub fn upsert(conn: &mut DbConnection, row: &CredentialRow) -> Result<(), DbError> {
+    let updated = diesel::update(c::table.find(&row.integration_id))
+        .set(row)
+        .execute(conn)?;
+    if updated == 0 {
+        diesel::insert_into(c::table).values(row).execute(conn)?;
+    }
+    Ok(())
+}
+
+pub fn find(conn: &mut DbConnection, integration_id: &str) -> Result<Option<CredentialRow>, DbError> {
+    Ok(c::table
+        .find(integration_id)
+        .select(CredentialRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn delete(conn: &mut DbConnection, integration_id: &str) -> Result<usize, DbError> {
+    Ok(diesel::delete(c::table.find(integration_id)).execute(conn)?)
+}
+
+/// Rows sealed with another key than `current_key_id` (key rotation), a batch at a time.
+pub fn sealed_with_other_keys(
+    conn: &mut DbConnection,
+    current_key_id: &str,
+    limit: i64,
+) -> Result<Vec<CredentialRow>, DbError> {
+    Ok(c::table
+        .filter(c::key_id.ne(current_key_id))
+        .order(c::integration_id.asc())
+        .limit(limit)
+        .select(CredentialRow::as_select())
+        .load(conn)?)
+}
+
+/// Replaces the sealed tokens if they are still those read (a concurrent refresh wins).
+pub fn reseal(
+    conn: &mut DbConnection,
+    old: &CredentialRow,
+    new_access: &[u8],
+    new_refresh: Option<&[u8]>,
+    key_id: &str,
+) -> Result<bool, DbError> {
+    let updated = diesel::update(
+        c::table
+            .filter(c::integration_id.eq(&old.integration_id))
+            .filter(c::access_token.eq(&old.access_token))
+            .filter(c::key_id.eq(&old.key_id)),
+    )
+    .set((
+        c::access_token.eq(new_access),
+        c::refresh_token.eq(new_refresh),
+        c::key_id.eq(key_id),
+    ))
+    .execute(conn)?;
+    Ok(updated == 1)
+}

@@ -1,0 +1,86 @@
+//! One-time OAuth states: hashed, bound to the browser session, the admin and the org,
+//! expiring after ten minutes, consumed once.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::integration_oauth_states as s;
+use super::{DbConnection, DbError};
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = s)]
+pub struct StateRow {
+    pub id: String,
+    pub state_hash: String,
+    pub org_id: String,
+    pub user_id: String,
+    pub provider_slug: String,
+    pub integration_id: Option<String>,
+    pub consent_id: Option<String>,
+    /// SHA-256 of the browser session's id.
+    pub session_binding: String,
+    pub key_id: Option<String>,
+    /// Sealed with the keyring, bound to this row.
+    pub pkce_verifier: Option<Vec<u8>>,
+    pub nonce: Option<String>,
+    pub scopes: String,
+    pub redirect_after: String,
+    pub created_at: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+    pub consumed_at: Option<NaiveDateTime>,
+}
+
+pub fn insert(conn: &mut DbConnection, row: &StateRow) -> Result<(), DbError> {
+    diesel::insert_into(s::table).values(row).execute(conn)?;
+    Ok(())
+}
+
+pub fn find_by_hash(conn: &mut DbConnection, state_hash: &str) -> Result<Option<StateRow>, DbError> {
+    Ok(s::table
+        .filter(s::state_hash.eq(state_hash))
+        .select(StateRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Marks the state used. `false` when it already was or has expired meanwhile: of two
+/// concurrent callbacks with one state, exactly one wins.
+pub fn consume(conn: &mut DbConnection, id: &str, now: NaiveDateTime) -> Result<bool, DbError> {
+    let updated = diesel::update(
+        s::table
+            .filter(s::id.eq(id))
+            .filter(s::consumed_at.is_null())
+            .filter(s::expires_at.gt(now)),
+    )
+    .set(s::consumed_at.eq(now))
+    .execute(conn)?;
+    Ok(updated == 1)
+}
+
+/// The states whose verifier is sealed with another key than `current_key_id` (key rotation).
+pub fn sealed_with_other_keys(
+    conn: &mut DbConnection,
+    current_key_id: &str,
+    limit: i64,
+) -> Result<Vec<(String, Vec<u8>)>, DbError> {
+    Ok(s::table
+        .filter(s::pkce_verifier.is_not_null())
+        .filter(s::key_id.ne(current_key_id))
+        .select((s::id, s::pkce_verifier.assume_not_null()))
+        .limit(limit)
+        .load(conn)?)
+}
+
+/// Replaces a verifier if it is still the one read (a concurrent writer wins).
+pub fn reseal(
+    conn: &mut DbConnection,
+    id: &str,
+    old: &[u8],
+    new: &[u8],
+    key_id: &str,
+) -> Result<bool, DbError> {
+    let updated = diesel::update(s::table.filter(s::id.eq(id)).filter(s::pkce_verifier.eq(old)))
+        .set((s::pkce_verifier.eq(new), s::key_id.eq(key_id)))
+        .execute(conn)?;
+    Ok(updated == 1)
+}

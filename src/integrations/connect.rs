@@ -1,0 +1,500 @@
+//! Connect and callback: the authorization code flow for a confidential client (RFC 6749,
+//! RFC 7636 PKCE, RFC 9207 iss, OpenID Connect Core), following RFC 9700.
+
+use std::time::Instant;
+
+use chrono::Duration;
+use secrecy::{ExposeSecret, SecretString};
+
+use super::credentials;
+use crate::accounts::Admin;
+use crate::context::AppContext;
+use crate::crypto::keyring::Aad;
+use crate::crypto::sha256_hex;
+use crate::db::consents::{self, ConsentRow};
+use crate::db::oauth_states::{self, StateRow};
+use crate::db::sync_logs::{self, NewSyncLog, kind, status};
+use crate::db::{self, DbConnection, DbError, integrations};
+use crate::domain::{AuthKind, IntegrationId};
+use crate::oauth::{self, OAuthError, sanitize};
+use crate::providers::{Provider, scopes};
+
+/// A state lives this long (the authorization has to come back within it).
+pub const STATE_TTL: Duration = Duration::minutes(10);
+/// The version of the consent text the dialog shows; recorded with every consent.
+pub const CONSENT_TEXT_VERSION: &str = "2026-11-28";
+/// Refresh tokens this long before the access token expires.
+pub const REFRESH_WINDOW: Duration = Duration::minutes(10);
+
+const STATES: &str = "integration_oauth_states";
+const PKCE_VERIFIER: &str = "pkce_verifier";
+
+/// What the connect dialog shows.
+pub struct ConnectView {
+    pub slug: String,
+    pub name: String,
+    pub configured: bool,
+    /// (scope, what it allows in plain words)
+    pub scopes: Vec<(String, String)>,
+    pub reconnect: Option<ReconnectTarget>,
+}
+
+pub struct ReconnectTarget {
+    pub integration_id: String,
+    pub account_name: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("no such provider")]
+    UnknownProvider,
+    #[error("{0} is not configured: an operator must set its client ID and secret first")]
+    NotConfigured(String),
+    #[error("no such integration")]
+    UnknownIntegration,
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+/// The connect dialog of a provider (and, for a reconnect, of one of the org's integrations).
+pub async fn connect_view(
+    ctx: &AppContext,
+    admin: &Admin,
+    slug: &str,
+    reconnect: Option<IntegrationId>,
+) -> Result<ConnectView, ConnectError> {
+    let provider = enabled_provider(ctx, slug)?;
+    let reconnect = match reconnect {
+        Some(id) => {
+            let row = find_own_integration(ctx, admin, id, slug).await?;
+            Some(ReconnectTarget {
+                integration_id: row.id,
+                account_name: row.external_account_name,
+            })
+        }
+        None => None,
+    };
+    Ok(ConnectView {
+        slug: provider.def.slug.clone(),
+        name: provider.def.name.clone(),
+        configured: provider.credentials.is_some(),
+        scopes: provider
+            .def
+            .default_scopes
+            .iter()
+            .map(|s| (s.clone(), scopes::describe(s)))
+            .collect(),
+        reconnect,
+    })
+}
+
+fn enabled_provider<'a>(ctx: &'a AppContext, slug: &str) -> Result<&'a Provider, ConnectError> {
+    ctx.catalogue.get(slug).ok_or(ConnectError::UnknownProvider)
+}
+
+async fn find_own_integration(
+    ctx: &AppContext,
+    admin: &Admin,
+    id: IntegrationId,
+    slug: &str,
+) -> Result<integrations::IntegrationRow, ConnectError> {
+    let org = admin.org_id.to_text();
+    let row = ctx
+        .db
+        .run(move |conn| integrations::find_for_org(conn, &org, &id.to_text()))
+        .await?
+        .filter(|row| row.provider_slug == slug)
+        .ok_or(ConnectError::UnknownIntegration)?;
+    Ok(row)
+}
+
+/// Who asked to connect, from where.
+pub struct ConnectRequest<'a> {
+    pub admin: &'a Admin,
+    pub slug: &'a str,
+    /// The browser session's id: the state is bound to it.
+    pub session_id: &'a str,
+    pub ip_address: Option<String>,
+    pub user_agent: Option<String>,
+    pub reconnect: Option<IntegrationId>,
+}
+
+/// Records the consent and a one-time state, and returns the provider's authorization URL.
+pub async fn start_connect(ctx: &AppContext, request: ConnectRequest<'_>) -> Result<String, ConnectError> {
+    let provider = enabled_provider(ctx, request.slug)?;
+    let credentials = provider
+        .credentials
+        .as_ref()
+        .ok_or_else(|| ConnectError::NotConfigured(provider.def.name.clone()))?;
+    let reconnect = match request.reconnect {
+        Some(id) => Some(
+            find_own_integration(ctx, request.admin, id, request.slug)
+                .await?
+                .id,
+        ),
+        None => None,
+    };
+    let scopes = provider.def.default_scopes.clone();
+    let auth = oauth::authorization_request(&provider.def, credentials, &ctx.redirect_uri(), &scopes);
+    let now = db::now();
+    let state_id = uuid::Uuid::new_v4().to_string();
+    let consent = ConsentRow {
+        id: uuid::Uuid::new_v4().to_string(),
+        org_id: request.admin.org_id.to_text(),
+        user_id: Some(request.admin.user_id.to_text()),
+        provider_slug: provider.def.slug.clone(),
+        integration_id: reconnect.clone(),
+        scopes: scopes.join(" "),
+        consent_text_version: CONSENT_TEXT_VERSION.into(),
+        ip_address: request.ip_address.map(|ip| sanitize(&ip, 64)),
+        user_agent: request.user_agent.map(|ua| sanitize(&ua, 512)),
+        granted_at: now,
+        withdrawn_at: None,
+    };
+    let state = StateRow {
+        id: state_id.clone(),
+        state_hash: sha256_hex(auth.state.expose_secret().as_bytes()),
+        org_id: consent.org_id.clone(),
+        user_id: request.admin.user_id.to_text(),
+        provider_slug: provider.def.slug.clone(),
+        integration_id: reconnect,
+        consent_id: Some(consent.id.clone()),
+        session_binding: sha256_hex(request.session_id.as_bytes()),
+        key_id: auth.pkce_verifier.as_ref().map(|_| ctx.keyring.current_key_id()),
+        pkce_verifier: auth.pkce_verifier.as_ref().map(|verifier| {
+            ctx.keyring.seal(
+                verifier.expose_secret().as_bytes(),
+                &Aad {
+                    table: STATES,
+                    column: PKCE_VERIFIER,
+                    row_id: &state_id,
+                },
+            )
+        }),
+        nonce: auth.nonce.clone(),
+        scopes: consent.scopes.clone(),
+        redirect_after: "/integrations".into(),
+        created_at: now,
+        expires_at: now + STATE_TTL,
+        consumed_at: None,
+    };
+    ctx.db
+        .run(move |conn| {
+            db::transaction(conn, |conn| {
+                consents::insert(conn, &consent)?;
+                oauth_states::insert(conn, &state)
+            })
+        })
+        .await?;
+    tracing::info!(provider = %provider.def.slug, "authorization started");
+    Ok(auth.url)
+}
+
+/// The query of GET /integrations/callback.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct CallbackParams {
+    pub state: Option<String>,
+    pub code: Option<String>,
+    pub error: Option<String>,
+    pub error_description: Option<String>,
+    pub iss: Option<String>,
+}
+
+/// Why a state is refused. Nothing is written for any of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StateProblem {
+    Missing,
+    Unknown,
+    Expired,
+    AlreadyUsed,
+    OtherSession,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CallbackError {
+    #[error("invalid state: {0:?}")]
+    InvalidState(StateProblem),
+    /// The provider refused, failed or answered wrongly; recorded in the sync log.
+    #[error("connecting {provider_name} failed: {reason}")]
+    Failed {
+        slug: String,
+        provider_name: String,
+        reason: String,
+    },
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+pub struct CallbackOutcome {
+    pub integration_id: String,
+    pub provider_name: String,
+    pub account_name: String,
+}
+
+/// Completes the flow: validates the state, exchanges the code, validates the id_token,
+/// learns the account, and stores integration + credentials + log in one transaction.
+pub async fn complete_callback(
+    ctx: &AppContext,
+    params: CallbackParams,
+    session_id: Option<&str>,
+) -> Result<CallbackOutcome, CallbackError> {
+    let started = Instant::now();
+    let state = take_state(ctx, &params, session_id).await?;
+    let provider_name = ctx
+        .catalogue
+        .get(&state.provider_slug)
+        .map(|p| p.def.name.clone())
+        .unwrap_or_else(|| state.provider_slug.clone());
+    match connect_account(ctx, &params, &state).await {
+        Ok((tokens, account)) => {
+            let outcome = store_connection(ctx, &state, tokens, account, started).await?;
+            tracing::info!(provider = %state.provider_slug, integration_id = %outcome.integration_id, "connected");
+            Ok(CallbackOutcome {
+                provider_name,
+                ..outcome
+            })
+        }
+        Err(reason) => {
+            tracing::warn!(provider = %state.provider_slug, reason = %reason, "connection failed");
+            let (org, slug, user) = (
+                state.org_id.clone(),
+                state.provider_slug.clone(),
+                state.user_id.clone(),
+            );
+            let integration = state.integration_id.clone();
+            let logged = reason.clone();
+            let duration = started.elapsed().as_millis() as i64;
+            ctx.db
+                .run(move |conn| {
+                    sync_logs::append(
+                        conn,
+                        &NewSyncLog {
+                            org_id: &org,
+                            integration_id: integration.as_deref(),
+                            provider_slug: &slug,
+                            kind: kind::CONNECT,
+                            status: status::FAILED,
+                            message: "Connection failed",
+                            error: Some(&logged),
+                            actor_user_id: Some(&user),
+                            duration_ms: Some(duration),
+                        },
+                    )
+                })
+                .await?;
+            Err(CallbackError::Failed {
+                slug: state.provider_slug,
+                provider_name,
+                reason,
+            })
+        }
+    }
+}
+
+/// Finds and consumes the state; every refusal leaves the database as it was.
+async fn take_state(
+    ctx: &AppContext,
+    params: &CallbackParams,
+    session_id: Option<&str>,
+) -> Result<StateRow, CallbackError> {
+    let raw = params
+        .state
+        .as_deref()
+        .filter(|s| !s.is_empty() && s.len() <= 512)
+        .ok_or(CallbackError::InvalidState(StateProblem::Missing))?;
+    let hash = sha256_hex(raw.as_bytes());
+    let state = ctx
+        .db
+        .run(move |conn| oauth_states::find_by_hash(conn, &hash))
+        .await?
+        .ok_or(CallbackError::InvalidState(StateProblem::Unknown))?;
+    let now = db::now();
+    if state.consumed_at.is_some() {
+        return Err(CallbackError::InvalidState(StateProblem::AlreadyUsed));
+    }
+    if state.expires_at <= now {
+        return Err(CallbackError::InvalidState(StateProblem::Expired));
+    }
+    let binding = session_id.map(|sid| sha256_hex(sid.as_bytes()));
+    let same_session = binding.is_some_and(|b| {
+        subtle::ConstantTimeEq::ct_eq(b.as_bytes(), state.session_binding.as_bytes()).into()
+    });
+    if !same_session {
+        return Err(CallbackError::InvalidState(StateProblem::OtherSession));
+    }
+    let id = state.id.clone();
+    let consumed = ctx
+        .db
+        .run(move |conn| oauth_states::consume(conn, &id, now))
+        .await?;
+    if !consumed {
+        return Err(CallbackError::InvalidState(StateProblem::AlreadyUsed));
+    }
+    Ok(state)
+}
+
+/// Everything that talks to the provider. Errors are reasons safe to show and store.
+async fn connect_account(
+    ctx: &AppContext,
+    params: &CallbackParams,
+    state: &StateRow,
+) -> Result<(oauth::TokenSet, oauth::Account), String> {
+    let provider = ctx
+        .catalogue
+        .get(&state.provider_slug)
+        .ok_or_else(|| "the provider is no longer in the catalogue".to_owned())?;
+    let credentials = provider
+        .credentials
+        .as_ref()
+        .ok_or_else(|| "the provider is no longer configured".to_owned())?;
+    if let Some(error) = &params.error {
+        let description = params
+            .error_description
+            .as_deref()
+            .map(|d| format!(": {}", sanitize(d, 300)));
+        return Err(format!(
+            "the provider answered {}{}",
+            sanitize(error, 64),
+            description.unwrap_or_default()
+        ));
+    }
+    check_issuer(&provider.def, params.iss.as_deref())?;
+    let code = params
+        .code
+        .as_deref()
+        .filter(|c| !c.is_empty() && c.len() <= 2048)
+        .ok_or_else(|| "the provider sent no authorization code".to_owned())?;
+    let verifier = match &state.pkce_verifier {
+        Some(sealed) => {
+            let aad = Aad {
+                table: STATES,
+                column: PKCE_VERIFIER,
+                row_id: &state.id,
+            };
+            let plain = ctx
+                .keyring
+                .open(sealed, &aad)
+                .map_err(|e| format!("the PKCE verifier: {e}"))?;
+            Some(SecretString::from(
+                String::from_utf8_lossy(plain.expose_secret()).into_owned(),
+            ))
+        }
+        None => None,
+    };
+    let reason = |e: OAuthError| e.to_string();
+    let tokens = oauth::exchange_code(
+        &ctx.http,
+        &provider.def,
+        credentials,
+        code,
+        &ctx.redirect_uri(),
+        verifier.as_ref(),
+    )
+    .await
+    .map_err(reason)?;
+    let claims = match provider.def.auth_kind {
+        AuthKind::Oidc => {
+            let id_token = tokens
+                .id_token
+                .as_ref()
+                .ok_or_else(|| "the provider sent no id_token".to_owned())?;
+            let jwks_url = provider
+                .def
+                .jwks_url
+                .as_deref()
+                .ok_or_else(|| "no JWKS URL is configured".to_owned())?;
+            let jwks = oauth::fetch_jwks(&ctx.http, jwks_url).await.map_err(reason)?;
+            let nonce = state
+                .nonce
+                .as_deref()
+                .ok_or_else(|| "the state has no nonce".to_owned())?;
+            Some(
+                oauth::validate_id_token(id_token, &provider.def, credentials, jwks, nonce)
+                    .map_err(reason)?,
+            )
+        }
+        AuthKind::OAuth2 => None,
+    };
+    let account = oauth::identify(&ctx.http, &provider.def, &tokens, claims.as_ref())
+        .await
+        .map_err(reason)?;
+    Ok((tokens, account))
+}
+
+/// RFC 9207: an `iss` sent on the authorization response must be the provider's issuer; a
+/// provider that advertises the parameter must send it.
+fn check_issuer(
+    provider: &crate::providers::catalogue::ProviderDef,
+    iss: Option<&str>,
+) -> Result<(), String> {
+    let expected = provider.issuer.as_deref().filter(|i| !i.contains("{tenantid}"));
+    match (iss, expected) {
+        (Some(iss), Some(expected)) if iss.trim_end_matches('/') != expected.trim_end_matches('/') => {
+            Err("the authorization response came from another issuer (iss mismatch)".into())
+        }
+        (Some(_), None) if provider.auth_kind == AuthKind::OAuth2 => Ok(()),
+        (None, Some(_)) if provider.iss_parameter_supported => {
+            Err("the authorization response is missing the iss parameter".into())
+        }
+        _ => Ok(()),
+    }
+}
+
+async fn store_connection(
+    ctx: &AppContext,
+    state: &StateRow,
+    tokens: oauth::TokenSet,
+    account: oauth::Account,
+    started: Instant,
+) -> Result<CallbackOutcome, CallbackError> {
+    let keyring = ctx.keyring.clone();
+    let state = state.clone();
+    let outcome = ctx
+        .db
+        .run(move |conn: &mut DbConnection| {
+            db::transaction(conn, |conn| {
+                let now = db::now();
+                let granted = tokens.scope.clone().unwrap_or_else(|| state.scopes.clone());
+                let expires_at = tokens.expires_in.map(|secs| now + Duration::seconds(secs));
+                let integration_id = integrations::upsert_connected(
+                    conn,
+                    &integrations::Connected {
+                        org_id: &state.org_id,
+                        provider_slug: &state.provider_slug,
+                        external_account_id: &account.id,
+                        external_account_name: &account.name,
+                        granted_scopes: &granted,
+                        connected_by: &state.user_id,
+                        next_refresh_at: expires_at.map(|at| at - REFRESH_WINDOW),
+                    },
+                )?;
+                let row = credentials::seal(&keyring, &integration_id, &tokens, None, &granted, now);
+                crate::db::credentials::upsert(conn, &row)?;
+                if let Some(consent_id) = &state.consent_id {
+                    consents::attach_to_integration(conn, consent_id, &integration_id)?;
+                }
+                let message = format!("Connected as {}", account.name);
+                sync_logs::append(
+                    conn,
+                    &NewSyncLog {
+                        org_id: &state.org_id,
+                        integration_id: Some(&integration_id),
+                        provider_slug: &state.provider_slug,
+                        kind: kind::CONNECT,
+                        status: status::SUCCEEDED,
+                        message: &message,
+                        error: None,
+                        actor_user_id: Some(&state.user_id),
+                        duration_ms: Some(started.elapsed().as_millis() as i64),
+                    },
+                )?;
+                Ok::<_, DbError>(CallbackOutcome {
+                    integration_id,
+                    provider_name: String::new(),
+                    account_name: account.name.clone(),
+                })
+            })
+        })
+        .await?;
+    Ok(outcome)
+}

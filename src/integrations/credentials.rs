@@ -1,0 +1,77 @@
+//! Sealing and opening an integration's tokens: AES-256-GCM, bound to the integration's row
+//! and to the column, so a blob copied elsewhere does not open.
+
+use chrono::NaiveDateTime;
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::crypto::Keyring;
+use crate::crypto::keyring::{Aad, KeyringError};
+use crate::db::credentials::CredentialRow;
+use crate::oauth::TokenSet;
+
+pub const TABLE: &str = "integration_credentials";
+pub const ACCESS: &str = "access_token";
+pub const REFRESH: &str = "refresh_token";
+
+pub fn aad<'a>(column: &'a str, integration_id: &'a str) -> Aad<'a> {
+    Aad {
+        table: TABLE,
+        column,
+        row_id: integration_id,
+    }
+}
+
+/// The row to store for freshly issued tokens. Without a new refresh token the previous
+/// sealed one is kept (providers that do not rotate answer without one).
+pub fn seal(
+    keyring: &Keyring,
+    integration_id: &str,
+    tokens: &TokenSet,
+    previous_refresh: Option<Vec<u8>>,
+    granted_scope: &str,
+    now: NaiveDateTime,
+) -> CredentialRow {
+    let access = keyring.seal(
+        tokens.access_token.expose_secret().as_bytes(),
+        &aad(ACCESS, integration_id),
+    );
+    let refresh = match &tokens.refresh_token {
+        Some(token) => Some(keyring.seal(token.expose_secret().as_bytes(), &aad(REFRESH, integration_id))),
+        None => previous_refresh,
+    };
+    CredentialRow {
+        integration_id: integration_id.to_owned(),
+        key_id: keyring.current_key_id(),
+        access_token: access,
+        refresh_token: refresh,
+        token_type: tokens.token_type.clone(),
+        scope: granted_scope.to_owned(),
+        expires_at: tokens
+            .expires_in
+            .map(|secs| now + chrono::Duration::seconds(secs)),
+        updated_at: now,
+    }
+}
+
+/// The tokens of a stored row, in clear (kept in `SecretString`s).
+pub struct OpenTokens {
+    pub access_token: SecretString,
+    pub refresh_token: Option<SecretString>,
+}
+
+pub fn open(keyring: &Keyring, row: &CredentialRow) -> Result<OpenTokens, KeyringError> {
+    let text = |sealed: &[u8], column: &str| -> Result<SecretString, KeyringError> {
+        let plain = keyring.open(sealed, &aad(column, &row.integration_id))?;
+        String::from_utf8(plain.expose_secret().clone())
+            .map(SecretString::from)
+            .map_err(|_| KeyringError::Malformed)
+    };
+    Ok(OpenTokens {
+        access_token: text(&row.access_token, ACCESS)?,
+        refresh_token: row
+            .refresh_token
+            .as_deref()
+            .map(|r| text(r, REFRESH))
+            .transpose()?,
+    })
+}

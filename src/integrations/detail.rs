@@ -1,0 +1,134 @@
+//! What an integration's page shows (never a token).
+
+use chrono::NaiveDateTime;
+
+use crate::context::AppContext;
+use crate::db::{DbError, consents, credentials, integrations, sync_logs};
+use crate::domain::{IntegrationId, IntegrationStatus, OrgId};
+
+/// How many sync-log entries the page shows.
+const RECENT_LOGS: i64 = 20;
+
+pub struct IntegrationDetail {
+    pub id: String,
+    pub provider_slug: String,
+    pub provider_name: String,
+    pub account_id: String,
+    pub account_name: String,
+    pub status: IntegrationStatus,
+    pub status_label: &'static str,
+    pub last_error: Option<String>,
+    pub granted_scopes: Vec<String>,
+    pub connected_at: Option<String>,
+    pub token_expires_at: Option<String>,
+    pub last_refresh_at: Option<String>,
+    pub can_disconnect: bool,
+    pub can_reconnect: bool,
+    pub consents: Vec<ConsentView>,
+    pub logs: Vec<LogView>,
+}
+
+pub struct ConsentView {
+    pub granted_at: String,
+    pub scopes: String,
+    pub text_version: String,
+    pub withdrawn_at: Option<String>,
+}
+
+pub struct LogView {
+    pub at: String,
+    pub kind: String,
+    pub status: String,
+    pub message: String,
+    pub error: Option<String>,
+}
+
+pub fn format_time(at: NaiveDateTime) -> String {
+    at.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+impl IntegrationStatus {
+    pub fn label(self) -> &'static str {
+        match self {
+            IntegrationStatus::Pending => "Pending",
+            IntegrationStatus::Connected => "Connected",
+            IntegrationStatus::Refreshing => "Refreshing",
+            IntegrationStatus::Degraded => "Degraded",
+            IntegrationStatus::NeedsReauth => "Needs reconnect",
+            IntegrationStatus::Error => "Error",
+            IntegrationStatus::Disconnected => "Disconnected",
+        }
+    }
+}
+
+/// One integration of the organization, or `None` (also for another organization's id).
+pub async fn detail(
+    ctx: &AppContext,
+    org_id: OrgId,
+    id: IntegrationId,
+) -> Result<Option<IntegrationDetail>, DbError> {
+    let (org, id) = (org_id.to_text(), id.to_text());
+    let loaded = ctx
+        .db
+        .run(move |conn| {
+            let Some(row) = integrations::find_for_org(conn, &org, &id)? else {
+                return Ok(None);
+            };
+            let stored = credentials::find(conn, &id)?;
+            let consents = consents::list_for_integration(conn, &org, &id)?;
+            let logs = sync_logs::recent_for_integration(conn, &org, &id, RECENT_LOGS)?;
+            Ok(Some((row, stored.and_then(|c| c.expires_at), consents, logs)))
+        })
+        .await?;
+    let Some((row, expires_at, consents, logs)) = loaded else {
+        return Ok(None);
+    };
+    let status = IntegrationStatus::parse(&row.status).unwrap_or(IntegrationStatus::Error);
+    Ok(Some(IntegrationDetail {
+        provider_name: ctx
+            .catalogue
+            .get(&row.provider_slug)
+            .map(|p| p.def.name.clone())
+            .unwrap_or_else(|| row.provider_slug.clone()),
+        id: row.id,
+        provider_slug: row.provider_slug,
+        account_id: row.external_account_id,
+        account_name: row.external_account_name,
+        status,
+        status_label: status.label(),
+        last_error: row.last_error,
+        granted_scopes: row
+            .granted_scopes
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        connected_at: row.connected_at.map(format_time),
+        token_expires_at: expires_at.map(format_time),
+        last_refresh_at: row.last_refresh_at.map(format_time),
+        can_disconnect: status != IntegrationStatus::Disconnected,
+        can_reconnect: matches!(
+            status,
+            IntegrationStatus::NeedsReauth | IntegrationStatus::Error | IntegrationStatus::Disconnected
+        ),
+        consents: consents
+            .into_iter()
+            .map(|c| ConsentView {
+                granted_at: format_time(c.granted_at),
+                scopes: c.scopes,
+                text_version: c.consent_text_version,
+                withdrawn_at: c.withdrawn_at.map(format_time),
+            })
+            .collect(),
+        logs: logs
+            .into_iter()
+            .map(|l| LogView {
+                at: format_time(l.created_at),
+                kind: l.kind,
+                status: l.status,
+                message: l.message,
+                error: l.error,
+            })
+            .collect(),
+    }))
+}

@@ -1,0 +1,117 @@
+//! Disconnect: revoke at the provider where it offers it, then forget the tokens. A failing
+//! revocation does not block the local disconnect; it is recorded.
+
+use std::time::Instant;
+
+use super::credentials;
+use crate::accounts::Admin;
+use crate::context::AppContext;
+use crate::db::sync_logs::{self, NewSyncLog, kind, status};
+use crate::db::{self, DbError, consents, integrations};
+use crate::domain::{IntegrationId, IntegrationStatus};
+
+pub struct DisconnectOutcome {
+    pub provider_name: String,
+    pub account_name: String,
+    /// None: revoked (or nothing to revoke); Some: why the revocation failed.
+    pub revocation_error: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DisconnectError {
+    #[error("no such integration")]
+    NotFound,
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+pub async fn disconnect(
+    ctx: &AppContext,
+    admin: &Admin,
+    id: IntegrationId,
+) -> Result<DisconnectOutcome, DisconnectError> {
+    let started = Instant::now();
+    let (org, integration_id) = (admin.org_id.to_text(), id.to_text());
+    let (row, stored) = ctx
+        .db
+        .run(move |conn| {
+            let row = integrations::find_for_org(conn, &org, &integration_id)?;
+            let stored = crate::db::credentials::find(conn, &integration_id)?;
+            Ok((row, stored))
+        })
+        .await?;
+    let row = row
+        .filter(|r| r.status != IntegrationStatus::Disconnected.as_str())
+        .ok_or(DisconnectError::NotFound)?;
+    let provider = ctx.catalogue.get(&row.provider_slug);
+    let provider_name = provider
+        .map(|p| p.def.name.clone())
+        .unwrap_or_else(|| row.provider_slug.clone());
+
+    let revocation = match (provider, stored) {
+        (Some(provider), Some(stored)) => {
+            match (&provider.credentials, credentials::open(&ctx.keyring, &stored)) {
+                (Some(client), Ok(tokens)) => crate::oauth::revoke(
+                    &ctx.http,
+                    &provider.def,
+                    client,
+                    &tokens.access_token,
+                    tokens.refresh_token.as_ref(),
+                )
+                .await
+                .map(|revoked| {
+                    if revoked {
+                        "the token was revoked at the provider"
+                    } else {
+                        "the provider offers no revocation"
+                    }
+                })
+                .map_err(|e| e.to_string()),
+                (None, _) => Err("the provider is no longer configured".into()),
+                (_, Err(e)) => Err(format!("the stored token could not be read: {e}")),
+            }
+        }
+        _ => Ok("no token was stored"),
+    };
+    let revocation_error = revocation.as_ref().err().cloned();
+    if let Some(reason) = &revocation_error {
+        tracing::warn!(integration_id = %row.id, reason = %reason, "revocation failed; disconnecting locally");
+    }
+    let message = match &revocation {
+        Ok(how) => format!("Disconnected by an admin; {how}"),
+        Err(_) => "Disconnected by an admin; revoking the token at the provider failed".to_owned(),
+    };
+    let (org, user) = (admin.org_id.to_text(), admin.user_id.to_text());
+    let logged_row = row.clone();
+    ctx.db
+        .run(move |conn| {
+            db::transaction(conn, |conn| {
+                let now = db::now();
+                crate::db::credentials::delete(conn, &logged_row.id)?;
+                integrations::mark_disconnected(conn, &logged_row.id, now)?;
+                consents::withdraw_for_integration(conn, &logged_row.id, now)?;
+                sync_logs::append(
+                    conn,
+                    &NewSyncLog {
+                        org_id: &org,
+                        integration_id: Some(&logged_row.id),
+                        provider_slug: &logged_row.provider_slug,
+                        kind: kind::DISCONNECT,
+                        status: status::SUCCEEDED,
+                        message: &message,
+                        error: revocation_error.as_deref(),
+                        actor_user_id: Some(&user),
+                        duration_ms: Some(started.elapsed().as_millis() as i64),
+                    },
+                )?;
+                Ok::<_, DbError>(())
+            })
+        })
+        .await?;
+    tracing::info!(integration_id = %row.id, provider = %row.provider_slug, "disconnected");
+    Ok(DisconnectOutcome {
+        provider_name,
+        account_name: row.external_account_name,
+        revocation_error: revocation.err(),
+    })
+}

@@ -1,0 +1,218 @@
+//! A mock OAuth 2.0 / OpenID Connect provider for tests and local development.
+//!
+//! It is a small but strict authorization server (authorization code with PKCE S256, refresh
+//! token rotation with reuse detection, RFC 7009 revocation, RS256 ID tokens), with knobs
+//! ([`Behaviour`]) that make it fail on purpose and [`Counters`] that tests can read.
+//! Tokens, codes and secrets are never logged.
+
+mod authorize;
+mod client_auth;
+mod error;
+mod keys;
+mod params;
+mod resources;
+mod state;
+mod token;
+
+#[cfg(test)]
+mod tests;
+
+use std::net::{Ipv4Addr, TcpListener};
+
+use actix_web::dev::ServerHandle;
+use actix_web::{App, HttpServer, web};
+
+use state::Shared;
+
+#[derive(Debug, Clone)]
+pub struct MockConfig {
+    pub client_id: String,
+    pub client_secret: String,
+    /// true: /authorize redirects at once; false: it shows a consent page with Approve / Deny.
+    pub auto_approve: bool,
+    pub access_token_ttl_secs: i64,
+    pub rotate_refresh_tokens: bool,
+    /// 0 picks any free port.
+    pub port: u16,
+}
+
+impl Default for MockConfig {
+    fn default() -> Self {
+        Self {
+            client_id: "mock-client".to_owned(),
+            client_secret: "mock-secret".to_owned(),
+            auto_approve: true,
+            access_token_ttl_secs: 3600,
+            rotate_refresh_tokens: true,
+            port: 0,
+        }
+    }
+}
+
+/// Knobs that make the provider misbehave; all off by default.
+#[derive(Clone, Debug, Default)]
+pub struct Behaviour {
+    /// Answer /token with this status and `{"error":"server_error"}`.
+    pub token_status: Option<u16>,
+    /// Sleep this long before answering /token.
+    pub token_delay_ms: u64,
+    /// /token answers 400 `invalid_grant`.
+    pub invalid_grant: bool,
+    /// /authorize redirects back with `error=access_denied`.
+    pub deny_authorization: bool,
+    /// Token responses carry no refresh_token.
+    pub omit_refresh_token: bool,
+    pub id_token_wrong_nonce: bool,
+    pub id_token_wrong_audience: bool,
+    /// Sign ID tokens with a key that is not in the JWKS (same kid).
+    pub id_token_bad_signature: bool,
+    pub id_token_wrong_issuer: bool,
+    /// The `iss` parameter /authorize appends to its redirects (RFC 9207).
+    pub iss_param: IssParam,
+    /// Answer /revoke with this status instead of 200.
+    pub revoke_status: Option<u16>,
+    /// Refuse (401 invalid_client) the other client authentication method.
+    pub require_auth_method: Option<AuthMethod>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum IssParam {
+    #[default]
+    None,
+    Correct,
+    /// `iss=https://evil.example`
+    Wrong,
+}
+
+/// Client authentication at the token endpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthMethod {
+    /// `client_secret_basic`
+    Basic,
+    /// `client_secret_post`
+    Post,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// /authorize requests that issued a code.
+    pub authorizations: u64,
+    /// Successful authorization_code grants.
+    pub code_exchanges: u64,
+    /// Every POST /token, whatever the outcome.
+    pub token_requests: u64,
+    /// Successful refresh_token grants.
+    pub refreshes: u64,
+    /// Rotated-away refresh tokens presented again; must stay 0 for a well-behaved client.
+    pub refresh_token_reuses: u64,
+    /// POST /revoke requests.
+    pub revocations: u64,
+    pub userinfo_calls: u64,
+    /// Slack-like /api/auth.test calls.
+    pub identity_calls: u64,
+    pub last_auth_method: Option<AuthMethod>,
+    /// The last authorization_code grant had a code_challenge and its verifier matched S256.
+    pub last_pkce_verified: bool,
+}
+
+/// A running mock provider; the server stops when this is dropped.
+pub struct MockProvider {
+    shared: web::Data<Shared>,
+    port: u16,
+    server: ServerHandle,
+}
+
+impl MockProvider {
+    /// Binds 127.0.0.1:{port} and serves on the current tokio runtime; returns at once.
+    pub async fn start(config: MockConfig) -> std::io::Result<MockProvider> {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, config.port))?;
+        let port = listener.local_addr()?.port();
+        let shared = web::Data::new(Shared::new(format!("http://127.0.0.1:{port}"), config));
+        let app_shared = shared.clone();
+        let server = HttpServer::new(move || App::new().app_data(app_shared.clone()).configure(routes))
+            .workers(1)
+            .disable_signals()
+            .listen(listener)?
+            .run();
+        let handle = server.handle();
+        tokio::spawn(server);
+        Ok(MockProvider {
+            shared,
+            port,
+            server: handle,
+        })
+    }
+
+    /// `http://127.0.0.1:PORT`, which is also the OpenID Connect issuer.
+    pub fn base_url(&self) -> String {
+        self.shared.issuer.clone()
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn set_behaviour(&self, change: impl FnOnce(&mut Behaviour)) {
+        change(&mut self.shared.lock().behaviour);
+    }
+
+    pub fn counters(&self) -> Counters {
+        self.shared.lock().counters.clone()
+    }
+
+    pub fn reset_counters(&self) {
+        self.shared.lock().counters = Counters::default();
+    }
+
+    /// Access tokens currently valid (unexpired, unrevoked), oldest first.
+    pub fn issued_access_tokens(&self) -> Vec<String> {
+        self.shared.lock().active_access_tokens()
+    }
+
+    /// Refresh tokens currently valid (not rotated away, unrevoked), oldest first.
+    pub fn issued_refresh_tokens(&self) -> Vec<String> {
+        self.shared.lock().active_refresh_tokens()
+    }
+
+    /// Whether this access or refresh token was revoked via /revoke (directly, or as part of a
+    /// revoked refresh token's grant). Server-side invalidation does not count.
+    pub fn is_revoked(&self, token: &str) -> bool {
+        self.shared.lock().is_revoked_by_client(token)
+    }
+
+    /// Expires every access token now and revokes every refresh token server-side, as when a
+    /// user removes the app from their account at the provider.
+    pub fn revoke_all(&self) {
+        self.shared.lock().revoke_all();
+    }
+}
+
+impl Drop for MockProvider {
+    fn drop(&mut self) {
+        // The stop command is sent at once; there is no need to wait for the workers.
+        drop(self.server.stop(false));
+    }
+}
+
+fn routes(config: &mut web::ServiceConfig) {
+    config
+        .route(
+            "/.well-known/openid-configuration",
+            web::get().to(resources::discovery),
+        )
+        .route("/jwks", web::get().to(resources::jwks))
+        .route("/authorize", web::get().to(authorize::authorize))
+        .route("/authorize/decision", web::post().to(authorize::decision))
+        .route("/token", web::post().to(token::token))
+        .route("/revoke", web::post().to(token::revoke))
+        .service(
+            web::resource("/userinfo")
+                .route(web::get().to(resources::userinfo))
+                .route(web::post().to(resources::userinfo)),
+        )
+        .service(
+            web::resource("/api/auth.test")
+                .route(web::post().to(resources::auth_test))
+                .route(web::get().to(resources::auth_test)),
+        );
+}

@@ -1,0 +1,91 @@
+//! Discovery, JWKS and the two protected resources: /userinfo and Slack-like /api/auth.test.
+
+use actix_web::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::json;
+
+use super::keys;
+use super::state::Shared;
+
+pub(super) async fn discovery(shared: web::Data<Shared>) -> HttpResponse {
+    let base = &shared.issuer;
+    HttpResponse::Ok().json(json!({
+        "issuer": base,
+        "authorization_endpoint": format!("{base}/authorize"),
+        "token_endpoint": format!("{base}/token"),
+        "userinfo_endpoint": format!("{base}/userinfo"),
+        "jwks_uri": format!("{base}/jwks"),
+        "revocation_endpoint": format!("{base}/revoke"),
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "refresh_token"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "code_challenge_methods_supported": ["S256"],
+        "scopes_supported": ["openid", "email", "profile", "offline_access", "read", "write"],
+        "claims_supported": ["iss", "sub", "aud", "exp", "iat", "nonce", "at_hash", "email", "email_verified", "name"],
+        "authorization_response_iss_parameter_supported": true,
+    }))
+}
+
+pub(super) async fn jwks() -> HttpResponse {
+    HttpResponse::Ok().json(keys::jwks())
+}
+
+pub(super) async fn userinfo(req: HttpRequest, shared: web::Data<Shared>) -> HttpResponse {
+    let token = bearer_token(&req);
+    let valid = {
+        let mut state = shared.lock();
+        state.counters.userinfo_calls += 1;
+        token.is_some_and(|token| state.is_active_access_token(token))
+    };
+    if valid {
+        return HttpResponse::Ok().json(json!({
+            "sub": keys::SUBJECT,
+            "email": keys::EMAIL,
+            "email_verified": true,
+            "name": keys::NAME,
+        }));
+    }
+    // RFC 6750 §3.1: a request without credentials gets no error code.
+    let challenge = match token {
+        Some(_) => "Bearer realm=\"mock-provider\", error=\"invalid_token\"",
+        None => "Bearer realm=\"mock-provider\"",
+    };
+    HttpResponse::Unauthorized()
+        .insert_header((WWW_AUTHENTICATE, challenge))
+        .finish()
+}
+
+/// Slack answers 200 with `ok: false` for bad tokens, so the app must read the body.
+pub(super) async fn auth_test(req: HttpRequest, shared: web::Data<Shared>) -> HttpResponse {
+    let token = bearer_token(&req);
+    let valid = {
+        let mut state = shared.lock();
+        state.counters.identity_calls += 1;
+        token.is_some_and(|token| state.is_active_access_token(token))
+    };
+    let body = match (token, valid) {
+        (_, true) => json!({
+            "ok": true,
+            "url": "https://mock.slack.example/",
+            "team": "Mock Workspace",
+            "team_id": "T-MOCK",
+            "user": "mock-bot",
+            "user_id": "U-MOCK",
+            "bot_id": "B-MOCK",
+        }),
+        (Some(_), false) => json!({ "ok": false, "error": "invalid_auth" }),
+        (None, false) => json!({ "ok": false, "error": "not_authed" }),
+    };
+    HttpResponse::Ok().json(body)
+}
+
+fn bearer_token(req: &HttpRequest) -> Option<&str> {
+    let header = req.headers().get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = header.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}

@@ -1,0 +1,814 @@
+use std::collections::HashMap;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use openidconnect::core::{CoreIdToken, CoreIdTokenVerifier, CoreJsonWebKeySet, CoreProviderMetadata};
+use openidconnect::{AccessToken, AccessTokenHash, ClientId, ClientSecret, IssuerUrl, Nonce};
+use reqwest::header::{AUTHORIZATION, LOCATION, WWW_AUTHENTICATE};
+use reqwest::{Client, Response, StatusCode, redirect};
+use serde_json::Value;
+use url::Url;
+
+use super::state::{random_hex, s256};
+use super::*;
+
+const REDIRECT_URI: &str = "http://127.0.0.1:1/callback?from=mock";
+const STATE: &str = "st&te =1";
+const DEFAULT_AUTH: Auth<'static> = Auth::Basic("mock-client", "mock-secret");
+
+/// How a test's client authenticates at /token and /revoke.
+#[derive(Clone, Copy)]
+enum Auth<'a> {
+    Basic(&'a str, &'a str),
+    Post(&'a str, &'a str),
+}
+
+struct Pkce {
+    verifier: String,
+    challenge: String,
+}
+
+impl Pkce {
+    fn new() -> Self {
+        let verifier = format!("{}{}", random_hex(), random_hex());
+        let challenge = s256(&verifier);
+        Self { verifier, challenge }
+    }
+}
+
+struct Harness {
+    provider: MockProvider,
+    http: Client,
+}
+
+impl Harness {
+    async fn start() -> Self {
+        Self::with(MockConfig::default()).await
+    }
+
+    async fn with(config: MockConfig) -> Self {
+        let provider = MockProvider::start(config)
+            .await
+            .expect("the mock provider starts");
+        let http = Client::builder()
+            .redirect(redirect::Policy::none())
+            .build()
+            .expect("client");
+        Self { provider, http }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.provider.base_url())
+    }
+
+    async fn authorize(&self, params: &[(&str, &str)]) -> Response {
+        self.http
+            .get(self.url("/authorize"))
+            .query(params)
+            .send()
+            .await
+            .expect("GET /authorize")
+    }
+
+    /// Runs /authorize with the usual parameters plus `extra`.
+    async fn authorize_with(&self, scope: &str, extra: &[(&str, &str)]) -> Response {
+        let mut params = vec![
+            ("response_type", "code"),
+            ("client_id", "mock-client"),
+            ("redirect_uri", REDIRECT_URI),
+            ("state", STATE),
+            ("scope", scope),
+        ];
+        params.extend_from_slice(extra);
+        self.authorize(&params).await
+    }
+
+    async fn code(&self, scope: &str, pkce: Option<&Pkce>, nonce: Option<&str>) -> String {
+        let mut extra = Vec::new();
+        if let Some(pkce) = pkce {
+            extra.extend([
+                ("code_challenge", pkce.challenge.as_str()),
+                ("code_challenge_method", "S256"),
+            ]);
+        }
+        extra.extend(nonce.map(|nonce| ("nonce", nonce)));
+        let params = redirect_params(&self.authorize_with(scope, &extra).await);
+        assert_eq!(params["state"], STATE);
+        params["code"].clone()
+    }
+
+    async fn token(&self, auth: Auth<'_>, form: &[(&str, &str)]) -> (StatusCode, Value) {
+        let mut form: Vec<(&str, &str)> = form.to_vec();
+        let mut request = self.http.post(self.url("/token"));
+        match auth {
+            Auth::Basic(id, secret) => request = request.header(AUTHORIZATION, basic_header(id, secret)),
+            Auth::Post(id, secret) => form.extend([("client_id", id), ("client_secret", secret)]),
+        }
+        let response = request.form(&form).send().await.expect("POST /token");
+        let status = response.status();
+        (status, response.json().await.expect("a JSON body"))
+    }
+
+    async fn exchange(&self, code: &str, verifier: Option<&str>) -> (StatusCode, Value) {
+        let mut form = vec![
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", REDIRECT_URI),
+        ];
+        form.extend(verifier.map(|verifier| ("code_verifier", verifier)));
+        self.token(DEFAULT_AUTH, &form).await
+    }
+
+    /// A fresh authorization (scope "read write", no PKCE) exchanged for tokens.
+    async fn tokens(&self) -> Value {
+        let code = self.code("read write", None, None).await;
+        let (status, body) = self.exchange(&code, None).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    }
+
+    async fn refresh(&self, refresh_token: &str) -> (StatusCode, Value) {
+        let form = [("grant_type", "refresh_token"), ("refresh_token", refresh_token)];
+        self.token(DEFAULT_AUTH, &form).await
+    }
+
+    async fn revoke(&self, token: &str) -> StatusCode {
+        let request = self
+            .http
+            .post(self.url("/revoke"))
+            .header(AUTHORIZATION, basic_header("mock-client", "mock-secret"));
+        request
+            .form(&[("token", token)])
+            .send()
+            .await
+            .expect("POST /revoke")
+            .status()
+    }
+
+    async fn with_bearer(&self, path: &str, token: &str) -> Response {
+        let request = if path == "/userinfo" {
+            self.http.get(self.url(path))
+        } else {
+            self.http.post(self.url(path))
+        };
+        request.bearer_auth(token).send().await.expect("bearer request")
+    }
+}
+
+/// RFC 6749 §2.3.1: each part is form-urlencoded before the base64 step.
+fn basic_header(id: &str, secret: &str) -> String {
+    let encode = |value: &str| url::form_urlencoded::byte_serialize(value.as_bytes()).collect::<String>();
+    format!(
+        "Basic {}",
+        STANDARD.encode(format!("{}:{}", encode(id), encode(secret)))
+    )
+}
+
+fn redirect_params(response: &Response) -> HashMap<String, String> {
+    assert_eq!(response.status(), StatusCode::FOUND);
+    let location = response.headers()[LOCATION].to_str().expect("ASCII location");
+    let url = Url::parse(location).expect("absolute location");
+    assert!(
+        location.starts_with("http://127.0.0.1:1/callback?from=mock&"),
+        "{location}"
+    );
+    url.query_pairs().into_owned().collect()
+}
+
+fn str_field<'a>(body: &'a Value, name: &str) -> &'a str {
+    body[name]
+        .as_str()
+        .unwrap_or_else(|| panic!("{name} missing in {body}"))
+}
+
+#[tokio::test]
+async fn pkce_s256_code_exchange_issues_tokens() {
+    let h = Harness::start().await;
+    let pkce = Pkce::new();
+    let code = h.code("read write", Some(&pkce), None).await;
+
+    let (status, body) = h.exchange(&code, Some(&pkce.verifier)).await;
+
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(str_field(&body, "access_token").starts_with("mock-at-"));
+    assert!(str_field(&body, "refresh_token").starts_with("mock-rt-"));
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["expires_in"], 3600);
+    assert_eq!(body["scope"], "read write");
+    assert_eq!(body["team"]["id"], "T-MOCK");
+    assert_eq!(body["authed_user"]["id"], "U-MOCK");
+    assert!(
+        body.get("id_token").is_none(),
+        "no id_token without the openid scope"
+    );
+    assert_eq!(
+        h.provider.issued_access_tokens(),
+        [str_field(&body, "access_token")]
+    );
+    assert_eq!(
+        h.provider.issued_refresh_tokens(),
+        [str_field(&body, "refresh_token")]
+    );
+    let counters = h.provider.counters();
+    assert_eq!(
+        (
+            counters.authorizations,
+            counters.code_exchanges,
+            counters.token_requests
+        ),
+        (1, 1, 1)
+    );
+    assert!(counters.last_pkce_verified);
+    assert_eq!(counters.last_auth_method, Some(AuthMethod::Basic));
+}
+
+#[tokio::test]
+async fn pkce_verifier_must_match_the_challenge() {
+    let h = Harness::start().await;
+    let pkce = Pkce::new();
+
+    let code = h.code("read", Some(&pkce), None).await;
+    let (status, body) = h.exchange(&code, Some(&Pkce::new().verifier)).await;
+    assert_eq!(
+        (status, &body["error"]),
+        (StatusCode::BAD_REQUEST, &Value::from("invalid_grant"))
+    );
+
+    let code = h.code("read", Some(&pkce), None).await;
+    let (status, _) = h.exchange(&code, None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "a missing verifier is refused");
+
+    let code = h.code("read", None, None).await;
+    let (status, _) = h.exchange(&code, Some(&pkce.verifier)).await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "a verifier for a code without challenge is refused"
+    );
+
+    let counters = h.provider.counters();
+    assert_eq!(counters.code_exchanges, 0);
+    assert!(!counters.last_pkce_verified);
+}
+
+#[tokio::test]
+async fn plain_pkce_is_refused_with_a_redirect() {
+    let h = Harness::start().await;
+    let verifier = Pkce::new().verifier;
+    let extra = [
+        ("code_challenge", verifier.as_str()),
+        ("code_challenge_method", "plain"),
+    ];
+
+    let params = redirect_params(&h.authorize_with("read", &extra).await);
+
+    assert_eq!(params["error"], "invalid_request");
+    assert_eq!(params["state"], STATE);
+    assert!(!params.contains_key("code"));
+    assert_eq!(h.provider.counters().authorizations, 0);
+}
+
+#[tokio::test]
+async fn a_replayed_code_is_refused_and_revokes_what_it_issued() {
+    let h = Harness::start().await;
+    let code = h.code("read", None, None).await;
+    let (_, first) = h.exchange(&code, None).await;
+
+    let (status, body) = h.exchange(&code, None).await;
+
+    assert_eq!(
+        (status, &body["error"]),
+        (StatusCode::BAD_REQUEST, &Value::from("invalid_grant"))
+    );
+    let access_token = str_field(&first, "access_token");
+    assert_eq!(
+        h.with_bearer("/userinfo", access_token).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert!(h.provider.issued_access_tokens().is_empty());
+    assert!(
+        !h.provider.is_revoked(access_token),
+        "revoked by the server, not via /revoke"
+    );
+}
+
+#[tokio::test]
+async fn basic_and_post_client_auth_both_work() {
+    let secret = "s3cr:t +/%é";
+    let h = Harness::with(MockConfig {
+        client_secret: secret.to_owned(),
+        ..MockConfig::default()
+    })
+    .await;
+
+    for (auth, method) in [
+        (Auth::Basic("mock-client", secret), AuthMethod::Basic),
+        (Auth::Post("mock-client", secret), AuthMethod::Post),
+    ] {
+        let code = h.code("read", None, None).await;
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT_URI),
+        ];
+        let (status, body) = h.token(auth, &form).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(h.provider.counters().last_auth_method, Some(method));
+    }
+}
+
+#[tokio::test]
+async fn wrong_client_credentials_get_401_invalid_client() {
+    let h = Harness::start().await;
+    for auth in [
+        Auth::Basic("mock-client", "wrong"),
+        Auth::Post("mock-client", "wrong"),
+        Auth::Basic("other", "mock-secret"),
+    ] {
+        let code = h.code("read", None, None).await;
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT_URI),
+        ];
+        let (status, body) = h.token(auth, &form).await;
+        assert_eq!(
+            (status, &body["error"]),
+            (StatusCode::UNAUTHORIZED, &Value::from("invalid_client"))
+        );
+    }
+    let response = h
+        .http
+        .post(h.url("/token"))
+        .form(&[("grant_type", "refresh_token")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert!(response.headers().contains_key(WWW_AUTHENTICATE));
+    assert_eq!(h.provider.counters().token_requests, 4);
+}
+
+#[tokio::test]
+async fn require_auth_method_refuses_the_other_method() {
+    let h = Harness::start().await;
+    h.provider
+        .set_behaviour(|b| b.require_auth_method = Some(AuthMethod::Post));
+    let code = h.code("read", None, None).await;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", REDIRECT_URI),
+    ];
+
+    let (status, _) = h.token(Auth::Basic("mock-client", "mock-secret"), &form).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = h.token(Auth::Post("mock-client", "mock-secret"), &form).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn refresh_rotates_and_a_reused_refresh_token_kills_the_grant() {
+    let h = Harness::start().await;
+    let first = h.tokens().await;
+    let first_refresh = str_field(&first, "refresh_token");
+
+    let (status, second) = h.refresh(first_refresh).await;
+    assert_eq!(status, StatusCode::OK, "{second}");
+    let second_refresh = str_field(&second, "refresh_token");
+    assert_ne!(second_refresh, first_refresh);
+    assert_ne!(second["access_token"], first["access_token"]);
+    assert_eq!(h.provider.issued_refresh_tokens(), [second_refresh]);
+    assert_eq!(
+        (
+            h.provider.counters().refreshes,
+            h.provider.counters().refresh_token_reuses
+        ),
+        (1, 0)
+    );
+
+    let (status, body) = h.refresh(first_refresh).await;
+    assert_eq!(
+        (status, &body["error"]),
+        (StatusCode::BAD_REQUEST, &Value::from("invalid_grant"))
+    );
+    assert_eq!(h.provider.counters().refresh_token_reuses, 1);
+    let (status, _) = h.refresh(second_refresh).await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "reuse revokes every token of the grant"
+    );
+    assert!(h.provider.issued_access_tokens().is_empty());
+}
+
+#[tokio::test]
+async fn without_rotation_the_refresh_token_stays_valid() {
+    let h = Harness::with(MockConfig {
+        rotate_refresh_tokens: false,
+        ..MockConfig::default()
+    })
+    .await;
+    let tokens = h.tokens().await;
+    let refresh_token = str_field(&tokens, "refresh_token");
+
+    for _ in 0..2 {
+        let (status, body) = h.refresh(refresh_token).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert!(body.get("refresh_token").is_none());
+    }
+    assert_eq!(
+        (
+            h.provider.counters().refreshes,
+            h.provider.counters().refresh_token_reuses
+        ),
+        (2, 0)
+    );
+}
+
+#[tokio::test]
+async fn id_token_verifies_against_the_served_jwks() {
+    let h = Harness::start().await;
+    let jwks: CoreJsonWebKeySet = h
+        .http
+        .get(h.url("/jwks"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let verifier = CoreIdTokenVerifier::new_confidential_client(
+        ClientId::new("mock-client".into()),
+        ClientSecret::new("mock-secret".into()),
+        IssuerUrl::new(h.provider.base_url()).unwrap(),
+        jwks,
+    );
+    let pkce = Pkce::new();
+    let code = h.code("openid email profile", Some(&pkce), Some("nonce-1")).await;
+    let (_, body) = h.exchange(&code, Some(&pkce.verifier)).await;
+    let id_token: CoreIdToken = str_field(&body, "id_token").parse().unwrap();
+    let claims = id_token
+        .claims(&verifier, &Nonce::new("nonce-1".into()))
+        .expect("a valid ID token");
+
+    assert_eq!(claims.subject().as_str(), "mock-user-1");
+    assert_eq!(
+        claims.email().map(|email| email.as_str()),
+        Some("ada@mock.example")
+    );
+    assert_eq!(claims.email_verified(), Some(true));
+    let access_token = AccessToken::new(str_field(&body, "access_token").to_owned());
+    let key = id_token.signing_key(&verifier).unwrap();
+    let expected = AccessTokenHash::from_token(&access_token, id_token.signing_alg().unwrap(), key).unwrap();
+    assert_eq!(claims.access_token_hash(), Some(&expected));
+}
+
+#[tokio::test]
+async fn id_token_knobs_make_verification_fail() {
+    let knobs: [fn(&mut Behaviour); 4] = [
+        |b| b.id_token_bad_signature = true,
+        |b| b.id_token_wrong_nonce = true,
+        |b| b.id_token_wrong_audience = true,
+        |b| b.id_token_wrong_issuer = true,
+    ];
+    for knob in knobs {
+        let h = Harness::start().await;
+        let jwks: CoreJsonWebKeySet = h
+            .http
+            .get(h.url("/jwks"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let issuer = IssuerUrl::new(h.provider.base_url()).unwrap();
+        let verifier =
+            CoreIdTokenVerifier::new_public_client(ClientId::new("mock-client".into()), issuer, jwks);
+        h.provider.set_behaviour(knob);
+
+        let code = h.code("openid", None, Some("nonce-1")).await;
+        let (_, body) = h.exchange(&code, None).await;
+        let id_token: CoreIdToken = str_field(&body, "id_token").parse().unwrap();
+
+        assert!(
+            id_token.claims(&verifier, &Nonce::new("nonce-1".into())).is_err(),
+            "{:?}",
+            h.provider.shared.lock().behaviour
+        );
+    }
+}
+
+#[tokio::test]
+async fn discovery_and_jwks_deserialize_with_openidconnect() {
+    let h = Harness::start().await;
+    let text = h
+        .http
+        .get(h.url("/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+
+    let metadata: CoreProviderMetadata = serde_json::from_str(&text).expect("valid provider metadata");
+
+    assert_eq!(metadata.issuer().as_str(), h.provider.base_url());
+    assert_eq!(
+        metadata.token_endpoint().map(|url| url.to_string()),
+        Some(h.url("/token"))
+    );
+    assert_eq!(metadata.jwks_uri().as_str(), h.url("/jwks"));
+    let raw: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(raw["revocation_endpoint"], h.url("/revoke"));
+    assert_eq!(raw["authorization_response_iss_parameter_supported"], true);
+    let jwks: Value = h
+        .http
+        .get(h.url("/jwks"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (&jwks["keys"][0]["kid"], &jwks["keys"][0]["alg"]),
+        (&Value::from("mock-key-1"), &Value::from("RS256"))
+    );
+}
+
+#[tokio::test]
+async fn revoked_access_token_is_refused_by_userinfo() {
+    let h = Harness::start().await;
+    let tokens = h.tokens().await;
+    let access_token = str_field(&tokens, "access_token");
+    let userinfo = h.with_bearer("/userinfo", access_token).await;
+    assert_eq!(userinfo.status(), StatusCode::OK);
+    let claims: Value = userinfo.json().await.unwrap();
+    assert_eq!(
+        (&claims["sub"], &claims["email"]),
+        (&Value::from("mock-user-1"), &Value::from("ada@mock.example"))
+    );
+
+    assert_eq!(h.revoke(access_token).await, StatusCode::OK);
+
+    let userinfo = h.with_bearer("/userinfo", access_token).await;
+    assert_eq!(userinfo.status(), StatusCode::UNAUTHORIZED);
+    assert!(
+        userinfo.headers()[WWW_AUTHENTICATE]
+            .to_str()
+            .unwrap()
+            .contains("error=\"invalid_token\"")
+    );
+    assert!(h.provider.is_revoked(access_token));
+    assert_eq!(
+        (
+            h.provider.counters().revocations,
+            h.provider.counters().userinfo_calls
+        ),
+        (1, 2)
+    );
+}
+
+#[tokio::test]
+async fn revoking_a_refresh_token_revokes_its_access_tokens() {
+    let h = Harness::start().await;
+    let tokens = h.tokens().await;
+    let (access_token, refresh_token) = (
+        str_field(&tokens, "access_token"),
+        str_field(&tokens, "refresh_token"),
+    );
+
+    assert_eq!(h.revoke(refresh_token).await, StatusCode::OK);
+    assert_eq!(h.revoke("never-issued").await, StatusCode::OK);
+
+    assert!(h.provider.is_revoked(refresh_token) && h.provider.is_revoked(access_token));
+    assert_eq!(
+        h.with_bearer("/userinfo", access_token).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(h.refresh(refresh_token).await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(h.provider.counters().refresh_token_reuses, 0);
+}
+
+#[tokio::test]
+async fn revoke_all_expires_access_tokens_and_kills_refresh_tokens() {
+    let h = Harness::start().await;
+    let tokens = h.tokens().await;
+
+    h.provider.revoke_all();
+
+    let access_token = str_field(&tokens, "access_token");
+    assert_eq!(
+        h.with_bearer("/userinfo", access_token).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        h.refresh(str_field(&tokens, "refresh_token")).await.0,
+        StatusCode::BAD_REQUEST
+    );
+    assert!(h.provider.issued_access_tokens().is_empty() && h.provider.issued_refresh_tokens().is_empty());
+    assert!(!h.provider.is_revoked(access_token));
+}
+
+#[tokio::test]
+async fn auth_test_answers_like_slack() {
+    let h = Harness::start().await;
+    let tokens = h.tokens().await;
+
+    let ok: Value = h
+        .with_bearer("/api/auth.test", str_field(&tokens, "access_token"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (&ok["ok"], &ok["team_id"], &ok["user_id"]),
+        (&Value::from(true), &Value::from("T-MOCK"), &Value::from("U-MOCK"))
+    );
+
+    let response = h.with_bearer("/api/auth.test", "mock-at-forged").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let invalid: Value = response.json().await.unwrap();
+    assert_eq!(
+        (&invalid["ok"], &invalid["error"]),
+        (&Value::from(false), &Value::from("invalid_auth"))
+    );
+    assert_eq!(h.provider.counters().identity_calls, 2);
+}
+
+#[tokio::test]
+async fn consent_page_approves_or_denies() {
+    let h = Harness::with(MockConfig {
+        auto_approve: false,
+        ..MockConfig::default()
+    })
+    .await;
+    for (decision, expected) in [("approve", "code"), ("deny", "error")] {
+        let page = h.authorize_with("read write", &[]).await;
+        assert_eq!(page.status(), StatusCode::OK);
+        let html = page.text().await.unwrap();
+        assert!(
+            html.contains("Approve") && html.contains("<li>write</li>"),
+            "{html}"
+        );
+        let request_id = html
+            .split("name=\"request_id\" value=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap();
+
+        let form = [("request_id", request_id), ("decision", decision)];
+        let answer = h
+            .http
+            .post(h.url("/authorize/decision"))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        let params = redirect_params(&answer);
+        assert!(params.contains_key(expected), "{params:?}");
+        assert_eq!(params["state"], STATE);
+
+        let replay = h
+            .http
+            .post(h.url("/authorize/decision"))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            replay.status(),
+            StatusCode::BAD_REQUEST,
+            "a decision is single use"
+        );
+    }
+    assert_eq!(h.provider.counters().authorizations, 1);
+}
+
+#[tokio::test]
+async fn deny_knob_and_iss_parameter_shape_the_redirect() {
+    let h = Harness::start().await;
+    h.provider.set_behaviour(|b| b.deny_authorization = true);
+    let response = h.authorize_with("read", &[]).await;
+    let location = response.headers()[LOCATION].to_str().unwrap().to_owned();
+    assert!(
+        location.contains("error=access_denied&error_description=The+user+denied+access&state="),
+        "{location}"
+    );
+    assert!(!location.contains("iss="));
+
+    h.provider.set_behaviour(|b| {
+        b.deny_authorization = false;
+        b.iss_param = IssParam::Correct;
+    });
+    assert_eq!(
+        redirect_params(&h.authorize_with("read", &[]).await)["iss"],
+        h.provider.base_url()
+    );
+    h.provider.set_behaviour(|b| b.iss_param = IssParam::Wrong);
+    assert_eq!(
+        redirect_params(&h.authorize_with("read", &[]).await)["iss"],
+        "https://evil.example"
+    );
+}
+
+#[tokio::test]
+async fn untrusted_clients_and_redirect_uris_get_an_error_page() {
+    let h = Harness::start().await;
+    let cases: [&[(&str, &str)]; 3] = [
+        &[
+            ("response_type", "code"),
+            ("client_id", "evil"),
+            ("redirect_uri", REDIRECT_URI),
+            ("state", "s"),
+        ],
+        &[
+            ("response_type", "code"),
+            ("client_id", "mock-client"),
+            ("redirect_uri", "javascript:alert(1)"),
+            ("state", "s"),
+        ],
+        &[
+            ("response_type", "code"),
+            ("client_id", "mock-client"),
+            ("state", "s"),
+        ],
+    ];
+    for params in cases {
+        let response = h.authorize(params).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        assert!(!response.headers().contains_key(LOCATION));
+    }
+    let missing_state = [
+        ("response_type", "code"),
+        ("client_id", "mock-client"),
+        ("redirect_uri", REDIRECT_URI),
+    ];
+    assert_eq!(
+        redirect_params(&h.authorize(&missing_state).await)["error"],
+        "invalid_request"
+    );
+}
+
+#[tokio::test]
+async fn token_knobs_force_failures() {
+    let h = Harness::start().await;
+    let tokens = h.tokens().await;
+    let refresh_token = str_field(&tokens, "refresh_token");
+
+    h.provider.set_behaviour(|b| b.token_status = Some(503));
+    let (status, body) = h.refresh(refresh_token).await;
+    assert_eq!(
+        (status, &body["error"]),
+        (StatusCode::SERVICE_UNAVAILABLE, &Value::from("server_error"))
+    );
+
+    h.provider.set_behaviour(|b| {
+        b.token_status = None;
+        b.invalid_grant = true;
+    });
+    let (status, body) = h.refresh(refresh_token).await;
+    assert_eq!(
+        (status, &body["error"]),
+        (StatusCode::BAD_REQUEST, &Value::from("invalid_grant"))
+    );
+
+    h.provider.set_behaviour(|b| {
+        b.invalid_grant = false;
+        b.omit_refresh_token = true;
+    });
+    assert!(h.tokens().await.get("refresh_token").is_none());
+    let (status, body) = h.refresh(refresh_token).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the forced failures did not use the refresh token up"
+    );
+    assert!(body.get("refresh_token").is_none());
+    assert_eq!(h.provider.counters().token_requests, 5);
+}
+
+#[tokio::test]
+async fn token_delay_outlasts_a_short_client_timeout() {
+    let h = Harness::start().await;
+    h.provider.set_behaviour(|b| b.token_delay_ms = 500);
+    let request = h
+        .http
+        .post(h.url("/token"))
+        .timeout(std::time::Duration::from_millis(100));
+
+    let outcome = request.form(&[("grant_type", "refresh_token")]).send().await;
+
+    assert!(outcome.is_err_and(|error| error.is_timeout()));
+}
+
+#[tokio::test]
+async fn revoke_status_knob_overrides_the_answer() {
+    let h = Harness::start().await;
+    h.provider.set_behaviour(|b| b.revoke_status = Some(500));
+    assert_eq!(h.revoke("anything").await, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(h.provider.counters().revocations, 1);
+}

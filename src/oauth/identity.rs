@@ -1,0 +1,110 @@
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
+use secrecy::ExposeSecret;
+use serde_json::Value;
+
+use super::token::oauth_error;
+use super::{IdentityClaims, OAuthError, TokenSet, sanitize};
+use crate::providers::catalogue::{IdentitySource, ProviderDef};
+use crate::providers::http::read_body;
+
+/// The provider account a token belongs to: a stable id and a name to show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub id: String,
+    pub name: String,
+}
+
+/// Learns the connected account the way the catalogue says for this provider.
+pub async fn identify(
+    http: &reqwest::Client,
+    provider: &ProviderDef,
+    tokens: &TokenSet,
+    claims: Option<&IdentityClaims>,
+) -> Result<Account, OAuthError> {
+    let (document, id_pointer, name_pointer) = match &provider.identity {
+        IdentitySource::IdToken => {
+            let claims = claims.ok_or_else(|| OAuthError::NoAccount("no id_token in the answer".into()))?;
+            // Microsoft: tid + oid is stable across apps; sub is pairwise per app.
+            let id = match (&claims.tenant_id, &claims.object_id) {
+                (Some(tid), Some(oid)) => format!("{tid}:{oid}"),
+                _ => claims.subject.clone(),
+            };
+            let name = claims
+                .email
+                .clone()
+                .or_else(|| claims.name.clone())
+                .unwrap_or_else(|| id.clone());
+            return account(id, name);
+        }
+        IdentitySource::TokenResponse { id, name } => (tokens.extra.clone(), id, name),
+        IdentitySource::Get { id, name } => (identity_call(http, provider, tokens, None).await?, id, name),
+        IdentitySource::PostJson { body, id, name } => {
+            (identity_call(http, provider, tokens, Some(body)).await?, id, name)
+        }
+    };
+    let id = text_at(&document, id_pointer)
+        .ok_or_else(|| OAuthError::NoAccount(format!("nothing at {id_pointer}")))?;
+    let name = text_at(&document, name_pointer).unwrap_or_else(|| id.clone());
+    account(id, name)
+}
+
+fn account(id: String, name: String) -> Result<Account, OAuthError> {
+    let id = sanitize(&id, 255);
+    if id.is_empty() {
+        return Err(OAuthError::NoAccount("an empty account id".into()));
+    }
+    Ok(Account {
+        id,
+        name: sanitize(&name, 200),
+    })
+}
+
+/// A string or number at a JSON pointer.
+fn text_at(document: &Value, pointer: &str) -> Option<String> {
+    match document.pointer(pointer)? {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+async fn identity_call(
+    http: &reqwest::Client,
+    provider: &ProviderDef,
+    tokens: &TokenSet,
+    json_body: Option<&String>,
+) -> Result<Value, OAuthError> {
+    let url = provider
+        .identity_url
+        .as_deref()
+        .ok_or_else(|| OAuthError::NoAccount("the provider has no identity endpoint".into()))?;
+    let request = match json_body {
+        Some(body) => http
+            .post(url)
+            .header(CONTENT_TYPE, "application/json")
+            .body(body.clone()),
+        None => http.get(url),
+    };
+    let response = request
+        .header(
+            AUTHORIZATION,
+            format!("Bearer {}", tokens.access_token.expose_secret()),
+        )
+        .header(ACCEPT, "application/json")
+        .send()
+        .await?;
+    let status = response.status().as_u16();
+    if status == 429 || status >= 500 {
+        return Err(OAuthError::Unavailable(status));
+    }
+    let body = read_body(response).await?;
+    let json: Value = serde_json::from_slice(&body)
+        .map_err(|_| OAuthError::BadResponse(format!("identity call: HTTP {status} without JSON")))?;
+    // Slack answers 200 {"ok": false, "error": "invalid_auth"}.
+    if json.get("ok") == Some(&Value::Bool(false)) || !(200..300).contains(&status) {
+        return Err(
+            oauth_error(&json).unwrap_or(OAuthError::BadResponse(format!("identity call: HTTP {status}")))
+        );
+    }
+    Ok(json)
+}

@@ -1,0 +1,81 @@
+//! OAuth 2.0 / OpenID Connect as a confidential client: the authorization request (state,
+//! PKCE S256, nonce), the token endpoint (code exchange and refresh with either client
+//! authentication method), id_token validation, learning the connected account, revocation.
+//! Nothing here touches the database; secrets stay in `SecretString`s.
+
+mod authorize;
+mod id_token;
+mod identity;
+mod revoke;
+mod token;
+
+pub use authorize::{AuthorizationRequest, authorization_request};
+pub use id_token::{IdentityClaims, fetch_jwks, validate_id_token};
+pub use identity::{Account, identify};
+pub use revoke::revoke;
+pub use token::{TokenSet, exchange_code, refresh_token};
+
+use crate::providers::http::ReadError;
+
+/// Why a call to a provider failed, by cause, in words that are safe to show and log (no
+/// token, code or secret is ever part of one).
+#[derive(Debug, thiserror::Error)]
+pub enum OAuthError {
+    /// The provider answered with an OAuth error (RFC 6749 §5.2), e.g. invalid_grant.
+    #[error("the provider refused: {error}{}", description.as_deref().map(|d| format!(" ({d})")).unwrap_or_default())]
+    Refused {
+        error: String,
+        description: Option<String>,
+    },
+    #[error("the provider is unavailable (HTTP {0})")]
+    Unavailable(u16),
+    #[error("the provider did not answer in time")]
+    Timeout,
+    #[error("the provider could not be reached: {0}")]
+    Unreachable(String),
+    /// The answer broke the protocol (not JSON, missing fields, too large).
+    #[error("the provider's answer was not understood: {0}")]
+    BadResponse(String),
+    /// The id_token failed validation (signature, iss, aud, exp, nonce).
+    #[error("the identity token is not valid: {0}")]
+    InvalidIdToken(String),
+    #[error("the provider does not name the connected account: {0}")]
+    NoAccount(String),
+}
+
+impl OAuthError {
+    /// The grant is gone for good (the user must connect again): invalid_grant and friends.
+    pub fn is_grant_revoked(&self) -> bool {
+        matches!(self, OAuthError::Refused { error, .. }
+            if matches!(error.as_str(), "invalid_grant" | "token_revoked" | "invalid_token" | "unauthorized_client"))
+    }
+
+    /// Worth retrying later: timeouts, 5xx, 429, unreachable.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            OAuthError::Unavailable(_) | OAuthError::Timeout | OAuthError::Unreachable(_)
+        )
+    }
+}
+
+impl From<ReadError> for OAuthError {
+    fn from(e: ReadError) -> Self {
+        match e {
+            ReadError::Timeout => OAuthError::Timeout,
+            ReadError::Connect(message) => OAuthError::Unreachable(message),
+            ReadError::TooLarge => OAuthError::BadResponse(e.to_string()),
+        }
+    }
+}
+
+impl From<reqwest::Error> for OAuthError {
+    fn from(e: reqwest::Error) -> Self {
+        ReadError::from(e).into()
+    }
+}
+
+/// Text from a provider, made safe to store and show: bounded, no control characters.
+pub fn sanitize(text: &str, max_chars: usize) -> String {
+    text.chars().filter(|c| !c.is_control()).take(max_chars).collect()
+}

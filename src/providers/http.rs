@@ -1,0 +1,57 @@
+//! The HTTP client for provider calls: rustls, no redirects (a redirect could carry a token
+//! or a code to another host), bounded time, bounded response size.
+
+use std::time::Duration;
+
+pub const USER_AGENT: &str = concat!("targetym-integrations/", env!("CARGO_PKG_VERSION"));
+/// Provider answers we parse are small; anything larger is refused.
+pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
+
+pub fn client(timeout: Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(timeout)
+        .connect_timeout(Duration::from_secs(5).min(timeout))
+        .user_agent(USER_AGENT)
+        .build()
+        .expect("a rustls client with static settings builds")
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("the provider did not answer in time")]
+    Timeout,
+    #[error("the provider could not be reached: {0}")]
+    Connect(String),
+    #[error("the provider's answer is larger than {MAX_RESPONSE_BYTES} bytes")]
+    TooLarge,
+}
+
+impl From<reqwest::Error> for ReadError {
+    fn from(e: reqwest::Error) -> Self {
+        if e.is_timeout() {
+            ReadError::Timeout
+        } else {
+            // reqwest's message names the URL; ours never carry secrets in URLs.
+            ReadError::Connect(e.without_url().to_string())
+        }
+    }
+}
+
+/// Reads a response body up to [`MAX_RESPONSE_BYTES`].
+pub async fn read_body(mut response: reqwest::Response) -> Result<Vec<u8>, ReadError> {
+    if response
+        .content_length()
+        .is_some_and(|len| len > MAX_RESPONSE_BYTES as u64)
+    {
+        return Err(ReadError::TooLarge);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+            return Err(ReadError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}

@@ -1,0 +1,115 @@
+//! An integration's page: what it is connected to, its state, its history, and the actions
+//! Reconnect and Disconnect.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+
+use super::{Layout, html, is_htmx, see_other, set_flash};
+use crate::domain::IntegrationId;
+use crate::integrations::{self, DisconnectError, IntegrationDetail};
+use crate::web::WebState;
+use crate::web::errors::WebError;
+use crate::web::session::CurrentAdmin;
+
+fn integration_id(raw: &str) -> Result<IntegrationId, WebError> {
+    IntegrationId::parse(raw).ok_or(WebError::NotFound)
+}
+
+async fn load(state: &WebState, admin: &CurrentAdmin, raw_id: &str) -> Result<IntegrationDetail, WebError> {
+    integrations::detail(&state.ctx, admin.org_id(), integration_id(raw_id)?)
+        .await?
+        .ok_or(WebError::NotFound)
+}
+
+#[derive(Template)]
+#[template(path = "integration.html")]
+struct DetailPage {
+    layout: Layout,
+    detail: IntegrationDetail,
+}
+
+pub async fn show(
+    state: web::Data<WebState>,
+    admin: CurrentAdmin,
+    id: web::Path<String>,
+) -> Result<HttpResponse, WebError> {
+    let detail = load(&state, &admin, &id).await?;
+    html(
+        StatusCode::OK,
+        DetailPage {
+            layout: Layout::signed_in(&admin)?,
+            detail,
+        },
+    )
+}
+
+#[derive(Template)]
+#[template(path = "disconnect.html")]
+struct DisconnectPage {
+    layout: Layout,
+    detail: IntegrationDetail,
+    csrf: String,
+}
+
+#[derive(Template)]
+#[template(path = "disconnect_dialog.html")]
+struct DisconnectDialog {
+    detail: IntegrationDetail,
+    csrf: String,
+}
+
+pub async fn confirm_disconnect(
+    req: HttpRequest,
+    state: web::Data<WebState>,
+    admin: CurrentAdmin,
+    id: web::Path<String>,
+) -> Result<HttpResponse, WebError> {
+    let detail = load(&state, &admin, &id).await?;
+    if !detail.can_disconnect {
+        return Err(WebError::NotFound);
+    }
+    let csrf = admin.csrf()?;
+    if is_htmx(&req) {
+        html(StatusCode::OK, DisconnectDialog { detail, csrf })
+    } else {
+        html(
+            StatusCode::OK,
+            DisconnectPage {
+                layout: Layout::signed_in(&admin)?,
+                detail,
+                csrf,
+            },
+        )
+    }
+}
+
+pub async fn disconnect(
+    state: web::Data<WebState>,
+    admin: CurrentAdmin,
+    id: web::Path<String>,
+) -> Result<HttpResponse, WebError> {
+    let outcome = integrations::disconnect(&state.ctx, &admin.admin, integration_id(&id)?)
+        .await
+        .map_err(|e| match e {
+            DisconnectError::NotFound => WebError::NotFound,
+            DisconnectError::Db(e) => e.into(),
+        })?;
+    let text = match &outcome.revocation_error {
+        None => format!(
+            "{} ({}) is disconnected.",
+            outcome.provider_name, outcome.account_name
+        ),
+        Some(_) => format!(
+            "{} ({}) is disconnected here. Revoking access at {} failed; you may also remove the app in your {} settings.",
+            outcome.provider_name, outcome.account_name, outcome.provider_name, outcome.provider_name
+        ),
+    };
+    set_flash(&admin.session, "success", text)?;
+    let mut response = see_other("/integrations");
+    response.headers_mut().insert(
+        actix_web::http::header::HeaderName::from_static("hx-redirect"),
+        actix_web::http::header::HeaderValue::from_static("/integrations"),
+    );
+    Ok(response)
+}

@@ -1,0 +1,130 @@
+//! An app wired to the mock provider through PROVIDERS_FILE, and a browser that walks the
+//! connect flow.
+
+use reqwest::{Client, Response, StatusCode};
+
+use crate::helpers::{self, TestApp, location};
+use targetym_integrations::mock_provider::{Behaviour, IssParam, MockConfig, MockProvider};
+
+pub struct OAuthApp {
+    pub app: TestApp,
+    pub mock: MockProvider,
+    pub admin: Client,
+}
+
+/// A providers file with an OpenID Connect provider (by discovery), a plain OAuth 2.0 one
+/// (explicit endpoints, client_secret_post) and Slack overridden to the mock.
+pub fn providers_file(mock: &MockProvider) -> String {
+    let base = mock.base_url();
+    format!(
+        r#"
+[[provider]]
+slug = "mock-oidc"
+name = "Mock OIDC"
+kind = "oidc"
+issuer = "{base}"
+client_id = "mock-client"
+client_secret = "mock-secret"
+scopes = ["openid", "email", "profile", "offline_access"]
+category = "Testing"
+extra_auth_params = {{ prompt = "consent" }}
+
+[[provider]]
+slug = "mock-oauth"
+name = "Mock OAuth"
+kind = "oauth2"
+authorize_url = "{base}/authorize"
+token_url = "{base}/token"
+revoke_url = "{base}/revoke"
+userinfo_url = "{base}/userinfo"
+client_id = "mock-client"
+client_secret = "mock-secret"
+scopes = ["read", "write"]
+token_auth_method = "client_secret_post"
+category = "Testing"
+
+[[provider]]
+slug = "slack"
+authorize_url = "{base}/authorize"
+token_url = "{base}/token"
+revoke_url = "{base}/revoke"
+userinfo_url = "{base}/api/auth.test"
+client_id = "mock-client"
+client_secret = "mock-secret"
+"#
+    )
+}
+
+pub async fn oauth_app() -> OAuthApp {
+    oauth_app_with(|b| b).await
+}
+
+pub async fn oauth_app_with(
+    customize: impl FnOnce(helpers::TestAppBuilder) -> helpers::TestAppBuilder,
+) -> OAuthApp {
+    let mock = MockProvider::start(MockConfig::default())
+        .await
+        .expect("mock provider starts");
+    mock.set_behaviour(|b: &mut Behaviour| b.iss_param = IssParam::Correct);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("providers.toml");
+    std::fs::write(&path, providers_file(&mock)).unwrap();
+    let app = customize(helpers::app().var("PROVIDERS_FILE", path.to_str().unwrap()))
+        .spawn()
+        .await;
+    // The file is read at start.
+    drop(dir);
+    let admin = app.signed_in_admin("Acme HR", "ada@acme.example").await;
+    OAuthApp { app, mock, admin }
+}
+
+/// What the browser did on the way: the authorization URL and the callback's answer.
+pub struct Flow {
+    pub authorize_url: String,
+    pub callback_url: String,
+    pub callback: Response,
+}
+
+impl OAuthApp {
+    /// Opens the dialog, consents, follows the provider's redirect back, and returns the
+    /// callback page.
+    pub async fn connect(&self, slug: &str) -> Flow {
+        self.connect_as(&self.admin, slug, None).await
+    }
+
+    pub async fn connect_as(&self, client: &Client, slug: &str, reconnect: Option<&str>) -> Flow {
+        let authorize_url = self.start(client, slug, reconnect).await;
+        let callback_url = self.authorize(&authorize_url).await;
+        let callback = client.get(&callback_url).send().await.unwrap();
+        Flow {
+            authorize_url,
+            callback_url,
+            callback,
+        }
+    }
+
+    /// Consents and returns where the app sends the browser (the provider's authorize URL).
+    pub async fn start(&self, client: &Client, slug: &str, reconnect: Option<&str>) -> String {
+        let path = format!("/integrations/{slug}/connect");
+        let csrf = self.app.csrf_with(client, &path).await;
+        let mut form = vec![("csrf_token", csrf.as_str()), ("consent", "yes")];
+        if let Some(id) = reconnect {
+            form.push(("integration", id));
+        }
+        let res = self.app.post_form_with(client, &path, &form).await;
+        assert_eq!(
+            res.status(),
+            StatusCode::SEE_OTHER,
+            "connect {slug}: {}",
+            res.text().await.unwrap_or_default()
+        );
+        location(&res).to_owned()
+    }
+
+    /// The provider's side: returns the redirect back to the app.
+    pub async fn authorize(&self, authorize_url: &str) -> String {
+        let res = helpers::browser().get(authorize_url).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::FOUND, "mock authorize");
+        location(&res).to_owned()
+    }
+}
