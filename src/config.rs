@@ -53,8 +53,33 @@ pub struct Settings {
     pub trust_forwarded_for: bool,
     /// How long one call to a provider may take.
     pub provider_timeout: Duration,
+    pub worker: WorkerSettings,
     /// Said once tracing is up (e.g. "generated a local encryption key").
     pub startup_warnings: Vec<String>,
+}
+
+/// The background actor: token refresh, the sync-log queue, housekeeping.
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    /// Run the actor in this process (WORKER_ENABLED, default on).
+    pub enabled: bool,
+    /// How often it looks for due work.
+    pub tick: Duration,
+    /// Refresh an access token this long before it expires.
+    pub refresh_window: Duration,
+    /// Integrations (and jobs) claimed per round.
+    pub batch_size: i64,
+    /// Token requests in flight at once per provider.
+    pub provider_concurrency: usize,
+    /// A claim lasts this long; a dead instance's work is taken over after it.
+    pub lease: Duration,
+    /// Sync-log entries older than this are purged.
+    pub retention_days: i64,
+    /// Tokens without an expiry are checked with the identity call this often.
+    pub validation_interval: Duration,
+    /// Consecutive failures that open a provider's circuit breaker, and how long it stays open.
+    pub breaker_threshold: u32,
+    pub breaker_cooldown: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -200,6 +225,57 @@ impl Settings {
                 10,
                 1..=120,
             )?),
+            worker: WorkerSettings {
+                enabled: !matches!(get("WORKER_ENABLED"), Some("0" | "false" | "no" | "off")),
+                tick: Duration::from_secs(parse_number(
+                    get("WORKER_TICK_SECS"),
+                    "WORKER_TICK_SECS",
+                    5,
+                    1..=3600,
+                )?),
+                refresh_window: Duration::from_secs(
+                    60 * parse_number(
+                        get("REFRESH_WINDOW_MINUTES"),
+                        "REFRESH_WINDOW_MINUTES",
+                        10,
+                        1..=1440,
+                    )?,
+                ),
+                batch_size: parse_number(get("WORKER_BATCH_SIZE"), "WORKER_BATCH_SIZE", 100, 1..=10_000)?,
+                provider_concurrency: parse_number(
+                    get("PROVIDER_CONCURRENCY"),
+                    "PROVIDER_CONCURRENCY",
+                    4,
+                    1..=256,
+                )?,
+                lease: Duration::from_secs(parse_number(
+                    get("WORKER_LEASE_SECS"),
+                    "WORKER_LEASE_SECS",
+                    60,
+                    1..=3600,
+                )?),
+                retention_days: parse_number(
+                    get("SYNC_LOG_RETENTION_DAYS"),
+                    "SYNC_LOG_RETENTION_DAYS",
+                    90,
+                    1..=3650,
+                )?,
+                validation_interval: Duration::from_secs(
+                    3600 * parse_number(
+                        get("TOKEN_VALIDATION_HOURS"),
+                        "TOKEN_VALIDATION_HOURS",
+                        6,
+                        1..=720,
+                    )?,
+                ),
+                breaker_threshold: parse_number(get("BREAKER_THRESHOLD"), "BREAKER_THRESHOLD", 5, 1..=1000)?,
+                breaker_cooldown: Duration::from_secs(parse_number(
+                    get("BREAKER_COOLDOWN_SECS"),
+                    "BREAKER_COOLDOWN_SECS",
+                    60,
+                    1..=3600,
+                )?),
+            },
             startup_warnings,
         })
     }

@@ -8,7 +8,9 @@ use secrecy::ExposeSecret;
 use crate::config::Settings;
 use crate::crypto::{EncryptionKey, Keyring};
 use crate::db::{Db, DbError};
+use crate::metrics::Metrics;
 use crate::providers::Catalogue;
+use crate::providers::breaker::Breakers;
 
 #[derive(Clone)]
 pub struct AppContext {
@@ -20,6 +22,13 @@ pub struct AppContext {
     pub http: reqwest::Client,
     /// Where browsers reach the app (PUBLIC_URL, or the bound address).
     pub public_url: Arc<str>,
+    pub metrics: Arc<Metrics>,
+    /// One circuit breaker per provider, shared by the worker and on-demand refreshes.
+    pub breakers: Arc<Breakers>,
+    /// Single-flight of token refreshes within this process.
+    pub refresh_locks: Arc<crate::integrations::tokens::RefreshLocks>,
+    /// Who this process is in leases ("<host>:<pid>:<random>").
+    pub instance_id: Arc<str>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +57,17 @@ impl AppContext {
             .public_url
             .clone()
             .unwrap_or_else(|| format!("http://{}", settings.bind_addr));
+        let breakers = Breakers::new(
+            settings.worker.breaker_threshold,
+            chrono::Duration::from_std(settings.worker.breaker_cooldown)
+                .unwrap_or(chrono::Duration::seconds(60)),
+        );
+        let instance_id = format!(
+            "{}:{}:{}",
+            std::env::var("HOSTNAME").unwrap_or_else(|_| "host".into()),
+            std::process::id(),
+            crate::crypto::random_token(6)
+        );
         Ok(AppContext {
             db,
             settings: Arc::new(settings),
@@ -55,6 +75,10 @@ impl AppContext {
             catalogue: Arc::new(catalogue),
             http,
             public_url: public_url.into(),
+            metrics: Arc::new(Metrics::new()),
+            breakers: Arc::new(breakers),
+            refresh_locks: Arc::default(),
+            instance_id: instance_id.into(),
         })
     }
 

@@ -15,6 +15,7 @@ use secrecy::ExposeSecret;
 use crate::config::Settings;
 use crate::context::AppContext;
 use crate::web::{self as routes, WebState, middleware};
+use crate::worker::Worker;
 
 pub const SESSION_COOKIE: &str = "targetym_session";
 
@@ -96,7 +97,17 @@ impl Application {
     /// Serves until SIGTERM or Ctrl-C, then drains in-flight requests (up to 30 s).
     pub async fn run(self) -> std::io::Result<()> {
         tracing::info!(url = %self.public_url, "serving");
-        self.server.await?;
+        let worker = self
+            .ctx
+            .settings
+            .worker
+            .enabled
+            .then(|| Worker::new(self.ctx.clone()).start());
+        let served = self.server.await;
+        if let Some(worker) = worker {
+            worker.shutdown().await;
+        }
+        served?;
         tracing::info!("stopped");
         Ok(())
     }

@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::integrations as i;
-use super::{DbConnection, DbError, now};
+use super::{DbConnection, DbError, now, transaction};
 use crate::domain::IntegrationStatus;
 
 /// What the settings page needs of an integration.
@@ -154,6 +154,9 @@ pub fn upsert_connected(conn: &mut DbConnection, c: &Connected<'_>) -> Result<St
             i::last_error_at.eq(None::<NaiveDateTime>),
             i::refresh_failures.eq(0),
             i::next_refresh_at.eq(c.next_refresh_at),
+            // New tokens: any refresh on record was for the old grant.
+            i::refresh_sent.eq(None::<String>),
+            i::refresh_sent_at.eq(None::<NaiveDateTime>),
             i::updated_at.eq(at),
         ))
         .execute(conn)?;
@@ -172,4 +175,313 @@ pub fn mark_disconnected(conn: &mut DbConnection, id: &str, at: NaiveDateTime) -
         ))
         .execute(conn)?;
     Ok(())
+}
+
+/// Statuses whose tokens the worker keeps fresh.
+pub const LIVE_STATUSES: [&str; 3] = ["connected", "degraded", "refreshing"];
+
+/// What token maintenance needs of an integration.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = i)]
+pub struct MaintenanceRow {
+    pub id: String,
+    pub org_id: String,
+    pub provider_slug: String,
+    pub status: String,
+    pub refresh_failures: i32,
+    pub lease_owner: Option<String>,
+    pub lease_generation: i64,
+    pub refresh_sent: Option<String>,
+    pub refresh_sent_at: Option<NaiveDateTime>,
+}
+
+/// Integrations whose token maintenance is due and not claimed (or whose claim expired),
+/// the most urgent first.
+pub fn due_for_maintenance(
+    conn: &mut DbConnection,
+    now: NaiveDateTime,
+    limit: i64,
+) -> Result<Vec<(String, String)>, DbError> {
+    Ok(i::table
+        .filter(i::status.eq_any(LIVE_STATUSES))
+        .filter(i::next_refresh_at.le(now))
+        .filter(i::lease_owner.is_null().or(i::lease_expires_at.lt(now)))
+        .order(i::next_refresh_at.asc())
+        .limit(limit)
+        .select((i::id, i::provider_slug))
+        .load(conn)?)
+}
+
+/// The provider no longer accepts the integration's token (seen outside a refresh).
+pub fn mark_needs_reauth(
+    conn: &mut DbConnection,
+    id: &str,
+    error: &str,
+    at: NaiveDateTime,
+) -> Result<(), DbError> {
+    diesel::update(i::table.find(id).filter(i::status.eq_any(LIVE_STATUSES)))
+        .set((
+            i::status.eq(IntegrationStatus::NeedsReauth.as_str()),
+            i::last_error.eq(error),
+            i::last_error_at.eq(at),
+            i::next_refresh_at.eq(None::<NaiveDateTime>),
+            i::updated_at.eq(at),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Records a finished sync.
+pub fn record_sync(
+    conn: &mut DbConnection,
+    id: &str,
+    account_name: Option<&str>,
+    at: NaiveDateTime,
+) -> Result<(), DbError> {
+    diesel::update(i::table.find(id))
+        .set((i::last_sync_at.eq(at), i::updated_at.eq(at)))
+        .execute(conn)?;
+    if let Some(name) = account_name {
+        diesel::update(i::table.find(id))
+            .set(i::external_account_name.eq(name))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Claims one integration for `owner` until `until`, if nobody holds a live claim. Returns
+/// the claim's generation (the fence of later writes).
+pub fn claim(
+    conn: &mut DbConnection,
+    id: &str,
+    owner: &str,
+    now: NaiveDateTime,
+    until: NaiveDateTime,
+) -> Result<Option<i64>, DbError> {
+    transaction(conn, |conn| {
+        let updated = diesel::update(
+            i::table
+                .filter(i::id.eq(id))
+                .filter(i::lease_owner.is_null().or(i::lease_expires_at.lt(now))),
+        )
+        .set((
+            i::lease_owner.eq(owner),
+            i::lease_expires_at.eq(until),
+            i::lease_generation.eq(i::lease_generation + 1),
+        ))
+        .execute(conn)?;
+        if updated == 0 {
+            return Ok(None);
+        }
+        Ok(Some(i::table.find(id).select(i::lease_generation).first(conn)?))
+    })
+}
+
+pub fn find_for_maintenance(conn: &mut DbConnection, id: &str) -> Result<Option<MaintenanceRow>, DbError> {
+    Ok(i::table
+        .find(id)
+        .select(MaintenanceRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Gives up a claim (shutdown, or nothing to do).
+pub fn release(conn: &mut DbConnection, id: &str, owner: &str) -> Result<(), DbError> {
+    diesel::update(i::table.filter(i::id.eq(id)).filter(i::lease_owner.eq(owner)))
+        .set((
+            i::lease_owner.eq(None::<String>),
+            i::lease_expires_at.eq(None::<NaiveDateTime>),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Records, under the claim, that the refresh token is about to be sent. `false` when the
+/// claim was lost or someone else's send is on record.
+pub fn mark_refresh_sent(
+    conn: &mut DbConnection,
+    id: &str,
+    owner: &str,
+    generation: i64,
+    marker: &str,
+    now: NaiveDateTime,
+) -> Result<bool, DbError> {
+    let updated = diesel::update(
+        i::table
+            .filter(i::id.eq(id))
+            .filter(i::lease_owner.eq(owner))
+            .filter(i::lease_generation.eq(generation))
+            .filter(i::refresh_sent.is_null()),
+    )
+    .set((
+        i::refresh_sent.eq(marker),
+        i::refresh_sent_at.eq(now),
+        i::status.eq("refreshing"),
+    ))
+    .execute(conn)?;
+    Ok(updated == 1)
+}
+
+/// The end of a maintenance step, as stored.
+pub enum MaintenanceResult<'a> {
+    /// New tokens are stored (or the token was validated): all good until `next_at`.
+    Healthy { next_at: NaiveDateTime, refreshed: bool },
+    /// A temporary failure: try again at `next_at`.
+    Retry {
+        next_at: NaiveDateTime,
+        failures: i32,
+        error: &'a str,
+        give_up: bool,
+    },
+    /// The grant is gone: an admin must reconnect.
+    NeedsReauth { error: &'a str },
+    /// Nothing happened (provider unavailable by the breaker, someone else's send in flight).
+    Deferred { next_at: NaiveDateTime },
+}
+
+/// Which write this is: under the claim (nothing sent), or as the sender of a refresh
+/// (fenced by the send marker, which only the sender holds).
+pub enum Fence<'a> {
+    Claim { owner: &'a str, generation: i64 },
+    Sent { marker: &'a str },
+}
+
+/// Stores the result and releases the claim, if the fence still holds. `false` otherwise
+/// (a newer result is on record; nothing was written).
+pub fn finish_maintenance(
+    conn: &mut DbConnection,
+    id: &str,
+    fence: Fence<'_>,
+    result: MaintenanceResult<'_>,
+    now: NaiveDateTime,
+) -> Result<bool, DbError> {
+    // One filter for both fences (an empty marker or owner never matches a real one).
+    let (marker, owner, generation) = match fence {
+        Fence::Claim { owner, generation } => ("", owner, generation),
+        Fence::Sent { marker } => (marker, "", -1),
+    };
+    let target = i::table.filter(i::id.eq(id)).filter(
+        i::refresh_sent.eq(marker).or(i::lease_owner
+            .eq(owner)
+            .and(i::lease_generation.eq(generation))
+            .and(i::refresh_sent.is_null())),
+    );
+    let release = (
+        i::lease_owner.eq(None::<String>),
+        i::lease_expires_at.eq(None::<NaiveDateTime>),
+        i::refresh_sent.eq(None::<String>),
+        i::refresh_sent_at.eq(None::<NaiveDateTime>),
+        i::updated_at.eq(now),
+    );
+    let updated = match result {
+        MaintenanceResult::Healthy { next_at, refreshed } => {
+            let stamp = (
+                i::status.eq(IntegrationStatus::Connected.as_str()),
+                i::refresh_failures.eq(0),
+                i::last_error.eq(None::<String>),
+                i::last_error_at.eq(None::<NaiveDateTime>),
+                i::next_refresh_at.eq(next_at),
+                i::last_validated_at.eq(now),
+            );
+            if refreshed {
+                diesel::update(target)
+                    .set((stamp, release, i::last_refresh_at.eq(now)))
+                    .execute(conn)?
+            } else {
+                diesel::update(target).set((stamp, release)).execute(conn)?
+            }
+        }
+        MaintenanceResult::Retry {
+            next_at,
+            failures,
+            error,
+            give_up,
+        } => {
+            let status = if give_up {
+                IntegrationStatus::Error
+            } else {
+                IntegrationStatus::Degraded
+            };
+            diesel::update(target)
+                .set((
+                    i::status.eq(status.as_str()),
+                    i::refresh_failures.eq(failures),
+                    i::last_error.eq(error),
+                    i::last_error_at.eq(now),
+                    i::next_refresh_at.eq(next_at),
+                    release,
+                ))
+                .execute(conn)?
+        }
+        MaintenanceResult::NeedsReauth { error } => diesel::update(target)
+            .set((
+                i::status.eq(IntegrationStatus::NeedsReauth.as_str()),
+                i::last_error.eq(error),
+                i::last_error_at.eq(now),
+                i::next_refresh_at.eq(None::<NaiveDateTime>),
+                release,
+            ))
+            .execute(conn)?,
+        MaintenanceResult::Deferred { next_at } => diesel::update(target)
+            .set((
+                i::next_refresh_at.eq(next_at),
+                i::lease_owner.eq(None::<String>),
+                i::lease_expires_at.eq(None::<NaiveDateTime>),
+            ))
+            .execute(conn)?,
+    };
+    Ok(updated == 1)
+}
+
+/// Releases every claim `owner` still holds (clean shutdown).
+pub fn release_all(conn: &mut DbConnection, owner: &str) -> Result<usize, DbError> {
+    Ok(diesel::update(i::table.filter(i::lease_owner.eq(owner)))
+        .set((
+            i::lease_owner.eq(None::<String>),
+            i::lease_expires_at.eq(None::<NaiveDateTime>),
+        ))
+        .execute(conn)?)
+}
+
+/// Integrations with a sync schedule that is due; their next run is moved on by the
+/// interval in the same step, so an instance enqueues each run once.
+pub fn take_due_syncs(
+    conn: &mut DbConnection,
+    now: NaiveDateTime,
+    limit: i64,
+) -> Result<Vec<(String, String, String)>, DbError> {
+    let due: Vec<(String, String, String, i32, Option<NaiveDateTime>)> = i::table
+        .filter(i::status.eq_any(LIVE_STATUSES))
+        .filter(i::sync_interval_minutes.is_not_null())
+        .filter(i::next_sync_at.is_null().or(i::next_sync_at.le(now)))
+        .limit(limit)
+        .select((
+            i::id,
+            i::org_id,
+            i::provider_slug,
+            i::sync_interval_minutes.assume_not_null(),
+            i::next_sync_at,
+        ))
+        .load(conn)?;
+    let mut taken = Vec::new();
+    for (id, org, provider, minutes, previous) in due {
+        let next = now + chrono::Duration::minutes(i64::from(minutes));
+        // Compare-and-set on the previous value: of two instances, one moves it.
+        let moved = match previous {
+            Some(previous) => diesel::update(
+                i::table
+                    .filter(i::id.eq(&id))
+                    .filter(i::next_sync_at.eq(previous)),
+            )
+            .set(i::next_sync_at.eq(next))
+            .execute(conn)?,
+            None => diesel::update(i::table.filter(i::id.eq(&id)).filter(i::next_sync_at.is_null()))
+                .set(i::next_sync_at.eq(next))
+                .execute(conn)?,
+        };
+        if moved == 1 {
+            taken.push((id, org, provider));
+        }
+    }
+    Ok(taken)
 }

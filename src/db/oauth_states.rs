@@ -84,3 +84,8 @@ pub fn reseal(
         .execute(conn)?;
     Ok(updated == 1)
 }
+
+/// Deletes states that expired before `now`. Returns how many.
+pub fn purge_expired(conn: &mut DbConnection, now: NaiveDateTime) -> Result<usize, DbError> {
+    Ok(diesel::delete(s::table.filter(s::expires_at.lt(now))).execute(conn)?)
+}

@@ -82,6 +82,9 @@ diesel::table! {
         lease_generation -> BigInt,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        refresh_sent -> Nullable<Text>,
+        refresh_sent_at -> Nullable<Timestamp>,
+        last_validated_at -> Nullable<Timestamp>,
     }
 }
 

@@ -12,6 +12,10 @@ pub mod kind {
     pub const CONNECT: &str = "connect";
     pub const DISCONNECT: &str = "disconnect";
     pub const REFRESH: &str = "refresh";
+    /// A token without expiry checked with the provider's identity call.
+    pub const VALIDATE: &str = "validate";
+    /// A queued sync of an integration (scheduled, or asked for).
+    pub const SYNC: &str = "sync";
 }
 
 /// How it ended. Stored as text in `status`.
@@ -96,4 +100,219 @@ pub fn recent_for_org(conn: &mut DbConnection, org_id: &str, limit: i64) -> Resu
         .limit(limit)
         .select(SyncLogRow::as_select())
         .load(conn)?)
+}
+
+pub mod queue_status {
+    pub const QUEUED: &str = "queued";
+    pub const RUNNING: &str = "running";
+}
+
+/// A job to put on the queue.
+pub struct NewJob<'a> {
+    pub org_id: &'a str,
+    pub integration_id: Option<&'a str>,
+    pub provider_slug: &'a str,
+    pub kind: &'a str,
+    pub message: &'a str,
+    /// Unique per provider: a second job with the same key is not added.
+    pub dedup_key: Option<&'a str>,
+    pub payload: Option<&'a [u8]>,
+    pub max_attempts: i32,
+}
+
+/// Queues a job. `None` when a job with the same dedup key exists already.
+pub fn enqueue(
+    conn: &mut DbConnection,
+    job: &NewJob<'_>,
+    at: NaiveDateTime,
+) -> Result<Option<String>, DbError> {
+    let id = uuid::Uuid::new_v4().to_string();
+    // A savepoint: on PostgreSQL a unique violation would otherwise abort the caller's
+    // transaction.
+    let inserted = super::transaction(conn, |conn| {
+        Ok(diesel::insert_into(l::table)
+            .values((
+                l::id.eq(&id),
+                l::org_id.eq(job.org_id),
+                l::integration_id.eq(job.integration_id),
+                l::provider_slug.eq(job.provider_slug),
+                l::kind.eq(job.kind),
+                l::status.eq(queue_status::QUEUED),
+                l::message.eq(job.message),
+                l::dedup_key.eq(job.dedup_key),
+                l::payload.eq(job.payload),
+                l::attempts.eq(0),
+                l::max_attempts.eq(job.max_attempts.max(1)),
+                l::next_attempt_at.eq(at),
+                l::created_at.eq(at),
+            ))
+            .execute(conn)?)
+    });
+    match inserted {
+        Ok(_) => Ok(Some(id)),
+        Err(e) if e.is_unique_violation() => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// A claimed job.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = l)]
+pub struct JobRow {
+    pub id: String,
+    pub org_id: String,
+    pub integration_id: Option<String>,
+    pub provider_slug: String,
+    pub kind: String,
+    pub payload: Option<Vec<u8>>,
+    pub attempts: i32,
+    pub max_attempts: i32,
+}
+
+/// Jobs ready to run: queued and due, or running under an expired claim (its worker died).
+pub fn due_jobs(conn: &mut DbConnection, now: NaiveDateTime, limit: i64) -> Result<Vec<String>, DbError> {
+    Ok(l::table
+        .filter(
+            l::status
+                .eq(queue_status::QUEUED)
+                .and(l::next_attempt_at.le(now))
+                .or(l::status
+                    .eq(queue_status::RUNNING)
+                    .and(l::lease_expires_at.lt(now))),
+        )
+        .order(l::next_attempt_at.asc())
+        .limit(limit)
+        .select(l::id)
+        .load(conn)?)
+}
+
+/// Claims a due job for `owner`: it becomes running, with one more attempt counted.
+pub fn claim_job(
+    conn: &mut DbConnection,
+    id: &str,
+    owner: &str,
+    now: NaiveDateTime,
+    until: NaiveDateTime,
+) -> Result<Option<JobRow>, DbError> {
+    super::transaction(conn, |conn| {
+        let updated = diesel::update(
+            l::table.filter(l::id.eq(id)).filter(
+                l::status
+                    .eq(queue_status::QUEUED)
+                    .and(l::next_attempt_at.le(now))
+                    .or(l::status
+                        .eq(queue_status::RUNNING)
+                        .and(l::lease_expires_at.lt(now))),
+            ),
+        )
+        .set((
+            l::status.eq(queue_status::RUNNING),
+            l::lease_owner.eq(owner),
+            l::lease_expires_at.eq(until),
+            l::attempts.eq(l::attempts + 1),
+            l::started_at.eq(now),
+        ))
+        .execute(conn)?;
+        if updated == 0 {
+            return Ok(None);
+        }
+        Ok(Some(l::table.find(id).select(JobRow::as_select()).first(conn)?))
+    })
+}
+
+/// How a job attempt ended.
+pub enum JobResult<'a> {
+    Succeeded {
+        message: &'a str,
+    },
+    /// Queued again for `next_at`.
+    Retry {
+        error: &'a str,
+        next_at: NaiveDateTime,
+    },
+    Failed {
+        error: &'a str,
+    },
+}
+
+/// Records the attempt if `owner` still holds the job. `false` otherwise.
+pub fn finish_job(
+    conn: &mut DbConnection,
+    id: &str,
+    owner: &str,
+    result: JobResult<'_>,
+    duration_ms: i64,
+    now: NaiveDateTime,
+) -> Result<bool, DbError> {
+    let target = l::table.filter(l::id.eq(id)).filter(l::lease_owner.eq(owner));
+    let release = (
+        l::lease_owner.eq(None::<String>),
+        l::lease_expires_at.eq(None::<NaiveDateTime>),
+    );
+    let updated = match result {
+        JobResult::Succeeded { message } => diesel::update(target)
+            .set((
+                l::status.eq(status::SUCCEEDED),
+                l::message.eq(message),
+                l::error.eq(None::<String>),
+                l::finished_at.eq(now),
+                l::duration_ms.eq(duration_ms),
+                release,
+            ))
+            .execute(conn)?,
+        JobResult::Retry { error, next_at } => diesel::update(target)
+            .set((
+                l::status.eq(queue_status::QUEUED),
+                l::error.eq(error),
+                l::next_attempt_at.eq(next_at),
+                l::duration_ms.eq(duration_ms),
+                release,
+            ))
+            .execute(conn)?,
+        JobResult::Failed { error } => diesel::update(target)
+            .set((
+                l::status.eq(status::FAILED),
+                l::error.eq(error),
+                l::finished_at.eq(now),
+                l::duration_ms.eq(duration_ms),
+                release,
+            ))
+            .execute(conn)?,
+    };
+    Ok(updated == 1)
+}
+
+/// Gives back the jobs `owner` holds (clean shutdown): they run again at once elsewhere.
+pub fn release_jobs(conn: &mut DbConnection, owner: &str) -> Result<usize, DbError> {
+    Ok(diesel::update(
+        l::table
+            .filter(l::lease_owner.eq(owner))
+            .filter(l::status.eq(queue_status::RUNNING)),
+    )
+    .set((
+        l::status.eq(queue_status::QUEUED),
+        l::attempts.eq(l::attempts - 1),
+        l::lease_owner.eq(None::<String>),
+        l::lease_expires_at.eq(None::<NaiveDateTime>),
+    ))
+    .execute(conn)?)
+}
+
+/// Deletes finished entries created before `cutoff`, at most `batch` of them. Returns how
+/// many; call again until it returns less than `batch`.
+pub fn purge_finished_before(
+    conn: &mut DbConnection,
+    cutoff: NaiveDateTime,
+    batch: i64,
+) -> Result<usize, DbError> {
+    let ids: Vec<String> = l::table
+        .filter(l::created_at.lt(cutoff))
+        .filter(l::status.ne_all([queue_status::QUEUED, queue_status::RUNNING]))
+        .limit(batch)
+        .select(l::id)
+        .load(conn)?;
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    Ok(diesel::delete(l::table.filter(l::id.eq_any(&ids))).execute(conn)?)
 }

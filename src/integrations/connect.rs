@@ -23,8 +23,6 @@ use crate::providers::{Provider, scopes};
 pub const STATE_TTL: Duration = Duration::minutes(10);
 /// The version of the consent text the dialog shows; recorded with every consent.
 pub const CONSENT_TEXT_VERSION: &str = "2026-11-28";
-/// Refresh tokens this long before the access token expires.
-pub const REFRESH_WINDOW: Duration = Duration::minutes(10);
 
 const STATES: &str = "integration_oauth_states";
 const PKCE_VERIFIER: &str = "pkce_verifier";
@@ -449,13 +447,14 @@ async fn store_connection(
 ) -> Result<CallbackOutcome, CallbackError> {
     let keyring = ctx.keyring.clone();
     let state = state.clone();
+    let now = db::now();
+    let expires_at = tokens.expires_in.map(|secs| now + Duration::seconds(secs));
+    let next_maintenance = super::tokens::next_maintenance_at(ctx, expires_at, now);
     let outcome = ctx
         .db
         .run(move |conn: &mut DbConnection| {
             db::transaction(conn, |conn| {
-                let now = db::now();
                 let granted = tokens.scope.clone().unwrap_or_else(|| state.scopes.clone());
-                let expires_at = tokens.expires_in.map(|secs| now + Duration::seconds(secs));
                 let integration_id = integrations::upsert_connected(
                     conn,
                     &integrations::Connected {
@@ -465,7 +464,7 @@ async fn store_connection(
                         external_account_name: &account.name,
                         granted_scopes: &granted,
                         connected_by: &state.user_id,
-                        next_refresh_at: expires_at.map(|at| at - REFRESH_WINDOW),
+                        next_refresh_at: Some(next_maintenance),
                     },
                 )?;
                 let row = credentials::seal(&keyring, &integration_id, &tokens, None, &granted, now);

@@ -1,10 +1,11 @@
 //! The integration lifecycle as the web layer and the worker see it. Neither talks SQL.
 
 mod connect;
-mod credentials;
+pub mod credentials;
 mod detail;
 mod disconnect;
 pub mod key_rotation;
+pub mod tokens;
 
 pub use connect::{
     CallbackError, CallbackOutcome, CallbackParams, ConnectError, ConnectRequest, ConnectView, StateProblem,

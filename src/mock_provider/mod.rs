@@ -73,6 +73,8 @@ pub struct Behaviour {
     pub revoke_status: Option<u16>,
     /// Refuse (401 invalid_client) the other client authentication method.
     pub require_auth_method: Option<AuthMethod>,
+    /// With `token_status`: the `Retry-After` seconds sent along (e.g. with a 429).
+    pub token_retry_after_secs: Option<u64>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -184,6 +186,13 @@ impl MockProvider {
     /// user removes the app from their account at the provider.
     pub fn revoke_all(&self) {
         self.shared.lock().revoke_all();
+    }
+
+    /// A grant made without the browser dance (as if someone had consented): returns its
+    /// (access token, refresh token), for tests that need many connected integrations.
+    pub fn issue_tokens(&self, scope: &str) -> (String, String) {
+        let config = &self.shared.config;
+        self.shared.lock().issue_grant(config, &config.client_id, scope)
     }
 }
 

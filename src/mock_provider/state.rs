@@ -129,6 +129,14 @@ impl State {
         self.pending.remove(id)
     }
 
+    /// A grant with its first tokens, as after a code exchange.
+    pub fn issue_grant(&mut self, config: &MockConfig, client_id: &str, scope: &str) -> (String, String) {
+        let grant = self.next_seq();
+        let (access_token, _) = self.new_access_token(config, grant);
+        let refresh_token = self.new_refresh_token(grant, client_id, scope);
+        (access_token, refresh_token)
+    }
+
     pub fn issue_code(&mut self, request: AuthRequest) -> String {
         let code = format!("mock-code-{}", random_hex());
         let grant = self.next_seq();

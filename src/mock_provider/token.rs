@@ -14,16 +14,27 @@ use super::params::{self, Params};
 use super::state::{CodeExchange, IssuedTokens, Shared};
 
 pub(super) async fn token(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared>) -> HttpResponse {
-    let (delay_ms, forced_status) = {
+    let (delay_ms, forced_status, retry_after) = {
         let mut state = shared.lock();
         state.counters.token_requests += 1;
-        (state.behaviour.token_delay_ms, state.behaviour.token_status)
+        (
+            state.behaviour.token_delay_ms,
+            state.behaviour.token_status,
+            state.behaviour.token_retry_after_secs,
+        )
     };
     if delay_ms > 0 {
         actix_web::rt::time::sleep(Duration::from_millis(delay_ms)).await;
     }
     if let Some(status) = forced_status {
-        return OAuthError::server_error(status).into_response();
+        let mut response = OAuthError::server_error(status).into_response();
+        if let Some(secs) = retry_after {
+            response.headers_mut().insert(
+                actix_web::http::header::RETRY_AFTER,
+                actix_web::http::header::HeaderValue::from(secs),
+            );
+        }
+        return response;
     }
     match grant(&req, &body, &shared) {
         Ok(body) => HttpResponse::Ok()

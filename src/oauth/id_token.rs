@@ -41,7 +41,7 @@ pub async fn fetch_jwks(http: &reqwest::Client, jwks_url: &str) -> Result<CoreJs
     let response = http.get(jwks_url).send().await?;
     let status = response.status().as_u16();
     if status == 429 || status >= 500 {
-        return Err(OAuthError::Unavailable(status));
+        return Err(OAuthError::unavailable(status));
     }
     let body = read_body(response).await?;
     serde_json::from_slice(&body)

@@ -1,5 +1,5 @@
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
 use super::token::oauth_error;
@@ -37,10 +37,16 @@ pub async fn identify(
             return account(id, name);
         }
         IdentitySource::TokenResponse { id, name } => (tokens.extra.clone(), id, name),
-        IdentitySource::Get { id, name } => (identity_call(http, provider, tokens, None).await?, id, name),
-        IdentitySource::PostJson { body, id, name } => {
-            (identity_call(http, provider, tokens, Some(body)).await?, id, name)
-        }
+        IdentitySource::Get { id, name } => (
+            identity_call(http, provider, &tokens.access_token, None).await?,
+            id,
+            name,
+        ),
+        IdentitySource::PostJson { body, id, name } => (
+            identity_call(http, provider, &tokens.access_token, Some(body)).await?,
+            id,
+            name,
+        ),
     };
     let id = text_at(&document, id_pointer)
         .ok_or_else(|| OAuthError::NoAccount(format!("nothing at {id_pointer}")))?;
@@ -68,10 +74,24 @@ fn text_at(document: &Value, pointer: &str) -> Option<String> {
     }
 }
 
+/// Asks the provider's identity endpoint whether it still accepts the access token
+/// (tokens without an expiry, "Test connection"). A refusal is a revoked grant.
+pub async fn check_token(
+    http: &reqwest::Client,
+    provider: &ProviderDef,
+    access_token: &SecretString,
+) -> Result<Value, OAuthError> {
+    let body = match &provider.identity {
+        IdentitySource::PostJson { body, .. } => Some(body),
+        _ => None,
+    };
+    identity_call(http, provider, access_token, body).await
+}
+
 async fn identity_call(
     http: &reqwest::Client,
     provider: &ProviderDef,
-    tokens: &TokenSet,
+    access_token: &SecretString,
     json_body: Option<&String>,
 ) -> Result<Value, OAuthError> {
     let url = provider
@@ -86,16 +106,22 @@ async fn identity_call(
         None => http.get(url),
     };
     let response = request
-        .header(
-            AUTHORIZATION,
-            format!("Bearer {}", tokens.access_token.expose_secret()),
-        )
+        .header(AUTHORIZATION, format!("Bearer {}", access_token.expose_secret()))
         .header(ACCEPT, "application/json")
         .send()
         .await?;
     let status = response.status().as_u16();
     if status == 429 || status >= 500 {
-        return Err(OAuthError::Unavailable(status));
+        return Err(OAuthError::Unavailable {
+            status,
+            retry_after: super::retry_after(response.headers()),
+        });
+    }
+    if status == 401 {
+        return Err(OAuthError::Refused {
+            error: "invalid_token".into(),
+            description: Some("the provider no longer accepts the access token".into()),
+        });
     }
     let body = read_body(response).await?;
     let json: Value = serde_json::from_slice(&body)

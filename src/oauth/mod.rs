@@ -11,7 +11,7 @@ mod token;
 
 pub use authorize::{AuthorizationRequest, authorization_request};
 pub use id_token::{IdentityClaims, fetch_jwks, validate_id_token};
-pub use identity::{Account, identify};
+pub use identity::{Account, check_token, identify};
 pub use revoke::revoke;
 pub use token::{TokenSet, exchange_code, refresh_token};
 
@@ -27,8 +27,12 @@ pub enum OAuthError {
         error: String,
         description: Option<String>,
     },
-    #[error("the provider is unavailable (HTTP {0})")]
-    Unavailable(u16),
+    /// 5xx or 429; with the provider's Retry-After when it sent one.
+    #[error("the provider is unavailable (HTTP {status})")]
+    Unavailable {
+        status: u16,
+        retry_after: Option<std::time::Duration>,
+    },
     #[error("the provider did not answer in time")]
     Timeout,
     #[error("the provider could not be reached: {0}")]
@@ -47,16 +51,48 @@ impl OAuthError {
     /// The grant is gone for good (the user must connect again): invalid_grant and friends.
     pub fn is_grant_revoked(&self) -> bool {
         matches!(self, OAuthError::Refused { error, .. }
-            if matches!(error.as_str(), "invalid_grant" | "token_revoked" | "invalid_token" | "unauthorized_client"))
+            if matches!(error.as_str(),
+                "invalid_grant" | "token_revoked" | "invalid_token" | "unauthorized_client"
+                // Slack's words for the same.
+                | "invalid_auth" | "account_inactive" | "not_authed" | "token_expired"))
     }
 
     /// Worth retrying later: timeouts, 5xx, 429, unreachable.
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            OAuthError::Unavailable(_) | OAuthError::Timeout | OAuthError::Unreachable(_)
+            OAuthError::Unavailable { .. } | OAuthError::Timeout | OAuthError::Unreachable(_)
         )
     }
+}
+
+impl OAuthError {
+    pub fn unavailable(status: u16) -> Self {
+        OAuthError::Unavailable {
+            status,
+            retry_after: None,
+        }
+    }
+
+    /// How long the provider asked us to wait (Retry-After), if it did.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            OAuthError::Unavailable { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+}
+
+/// Retry-After in seconds (the HTTP-date form is rare for APIs and ignored).
+pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<std::time::Duration> {
+    headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .map(|secs| std::time::Duration::from_secs(secs.min(3600)))
 }
 
 impl From<ReadError> for OAuthError {

@@ -62,7 +62,7 @@ pub async fn revoke(
     let status = response.status().as_u16();
     match status {
         200..=299 => Ok(true),
-        429 | 500.. => Err(OAuthError::Unavailable(status)),
+        429 | 500.. => Err(OAuthError::unavailable(status)),
         _ => Err(OAuthError::Refused {
             error: format!("HTTP {status}"),
             description: None,

@@ -87,8 +87,12 @@ async fn token_request(
     }
     let response = request.form(&form).send().await?;
     let status = response.status().as_u16();
+    let retry_after = super::retry_after(response.headers());
     let body = read_body(response).await?;
-    parse_token_response(status, &body)
+    parse_token_response(status, &body).map_err(|e| match e {
+        OAuthError::Unavailable { status, .. } => OAuthError::Unavailable { status, retry_after },
+        other => other,
+    })
 }
 
 /// `Basic base64(urlencode(id) ":" urlencode(secret))`, as RFC 6749 §2.3.1 says.
@@ -117,7 +121,7 @@ pub(super) fn oauth_error(json: &Value) -> Option<OAuthError> {
 
 fn parse_token_response(status: u16, body: &[u8]) -> Result<TokenSet, OAuthError> {
     if status == 429 || status >= 500 {
-        return Err(OAuthError::Unavailable(status));
+        return Err(OAuthError::unavailable(status));
     }
     let json: Value = serde_json::from_slice(body)
         .map_err(|_| OAuthError::BadResponse(format!("HTTP {status} without a JSON body")))?;
@@ -215,11 +219,11 @@ mod tests {
         ));
         assert!(matches!(
             parse_token_response(503, b"down"),
-            Err(OAuthError::Unavailable(503))
+            Err(OAuthError::Unavailable { status: 503, .. })
         ));
         assert!(matches!(
             parse_token_response(429, b""),
-            Err(OAuthError::Unavailable(429))
+            Err(OAuthError::Unavailable { status: 429, .. })
         ));
         assert!(matches!(
             parse_token_response(200, b"<html>"),

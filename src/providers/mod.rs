@@ -2,6 +2,8 @@
 //! PROVIDERS_FILE), with each provider's OAuth client credentials; and the HTTP client that
 //! talks to them.
 
+pub mod backoff;
+pub mod breaker;
 pub mod catalogue;
 pub mod file;
 pub mod http;

@@ -54,6 +54,7 @@ pub async fn observe(
     });
     if let Some(state) = state {
         state
+            .ctx
             .metrics
             .observe_request(&method, &route, status.as_u16(), elapsed);
     }

@@ -3,7 +3,6 @@
 
 pub mod assets;
 pub mod errors;
-pub mod metrics;
 pub mod middleware;
 mod pages;
 pub mod session;
@@ -16,12 +15,10 @@ use actix_web::{HttpRequest, web};
 use governor::{DefaultKeyedRateLimiter, Quota};
 
 use crate::context::AppContext;
-use metrics::Metrics;
 
 /// What every handler can reach.
 pub struct WebState {
     pub ctx: AppContext,
-    pub metrics: Metrics,
     pub login_limits: LoginLimits,
     /// PUBLIC_URL (or the bound address): where browsers reach us.
     pub public_url: String,
@@ -34,7 +31,6 @@ impl WebState {
         let public_origin = origin_of(&public_url);
         WebState {
             ctx,
-            metrics: Metrics::new(),
             login_limits: LoginLimits::new(),
             public_url,
             public_origin,

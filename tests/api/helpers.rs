@@ -101,6 +101,8 @@ impl TestAppBuilder {
             ("DATABASE_URL".to_owned(), database_url.clone()),
             ("BIND_ADDR".to_owned(), "127.0.0.1:0".to_owned()),
             ("DB_POOL_SIZE".to_owned(), "4".to_owned()),
+            // Tests drive the actor with run_due_work; one test runs the loop itself.
+            ("WORKER_ENABLED".to_owned(), "false".to_owned()),
         ]);
         vars.extend(self.vars);
         let mut settings = Settings::from_vars(&vars).expect("test settings");

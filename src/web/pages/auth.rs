@@ -143,7 +143,7 @@ pub async fn login_submit(
         Ok::<_, WebError>(response)
     };
     if let Err(wait) = state.login_limits.check(state.client_ip(&req), &form.email) {
-        state.metrics.login_failed("rate_limited");
+        state.ctx.metrics.login_failed("rate_limited");
         tracing::warn!(wait_secs = wait, "sign-in attempts limited");
         let minutes = wait.div_ceil(60);
         return refuse(
@@ -162,7 +162,7 @@ pub async fn login_submit(
             Ok(see_other("/integrations"))
         }
         None => {
-            state.metrics.login_failed("credentials");
+            state.ctx.metrics.login_failed("credentials");
             tracing::info!("sign-in refused");
             refuse(StatusCode::UNAUTHORIZED, BAD_CREDENTIALS.into(), None)
         }

@@ -26,5 +26,5 @@ pub async fn readyz(state: web::Data<WebState>) -> Result<HttpResponse, WebError
 pub async fn metrics(state: web::Data<WebState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(state.metrics.render())
+        .body(state.ctx.metrics.render())
 }

@@ -1,14 +1,20 @@
-//! Prometheus metrics of the web layer, served as text at /metrics.
+//! Prometheus metrics, served as text at /metrics: HTTP requests, sign-in refusals, token
+//! refreshes, circuit breakers and background jobs.
 
 use std::time::Duration;
 
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+};
 
 pub struct Metrics {
     registry: Registry,
     requests: IntCounterVec,
     latency: HistogramVec,
     login_failures: IntCounterVec,
+    refreshes: IntCounterVec,
+    breaker_state: IntGaugeVec,
+    jobs: IntCounterVec,
 }
 
 impl Metrics {
@@ -41,10 +47,37 @@ impl Metrics {
             &["reason"],
         )
         .expect("valid metric");
+        let refreshes = IntCounterVec::new(
+            Opts::new(
+                "token_refreshes_total",
+                "Token refreshes and validations by provider and outcome (ok, retry, needs_reauth, deferred)",
+            ),
+            &["provider", "outcome"],
+        )
+        .expect("valid metric");
+        let breaker_state = IntGaugeVec::new(
+            Opts::new(
+                "provider_circuit_breaker_state",
+                "Per-provider circuit breaker: 0 closed, 1 open, 2 half-open (probing)",
+            ),
+            &["provider"],
+        )
+        .expect("valid metric");
+        let jobs = IntCounterVec::new(
+            Opts::new(
+                "background_jobs_total",
+                "Queued sync-log jobs by kind and outcome (succeeded, retry, failed)",
+            ),
+            &["kind", "outcome"],
+        )
+        .expect("valid metric");
         for metric in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(latency.clone()),
             Box::new(login_failures.clone()),
+            Box::new(refreshes.clone()),
+            Box::new(breaker_state.clone()),
+            Box::new(jobs.clone()),
         ] {
             registry.register(metric).expect("metric names are unique");
         }
@@ -53,6 +86,9 @@ impl Metrics {
             requests,
             latency,
             login_failures,
+            refreshes,
+            breaker_state,
+            jobs,
         }
     }
 
@@ -69,6 +105,18 @@ impl Metrics {
 
     pub fn login_failed(&self, reason: &str) {
         self.login_failures.with_label_values(&[reason]).inc();
+    }
+
+    pub fn refresh_outcome(&self, provider: &str, outcome: &str) {
+        self.refreshes.with_label_values(&[provider, outcome]).inc();
+    }
+
+    pub fn breaker_state(&self, provider: &str, state: i64) {
+        self.breaker_state.with_label_values(&[provider]).set(state);
+    }
+
+    pub fn job_outcome(&self, kind: &str, outcome: &str) {
+        self.jobs.with_label_values(&[kind, outcome]).inc();
     }
 
     pub fn render(&self) -> String {

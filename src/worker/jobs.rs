@@ -1,0 +1,181 @@
+//! The sync log as a work queue: queued entries are claimed, run by kind, and end succeeded
+//! or failed (with the error and the duration), retried with backoff in between.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use chrono::NaiveDateTime;
+
+use super::WorkReport;
+use crate::context::AppContext;
+use crate::db::sync_logs::{self, JobResult, JobRow, kind};
+use crate::db::{DbError, integrations};
+use crate::domain::{IntegrationId, OrgId};
+use crate::integrations::tokens::{self, TokenError};
+use crate::oauth;
+use crate::providers::backoff::backoff;
+use crate::providers::catalogue::IdentitySource;
+
+/// Attempts of a job before it ends failed.
+pub const MAX_ATTEMPTS: i32 = 5;
+const RETRY_BASE: Duration = Duration::from_secs(30);
+const RETRY_CAP: Duration = Duration::from_secs(60 * 60);
+
+/// Why an attempt failed, and whether another attempt can help.
+struct JobFailure {
+    error: String,
+    retryable: bool,
+}
+
+impl JobFailure {
+    fn permanent(error: impl Into<String>) -> Self {
+        JobFailure {
+            error: error.into(),
+            retryable: false,
+        }
+    }
+
+    fn retryable(error: impl Into<String>) -> Self {
+        JobFailure {
+            error: error.into(),
+            retryable: true,
+        }
+    }
+}
+
+pub(super) async fn process_due_jobs(
+    ctx: &AppContext,
+    stopping: &AtomicBool,
+    now: NaiveDateTime,
+    report: &mut WorkReport,
+) -> Result<(), DbError> {
+    let batch = ctx.settings.worker.batch_size;
+    let due = ctx
+        .db
+        .run(move |conn| sync_logs::due_jobs(conn, now, batch))
+        .await?;
+    let lease =
+        chrono::Duration::from_std(ctx.settings.worker.lease).unwrap_or(chrono::Duration::seconds(60));
+    for id in due {
+        if stopping.load(Ordering::SeqCst) {
+            break;
+        }
+        let owner = ctx.instance_id.to_string();
+        let claimed = ctx
+            .db
+            .run(move |conn| sync_logs::claim_job(conn, &id, &owner, now, now + lease))
+            .await?;
+        let Some(job) = claimed else { continue };
+        let started = Instant::now();
+        let outcome = run_job(ctx, &job).await;
+        let duration = started.elapsed().as_millis() as i64;
+        let (result, metric) = match &outcome {
+            Ok(message) => (OwnedResult::Succeeded(message.clone()), "succeeded"),
+            Err(failure) if failure.retryable && job.attempts < job.max_attempts => {
+                let wait = backoff(job.attempts as u32 - 1, RETRY_BASE, RETRY_CAP, None);
+                let next_at = now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::minutes(1));
+                (OwnedResult::Retry(failure.error.clone(), next_at), "retry")
+            }
+            Err(failure) => (OwnedResult::Failed(failure.error.clone()), "failed"),
+        };
+        ctx.metrics.job_outcome(&job.kind, metric);
+        match metric {
+            "succeeded" => report.jobs_succeeded += 1,
+            "retry" => report.jobs_retried += 1,
+            _ => report.jobs_failed += 1,
+        }
+        let (id, owner) = (job.id.clone(), ctx.instance_id.to_string());
+        ctx.db
+            .run(move |conn| sync_logs::finish_job(conn, &id, &owner, result.borrow(), duration, now))
+            .await?;
+    }
+    Ok(())
+}
+
+enum OwnedResult {
+    Succeeded(String),
+    Retry(String, NaiveDateTime),
+    Failed(String),
+}
+
+impl OwnedResult {
+    fn borrow(&self) -> JobResult<'_> {
+        match self {
+            OwnedResult::Succeeded(message) => JobResult::Succeeded { message },
+            OwnedResult::Retry(error, next_at) => JobResult::Retry {
+                error,
+                next_at: *next_at,
+            },
+            OwnedResult::Failed(error) => JobResult::Failed { error },
+        }
+    }
+}
+
+async fn run_job(ctx: &AppContext, job: &JobRow) -> Result<String, JobFailure> {
+    match job.kind.as_str() {
+        kind::SYNC => sync_integration(ctx, job).await,
+        other => Err(JobFailure::permanent(format!(
+            "no handler for jobs of kind {other:?}"
+        ))),
+    }
+}
+
+/// A sync: with a fresh token, ask the provider who the connection is, and record it (the
+/// account's display name may have changed).
+async fn sync_integration(ctx: &AppContext, job: &JobRow) -> Result<String, JobFailure> {
+    let ids = job
+        .integration_id
+        .as_deref()
+        .and_then(IntegrationId::parse)
+        .zip(OrgId::parse(&job.org_id))
+        .ok_or_else(|| JobFailure::permanent("the job names no integration"))?;
+    let (integration_id, org_id) = ids;
+    let provider = ctx
+        .catalogue
+        .get(&job.provider_slug)
+        .ok_or_else(|| JobFailure::permanent("the provider is no longer in the catalogue"))?;
+    let token = tokens::fresh_access_token(ctx, org_id, integration_id)
+        .await
+        .map_err(|e| match e {
+            TokenError::Unavailable(reason) => JobFailure::retryable(reason),
+            TokenError::Db(e) => JobFailure::retryable(e.to_string()),
+            other => JobFailure::permanent(other.to_string()),
+        })?;
+    let answer = match oauth::check_token(&ctx.http, &provider.def, &token).await {
+        Ok(answer) => answer,
+        Err(e) if e.is_grant_revoked() => {
+            let (id, error) = (
+                integration_id.to_text(),
+                format!("The provider refused the token during a sync ({e}); reconnect."),
+            );
+            let stored = error.clone();
+            ctx.db
+                .run(move |conn| integrations::mark_needs_reauth(conn, &id, &stored, crate::db::now()))
+                .await
+                .map_err(|e| JobFailure::retryable(e.to_string()))?;
+            return Err(JobFailure::permanent(error));
+        }
+        Err(e) if e.is_transient() => return Err(JobFailure::retryable(e.to_string())),
+        Err(e) => return Err(JobFailure::permanent(e.to_string())),
+    };
+    let name = match &provider.def.identity {
+        IdentitySource::Get { name, .. } | IdentitySource::PostJson { name, .. } => answer
+            .pointer(name)
+            .and_then(|v| v.as_str())
+            .map(|n| oauth::sanitize(n, 200)),
+        _ => answer
+            .get("email")
+            .or_else(|| answer.get("team"))
+            .and_then(|v| v.as_str())
+            .map(|n| oauth::sanitize(n, 200)),
+    };
+    let (id, shown) = (integration_id.to_text(), name.clone());
+    ctx.db
+        .run(move |conn| integrations::record_sync(conn, &id, shown.as_deref(), crate::db::now()))
+        .await
+        .map_err(|e| JobFailure::retryable(e.to_string()))?;
+    Ok(match name {
+        Some(name) => format!("Synced: the provider answered for {name}"),
+        None => "Synced".to_owned(),
+    })
+}

@@ -1,0 +1,233 @@
+//! The background actor: keeps tokens fresh, runs the queued sync-log jobs and does the
+//! housekeeping. It is safe to run in several instances on one database: every piece of work
+//! is claimed there first. `run_due_work` is one round (the loop calls it every tick; tests
+//! and operators call it directly).
+
+mod jobs;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use chrono::NaiveDateTime;
+use futures_util::StreamExt;
+use futures_util::stream;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::context::AppContext;
+use crate::db::{self, DbError, integrations, oauth_states, sync_logs};
+use crate::integrations::tokens::{self, Outcome};
+
+/// Purges delete at most this many rows per statement.
+const PURGE_BATCH: i64 = 500;
+
+/// What one round did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct WorkReport {
+    pub refreshed: usize,
+    pub validated: usize,
+    pub deferred: usize,
+    pub retried: usize,
+    pub needs_reauth: usize,
+    pub jobs_succeeded: usize,
+    pub jobs_retried: usize,
+    pub jobs_failed: usize,
+    pub syncs_enqueued: usize,
+    pub logs_purged: usize,
+    pub states_purged: usize,
+}
+
+#[derive(Clone)]
+pub struct Worker {
+    ctx: AppContext,
+    stopping: Arc<AtomicBool>,
+}
+
+impl Worker {
+    pub fn new(ctx: AppContext) -> Worker {
+        Worker {
+            ctx,
+            stopping: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// One round of everything that is due at `now`.
+    pub async fn run_due_work(&self, now: NaiveDateTime) -> Result<WorkReport, DbError> {
+        let mut report = WorkReport::default();
+        self.refresh_due_tokens(now, &mut report).await?;
+        self.enqueue_due_syncs(now, &mut report).await?;
+        jobs::process_due_jobs(&self.ctx, &self.stopping, now, &mut report).await?;
+        self.housekeeping(now, &mut report).await?;
+        Ok(report)
+    }
+
+    /// Claims the integrations whose token maintenance is due and works through them, at most
+    /// `provider_concurrency` token requests in flight per provider.
+    async fn refresh_due_tokens(&self, now: NaiveDateTime, report: &mut WorkReport) -> Result<(), DbError> {
+        let settings = &self.ctx.settings.worker;
+        let batch = settings.batch_size;
+        let due = self
+            .ctx
+            .db
+            .run(move |conn| integrations::due_for_maintenance(conn, now, batch))
+            .await?;
+        let mut claimed: HashMap<String, Vec<tokens::Claim>> = HashMap::new();
+        for (id, provider) in due {
+            if let Some(claim) = tokens::claim(&self.ctx, &id, now).await? {
+                claimed.entry(provider).or_default().push(claim);
+            }
+        }
+        let per_provider = claimed.into_values().map(|claims| {
+            stream::iter(claims)
+                .map(|claim| self.maintain_claimed(claim, now))
+                .buffer_unordered(settings.provider_concurrency)
+                .collect::<Vec<_>>()
+        });
+        for result in futures_util::future::join_all(per_provider)
+            .await
+            .into_iter()
+            .flatten()
+        {
+            match result? {
+                Outcome::Refreshed => report.refreshed += 1,
+                Outcome::Validated => report.validated += 1,
+                Outcome::Deferred | Outcome::Lost => report.deferred += 1,
+                Outcome::Retry(_) => report.retried += 1,
+                Outcome::NeedsReauth(_) => report.needs_reauth += 1,
+            }
+        }
+        Ok(())
+    }
+
+    async fn maintain_claimed(&self, claim: tokens::Claim, now: NaiveDateTime) -> Result<Outcome, DbError> {
+        if self.stopping.load(Ordering::SeqCst) {
+            // Shutting down: give the claim back instead of starting.
+            let (id, owner) = (claim.integration_id.clone(), self.ctx.instance_id.to_string());
+            self.ctx
+                .db
+                .run(move |conn| integrations::release(conn, &id, &owner))
+                .await?;
+            return Ok(Outcome::Deferred);
+        }
+        tokens::maintain(&self.ctx, &claim, now).await
+    }
+
+    async fn enqueue_due_syncs(&self, now: NaiveDateTime, report: &mut WorkReport) -> Result<(), DbError> {
+        let batch = self.ctx.settings.worker.batch_size;
+        let queued = self
+            .ctx
+            .db
+            .run(move |conn| {
+                let due = integrations::take_due_syncs(conn, now, batch)?;
+                let mut queued = 0;
+                for (id, org, provider) in due {
+                    let job = sync_logs::NewJob {
+                        org_id: &org,
+                        integration_id: Some(&id),
+                        provider_slug: &provider,
+                        kind: sync_logs::kind::SYNC,
+                        message: "Scheduled sync",
+                        dedup_key: None,
+                        payload: None,
+                        max_attempts: jobs::MAX_ATTEMPTS,
+                    };
+                    if sync_logs::enqueue(conn, &job, now)?.is_some() {
+                        queued += 1;
+                    }
+                }
+                Ok(queued)
+            })
+            .await?;
+        report.syncs_enqueued += queued;
+        Ok(())
+    }
+
+    /// Purges old sync-log entries (in batches) and expired OAuth states.
+    async fn housekeeping(&self, now: NaiveDateTime, report: &mut WorkReport) -> Result<(), DbError> {
+        let cutoff = now - chrono::Duration::days(self.ctx.settings.worker.retention_days);
+        loop {
+            let purged = self
+                .ctx
+                .db
+                .run(move |conn| sync_logs::purge_finished_before(conn, cutoff, PURGE_BATCH))
+                .await?;
+            report.logs_purged += purged;
+            if purged < PURGE_BATCH as usize || self.stopping.load(Ordering::SeqCst) {
+                break;
+            }
+        }
+        report.states_purged += self
+            .ctx
+            .db
+            .run(move |conn| oauth_states::purge_expired(conn, now))
+            .await?;
+        Ok(())
+    }
+
+    /// Runs a round every tick until told to stop.
+    pub fn start(self) -> WorkerHandle {
+        let (stop, mut stopped) = watch::channel(false);
+        let worker = self.clone();
+        let task = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(worker.ctx.settings.worker.tick);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = stopped.changed() => break,
+                }
+                match worker.run_due_work(db::now()).await {
+                    Ok(report) if report != WorkReport::default() => {
+                        tracing::info!(?report, "background round")
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::error!(error = %e, "background round failed; retrying next tick"),
+                }
+                if *stopped.borrow() {
+                    break;
+                }
+            }
+        });
+        WorkerHandle {
+            stop,
+            task,
+            worker: self,
+        }
+    }
+}
+
+/// The running actor. `shutdown` lets the round in progress finish its in-flight calls, gives
+/// back every claim not started, and waits for the loop to end.
+pub struct WorkerHandle {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+    worker: Worker,
+}
+
+impl WorkerHandle {
+    pub async fn shutdown(self) {
+        self.worker.stopping.store(true, Ordering::SeqCst);
+        let _ = self.stop.send(true);
+        if let Err(e) = self.task.await {
+            tracing::error!(error = %e, "the background actor ended abnormally");
+        }
+        let owner = self.worker.ctx.instance_id.to_string();
+        let released = self
+            .worker
+            .ctx
+            .db
+            .run(move |conn| {
+                let claims = integrations::release_all(conn, &owner)?;
+                let jobs = sync_logs::release_jobs(conn, &owner)?;
+                Ok(claims + jobs)
+            })
+            .await;
+        match released {
+            Ok(n) => tracing::info!(released = n, "background actor stopped"),
+            Err(e) => {
+                tracing::error!(error = %e, "could not release claims at shutdown; they expire with their lease")
+            }
+        }
+    }
+}
