@@ -249,19 +249,29 @@ pub fn record_sync(
     Ok(())
 }
 
-/// Claims one integration for `owner` until `until`, if nobody holds a live claim. Returns
-/// the claim's generation (the fence of later writes).
+/// Claims one integration for `owner` until `until`, if nobody holds a live claim (and, for
+/// the worker, if it is still due: another instance may have just done it). Returns the
+/// claim's generation (the fence of later writes).
 pub fn claim(
     conn: &mut DbConnection,
     id: &str,
     owner: &str,
     now: NaiveDateTime,
     until: NaiveDateTime,
+    only_if_due: bool,
 ) -> Result<Option<i64>, DbError> {
     transaction(conn, |conn| {
+        // Far ahead rather than unbounded: SQLite compares timestamps as text.
+        let due_before = if only_if_due {
+            now
+        } else {
+            now + chrono::Duration::days(36_500)
+        };
         let updated = diesel::update(
             i::table
                 .filter(i::id.eq(id))
+                .filter(i::status.eq_any(LIVE_STATUSES))
+                .filter(i::next_refresh_at.le(due_before))
                 .filter(i::lease_owner.is_null().or(i::lease_expires_at.lt(now))),
         )
         .set((
@@ -339,8 +349,9 @@ pub enum MaintenanceResult<'a> {
     Deferred { next_at: NaiveDateTime },
 }
 
-/// Which write this is: under the claim (nothing sent), or as the sender of a refresh
-/// (fenced by the send marker, which only the sender holds).
+/// Which write this is: under the claim (nothing sent by this holder; it may clear a dead
+/// sender's marker), or as the sender of a refresh (fenced by the send marker, which only
+/// the sender holds: once a claim holder has cleared it, a late sender cannot write).
 pub enum Fence<'a> {
     Claim { owner: &'a str, generation: i64 },
     Sent { marker: &'a str },
@@ -361,10 +372,9 @@ pub fn finish_maintenance(
         Fence::Sent { marker } => (marker, "", -1),
     };
     let target = i::table.filter(i::id.eq(id)).filter(
-        i::refresh_sent.eq(marker).or(i::lease_owner
-            .eq(owner)
-            .and(i::lease_generation.eq(generation))
-            .and(i::refresh_sent.is_null())),
+        i::refresh_sent
+            .eq(marker)
+            .or(i::lease_owner.eq(owner).and(i::lease_generation.eq(generation))),
     );
     let release = (
         i::lease_owner.eq(None::<String>),

@@ -22,6 +22,8 @@ pub struct IntegrationDetail {
     pub connected_at: Option<String>,
     pub token_expires_at: Option<String>,
     pub last_refresh_at: Option<String>,
+    /// When the worker next refreshes or checks the token.
+    pub next_check_at: Option<String>,
     pub can_disconnect: bool,
     pub can_reconnect: bool,
     pub consents: Vec<ConsentView>,
@@ -106,6 +108,7 @@ pub async fn detail(
         connected_at: row.connected_at.map(format_time),
         token_expires_at: expires_at.map(format_time),
         last_refresh_at: row.last_refresh_at.map(format_time),
+        next_check_at: row.next_refresh_at.map(format_time),
         can_disconnect: status != IntegrationStatus::Disconnected,
         can_reconnect: matches!(
             status,

@@ -71,6 +71,8 @@ pub struct ProviderCard {
     pub accounts: Vec<String>,
     /// The organization's integrations with this provider (not disconnected).
     pub integrations: Vec<CardIntegration>,
+    /// A problem worth a line on the card (retrying, provider unavailable).
+    pub notice: Option<String>,
     pub last_error: Option<String>,
 }
 
@@ -138,13 +140,19 @@ pub async fn settings_page(
         .map(|p| {
             let configured = ctx.catalogue.is_configured(&p.slug);
             let own: Vec<&IntegrationSummary> = mine.iter().filter(|i| i.provider_slug == p.slug).collect();
-            card(p, configured, &own)
+            let breaker = ctx.breakers.state(&p.slug);
+            card(p, configured, &own, breaker)
         })
         .collect();
     Ok(SettingsPage { cards, categories })
 }
 
-fn card(provider: ProviderRow, configured: bool, own: &[&IntegrationSummary]) -> ProviderCard {
+fn card(
+    provider: ProviderRow,
+    configured: bool,
+    own: &[&IntegrationSummary],
+    breaker: crate::providers::breaker::BreakerState,
+) -> ProviderCard {
     let status = |i: &&IntegrationSummary| IntegrationStatus::parse(&i.status);
     let accounts: Vec<String> = own
         .iter()
@@ -164,6 +172,21 @@ fn card(provider: ProviderRow, configured: bool, own: &[&IntegrationSummary]) ->
         CardState::NotConfigured
     };
     let last_error = own.iter().find_map(|i| i.last_error.clone());
+    let degraded = own
+        .iter()
+        .find(|i| status(i) == Some(IntegrationStatus::Degraded));
+    let notice = match (breaker, degraded) {
+        (crate::providers::breaker::BreakerState::Open { until }, _) if !own.is_empty() => Some(format!(
+            "{} is not answering; calls are paused until {} (circuit breaker open).",
+            provider.name,
+            until.format("%H:%M UTC")
+        )),
+        (_, Some(i)) => Some(format!(
+            "Retrying after an error: {}",
+            i.last_error.as_deref().unwrap_or("the provider did not answer")
+        )),
+        _ => None,
+    };
     let integrations = own
         .iter()
         .map(|i| CardIntegration {
@@ -185,6 +208,7 @@ fn card(provider: ProviderRow, configured: bool, own: &[&IntegrationSummary]) ->
         state,
         accounts,
         integrations,
+        notice,
         last_error,
     }
 }

@@ -112,13 +112,14 @@ pub async fn claim(
     ctx: &AppContext,
     integration_id: &str,
     now: NaiveDateTime,
+    only_if_due: bool,
 ) -> Result<Option<Claim>, DbError> {
     let lease =
         chrono::Duration::from_std(ctx.settings.worker.lease).unwrap_or(chrono::Duration::seconds(60));
     let (id, owner) = (integration_id.to_owned(), ctx.instance_id.to_string());
     let generation = ctx
         .db
-        .run(move |conn| integrations::claim(conn, &id, &owner, now, now + lease))
+        .run(move |conn| integrations::claim(conn, &id, &owner, now, now + lease, only_if_due))
         .await?;
     Ok(generation.map(|generation| Claim {
         integration_id: integration_id.to_owned(),
@@ -557,6 +558,19 @@ impl OwnedResult {
     }
 }
 
+async fn refreshed_meanwhile(ctx: &AppContext, id: &str, seen: NaiveDateTime) -> Result<bool, DbError> {
+    let id = id.to_owned();
+    let current = ctx.db.run(move |conn| db::credentials::find(conn, &id)).await?;
+    Ok(current.is_some_and(|c| c.updated_at != seen))
+}
+
+async fn release(ctx: &AppContext, id: &str) -> Result<(), DbError> {
+    let (id, owner) = (id.to_owned(), ctx.instance_id.to_string());
+    ctx.db
+        .run(move |conn| integrations::release(conn, &id, &owner))
+        .await
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
     #[error("no such integration")]
@@ -610,7 +624,12 @@ pub async fn fresh_access_token(
             })?;
             return Ok(tokens.access_token);
         }
-        if let Some(claim) = claim(ctx, &row.id, now).await? {
+        if let Some(claim) = claim(ctx, &row.id, now, false).await? {
+            if refreshed_meanwhile(ctx, &row.id, stored.updated_at).await? {
+                // Another instance refreshed it between our read and our claim.
+                release(ctx, &row.id).await?;
+                continue;
+            }
             match maintain(ctx, &claim, now).await? {
                 Outcome::Refreshed | Outcome::Validated | Outcome::Lost => continue,
                 Outcome::NeedsReauth(reason) => return Err(TokenError::NeedsReconnect(reason)),

@@ -25,6 +25,8 @@ const PURGE_BATCH: i64 = 500;
 /// What one round did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct WorkReport {
+    /// Due, but claimed by another instance at that moment.
+    pub busy: usize,
     pub refreshed: usize,
     pub validated: usize,
     pub deferred: usize,
@@ -72,15 +74,15 @@ impl Worker {
             .db
             .run(move |conn| integrations::due_for_maintenance(conn, now, batch))
             .await?;
-        let mut claimed: HashMap<String, Vec<tokens::Claim>> = HashMap::new();
+        // Each integration is claimed right before its step, so a claim lasts one provider
+        // call, not the whole batch.
+        let mut by_provider: HashMap<String, Vec<String>> = HashMap::new();
         for (id, provider) in due {
-            if let Some(claim) = tokens::claim(&self.ctx, &id, now).await? {
-                claimed.entry(provider).or_default().push(claim);
-            }
+            by_provider.entry(provider).or_default().push(id);
         }
-        let per_provider = claimed.into_values().map(|claims| {
-            stream::iter(claims)
-                .map(|claim| self.maintain_claimed(claim, now))
+        let per_provider = by_provider.into_values().map(|ids| {
+            stream::iter(ids)
+                .map(|id| self.claim_and_maintain(id, now))
                 .buffer_unordered(settings.provider_concurrency)
                 .collect::<Vec<_>>()
         });
@@ -90,27 +92,27 @@ impl Worker {
             .flatten()
         {
             match result? {
-                Outcome::Refreshed => report.refreshed += 1,
-                Outcome::Validated => report.validated += 1,
-                Outcome::Deferred | Outcome::Lost => report.deferred += 1,
-                Outcome::Retry(_) => report.retried += 1,
-                Outcome::NeedsReauth(_) => report.needs_reauth += 1,
+                None => report.busy += 1,
+                Some(Outcome::Refreshed) => report.refreshed += 1,
+                Some(Outcome::Validated) => report.validated += 1,
+                Some(Outcome::Deferred | Outcome::Lost) => report.deferred += 1,
+                Some(Outcome::Retry(_)) => report.retried += 1,
+                Some(Outcome::NeedsReauth(_)) => report.needs_reauth += 1,
             }
         }
         Ok(())
     }
 
-    async fn maintain_claimed(&self, claim: tokens::Claim, now: NaiveDateTime) -> Result<Outcome, DbError> {
+    /// `None` when another instance holds it or has just done it.
+    async fn claim_and_maintain(&self, id: String, now: NaiveDateTime) -> Result<Option<Outcome>, DbError> {
         if self.stopping.load(Ordering::SeqCst) {
-            // Shutting down: give the claim back instead of starting.
-            let (id, owner) = (claim.integration_id.clone(), self.ctx.instance_id.to_string());
-            self.ctx
-                .db
-                .run(move |conn| integrations::release(conn, &id, &owner))
-                .await?;
-            return Ok(Outcome::Deferred);
+            // Shutting down: leave it for the next round, here or elsewhere.
+            return Ok(Some(Outcome::Deferred));
         }
-        tokens::maintain(&self.ctx, &claim, now).await
+        match tokens::claim(&self.ctx, &id, now, true).await? {
+            Some(claim) => Ok(Some(tokens::maintain(&self.ctx, &claim, now).await?)),
+            None => Ok(None),
+        }
     }
 
     async fn enqueue_due_syncs(&self, now: NaiveDateTime, report: &mut WorkReport) -> Result<(), DbError> {

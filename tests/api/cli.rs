@@ -189,5 +189,9 @@ async fn production_logs_json_with_request_ids_and_shuts_down_gracefully_on_sigt
         "{logs}"
     );
     assert!(lines.last().unwrap()["message"] == "stopped", "{logs}");
+    assert!(
+        lines.iter().any(|l| l["message"] == "background actor stopped"),
+        "the actor ran with the server and stopped cleanly: {logs}"
+    );
     assert!(!logs.contains(&key) && !logs.contains(&session_key));
 }

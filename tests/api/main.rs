@@ -16,3 +16,4 @@ mod oauth_helpers;
 mod platform;
 mod providers_file;
 mod setup;
+mod worker;

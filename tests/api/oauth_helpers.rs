@@ -128,3 +128,18 @@ impl OAuthApp {
         location(&res).to_owned()
     }
 }
+
+/// The id of the only (or first) integration.
+pub async fn first_integration(app: &TestApp) -> String {
+    use diesel::prelude::*;
+    use targetym_integrations::db::schema::integrations;
+    app.ctx
+        .db
+        .run(|conn| {
+            Ok(integrations::table
+                .select(integrations::id)
+                .first::<String>(conn)?)
+        })
+        .await
+        .unwrap()
+}
