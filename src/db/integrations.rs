@@ -17,6 +17,7 @@ pub struct IntegrationSummary {
     pub external_account_name: String,
     pub last_error: Option<String>,
     pub connected_at: Option<NaiveDateTime>,
+    pub next_refresh_at: Option<NaiveDateTime>,
 }
 
 /// A newly connected integration, as the OAuth callback records it.

@@ -182,7 +182,10 @@ fn card(
             until.format("%H:%M UTC")
         )),
         (_, Some(i)) => Some(format!(
-            "Retrying after an error: {}",
+            "Retrying after an error{}: {}",
+            i.next_refresh_at
+                .map(|at| format!(" (next attempt {})", at.format("%H:%M UTC")))
+                .unwrap_or_default(),
             i.last_error.as_deref().unwrap_or("the provider did not answer")
         )),
         _ => None,

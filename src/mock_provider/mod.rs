@@ -105,6 +105,8 @@ pub struct Counters {
     pub token_requests: u64,
     /// Successful refresh_token grants.
     pub refreshes: u64,
+    /// The most POST /token requests in progress at the same time.
+    pub max_in_flight_token_requests: u64,
     /// Rotated-away refresh tokens presented again; must stay 0 for a well-behaved client.
     pub refresh_token_reuses: u64,
     /// POST /revoke requests.

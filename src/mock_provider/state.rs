@@ -115,6 +115,8 @@ pub(super) struct State {
     access_tokens: HashMap<String, AccessRecord>,
     refresh_tokens: HashMap<String, RefreshRecord>,
     next_seq: u64,
+    /// POST /token requests in progress.
+    pub in_flight_token_requests: u64,
 }
 
 impl State {

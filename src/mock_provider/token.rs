@@ -13,7 +13,27 @@ use super::keys::{self, IdTokenInput};
 use super::params::{self, Params};
 use super::state::{CodeExchange, IssuedTokens, Shared};
 
+/// Counts a token request as in progress until dropped.
+struct InFlight(web::Data<Shared>);
+
+impl InFlight {
+    fn start(shared: &web::Data<Shared>) -> InFlight {
+        let mut state = shared.lock();
+        state.in_flight_token_requests += 1;
+        let now = state.in_flight_token_requests;
+        state.counters.max_in_flight_token_requests = state.counters.max_in_flight_token_requests.max(now);
+        InFlight(shared.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.lock().in_flight_token_requests -= 1;
+    }
+}
+
 pub(super) async fn token(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared>) -> HttpResponse {
+    let _in_flight = InFlight::start(&shared);
     let (delay_ms, forced_status, retry_after) = {
         let mut state = shared.lock();
         state.counters.token_requests += 1;

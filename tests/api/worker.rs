@@ -751,3 +751,123 @@ async fn a_reconnect_clears_an_interrupted_refresh() {
         status_of(&t.app.ctx, &id).await
     );
 }
+
+#[tokio::test]
+async fn requests_per_provider_are_capped_and_due_times_are_spread() {
+    let t = keyed_app(&[("PROVIDER_CONCURRENCY", "3")]).await;
+    let ids = seed(&t, 30, Some(120), true, now()).await;
+    t.mock.set_behaviour(|b| b.token_delay_ms = 40);
+    let at = now();
+    let report = Worker::new(t.app.ctx.clone()).run_due_work(at).await.unwrap();
+    assert_eq!(report.refreshed, 30);
+    let max = t.mock.counters().max_in_flight_token_requests;
+    assert!(
+        (2..=3).contains(&max),
+        "at most 3 token requests at once per provider, and in parallel ({max})"
+    );
+    // Tokens issued together are not all due together next time.
+    let mut next: Vec<NaiveDateTime> = Vec::new();
+    for id in &ids {
+        next.push(status_of(&t.app.ctx, id).await.2.unwrap());
+    }
+    next.sort();
+    let spread = *next.last().unwrap() - next[0];
+    assert!(
+        spread > chrono::Duration::minutes(1),
+        "spread over the window: {spread}"
+    );
+    assert!(spread <= chrono::Duration::minutes(5) + chrono::Duration::seconds(5));
+    assert!(
+        next[0] >= at + minutes(44),
+        "before the new expiry, inside the window"
+    );
+}
+
+#[tokio::test]
+async fn a_sender_whose_claim_was_taken_over_cannot_overwrite_the_newer_result() {
+    use targetym_integrations::db::integrations::{self as rows, Fence, MaintenanceResult};
+    let t = oauth_app().await;
+    let ids = seed(&t, 1, Some(120), true, now()).await;
+    let id = ids[0].clone();
+    let verdict = t
+        .app
+        .ctx
+        .db
+        .run(move |conn| {
+            let start = db::now();
+            // Instance A claims, records its send, then stalls past its lease.
+            let a = rows::claim(
+                conn,
+                &id,
+                "instance-a",
+                start,
+                start + chrono::Duration::seconds(60),
+                true,
+            )?
+            .unwrap();
+            assert!(rows::mark_refresh_sent(
+                conn,
+                &id,
+                "instance-a",
+                a,
+                "instance-a hash",
+                start
+            )?);
+            // Instance B takes over after the lease and, seeing the stale send, asks for a reconnect.
+            let later = start + chrono::Duration::minutes(5);
+            assert!(
+                rows::claim(
+                    conn,
+                    &id,
+                    "instance-b",
+                    later,
+                    later + chrono::Duration::seconds(60),
+                    false
+                )?
+                .is_some()
+            );
+            let b = rows::find_for_maintenance(conn, &id)?.unwrap().lease_generation;
+            let reconnect = MaintenanceResult::NeedsReauth { error: "interrupted" };
+            assert!(rows::finish_maintenance(
+                conn,
+                &id,
+                Fence::Claim {
+                    owner: "instance-b",
+                    generation: b
+                },
+                reconnect,
+                later
+            )?);
+            // A comes back with an answer: its write is fenced out, B's result stands.
+            let late = MaintenanceResult::Healthy {
+                next_at: later,
+                refreshed: true,
+            };
+            let written = rows::finish_maintenance(
+                conn,
+                &id,
+                Fence::Sent {
+                    marker: "instance-a hash",
+                },
+                late,
+                later,
+            )?;
+            // And a stale claim generation cannot write either.
+            let stale = MaintenanceResult::Deferred { next_at: later };
+            let stale_written = rows::finish_maintenance(
+                conn,
+                &id,
+                Fence::Claim {
+                    owner: "instance-a",
+                    generation: a,
+                },
+                stale,
+                later,
+            )?;
+            Ok((written, stale_written))
+        })
+        .await
+        .unwrap();
+    assert_eq!(verdict, (false, false));
+    assert_eq!(status_of(&t.app.ctx, &ids[0]).await.0, "needs_reauth");
+}
