@@ -54,6 +54,10 @@ pub struct Settings {
     /// How long one call to a provider may take.
     pub provider_timeout: Duration,
     pub worker: WorkerSettings,
+    /// Webhook bodies larger than this are refused (413) without being read.
+    pub webhook_max_body_bytes: usize,
+    /// Deliveries per minute per webhook before 429 (set on new webhooks).
+    pub webhook_rate_limit_per_minute: i32,
     /// Said once tracing is up (e.g. "generated a local encryption key").
     pub startup_warnings: Vec<String>,
 }
@@ -276,6 +280,18 @@ impl Settings {
                     1..=3600,
                 )?),
             },
+            webhook_max_body_bytes: parse_number(
+                get("WEBHOOK_MAX_BODY_BYTES"),
+                "WEBHOOK_MAX_BODY_BYTES",
+                1024 * 1024,
+                1024..=64 * 1024 * 1024,
+            )?,
+            webhook_rate_limit_per_minute: parse_number(
+                get("WEBHOOK_RATE_LIMIT_PER_MINUTE"),
+                "WEBHOOK_RATE_LIMIT_PER_MINUTE",
+                3000,
+                1..=10_000_000,
+            )?,
             startup_warnings,
         })
     }

@@ -29,6 +29,10 @@ pub struct AppContext {
     pub refresh_locks: Arc<crate::integrations::tokens::RefreshLocks>,
     /// Who this process is in leases ("<host>:<pid>:<random>").
     pub instance_id: Arc<str>,
+    /// Stores verified webhook events with group commit.
+    pub event_sink: crate::webhooks::sink::EventSink,
+    pub webhook_limits: Arc<crate::webhooks::RateLimits>,
+    pub log_throttle: Arc<crate::metrics::LogThrottle>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -69,7 +73,7 @@ impl AppContext {
             crate::crypto::random_token(6)
         );
         Ok(AppContext {
-            db,
+            db: db.clone(),
             settings: Arc::new(settings),
             keyring: Arc::new(keyring),
             catalogue: Arc::new(catalogue),
@@ -79,6 +83,9 @@ impl AppContext {
             breakers: Arc::new(breakers),
             refresh_locks: Arc::default(),
             instance_id: instance_id.into(),
+            event_sink: crate::webhooks::sink::EventSink::start(db.clone()),
+            webhook_limits: Arc::default(),
+            log_throttle: Arc::default(),
         })
     }
 

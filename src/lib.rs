@@ -16,4 +16,5 @@ pub mod providers;
 pub mod startup;
 pub mod telemetry;
 pub mod web;
+pub mod webhooks;
 pub mod worker;

@@ -30,10 +30,24 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Stored webhook events.
+    Webhooks {
+        #[command(subcommand)]
+        command: WebhooksCommand,
+    },
     /// Manage the encryption keys of stored credentials.
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum WebhooksCommand {
+    /// Queue a stored webhook event again (the same entry: it is not duplicated).
+    Replay {
+        /// The event's id (shown on the integration's page).
+        id: String,
     },
 }
 
@@ -83,6 +97,9 @@ fn main() -> ExitCode {
         Command::Keys {
             command: KeysCommand::Rotate,
         } => runtime.block_on(rotate_keys(settings)),
+        Command::Webhooks {
+            command: WebhooksCommand::Replay { id },
+        } => runtime.block_on(replay_webhook(settings, &id)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -136,6 +153,20 @@ async fn rotate_keys(settings: Settings) -> anyhow::Result<()> {
         "{} rows could not be opened with any configured key",
         report.unreadable
     );
+    Ok(())
+}
+
+async fn replay_webhook(settings: Settings, id: &str) -> anyhow::Result<()> {
+    let id = uuid::Uuid::parse_str(id)
+        .map_err(|_| anyhow::anyhow!("{id:?} is not an event id"))?
+        .to_string();
+    let ctx = AppContext::load(settings).await?;
+    ctx.prepare_database().await?;
+    anyhow::ensure!(
+        targetym_integrations::webhooks::admin::replay(&ctx, None, &id).await?,
+        "no finished webhook event has the id {id}"
+    );
+    println!("event {id} is queued again");
     Ok(())
 }
 

@@ -15,6 +15,7 @@ pub struct Metrics {
     refreshes: IntCounterVec,
     breaker_state: IntGaugeVec,
     jobs: IntCounterVec,
+    webhooks: IntCounterVec,
 }
 
 impl Metrics {
@@ -71,6 +72,14 @@ impl Metrics {
             &["kind", "outcome"],
         )
         .expect("valid metric");
+        let webhooks = IntCounterVec::new(
+            Opts::new(
+                "webhook_deliveries_total",
+                "Webhook deliveries by provider and outcome (stored, duplicate, rejected, rate_limited, unknown_team, sync)",
+            ),
+            &["provider", "outcome"],
+        )
+        .expect("valid metric");
         for metric in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(latency.clone()),
@@ -78,6 +87,7 @@ impl Metrics {
             Box::new(refreshes.clone()),
             Box::new(breaker_state.clone()),
             Box::new(jobs.clone()),
+            Box::new(webhooks.clone()),
         ] {
             registry.register(metric).expect("metric names are unique");
         }
@@ -89,6 +99,7 @@ impl Metrics {
             refreshes,
             breaker_state,
             jobs,
+            webhooks,
         }
     }
 
@@ -119,6 +130,10 @@ impl Metrics {
         self.jobs.with_label_values(&[kind, outcome]).inc();
     }
 
+    pub fn webhook(&self, provider: &str, outcome: &str) {
+        self.webhooks.with_label_values(&[provider, outcome]).inc();
+    }
+
     pub fn render(&self) -> String {
         let mut out = Vec::new();
         TextEncoder::new()
@@ -131,5 +146,27 @@ impl Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Metrics::new()
+    }
+}
+
+/// Lets a repeated log line through at most once a second per key, so a flood of forged
+/// deliveries cannot flood the logs.
+#[derive(Default)]
+pub struct LogThrottle(std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>);
+
+impl LogThrottle {
+    pub fn allow(&self, key: &str) -> bool {
+        let mut last = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = std::time::Instant::now();
+        match last.get(key) {
+            Some(at) if now.duration_since(*at) < Duration::from_secs(1) => false,
+            _ => {
+                if last.len() > 10_000 {
+                    last.clear();
+                }
+                last.insert(key.to_owned(), now);
+                true
+            }
+        }
     }
 }

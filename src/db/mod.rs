@@ -9,6 +9,7 @@ pub mod oauth_states;
 pub mod orgs;
 pub mod schema;
 pub mod sync_logs;
+pub mod webhooks;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -42,6 +43,9 @@ pub enum DbError {
     Migration(String),
     #[error("database task was cancelled")]
     Cancelled,
+    /// A write done elsewhere (the webhook writer) failed with this.
+    #[error("database write failed: {0}")]
+    WriteFailed(String),
 }
 
 impl DbError {

@@ -16,6 +16,10 @@ pub mod kind {
     pub const VALIDATE: &str = "validate";
     /// A queued sync of an integration (scheduled, or asked for).
     pub const SYNC: &str = "sync";
+    /// A verified webhook delivery, stored before it was acknowledged.
+    pub const WEBHOOK_EVENT: &str = "webhook_event";
+    /// Register a Google watch channel for an integration.
+    pub const WATCH: &str = "watch";
 }
 
 /// How it ended. Stored as text in `status`.
@@ -315,4 +319,83 @@ pub fn purge_finished_before(
         return Ok(0);
     }
     Ok(diesel::delete(l::table.filter(l::id.eq_any(&ids))).execute(conn)?)
+}
+
+/// A verified webhook event to store.
+pub struct NewEvent {
+    pub org_id: String,
+    pub integration_id: Option<String>,
+    pub provider_slug: String,
+    pub dedup_key: String,
+    pub message: String,
+    pub payload: Vec<u8>,
+}
+
+/// Stores an event as a queued job unless one with its dedup key exists. `true` when stored.
+/// `ON CONFLICT DO NOTHING` (both backends) rather than a failed insert, so a duplicate in a
+/// batch does not abort the batch's transaction on PostgreSQL.
+pub fn insert_event(conn: &mut DbConnection, event: &NewEvent, at: NaiveDateTime) -> Result<bool, DbError> {
+    let id = uuid::Uuid::new_v4().to_string();
+    macro_rules! insert {
+        ($conn:expr) => {
+            diesel::insert_into(l::table)
+                .values((
+                    l::id.eq(&id),
+                    l::org_id.eq(&event.org_id),
+                    l::integration_id.eq(&event.integration_id),
+                    l::provider_slug.eq(&event.provider_slug),
+                    l::kind.eq(kind::WEBHOOK_EVENT),
+                    l::status.eq(queue_status::QUEUED),
+                    l::message.eq(&event.message),
+                    l::dedup_key.eq(&event.dedup_key),
+                    l::payload.eq(&event.payload),
+                    l::attempts.eq(0),
+                    l::max_attempts.eq(5),
+                    l::next_attempt_at.eq(at),
+                    l::created_at.eq(at),
+                ))
+                .on_conflict_do_nothing()
+                .execute($conn)?
+        };
+    }
+    let inserted = match conn {
+        DbConnection::Postgresql(conn) => insert!(conn),
+        DbConnection::Sqlite(conn) => insert!(conn),
+    };
+    Ok(inserted == 1)
+}
+
+/// Queues a stored webhook event again (replay): the same entry, not a copy. `false` when it
+/// is not a finished webhook event of the organization (`None`: any organization, for the
+/// operator's CLI).
+pub fn requeue_event(
+    conn: &mut DbConnection,
+    id: &str,
+    org_id: Option<&str>,
+    at: NaiveDateTime,
+) -> Result<bool, DbError> {
+    let mut target = l::table
+        .filter(l::id.eq(id))
+        .filter(l::kind.eq(kind::WEBHOOK_EVENT))
+        .filter(l::status.eq_any([status::SUCCEEDED, status::FAILED]))
+        .into_boxed();
+    if let Some(org) = org_id {
+        target = target.filter(l::org_id.eq(org));
+    }
+    let found: Option<String> = target.select(l::id).first(conn).optional()?;
+    let Some(found) = found else { return Ok(false) };
+    let updated = diesel::update(
+        l::table
+            .filter(l::id.eq(&found))
+            .filter(l::status.eq_any([status::SUCCEEDED, status::FAILED])),
+    )
+    .set((
+        l::status.eq(queue_status::QUEUED),
+        l::attempts.eq(0),
+        l::error.eq(None::<String>),
+        l::next_attempt_at.eq(at),
+        l::finished_at.eq(None::<NaiveDateTime>),
+    ))
+    .execute(conn)?;
+    Ok(updated == 1)
 }

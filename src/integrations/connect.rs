@@ -450,6 +450,10 @@ async fn store_connection(
     let now = db::now();
     let expires_at = tokens.expires_in.map(|secs| now + Duration::seconds(secs));
     let next_maintenance = super::tokens::next_maintenance_at(ctx, expires_at, now);
+    let watch_channels = ctx
+        .catalogue
+        .get(&state.provider_slug)
+        .is_some_and(|p| p.def.webhook_kind == crate::domain::WebhookKind::GoogleChannel);
     let outcome = ctx
         .db
         .run(move |conn: &mut DbConnection| {
@@ -469,6 +473,23 @@ async fn store_connection(
                 )?;
                 let row = credentials::seal(&keyring, &integration_id, &tokens, None, &granted, now);
                 crate::db::credentials::upsert(conn, &row)?;
+                if watch_channels {
+                    // The calendar's watch channel is registered by the worker.
+                    sync_logs::enqueue(
+                        conn,
+                        &sync_logs::NewJob {
+                            org_id: &state.org_id,
+                            integration_id: Some(&integration_id),
+                            provider_slug: &state.provider_slug,
+                            kind: kind::WATCH,
+                            message: "Register the calendar watch channel",
+                            dedup_key: None,
+                            payload: None,
+                            max_attempts: crate::worker::SYNC_MAX_ATTEMPTS,
+                        },
+                        now,
+                    )?;
+                }
                 if let Some(consent_id) = &state.consent_id {
                     consents::attach_to_integration(conn, consent_id, &integration_id)?;
                 }

@@ -28,6 +28,9 @@ pub struct IntegrationDetail {
     pub can_reconnect: bool,
     pub consents: Vec<ConsentView>,
     pub logs: Vec<LogView>,
+    pub webhooks: Vec<crate::webhooks::admin::EndpointView>,
+    /// The provider's webhooks are added by an admin (not set up automatically).
+    pub can_add_webhook: bool,
 }
 
 pub struct ConsentView {
@@ -38,6 +41,9 @@ pub struct ConsentView {
 }
 
 pub struct LogView {
+    pub id: String,
+    /// A finished webhook event: an admin may queue it again.
+    pub replayable: bool,
     pub at: String,
     pub kind: String,
     pub status: String,
@@ -86,7 +92,18 @@ pub async fn detail(
         return Ok(None);
     };
     let status = IntegrationStatus::parse(&row.status).unwrap_or(IntegrationStatus::Error);
+    let webhooks = crate::webhooks::admin::list_endpoints(ctx, &row.org_id, &row.id).await?;
+    let can_add_webhook = ctx.catalogue.get(&row.provider_slug).is_some_and(|p| {
+        !matches!(
+            p.def.webhook_kind,
+            crate::domain::WebhookKind::SlackEvents
+                | crate::domain::WebhookKind::GoogleChannel
+                | crate::domain::WebhookKind::None
+        )
+    });
     Ok(Some(IntegrationDetail {
+        webhooks,
+        can_add_webhook,
         provider_name: ctx
             .catalogue
             .get(&row.provider_slug)
@@ -126,6 +143,9 @@ pub async fn detail(
         logs: logs
             .into_iter()
             .map(|l| LogView {
+                replayable: l.kind == crate::db::sync_logs::kind::WEBHOOK_EVENT
+                    && matches!(l.status.as_str(), "succeeded" | "failed"),
+                id: l.id,
                 at: format_time(l.created_at),
                 kind: l.kind,
                 status: l.status,

@@ -6,7 +6,7 @@
 use super::credentials;
 use crate::context::AppContext;
 use crate::crypto::keyring::Aad;
-use crate::db::{DbError, credentials as stored, oauth_states};
+use crate::db::{DbError, credentials as stored, oauth_states, webhooks};
 
 const BATCH: i64 = 100;
 
@@ -79,6 +79,31 @@ pub async fn rotate_keys(ctx: &AppContext) -> Result<RotationReport, DbError> {
                         Err(_) => {
                             report.unreadable += 1;
                             skipped_states.push(id);
+                        }
+                    }
+                }
+            }
+            let mut skipped_webhooks: Vec<String> = Vec::new();
+            loop {
+                let batch: Vec<_> = webhooks::sealed_with_other_keys(conn, &current, BATCH + skipped_webhooks.len() as i64)?
+                    .into_iter()
+                    .filter(|(id, _)| !skipped_webhooks.contains(id))
+                    .collect();
+                if batch.is_empty() {
+                    break;
+                }
+                for (id, sealed) in batch {
+                    let aad = Aad { table: crate::webhooks::TABLE, column: crate::webhooks::SECRET, row_id: &id };
+                    match keyring.open(&sealed, &aad) {
+                        Ok(plain) => {
+                            let resealed = keyring.seal(secrecy::ExposeSecret::expose_secret(&plain), &aad);
+                            if webhooks::reseal(conn, &id, &sealed, &resealed, &current)? {
+                                report.moved += 1;
+                            }
+                        }
+                        Err(_) => {
+                            report.unreadable += 1;
+                            skipped_webhooks.push(id);
                         }
                     }
                 }

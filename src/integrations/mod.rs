@@ -11,7 +11,7 @@ pub use connect::{
     CallbackError, CallbackOutcome, CallbackParams, ConnectError, ConnectRequest, ConnectView, StateProblem,
     complete_callback, connect_view, start_connect,
 };
-pub use detail::{IntegrationDetail, detail};
+pub use detail::{IntegrationDetail, detail, format_time};
 pub use disconnect::{DisconnectError, DisconnectOutcome, disconnect};
 
 use crate::context::AppContext;

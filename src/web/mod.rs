@@ -6,6 +6,7 @@ pub mod errors;
 pub mod middleware;
 mod pages;
 pub mod session;
+mod webhooks;
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
@@ -112,6 +113,7 @@ impl LoginLimits {
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
+    webhooks::routes(cfg);
     pages::routes(cfg);
     cfg.route("/static/{file}", web::get().to(assets::serve));
 }

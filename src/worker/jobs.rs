@@ -114,9 +114,42 @@ impl OwnedResult {
 async fn run_job(ctx: &AppContext, job: &JobRow) -> Result<String, JobFailure> {
     match job.kind.as_str() {
         kind::SYNC => sync_integration(ctx, job).await,
+        kind::WEBHOOK_EVENT => crate::webhooks::process::process_event(ctx, job)
+            .await
+            .map_err(|f| JobFailure {
+                error: f.error,
+                retryable: f.retryable,
+            }),
+        kind::WATCH => watch_channel(ctx, job).await,
         other => Err(JobFailure::permanent(format!(
             "no handler for jobs of kind {other:?}"
         ))),
+    }
+}
+
+/// Registers the Google watch channel of a newly connected integration (once).
+async fn watch_channel(ctx: &AppContext, job: &JobRow) -> Result<String, JobFailure> {
+    let (integration_id, org_id) = job
+        .integration_id
+        .as_deref()
+        .and_then(IntegrationId::parse)
+        .zip(OrgId::parse(&job.org_id))
+        .ok_or_else(|| JobFailure::permanent("the job names no integration"))?;
+    let google = crate::webhooks::google::has_active_channel(ctx, org_id, integration_id)
+        .await
+        .map_err(|e| JobFailure::retryable(e.to_string()))?;
+    if google {
+        return Ok("A watch channel is already active".into());
+    }
+    match crate::webhooks::google::watch_calendar(ctx, org_id, integration_id, crate::db::now()).await {
+        Ok(row) => Ok(format!(
+            "Calendar watch channel registered until {}",
+            row.expires_at
+                .map(|at| at.format("%Y-%m-%d %H:%M UTC").to_string())
+                .unwrap_or_default()
+        )),
+        Err(e) if e.is_transient() => Err(JobFailure::retryable(e.to_string())),
+        Err(e) => Err(JobFailure::permanent(e.to_string())),
     }
 }
 

@@ -19,6 +19,9 @@ use crate::context::AppContext;
 use crate::db::{self, DbError, integrations, oauth_states, sync_logs};
 use crate::integrations::tokens::{self, Outcome};
 
+/// Attempts of a queued sync before it ends failed.
+pub const SYNC_MAX_ATTEMPTS: i32 = jobs::MAX_ATTEMPTS;
+
 /// Purges delete at most this many rows per statement.
 const PURGE_BATCH: i64 = 500;
 
@@ -36,6 +39,7 @@ pub struct WorkReport {
     pub jobs_retried: usize,
     pub jobs_failed: usize,
     pub syncs_enqueued: usize,
+    pub channels_renewed: usize,
     pub logs_purged: usize,
     pub states_purged: usize,
 }
@@ -60,6 +64,7 @@ impl Worker {
         self.refresh_due_tokens(now, &mut report).await?;
         self.enqueue_due_syncs(now, &mut report).await?;
         jobs::process_due_jobs(&self.ctx, &self.stopping, now, &mut report).await?;
+        report.channels_renewed += crate::webhooks::google::renew_expiring(&self.ctx, now).await?;
         self.housekeeping(now, &mut report).await?;
         Ok(report)
     }

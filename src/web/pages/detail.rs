@@ -11,6 +11,7 @@ use crate::integrations::{self, DisconnectError, IntegrationDetail};
 use crate::web::WebState;
 use crate::web::errors::WebError;
 use crate::web::session::CurrentAdmin;
+use crate::webhooks::admin::{self as admin_hooks, CreatedEndpoint, EndpointError};
 
 fn integration_id(raw: &str) -> Result<IntegrationId, WebError> {
     IntegrationId::parse(raw).ok_or(WebError::NotFound)
@@ -27,6 +28,7 @@ async fn load(state: &WebState, admin: &CurrentAdmin, raw_id: &str) -> Result<In
 struct DetailPage {
     layout: Layout,
     detail: IntegrationDetail,
+    csrf: String,
 }
 
 pub async fn show(
@@ -35,13 +37,77 @@ pub async fn show(
     id: web::Path<String>,
 ) -> Result<HttpResponse, WebError> {
     let detail = load(&state, &admin, &id).await?;
+    let csrf = admin.csrf()?;
     html(
         StatusCode::OK,
         DetailPage {
             layout: Layout::signed_in(&admin)?,
             detail,
+            csrf,
         },
     )
+}
+
+#[derive(Template)]
+#[template(path = "webhook_created.html")]
+struct WebhookCreatedPage {
+    layout: Layout,
+    integration_id: String,
+    created: CreatedEndpoint,
+}
+
+#[derive(serde::Deserialize)]
+pub struct WebhookForm {
+    secret: Option<String>,
+}
+
+/// POST /integrations/{id}/webhooks: a new endpoint; its secret is shown on this answer only.
+pub async fn add_webhook(
+    state: web::Data<WebState>,
+    admin: CurrentAdmin,
+    id: web::Path<String>,
+    form: web::Form<WebhookForm>,
+) -> Result<HttpResponse, WebError> {
+    let integration = integration_id(&id)?;
+    match admin_hooks::create_endpoint(&state.ctx, &admin.admin, integration, form.secret.as_deref()).await {
+        Ok(created) => {
+            let page = WebhookCreatedPage {
+                layout: Layout::signed_in(&admin)?,
+                integration_id: integration.to_text(),
+                created,
+            };
+            let mut response = html(StatusCode::CREATED, page)?;
+            response.headers_mut().insert(
+                actix_web::http::header::CACHE_CONTROL,
+                actix_web::http::header::HeaderValue::from_static("no-store"),
+            );
+            Ok(response)
+        }
+        Err(EndpointError::NotFound) => Err(WebError::NotFound),
+        Err(EndpointError::Invalid(message)) => {
+            set_flash(&admin.session, "error", message)?;
+            Ok(see_other(&format!("/integrations/{integration}")))
+        }
+        Err(EndpointError::Db(e)) => Err(e.into()),
+    }
+}
+
+/// POST /integrations/{id}/events/{event}/replay: queues a stored event again.
+pub async fn replay(
+    state: web::Data<WebState>,
+    admin: CurrentAdmin,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, WebError> {
+    let (id, event) = path.into_inner();
+    let integration = integration_id(&id)?;
+    let event = uuid::Uuid::parse_str(&event)
+        .map_err(|_| WebError::NotFound)?
+        .to_string();
+    if !admin_hooks::replay(&state.ctx, Some(&admin.org_id().to_text()), &event).await? {
+        return Err(WebError::NotFound);
+    }
+    set_flash(&admin.session, "success", "The event is queued again.")?;
+    Ok(see_other(&format!("/integrations/{integration}")))
 }
 
 #[derive(Template)]

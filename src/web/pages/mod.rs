@@ -37,6 +37,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/integrations/{id}/disconnect",
             web::post().to(detail::disconnect),
         )
+        .route("/integrations/{id}/webhooks", web::post().to(detail::add_webhook))
+        .route(
+            "/integrations/{id}/events/{event}/replay",
+            web::post().to(detail::replay),
+        )
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
         .route("/metrics", web::get().to(health::metrics));

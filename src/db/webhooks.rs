@@ -1,0 +1,180 @@
+//! Webhook endpoints and channels: how deliveries are routed and verified, and their counters.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::integration_webhooks as w;
+use super::{DbConnection, DbError};
+
+pub mod status {
+    pub const ACTIVE: &str = "active";
+    /// A Google channel being replaced by a new one.
+    pub const RENEWING: &str = "renewing";
+    pub const STOPPED: &str = "stopped";
+}
+
+#[derive(Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = w)]
+pub struct WebhookRow {
+    pub id: String,
+    pub org_id: String,
+    pub integration_id: Option<String>,
+    pub provider_slug: String,
+    /// Google: the channel id; Slack: the team id; others: the row id (in the URL).
+    pub external_id: String,
+    pub resource_id: Option<String>,
+    pub key_id: Option<String>,
+    /// Sealed signing secret, channel token or clientState.
+    pub secret: Option<Vec<u8>>,
+    pub status: String,
+    pub expires_at: Option<NaiveDateTime>,
+    pub received_count: i64,
+    pub rejected_count: i64,
+    pub last_event_at: Option<NaiveDateTime>,
+    pub rate_limit_per_minute: i32,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+impl std::fmt::Debug for WebhookRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookRow")
+            .field("id", &self.id)
+            .field("provider_slug", &self.provider_slug)
+            .field("status", &self.status)
+            .finish_non_exhaustive()
+    }
+}
+
+pub fn insert(conn: &mut DbConnection, row: &WebhookRow) -> Result<(), DbError> {
+    diesel::insert_into(w::table).values(row).execute(conn)?;
+    Ok(())
+}
+
+pub fn find_by_external_id(
+    conn: &mut DbConnection,
+    provider: &str,
+    external_id: &str,
+) -> Result<Option<WebhookRow>, DbError> {
+    Ok(w::table
+        .filter(w::provider_slug.eq(provider))
+        .filter(w::external_id.eq(external_id))
+        .select(WebhookRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn find_by_id(conn: &mut DbConnection, id: &str) -> Result<Option<WebhookRow>, DbError> {
+    Ok(w::table
+        .find(id)
+        .select(WebhookRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn list_for_integration(
+    conn: &mut DbConnection,
+    org_id: &str,
+    integration_id: &str,
+) -> Result<Vec<WebhookRow>, DbError> {
+    Ok(w::table
+        .filter(w::org_id.eq(org_id))
+        .filter(w::integration_id.eq(integration_id))
+        .order(w::created_at.asc())
+        .select(WebhookRow::as_select())
+        .load(conn)?)
+}
+
+/// Stores a secret learned in a handshake (Asana, Notion), only if none is set yet.
+pub fn set_secret_once(
+    conn: &mut DbConnection,
+    id: &str,
+    key_id: &str,
+    sealed: &[u8],
+    at: NaiveDateTime,
+) -> Result<bool, DbError> {
+    let updated = diesel::update(w::table.filter(w::id.eq(id)).filter(w::secret.is_null()))
+        .set((w::secret.eq(sealed), w::key_id.eq(key_id), w::updated_at.eq(at)))
+        .execute(conn)?;
+    Ok(updated == 1)
+}
+
+pub fn count_received(
+    conn: &mut DbConnection,
+    id: &str,
+    events: i64,
+    at: NaiveDateTime,
+) -> Result<(), DbError> {
+    diesel::update(w::table.find(id))
+        .set((
+            w::received_count.eq(w::received_count + events),
+            w::last_event_at.eq(at),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn count_rejected(conn: &mut DbConnection, id: &str) -> Result<(), DbError> {
+    diesel::update(w::table.find(id))
+        .set(w::rejected_count.eq(w::rejected_count + 1))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Active channels of `provider` expiring before `before`.
+pub fn expiring(
+    conn: &mut DbConnection,
+    provider: &str,
+    before: NaiveDateTime,
+    limit: i64,
+) -> Result<Vec<WebhookRow>, DbError> {
+    Ok(w::table
+        .filter(w::provider_slug.eq(provider))
+        .filter(w::status.eq(status::ACTIVE))
+        .filter(w::expires_at.lt(before))
+        .limit(limit)
+        .select(WebhookRow::as_select())
+        .load(conn)?)
+}
+
+/// Moves a row from one status to another; `false` when it was not in `from` (another
+/// instance took it).
+pub fn transition(
+    conn: &mut DbConnection,
+    id: &str,
+    from: &str,
+    to: &str,
+    at: NaiveDateTime,
+) -> Result<bool, DbError> {
+    let updated = diesel::update(w::table.filter(w::id.eq(id)).filter(w::status.eq(from)))
+        .set((w::status.eq(to), w::updated_at.eq(at)))
+        .execute(conn)?;
+    Ok(updated == 1)
+}
+
+/// Sealed secrets under another key than `current_key_id` (key rotation).
+pub fn sealed_with_other_keys(
+    conn: &mut DbConnection,
+    current_key_id: &str,
+    limit: i64,
+) -> Result<Vec<(String, Vec<u8>)>, DbError> {
+    Ok(w::table
+        .filter(w::secret.is_not_null())
+        .filter(w::key_id.ne(current_key_id))
+        .select((w::id, w::secret.assume_not_null()))
+        .limit(limit)
+        .load(conn)?)
+}
+
+pub fn reseal(
+    conn: &mut DbConnection,
+    id: &str,
+    old: &[u8],
+    new: &[u8],
+    key_id: &str,
+) -> Result<bool, DbError> {
+    let updated = diesel::update(w::table.filter(w::id.eq(id)).filter(w::secret.eq(old)))
+        .set((w::secret.eq(new), w::key_id.eq(key_id)))
+        .execute(conn)?;
+    Ok(updated == 1)
+}

@@ -1,0 +1,179 @@
+//! What admins do with webhooks: add an endpoint for an integration (its URL and signing
+//! secret, shown once), see the counters, replay a stored event.
+
+use crate::accounts::Admin;
+use crate::context::AppContext;
+use crate::db::webhooks::{self, WebhookRow, status};
+use crate::db::{self, DbError, integrations, sync_logs};
+use crate::domain::{IntegrationId, WebhookKind};
+
+#[derive(Debug, thiserror::Error)]
+pub enum EndpointError {
+    #[error("no such integration")]
+    NotFound,
+    /// A sentence for the form.
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+/// A new endpoint: where the provider must send, and the secret to give it (when we made one).
+pub struct CreatedEndpoint {
+    pub url: String,
+    pub secret: Option<String>,
+    pub instructions: &'static str,
+}
+
+/// One endpoint as the integration's page lists it.
+pub struct EndpointView {
+    pub url: String,
+    pub status: String,
+    pub received: i64,
+    pub rejected: i64,
+    pub last_event_at: Option<String>,
+    pub expires_at: Option<String>,
+}
+
+pub fn endpoint_url(ctx: &AppContext, row: &WebhookRow) -> String {
+    match row.provider_slug.as_str() {
+        "slack" => format!("{}/api/webhooks/slack", ctx.public_url),
+        "google" => format!("{}/api/webhooks/google", ctx.public_url),
+        provider => format!("{}/api/webhooks/{provider}/{}", ctx.public_url, row.id),
+    }
+}
+
+/// The provider's scheme decides where the secret comes from.
+fn secret_source(kind: WebhookKind) -> Option<(bool, &'static str)> {
+    // (we generate it, what the admin does)
+    match kind {
+        WebhookKind::GithubSignature | WebhookKind::JiraHubSignature => Some((
+            true,
+            "Add a webhook with this URL and secret in the provider's settings.",
+        )),
+        WebhookKind::GraphSubscription => Some((
+            true,
+            "Use this URL as notificationUrl and the secret as clientState.",
+        )),
+        WebhookKind::LinearSignature | WebhookKind::ZoomSignature => Some((
+            false,
+            "Create the webhook at the provider with this URL, then paste its signing secret here.",
+        )),
+        WebhookKind::DropboxSignature => Some((
+            false,
+            "Set this URL in the Dropbox App Console; paste the app secret.",
+        )),
+        WebhookKind::AsanaHook | WebhookKind::NotionSignature => Some((
+            false,
+            "Register this URL at the provider; its handshake sets the signing secret.",
+        )),
+        WebhookKind::SlackEvents | WebhookKind::GoogleChannel | WebhookKind::None => None,
+    }
+}
+
+pub async fn create_endpoint(
+    ctx: &AppContext,
+    admin: &Admin,
+    integration: IntegrationId,
+    pasted_secret: Option<&str>,
+) -> Result<CreatedEndpoint, EndpointError> {
+    let (org, id) = (admin.org_id.to_text(), integration.to_text());
+    let row = ctx
+        .db
+        .run(move |conn| integrations::find_for_org(conn, &org, &id))
+        .await?
+        .ok_or(EndpointError::NotFound)?;
+    let provider = ctx
+        .catalogue
+        .get(&row.provider_slug)
+        .ok_or(EndpointError::NotFound)?;
+    let (generated, instructions) = secret_source(provider.def.webhook_kind).ok_or_else(|| {
+        EndpointError::Invalid(format!(
+            "{} webhooks are set up automatically; there is nothing to add.",
+            provider.def.name
+        ))
+    })?;
+    let pasted = pasted_secret.map(str::trim).filter(|s| !s.is_empty());
+    if pasted.is_some_and(|s| s.len() > 256) {
+        return Err(EndpointError::Invalid(
+            "The signing secret is longer than 256 characters.".into(),
+        ));
+    }
+    let handshake = matches!(
+        provider.def.webhook_kind,
+        WebhookKind::AsanaHook | WebhookKind::NotionSignature
+    );
+    let secret = match (pasted, generated, handshake) {
+        (Some(secret), _, _) => Some(secret.to_owned()),
+        (None, true, _) => Some(crate::crypto::random_token(32)),
+        (None, false, true) => None,
+        (None, false, false) => {
+            return Err(EndpointError::Invalid(format!(
+                "Paste the signing secret {} gave you.",
+                provider.def.name
+            )));
+        }
+    };
+    let now = db::now();
+    let webhook_id = uuid::Uuid::new_v4().to_string();
+    let endpoint = WebhookRow {
+        secret: secret
+            .as_ref()
+            .map(|s| super::seal_secret(ctx, &webhook_id, s.as_bytes())),
+        key_id: secret.as_ref().map(|_| ctx.keyring.current_key_id()),
+        external_id: webhook_id.clone(),
+        id: webhook_id,
+        org_id: admin.org_id.to_text(),
+        integration_id: Some(row.id.clone()),
+        provider_slug: row.provider_slug.clone(),
+        resource_id: None,
+        status: status::ACTIVE.into(),
+        expires_at: None,
+        received_count: 0,
+        rejected_count: 0,
+        last_event_at: None,
+        rate_limit_per_minute: ctx.settings.webhook_rate_limit_per_minute,
+        created_at: now,
+        updated_at: now,
+    };
+    let url = endpoint_url(ctx, &endpoint);
+    ctx.db.run(move |conn| webhooks::insert(conn, &endpoint)).await?;
+    Ok(CreatedEndpoint {
+        url,
+        secret: secret.filter(|_| pasted.is_none()),
+        instructions,
+    })
+}
+
+pub async fn list_endpoints(
+    ctx: &AppContext,
+    org: &str,
+    integration: &str,
+) -> Result<Vec<EndpointView>, DbError> {
+    let (org, id) = (org.to_owned(), integration.to_owned());
+    let rows = ctx
+        .db
+        .run(move |conn| webhooks::list_for_integration(conn, &org, &id))
+        .await?;
+    let format = crate::integrations::format_time;
+    Ok(rows
+        .iter()
+        .map(|row| EndpointView {
+            url: endpoint_url(ctx, row),
+            status: row.status.clone(),
+            received: row.received_count,
+            rejected: row.rejected_count,
+            last_event_at: row.last_event_at.map(format),
+            expires_at: row.expires_at.map(format),
+        })
+        .collect())
+}
+
+/// Queues a stored event again (the same entry: no duplicate). `false` when there is no such
+/// finished event (of this organization, when one is given).
+pub async fn replay(ctx: &AppContext, org: Option<&str>, event_id: &str) -> Result<bool, DbError> {
+    let (org, id) = (org.map(str::to_owned), event_id.to_owned());
+    ctx.db
+        .run(move |conn| sync_logs::requeue_event(conn, &id, org.as_deref(), db::now()))
+        .await
+}

@@ -1,0 +1,236 @@
+//! Google Calendar watch channels: registered with a random token (stored encrypted, echoed
+//! in every notification), and renewed by the worker before they expire: a new channel first,
+//! then the old one is stopped.
+
+use chrono::{Duration, NaiveDateTime};
+use reqwest::header::AUTHORIZATION;
+use secrecy::ExposeSecret;
+use serde_json::{Value, json};
+
+use crate::context::AppContext;
+use crate::db::webhooks::{self, WebhookRow, status};
+use crate::db::{self, DbError, integrations};
+use crate::domain::{IntegrationId, OrgId};
+use crate::integrations::tokens::{self, TokenError};
+use crate::providers::http::read_body;
+
+/// How long a new channel is asked to live (Google may shorten it).
+pub const CHANNEL_TTL: Duration = Duration::days(7);
+/// Channels expiring within this are renewed.
+pub const RENEW_BEFORE: Duration = Duration::hours(24);
+
+#[derive(Debug, thiserror::Error)]
+pub enum WatchError {
+    #[error("{0}")]
+    Token(#[from] TokenError),
+    #[error("Google answered HTTP {0}")]
+    Refused(u16),
+    #[error("Google could not be reached: {0}")]
+    Unreachable(String),
+    #[error("Google's answer was not understood")]
+    BadResponse,
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl WatchError {
+    pub fn is_transient(&self) -> bool {
+        match self {
+            WatchError::Refused(status) => *status == 429 || *status >= 500,
+            WatchError::Unreachable(_) | WatchError::Db(_) => true,
+            WatchError::Token(TokenError::Unavailable(_) | TokenError::Db(_)) => true,
+            _ => false,
+        }
+    }
+}
+
+async fn api_call(
+    ctx: &AppContext,
+    org: OrgId,
+    integration: IntegrationId,
+    path: &str,
+    body: Value,
+) -> Result<Value, WatchError> {
+    let token = tokens::fresh_access_token(ctx, org, integration).await?;
+    let base = ctx
+        .catalogue
+        .get("google")
+        .map(|p| p.def.api_base_url.clone())
+        .ok_or(WatchError::BadResponse)?;
+    let response = ctx
+        .http
+        .post(format!("{base}{path}"))
+        .header(AUTHORIZATION, format!("Bearer {}", token.expose_secret()))
+        .json(&body)
+        .send()
+        .await
+        .map_err(|e| WatchError::Unreachable(e.without_url().to_string()))?;
+    let status = response.status().as_u16();
+    let bytes = read_body(response)
+        .await
+        .map_err(|e| WatchError::Unreachable(e.to_string()))?;
+    if !(200..300).contains(&status) {
+        return Err(WatchError::Refused(status));
+    }
+    if bytes.is_empty() {
+        return Ok(Value::Null);
+    }
+    serde_json::from_slice(&bytes).map_err(|_| WatchError::BadResponse)
+}
+
+/// Registers a calendar watch channel for the integration and stores it.
+pub async fn watch_calendar(
+    ctx: &AppContext,
+    org: OrgId,
+    integration: IntegrationId,
+    now: NaiveDateTime,
+) -> Result<WebhookRow, WatchError> {
+    let channel_id = uuid::Uuid::new_v4().to_string();
+    let token = crate::crypto::random_token(32);
+    let expires = now + CHANNEL_TTL;
+    let answer = api_call(
+        ctx,
+        org,
+        integration,
+        "/calendar/v3/calendars/primary/events/watch",
+        json!({
+            "id": channel_id,
+            "type": "web_hook",
+            "address": format!("{}/api/webhooks/google", ctx.public_url),
+            "token": token,
+            "expiration": expires.and_utc().timestamp_millis().to_string(),
+        }),
+    )
+    .await?;
+    let resource_id = answer
+        .get("resourceId")
+        .and_then(Value::as_str)
+        .ok_or(WatchError::BadResponse)?;
+    let expires_at = answer
+        .get("expiration")
+        .and_then(|v| {
+            v.as_str()
+                .and_then(|s| s.parse::<i64>().ok())
+                .or_else(|| v.as_i64())
+        })
+        .and_then(chrono::DateTime::from_timestamp_millis)
+        .map(|at| at.naive_utc())
+        .unwrap_or(expires);
+    let row_id = uuid::Uuid::new_v4().to_string();
+    let row = WebhookRow {
+        secret: Some(super::seal_secret(ctx, &row_id, token.as_bytes())),
+        key_id: Some(ctx.keyring.current_key_id()),
+        id: row_id,
+        org_id: org.to_text(),
+        integration_id: Some(integration.to_text()),
+        provider_slug: "google".into(),
+        external_id: channel_id,
+        resource_id: Some(crate::oauth::sanitize(resource_id, 200)),
+        status: status::ACTIVE.into(),
+        expires_at: Some(expires_at),
+        received_count: 0,
+        rejected_count: 0,
+        last_event_at: None,
+        rate_limit_per_minute: ctx.settings.webhook_rate_limit_per_minute,
+        created_at: now,
+        updated_at: now,
+    };
+    let stored = row.clone();
+    ctx.db.run(move |conn| webhooks::insert(conn, &stored)).await?;
+    tracing::info!(integration_id = %integration, channel = %row.external_id, "Google watch channel registered");
+    Ok(row)
+}
+
+/// Asks Google to stop sending on a channel (a channel already gone is fine).
+pub async fn stop_channel(ctx: &AppContext, row: &WebhookRow) -> Result<(), WatchError> {
+    let (Some(integration), Some(org)) = (
+        row.integration_id.as_deref().and_then(IntegrationId::parse),
+        OrgId::parse(&row.org_id),
+    ) else {
+        return Ok(());
+    };
+    let body = json!({ "id": row.external_id, "resourceId": row.resource_id });
+    match api_call(ctx, org, integration, "/calendar/v3/channels/stop", body).await {
+        Ok(_) | Err(WatchError::Refused(404)) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// The integration has an active channel already.
+pub async fn has_active_channel(
+    ctx: &AppContext,
+    org: OrgId,
+    integration: IntegrationId,
+) -> Result<bool, DbError> {
+    let (org, id) = (org.to_text(), integration.to_text());
+    let rows = ctx
+        .db
+        .run(move |conn| webhooks::list_for_integration(conn, &org, &id))
+        .await?;
+    Ok(rows
+        .iter()
+        .any(|row| row.provider_slug == "google" && row.status == status::ACTIVE))
+}
+
+/// Renews the channels that expire soon: claim (active -> renewing), register the new one,
+/// stop the old one. Returns how many were renewed.
+pub async fn renew_expiring(ctx: &AppContext, now: NaiveDateTime) -> Result<usize, DbError> {
+    let before = now + RENEW_BEFORE;
+    let due = ctx
+        .db
+        .run(move |conn| webhooks::expiring(conn, "google", before, 50))
+        .await?;
+    let mut renewed = 0;
+    for old in due {
+        let id = old.id.clone();
+        let claimed = ctx
+            .db
+            .run(move |conn| webhooks::transition(conn, &id, status::ACTIVE, status::RENEWING, now))
+            .await?;
+        if !claimed {
+            continue;
+        }
+        let ids = old
+            .integration_id
+            .as_deref()
+            .and_then(IntegrationId::parse)
+            .zip(OrgId::parse(&old.org_id));
+        let live = match &old.integration_id {
+            Some(integration) => {
+                let integration = integration.clone();
+                ctx.db
+                    .run(move |conn| integrations::find_live(conn, &integration))
+                    .await?
+                    .is_some()
+            }
+            None => false,
+        };
+        let outcome = match ids {
+            Some((integration, org)) if live => watch_calendar(ctx, org, integration, now).await.map(|_| ()),
+            _ => Ok(()),
+        };
+        let id = old.id.clone();
+        match outcome {
+            Ok(()) => {
+                if let Err(e) = stop_channel(ctx, &old).await {
+                    tracing::warn!(channel = %old.external_id, error = %e, "stopping the old channel failed; it expires on its own");
+                }
+                ctx.db
+                    .run(move |conn| {
+                        webhooks::transition(conn, &id, status::RENEWING, status::STOPPED, db::now())
+                    })
+                    .await?;
+                renewed += 1;
+            }
+            Err(e) => {
+                tracing::warn!(channel = %old.external_id, error = %e, "renewing a Google channel failed; retrying next round");
+                ctx.db
+                    .run(move |conn| {
+                        webhooks::transition(conn, &id, status::RENEWING, status::ACTIVE, db::now())
+                    })
+                    .await?;
+            }
+        }
+    }
+    Ok(renewed)
+}

@@ -1,0 +1,94 @@
+//! Storing verified events with group commit: concurrent deliveries are written in one
+//! transaction per batch by a single writer, and each is acknowledged only after its batch
+//! has committed. A failed batch fails every delivery in it (the providers retry).
+
+use std::collections::HashMap;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::db::sync_logs::{self, NewEvent};
+use crate::db::{self, Db, DbError, webhooks};
+
+/// Deliveries written per transaction at most.
+const MAX_BATCH: usize = 512;
+/// Deliveries waiting for the writer at most (then callers wait).
+const QUEUE: usize = 4096;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stored {
+    New,
+    /// Already stored before (a provider's retry).
+    Duplicate,
+}
+
+type Reply = oneshot::Sender<Result<Stored, String>>;
+
+#[derive(Clone)]
+pub struct EventSink {
+    tx: mpsc::Sender<(NewEvent, String, Reply)>,
+}
+
+impl EventSink {
+    /// Starts the writer on the current runtime.
+    pub fn start(db: Db) -> EventSink {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        tokio::spawn(write_batches(db, rx));
+        EventSink { tx }
+    }
+
+    /// Stores the event (counted on webhook `webhook_id`); returns once it is committed.
+    pub async fn store(&self, event: NewEvent, webhook_id: String) -> Result<Stored, DbError> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send((event, webhook_id, reply))
+            .await
+            .map_err(|_| DbError::Cancelled)?;
+        match answer.await {
+            Ok(Ok(stored)) => Ok(stored),
+            Ok(Err(e)) => Err(DbError::WriteFailed(e)),
+            Err(_) => Err(DbError::Cancelled),
+        }
+    }
+}
+
+async fn write_batches(db: Db, mut rx: mpsc::Receiver<(NewEvent, String, Reply)>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let items: Vec<(NewEvent, String, Reply)> = std::mem::take(&mut batch);
+        let (writes, replies): (Vec<(NewEvent, String)>, Vec<Reply>) = items
+            .into_iter()
+            .map(|(event, webhook, reply)| ((event, webhook), reply))
+            .unzip();
+        let result = db
+            .run(move |conn| {
+                db::transaction(conn, |conn| {
+                    let at = db::now();
+                    let mut outcomes = Vec::with_capacity(writes.len());
+                    let mut received: HashMap<String, i64> = HashMap::new();
+                    for (event, webhook) in &writes {
+                        let new = sync_logs::insert_event(conn, event, at)?;
+                        *received.entry(webhook.clone()).or_default() += 1;
+                        outcomes.push(if new { Stored::New } else { Stored::Duplicate });
+                    }
+                    for (webhook, events) in received {
+                        webhooks::count_received(conn, &webhook, events, at)?;
+                    }
+                    Ok(outcomes)
+                })
+            })
+            .await;
+        match result {
+            Ok(outcomes) => {
+                for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                    let _ = reply.send(Ok(outcome));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "storing webhook events failed; they are not acknowledged");
+                for reply in replies {
+                    let _ = reply.send(Err(e.to_string()));
+                }
+            }
+        }
+    }
+}
