@@ -413,7 +413,7 @@ async fn receive_signed(
     row: &WebhookRow,
     delivery: &Delivery<'_>,
     signature_header: &str,
-    check: fn(&[u8], Option<&str>, &[u8]) -> Result<(), Rejection>,
+    check: verify::BodySignatureCheck,
     delivery_id_header: &str,
 ) -> Result<Ack, WebhookError> {
     let secret = open_secret(ctx, row)

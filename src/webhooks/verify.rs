@@ -24,6 +24,9 @@ pub enum Rejection {
     StaleTimestamp,
 }
 
+/// A check of one signature header over the raw body: (secret, header value, body).
+pub type BodySignatureCheck = fn(&[u8], Option<&str>, &[u8]) -> Result<(), Rejection>;
+
 pub fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
     let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes keys of any length");
     for part in parts {
