@@ -10,7 +10,7 @@ mod client_auth;
 mod error;
 mod keys;
 mod params;
-mod resources;
+pub mod resources;
 mod state;
 mod token;
 
@@ -111,6 +111,9 @@ pub struct Counters {
     pub refresh_token_reuses: u64,
     /// POST /revoke requests.
     pub revocations: u64,
+    /// Google-like calendar watch channels registered, and stopped.
+    pub watches: u64,
+    pub channel_stops: u64,
     pub userinfo_calls: u64,
     /// Slack-like /api/auth.test calls.
     pub identity_calls: u64,
@@ -190,6 +193,11 @@ impl MockProvider {
         self.shared.lock().revoke_all();
     }
 
+    /// The calendar watch channels registered so far (Google-like).
+    pub fn watch_channels(&self) -> Vec<resources::WatchChannel> {
+        self.shared.lock().watch_channels.clone()
+    }
+
     /// A grant made without the browser dance (as if someone had consented): returns its
     /// (access token, refresh token), for tests that need many connected integrations.
     pub fn issue_tokens(&self, scope: &str) -> (String, String) {
@@ -216,6 +224,14 @@ fn routes(config: &mut web::ServiceConfig) {
         .route("/authorize/decision", web::post().to(authorize::decision))
         .route("/token", web::post().to(token::token))
         .route("/revoke", web::post().to(token::revoke))
+        .route(
+            "/calendar/v3/calendars/{calendar}/events/watch",
+            web::post().to(resources::calendar_watch),
+        )
+        .route(
+            "/calendar/v3/channels/stop",
+            web::post().to(resources::channel_stop),
+        )
         .service(
             web::resource("/userinfo")
                 .route(web::get().to(resources::userinfo))

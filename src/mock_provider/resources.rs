@@ -89,3 +89,79 @@ fn bearer_token(req: &HttpRequest) -> Option<&str> {
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
+
+/// A Google-like Calendar watch channel, as registered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatchChannel {
+    pub id: String,
+    pub resource_id: String,
+    pub token: String,
+    pub address: String,
+    pub stopped: bool,
+}
+
+/// POST /calendar/v3/calendars/{calendar}/events/watch (Google Calendar push notifications).
+pub(super) async fn calendar_watch(
+    req: HttpRequest,
+    shared: web::Data<Shared>,
+    body: web::Json<serde_json::Value>,
+) -> HttpResponse {
+    let mut state = shared.lock();
+    if !bearer_token(&req).is_some_and(|token| state.is_active_access_token(token)) {
+        return HttpResponse::Unauthorized()
+            .json(json!({ "error": { "code": 401, "message": "Invalid Credentials" } }));
+    }
+    let text = |name: &str| body.get(name).and_then(|v| v.as_str()).map(str::to_owned);
+    let (Some(id), Some(address), Some("web_hook")) = (
+        text("id"),
+        text("address"),
+        body.get("type").and_then(|v| v.as_str()),
+    ) else {
+        return HttpResponse::BadRequest().json(
+            json!({ "error": { "code": 400, "message": "id, type=web_hook and address are required" } }),
+        );
+    };
+    let expiration = text("expiration")
+        .unwrap_or_else(|| (chrono::Utc::now().timestamp_millis() + 604_800_000).to_string());
+    let resource_id = format!("mock-resource-{}", super::state::random_hex());
+    state.watch_channels.push(WatchChannel {
+        id: id.clone(),
+        resource_id: resource_id.clone(),
+        token: text("token").unwrap_or_default(),
+        address,
+        stopped: false,
+    });
+    state.counters.watches += 1;
+    HttpResponse::Ok().json(json!({
+        "kind": "api#channel",
+        "id": id,
+        "resourceId": resource_id,
+        "resourceUri": "https://www.googleapis.com/calendar/v3/calendars/primary/events",
+        "expiration": expiration,
+    }))
+}
+
+/// POST /calendar/v3/channels/stop.
+pub(super) async fn channel_stop(
+    req: HttpRequest,
+    shared: web::Data<Shared>,
+    body: web::Json<serde_json::Value>,
+) -> HttpResponse {
+    let mut state = shared.lock();
+    if !bearer_token(&req).is_some_and(|token| state.is_active_access_token(token)) {
+        return HttpResponse::Unauthorized().finish();
+    }
+    let id = body
+        .get("id")
+        .and_then(|v| v.as_str())
+        .unwrap_or_default()
+        .to_owned();
+    match state.watch_channels.iter_mut().find(|c| c.id == id && !c.stopped) {
+        Some(channel) => {
+            channel.stopped = true;
+            state.counters.channel_stops += 1;
+            HttpResponse::NoContent().finish()
+        }
+        None => HttpResponse::NotFound().finish(),
+    }
+}

@@ -117,6 +117,7 @@ pub(super) struct State {
     next_seq: u64,
     /// POST /token requests in progress.
     pub in_flight_token_requests: u64,
+    pub watch_channels: Vec<super::resources::WatchChannel>,
 }
 
 impl State {

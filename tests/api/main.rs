@@ -16,4 +16,5 @@ mod oauth_helpers;
 mod platform;
 mod providers_file;
 mod setup;
+mod webhooks;
 mod worker;

@@ -44,6 +44,16 @@ token_auth_method = "client_secret_post"
 category = "Testing"
 
 [[provider]]
+slug = "google"
+authorize_url = "{base}/authorize"
+token_url = "{base}/token"
+revoke_url = "{base}/revoke"
+userinfo_url = "{base}/userinfo"
+api_base_url = "{base}"
+client_id = "mock-client"
+client_secret = "mock-secret"
+
+[[provider]]
 slug = "slack"
 authorize_url = "{base}/authorize"
 token_url = "{base}/token"
