@@ -5,10 +5,56 @@
 
 use super::credentials;
 use crate::context::AppContext;
+use crate::crypto::Keyring;
 use crate::crypto::keyring::Aad;
-use crate::db::{DbError, credentials as stored, oauth_states, webhooks};
+use crate::db::{DbConnection, DbError, credentials as stored, oauth_states, webhooks};
 
 const BATCH: i64 = 100;
+
+type Fetch = fn(&mut DbConnection, &str, i64) -> Result<Vec<(String, Vec<u8>)>, DbError>;
+type Reseal = fn(&mut DbConnection, &str, &[u8], &[u8], &str) -> Result<bool, DbError>;
+
+/// Re-encrypts one sealed column (one value per row), batch by batch, until no row under an
+/// old key is left (rows that no key opens are counted and skipped).
+fn rotate_column(
+    conn: &mut DbConnection,
+    keyring: &Keyring,
+    (table, column): (&str, &str),
+    fetch: Fetch,
+    reseal: Reseal,
+    report: &mut RotationReport,
+) -> Result<(), DbError> {
+    let current = keyring.current_key_id();
+    let mut skipped: Vec<String> = Vec::new();
+    loop {
+        let batch: Vec<_> = fetch(conn, &current, BATCH + skipped.len() as i64)?
+            .into_iter()
+            .filter(|(id, _)| !skipped.contains(id))
+            .collect();
+        if batch.is_empty() {
+            return Ok(());
+        }
+        for (id, sealed) in batch {
+            let aad = Aad {
+                table,
+                column,
+                row_id: &id,
+            };
+            match keyring.open(&sealed, &aad) {
+                Ok(plain) => {
+                    let resealed = keyring.seal(secrecy::ExposeSecret::expose_secret(&plain), &aad);
+                    if reseal(conn, &id, &sealed, &resealed, &current)? {
+                        report.moved += 1;
+                    }
+                }
+                Err(_) => {
+                    report.unreadable += 1;
+                    skipped.push(id);
+                }
+            }
+        }
+    }
+}
 
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct RotationReport {
@@ -58,56 +104,22 @@ pub async fn rotate_keys(ctx: &AppContext) -> Result<RotationReport, DbError> {
                     }
                 }
             }
-            let mut skipped_states: Vec<String> = Vec::new();
-            loop {
-                let batch: Vec<_> = oauth_states::sealed_with_other_keys(conn, &current, BATCH + skipped_states.len() as i64)?
-                    .into_iter()
-                    .filter(|(id, _)| !skipped_states.contains(id))
-                    .collect();
-                if batch.is_empty() {
-                    break;
-                }
-                for (id, sealed) in batch {
-                    let aad = Aad { table: "integration_oauth_states", column: "pkce_verifier", row_id: &id };
-                    match keyring.open(&sealed, &aad) {
-                        Ok(plain) => {
-                            let resealed = keyring.seal(secrecy::ExposeSecret::expose_secret(&plain), &aad);
-                            if oauth_states::reseal(conn, &id, &sealed, &resealed, &current)? {
-                                report.moved += 1;
-                            }
-                        }
-                        Err(_) => {
-                            report.unreadable += 1;
-                            skipped_states.push(id);
-                        }
-                    }
-                }
-            }
-            let mut skipped_webhooks: Vec<String> = Vec::new();
-            loop {
-                let batch: Vec<_> = webhooks::sealed_with_other_keys(conn, &current, BATCH + skipped_webhooks.len() as i64)?
-                    .into_iter()
-                    .filter(|(id, _)| !skipped_webhooks.contains(id))
-                    .collect();
-                if batch.is_empty() {
-                    break;
-                }
-                for (id, sealed) in batch {
-                    let aad = Aad { table: crate::webhooks::TABLE, column: crate::webhooks::SECRET, row_id: &id };
-                    match keyring.open(&sealed, &aad) {
-                        Ok(plain) => {
-                            let resealed = keyring.seal(secrecy::ExposeSecret::expose_secret(&plain), &aad);
-                            if webhooks::reseal(conn, &id, &sealed, &resealed, &current)? {
-                                report.moved += 1;
-                            }
-                        }
-                        Err(_) => {
-                            report.unreadable += 1;
-                            skipped_webhooks.push(id);
-                        }
-                    }
-                }
-            }
+            rotate_column(
+                conn,
+                &keyring,
+                ("integration_oauth_states", "pkce_verifier"),
+                oauth_states::sealed_with_other_keys,
+                oauth_states::reseal,
+                &mut report,
+            )?;
+            rotate_column(
+                conn,
+                &keyring,
+                (crate::webhooks::TABLE, crate::webhooks::SECRET),
+                webhooks::sealed_with_other_keys,
+                webhooks::reseal,
+                &mut report,
+            )?;
             Ok(report)
         })
         .await
