@@ -18,6 +18,8 @@ pub mod kind {
     pub const SYNC: &str = "sync";
     /// A verified webhook delivery, stored before it was acknowledged.
     pub const WEBHOOK_EVENT: &str = "webhook_event";
+    /// "Test connection" by an admin.
+    pub const TEST: &str = "test";
     /// Register a Google watch channel for an integration.
     pub const WATCH: &str = "watch";
 }

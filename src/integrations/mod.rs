@@ -5,6 +5,7 @@ pub mod credentials;
 mod detail;
 mod disconnect;
 pub mod key_rotation;
+mod test_connection;
 pub mod tokens;
 
 pub use connect::{
@@ -13,6 +14,7 @@ pub use connect::{
 };
 pub use detail::{IntegrationDetail, detail, format_time};
 pub use disconnect::{DisconnectError, DisconnectOutcome, disconnect};
+pub use test_connection::{TestResult, test_connection};
 
 use crate::context::AppContext;
 use crate::db::DbError;

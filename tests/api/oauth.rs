@@ -813,3 +813,67 @@ async fn the_detail_page_shows_the_connection_but_never_a_token() {
         assert!(!html.contains(token.as_str()));
     }
 }
+
+#[tokio::test]
+async fn test_connection_reports_the_result_and_latency_in_place_or_as_a_page() {
+    let t = oauth_app().await;
+    t.connect("mock-oauth").await;
+    let (id, _, _) = integration_ids(&t.app).await.remove(0);
+    let csrf = t.app.csrf_with(&t.admin, &format!("/integrations/{id}")).await;
+    let partial = t
+        .admin
+        .post(t.app.url(&format!("/integrations/{id}/test")))
+        .header("HX-Request", "true")
+        .header("X-CSRF-Token", &csrf)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(partial.trim_start().starts_with("<div id=\"test-result\"") && !partial.contains("<html"));
+    assert!(
+        partial.contains("OK — Mock OAuth answered for ada@mock.example") && partial.contains(" ms)"),
+        "{partial}"
+    );
+    assert_eq!(
+        t.mock.counters().userinfo_calls,
+        2,
+        "the identity call at connect, and the test"
+    );
+
+    t.mock.revoke_all();
+    let page = t
+        .app
+        .post_form_with(
+            &t.admin,
+            &format!("/integrations/{id}/test"),
+            &[("csrf_token", &csrf)],
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("<html") && page.contains("Failed —"), "{page}");
+    let detail = t
+        .app
+        .get_with(&t.admin, &format!("/integrations/{id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(detail.contains("data-kind=\"test\" data-status=\"succeeded\""));
+    assert!(detail.contains("data-kind=\"test\" data-status=\"failed\""));
+
+    let intruder = t.app.signed_in_admin("Beta Ltd", "bob@beta.example").await;
+    let csrf = t.app.csrf_with(&intruder, "/integrations").await;
+    let res = t
+        .app
+        .post_form_with(
+            &intruder,
+            &format!("/integrations/{id}/test"),
+            &[("csrf_token", &csrf)],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+}

@@ -7,7 +7,7 @@ use askama::Template;
 
 use super::{Layout, html, is_htmx, see_other, set_flash};
 use crate::domain::IntegrationId;
-use crate::integrations::{self, DisconnectError, IntegrationDetail};
+use crate::integrations::{self, DisconnectError, IntegrationDetail, TestResult};
 use crate::web::WebState;
 use crate::web::errors::WebError;
 use crate::web::session::CurrentAdmin;
@@ -178,4 +178,44 @@ pub async fn disconnect(
         actix_web::http::header::HeaderValue::from_static("/integrations"),
     );
     Ok(response)
+}
+
+#[derive(Template)]
+#[template(path = "test_result.html")]
+struct TestResultPartial {
+    result: TestResult,
+}
+
+#[derive(Template)]
+#[template(path = "test_result_page.html")]
+struct TestResultPage {
+    layout: Layout,
+    integration_id: String,
+    result: TestResult,
+}
+
+/// POST /integrations/{id}/test: the result in place (htmx) or as a page.
+pub async fn test(
+    req: HttpRequest,
+    state: web::Data<WebState>,
+    admin: CurrentAdmin,
+    id: web::Path<String>,
+) -> Result<HttpResponse, WebError> {
+    let integration = integration_id(&id)?;
+    let result = integrations::test_connection(&state.ctx, &admin.admin, integration)
+        .await?
+        .ok_or(WebError::NotFound)?;
+    if is_htmx(&req) {
+        html(StatusCode::OK, TestResultPartial { result })
+    } else {
+        let layout = Layout::signed_in(&admin)?;
+        html(
+            StatusCode::OK,
+            TestResultPage {
+                layout,
+                integration_id: integration.to_text(),
+                result,
+            },
+        )
+    }
 }

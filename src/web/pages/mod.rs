@@ -38,6 +38,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::post().to(detail::disconnect),
         )
         .route("/integrations/{id}/webhooks", web::post().to(detail::add_webhook))
+        .route("/integrations/{id}/test", web::post().to(detail::test))
         .route(
             "/integrations/{id}/events/{event}/replay",
             web::post().to(detail::replay),

@@ -1,0 +1,74 @@
+//! "Test connection": a fresh token and the provider's identity call, timed and recorded.
+
+use std::time::Instant;
+
+use super::tokens::{self, TokenError};
+use crate::accounts::Admin;
+use crate::context::AppContext;
+use crate::db::sync_logs::{self, NewSyncLog, kind, status};
+use crate::db::{DbError, integrations};
+use crate::domain::IntegrationId;
+use crate::oauth;
+
+pub struct TestResult {
+    pub ok: bool,
+    /// What happened, in a sentence.
+    pub message: String,
+    pub latency_ms: u128,
+}
+
+pub async fn test_connection(
+    ctx: &AppContext,
+    admin: &Admin,
+    id: IntegrationId,
+) -> Result<Option<TestResult>, DbError> {
+    let (org, integration) = (admin.org_id.to_text(), id.to_text());
+    let Some(row) = ctx
+        .db
+        .run(move |conn| integrations::find_for_org(conn, &org, &integration))
+        .await?
+    else {
+        return Ok(None);
+    };
+    let started = Instant::now();
+    let outcome = match tokens::fresh_access_token(ctx, admin.org_id, id).await {
+        Ok(token) => match ctx.catalogue.get(&row.provider_slug) {
+            Some(provider) => oauth::check_token(&ctx.http, &provider.def, &token)
+                .await
+                .map(|_| format!("{} answered for {}", provider.def.name, row.external_account_name))
+                .map_err(|e| e.to_string()),
+            None => Err("the provider is no longer in the catalogue".into()),
+        },
+        Err(TokenError::Db(e)) => return Err(e),
+        Err(e) => Err(e.to_string()),
+    };
+    let latency_ms = started.elapsed().as_millis();
+    let (ok, message) = match outcome {
+        Ok(message) => (true, message),
+        Err(error) => (false, error),
+    };
+    let (org, user, logged) = (admin.org_id.to_text(), admin.user_id.to_text(), message.clone());
+    ctx.db
+        .run(move |conn| {
+            sync_logs::append(
+                conn,
+                &NewSyncLog {
+                    org_id: &org,
+                    integration_id: Some(&row.id),
+                    provider_slug: &row.provider_slug,
+                    kind: kind::TEST,
+                    status: if ok { status::SUCCEEDED } else { status::FAILED },
+                    message: if ok { &logged } else { "Connection test failed" },
+                    error: (!ok).then_some(logged.as_str()),
+                    actor_user_id: Some(&user),
+                    duration_ms: Some(latency_ms as i64),
+                },
+            )
+        })
+        .await?;
+    Ok(Some(TestResult {
+        ok,
+        message,
+        latency_ms,
+    }))
+}
