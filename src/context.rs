@@ -32,6 +32,7 @@ pub struct AppContext {
     /// Stores verified webhook events with group commit.
     pub event_sink: crate::webhooks::sink::EventSink,
     pub webhook_limits: Arc<crate::webhooks::RateLimits>,
+    pub slack_routes: Arc<crate::webhooks::SlackRoutes>,
     pub log_throttle: Arc<crate::metrics::LogThrottle>,
 }
 
@@ -85,6 +86,7 @@ impl AppContext {
             instance_id: instance_id.into(),
             event_sink: crate::webhooks::sink::EventSink::start(db.clone()),
             webhook_limits: Arc::default(),
+            slack_routes: Arc::default(),
             log_throttle: Arc::default(),
         })
     }

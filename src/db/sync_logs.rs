@@ -333,38 +333,81 @@ pub struct NewEvent {
     pub payload: Vec<u8>,
 }
 
-/// Stores an event as a queued job unless one with its dedup key exists. `true` when stored.
-/// `ON CONFLICT DO NOTHING` (both backends) rather than a failed insert, so a duplicate in a
-/// batch does not abort the batch's transaction on PostgreSQL.
-pub fn insert_event(conn: &mut DbConnection, event: &NewEvent, at: NaiveDateTime) -> Result<bool, DbError> {
-    let id = uuid::Uuid::new_v4().to_string();
-    macro_rules! insert {
-        ($conn:expr) => {
-            diesel::insert_into(l::table)
-                .values((
-                    l::id.eq(&id),
-                    l::org_id.eq(&event.org_id),
-                    l::integration_id.eq(&event.integration_id),
-                    l::provider_slug.eq(&event.provider_slug),
-                    l::kind.eq(kind::WEBHOOK_EVENT),
-                    l::status.eq(queue_status::QUEUED),
-                    l::message.eq(&event.message),
-                    l::dedup_key.eq(&event.dedup_key),
-                    l::payload.eq(&event.payload),
-                    l::attempts.eq(0),
-                    l::max_attempts.eq(5),
-                    l::next_attempt_at.eq(at),
-                    l::created_at.eq(at),
-                ))
-                .on_conflict_do_nothing()
-                .execute($conn)?
-        };
-    }
-    let inserted = match conn {
-        DbConnection::Postgresql(conn) => insert!(conn),
-        DbConnection::Sqlite(conn) => insert!(conn),
+#[derive(Insertable)]
+#[diesel(table_name = l)]
+struct EventRow<'a> {
+    id: String,
+    org_id: &'a str,
+    integration_id: Option<&'a str>,
+    provider_slug: &'a str,
+    kind: &'a str,
+    status: &'a str,
+    message: &'a str,
+    dedup_key: &'a str,
+    payload: &'a [u8],
+    attempts: i32,
+    max_attempts: i32,
+    next_attempt_at: NaiveDateTime,
+    created_at: NaiveDateTime,
+}
+
+/// Stores a batch of events as queued jobs in one statement, skipping those whose dedup key
+/// exists (a retry, or twice in the batch). Returns, per event, whether it was stored.
+pub fn insert_events(
+    conn: &mut DbConnection,
+    events: &[NewEvent],
+    at: NaiveDateTime,
+) -> Result<Vec<bool>, DbError> {
+    let rows: Vec<EventRow<'_>> = events
+        .iter()
+        .map(|e| EventRow {
+            id: uuid::Uuid::new_v4().to_string(),
+            org_id: &e.org_id,
+            integration_id: e.integration_id.as_deref(),
+            provider_slug: &e.provider_slug,
+            kind: kind::WEBHOOK_EVENT,
+            status: queue_status::QUEUED,
+            message: &e.message,
+            dedup_key: &e.dedup_key,
+            payload: &e.payload,
+            attempts: 0,
+            max_attempts: 5,
+            next_attempt_at: at,
+            created_at: at,
+        })
+        .collect();
+    let stored: Vec<(String, Option<String>)> = match conn {
+        // One statement for the whole batch.
+        DbConnection::Postgresql(conn) => diesel::insert_into(l::table)
+            .values(&rows)
+            .on_conflict_do_nothing()
+            .returning((l::provider_slug, l::dedup_key))
+            .get_results(conn)?,
+        // diesel's SQLite batch insert does not take ON CONFLICT; one statement per event
+        // costs little there (no round trips).
+        DbConnection::Sqlite(conn) => {
+            let mut stored = Vec::with_capacity(rows.len());
+            for row in &rows {
+                let inserted = diesel::insert_into(l::table)
+                    .values(row)
+                    .on_conflict_do_nothing()
+                    .execute(conn)?;
+                if inserted == 1 {
+                    stored.push((row.provider_slug.to_owned(), Some(row.dedup_key.to_owned())));
+                }
+            }
+            stored
+        }
     };
-    Ok(inserted == 1)
+    let mut new: std::collections::HashSet<(String, String)> = stored
+        .into_iter()
+        .filter_map(|(provider, key)| Some((provider, key?)))
+        .collect();
+    // The first event with a stored key is the new one; a second in the same batch is a duplicate.
+    Ok(events
+        .iter()
+        .map(|e| new.remove(&(e.provider_slug.clone(), e.dedup_key.clone())))
+        .collect())
 }
 
 /// Queues a stored webhook event again (replay): the same entry, not a copy. `false` when it

@@ -79,8 +79,11 @@ pub struct Behaviour {
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum IssParam {
-    #[default]
+    /// No `iss` on the redirect (a provider that does not implement RFC 9207; the discovery
+    /// document says it does, so a client must refuse this).
     None,
+    /// What the discovery document promises.
+    #[default]
     Correct,
     /// `iss=https://evil.example`
     Wrong,

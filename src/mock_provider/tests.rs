@@ -691,7 +691,10 @@ async fn consent_page_approves_or_denies() {
 #[tokio::test]
 async fn deny_knob_and_iss_parameter_shape_the_redirect() {
     let h = Harness::start().await;
-    h.provider.set_behaviour(|b| b.deny_authorization = true);
+    h.provider.set_behaviour(|b| {
+        b.deny_authorization = true;
+        b.iss_param = IssParam::None;
+    });
     let response = h.authorize_with("read", &[]).await;
     let location = response.headers()[LOCATION].to_str().unwrap().to_owned();
     assert!(

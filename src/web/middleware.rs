@@ -133,7 +133,18 @@ async fn check_csrf(req: &mut ServiceRequest) -> Result<(), WebError> {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned)
     };
+    // Browsers say where a request comes from in Sec-Fetch-Site (pages cannot forge it).
+    let fetch_site = from_header(HeaderName::from_static("sec-fetch-site"));
+    if fetch_site
+        .as_deref()
+        .is_some_and(|site| site != "same-origin" && site != "none")
+    {
+        return Err(WebError::Forbidden("cross-site request"));
+    }
     match (from_header(header::ORIGIN), from_header(header::REFERER)) {
+        // With Referrer-Policy: no-referrer, Chromium sends "Origin: null" on same-origin form
+        // posts; Sec-Fetch-Site then vouches for the origin (and the token is still checked).
+        (Some(origin), _) if origin == "null" && fetch_site.as_deref() == Some("same-origin") => {}
         (Some(origin), _) if origin != public_url => return Err(WebError::Forbidden("cross-origin request")),
         (None, Some(referer)) if !referer.starts_with(&format!("{public_url}/")) && referer != public_url => {
             return Err(WebError::Forbidden("cross-origin referer"));

@@ -207,7 +207,7 @@ pub async fn receive_slack(ctx: &AppContext, delivery: &Delivery<'_>) -> Result<
         .pointer("/event/type")
         .and_then(Value::as_str)
         .unwrap_or("event");
-    let Some(row) = slack_webhook(ctx, team).await? else {
+    let Some(row) = cached_slack_webhook(ctx, team).await? else {
         // Not a workspace of ours (any more): acknowledged so Slack stops, counted, not stored.
         ctx.metrics.webhook("slack", "unknown_team");
         return Ok(Ack::Stored);
@@ -219,6 +219,38 @@ pub async fn receive_slack(ctx: &AppContext, delivery: &Delivery<'_>) -> Result<
 /// A provider's words, bounded for a log line.
 fn verify_text(text: &str) -> String {
     crate::oauth::sanitize(text, 80)
+}
+
+/// How long a workspace's routing is remembered (a disconnect is seen within this).
+const ROUTE_TTL: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Routes recently looked up: team id -> its webhook row (or none), so a busy workspace's
+/// events do not each cost a lookup.
+#[derive(Default)]
+pub struct SlackRoutes(Mutex<HashMap<String, (Option<WebhookRow>, Instant)>>);
+
+async fn cached_slack_webhook(ctx: &AppContext, team: &str) -> Result<Option<WebhookRow>, DbError> {
+    {
+        let routes = ctx
+            .slack_routes
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((row, _)) = routes.get(team).filter(|(_, at)| at.elapsed() < ROUTE_TTL) {
+            return Ok(row.clone());
+        }
+    }
+    let row = slack_webhook(ctx, team).await?;
+    let mut routes = ctx
+        .slack_routes
+        .0
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if routes.len() > 10_000 {
+        routes.retain(|_, (_, at)| at.elapsed() < ROUTE_TTL);
+    }
+    routes.insert(team.to_owned(), (row.clone(), Instant::now()));
+    Ok(row)
 }
 
 /// The webhook row of a connected Slack workspace, created on its first event.

@@ -11,6 +11,8 @@ use crate::db::{self, Db, DbError, webhooks};
 
 /// Deliveries written per transaction at most.
 const MAX_BATCH: usize = 512;
+/// Writers (each with its own connection): one commits while the next batch is written.
+const WRITERS: usize = 2;
 /// Deliveries waiting for the writer at most (then callers wait).
 const QUEUE: usize = 4096;
 
@@ -32,7 +34,10 @@ impl EventSink {
     /// Starts the writer on the current runtime.
     pub fn start(db: Db) -> EventSink {
         let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(write_batches(db, rx));
+        let rx = std::sync::Arc::new(tokio::sync::Mutex::new(rx));
+        for _ in 0..WRITERS {
+            tokio::spawn(write_batches(db.clone(), rx.clone()));
+        }
         EventSink { tx }
     }
 
@@ -51,9 +56,12 @@ impl EventSink {
     }
 }
 
-async fn write_batches(db: Db, mut rx: mpsc::Receiver<(NewEvent, String, Reply)>) {
+type Queue = std::sync::Arc<tokio::sync::Mutex<mpsc::Receiver<(NewEvent, String, Reply)>>>;
+
+async fn write_batches(db: Db, rx: Queue) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+    // The lock is held only while taking a batch, so one writer commits while the other fills.
+    while rx.lock().await.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let items: Vec<(NewEvent, String, Reply)> = std::mem::take(&mut batch);
         let (writes, replies): (Vec<(NewEvent, String)>, Vec<Reply>) = items
             .into_iter()
@@ -63,12 +71,14 @@ async fn write_batches(db: Db, mut rx: mpsc::Receiver<(NewEvent, String, Reply)>
             .run(move |conn| {
                 db::transaction(conn, |conn| {
                     let at = db::now();
-                    let mut outcomes = Vec::with_capacity(writes.len());
+                    let (events, webhook_ids): (Vec<NewEvent>, Vec<String>) = writes.into_iter().unzip();
+                    let outcomes: Vec<Stored> = sync_logs::insert_events(conn, &events, at)?
+                        .into_iter()
+                        .map(|new| if new { Stored::New } else { Stored::Duplicate })
+                        .collect();
                     let mut received: HashMap<String, i64> = HashMap::new();
-                    for (event, webhook) in &writes {
-                        let new = sync_logs::insert_event(conn, event, at)?;
-                        *received.entry(webhook.clone()).or_default() += 1;
-                        outcomes.push(if new { Stored::New } else { Stored::Duplicate });
+                    for webhook in webhook_ids {
+                        *received.entry(webhook).or_default() += 1;
                     }
                     for (webhook, events) in received {
                         webhooks::count_received(conn, &webhook, events, at)?;
