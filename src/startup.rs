@@ -67,6 +67,7 @@ impl Application {
                 .app_data(web::FormConfig::default().limit(64 * 1024))
                 .configure(routes::routes)
                 .wrap(from_fn(middleware::verify_csrf))
+                .wrap(from_fn(middleware::htmx_errors))
                 .wrap(sessions)
                 .wrap(from_fn(middleware::security_headers))
                 .wrap(from_fn(middleware::observe))

@@ -66,3 +66,31 @@ pub fn list_for_integration(
         .select(ConsentRow::as_select())
         .load(conn)?)
 }
+
+/// The organization's ledger, newest first, with the consenting admin's email.
+pub fn ledger_for_org(
+    conn: &mut DbConnection,
+    org_id: &str,
+) -> Result<Vec<(ConsentRow, Option<String>)>, DbError> {
+    use super::schema::users;
+    Ok(c::table
+        .left_join(users::table.on(users::id.nullable().eq(c::user_id)))
+        .filter(c::org_id.eq(org_id))
+        .order(c::granted_at.desc())
+        .select((ConsentRow::as_select(), users::email.nullable()))
+        .load(conn)?)
+}
+
+/// Erasure: the ledger keeps who consented to what and when (Art. 7(1) proof), not where from.
+pub fn scrub_for_integration(
+    conn: &mut DbConnection,
+    integration_id: &str,
+    at: NaiveDateTime,
+) -> Result<usize, DbError> {
+    withdraw_for_integration(conn, integration_id, at)?;
+    Ok(
+        diesel::update(c::table.filter(c::integration_id.eq(integration_id)))
+            .set((c::ip_address.eq(None::<String>), c::user_agent.eq(None::<String>)))
+            .execute(conn)?,
+    )
+}

@@ -85,6 +85,8 @@ pub struct IntegrationRow {
     pub last_error_at: Option<NaiveDateTime>,
     pub next_refresh_at: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
+    pub sync_interval_minutes: Option<i32>,
+    pub last_sync_at: Option<NaiveDateTime>,
 }
 
 /// One integration of the organization; `None` for an id of another organization too.
@@ -520,4 +522,55 @@ pub fn find_live(conn: &mut DbConnection, id: &str) -> Result<Option<Integration
         .select(IntegrationRow::as_select())
         .first(conn)
         .optional()?)
+}
+
+/// Sets (or clears) an integration's sync schedule; the first run is one interval from now.
+pub fn set_sync_interval(
+    conn: &mut DbConnection,
+    org_id: &str,
+    id: &str,
+    minutes: Option<i32>,
+    at: NaiveDateTime,
+) -> Result<bool, DbError> {
+    let next = minutes.map(|m| at + chrono::Duration::minutes(i64::from(m)));
+    let updated = diesel::update(i::table.filter(i::org_id.eq(org_id)).filter(i::id.eq(id)))
+        .set((
+            i::sync_interval_minutes.eq(minutes),
+            i::next_sync_at.eq(next),
+            i::updated_at.eq(at),
+        ))
+        .execute(conn)?;
+    Ok(updated == 1)
+}
+
+/// Everything the dashboard and the export list: every integration of the organization.
+pub fn all_for_org(
+    conn: &mut DbConnection,
+    org_id: &str,
+) -> Result<Vec<(IntegrationRow, Option<i32>)>, DbError> {
+    Ok(i::table
+        .filter(i::org_id.eq(org_id))
+        .order((i::provider_slug.asc(), i::created_at.asc()))
+        .select((IntegrationRow::as_select(), i::sync_interval_minutes))
+        .load(conn)?)
+}
+
+/// The minimal record an erasure leaves: that there was an integration with this provider,
+/// disconnected, and nothing that names the account.
+pub fn erase(conn: &mut DbConnection, id: &str, at: NaiveDateTime) -> Result<(), DbError> {
+    diesel::update(i::table.find(id))
+        .set((
+            i::status.eq(IntegrationStatus::Disconnected.as_str()),
+            i::external_account_id.eq(format!("erased:{id}")),
+            i::external_account_name.eq("[erased]"),
+            i::granted_scopes.eq(""),
+            i::last_error.eq(None::<String>),
+            i::next_refresh_at.eq(None::<NaiveDateTime>),
+            i::sync_interval_minutes.eq(None::<i32>),
+            i::next_sync_at.eq(None::<NaiveDateTime>),
+            i::disconnected_at.eq(at),
+            i::updated_at.eq(at),
+        ))
+        .execute(conn)?;
+    Ok(())
 }

@@ -12,6 +12,8 @@ pub mod sync_logs;
 pub mod webhooks;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
@@ -111,6 +113,18 @@ impl DatabaseUrl {
 /// (the derived `establish` would try both backends and hide it).
 pub struct ConnectionManager {
     url: DatabaseUrl,
+    queries: Arc<AtomicU64>,
+}
+
+/// Counts the statements run on a connection (to prove pages do not grow with the data).
+struct QueryCounter(Arc<AtomicU64>);
+
+impl diesel::connection::Instrumentation for QueryCounter {
+    fn on_connection_event(&mut self, event: diesel::connection::InstrumentationEvent<'_>) {
+        if let diesel::connection::InstrumentationEvent::StartQuery { .. } = event {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
 }
 
 impl ManageConnection for ConnectionManager {
@@ -119,9 +133,11 @@ impl ManageConnection for ConnectionManager {
 
     fn connect(&self) -> Result<DbConnection, r2d2::Error> {
         match &self.url {
-            DatabaseUrl::Postgres(url) => PgConnection::establish(url)
-                .map(DbConnection::Postgresql)
-                .map_err(r2d2::Error::ConnectionError),
+            DatabaseUrl::Postgres(url) => {
+                let mut conn = PgConnection::establish(url).map_err(r2d2::Error::ConnectionError)?;
+                conn.set_instrumentation(QueryCounter(self.queries.clone()));
+                Ok(DbConnection::Postgresql(conn))
+            }
             DatabaseUrl::Sqlite(path) => {
                 let mut conn = SqliteConnection::establish(&path.to_string_lossy())
                     .map_err(r2d2::Error::ConnectionError)?;
@@ -129,6 +145,7 @@ impl ManageConnection for ConnectionManager {
                     "PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
                 )
                 .map_err(r2d2::Error::QueryError)?;
+                conn.set_instrumentation(QueryCounter(self.queries.clone()));
                 Ok(DbConnection::Sqlite(conn))
             }
         }
@@ -151,6 +168,7 @@ pub type PooledDb = PooledConnection<ConnectionManager>;
 pub struct Db {
     pool: DbPool,
     backend_is_postgres: bool,
+    queries: Arc<AtomicU64>,
 }
 
 impl Db {
@@ -159,18 +177,28 @@ impl Db {
         if let DatabaseUrl::Sqlite(path) = url {
             prepare_sqlite_file(path)?;
         }
+        let queries = Arc::new(AtomicU64::new(0));
         let pool = Pool::builder()
             .max_size(max_size)
             .connection_timeout(Duration::from_secs(10))
-            .build(ConnectionManager { url: url.clone() })?;
+            .build(ConnectionManager {
+                url: url.clone(),
+                queries: queries.clone(),
+            })?;
         Ok(Db {
             pool,
             backend_is_postgres: url.is_postgres(),
+            queries,
         })
     }
 
     pub fn is_postgres(&self) -> bool {
         self.backend_is_postgres
+    }
+
+    /// Statements run through this pool so far.
+    pub fn query_count(&self) -> u64 {
+        self.queries.load(Ordering::Relaxed)
     }
 
     pub fn get(&self) -> Result<PooledDb, DbError> {

@@ -18,6 +18,8 @@ pub mod kind {
     pub const SYNC: &str = "sync";
     /// A verified webhook delivery, stored before it was acknowledged.
     pub const WEBHOOK_EVENT: &str = "webhook_event";
+    /// A GDPR erasure of an integration's data (the minimal record that it happened).
+    pub const ERASURE: &str = "erasure";
     /// "Test connection" by an admin.
     pub const TEST: &str = "test";
     /// Register a Google watch channel for an integration.
@@ -443,4 +445,120 @@ pub fn requeue_event(
     ))
     .execute(conn)?;
     Ok(updated == 1)
+}
+
+/// What the audit log and an integration's activity are filtered by.
+#[derive(Debug, Clone, Default)]
+pub struct LogFilter {
+    pub integration_id: Option<String>,
+    pub provider: Option<String>,
+    pub kind: Option<String>,
+    pub status: Option<String>,
+    pub from: Option<NaiveDateTime>,
+    pub to: Option<NaiveDateTime>,
+}
+
+/// An audit-log entry.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = l)]
+pub struct AuditRow {
+    pub id: String,
+    pub integration_id: Option<String>,
+    pub provider_slug: String,
+    pub kind: String,
+    pub status: String,
+    pub message: String,
+    pub error: Option<String>,
+    pub attempts: i32,
+    pub actor_user_id: Option<String>,
+    pub duration_ms: Option<i64>,
+    pub created_at: NaiveDateTime,
+}
+
+fn filtered<'a>(
+    org_id: &'a str,
+    filter: &'a LogFilter,
+) -> l::BoxedQuery<'a, <DbConnection as diesel::Connection>::Backend> {
+    let mut query = l::table.filter(l::org_id.eq(org_id)).into_boxed();
+    if let Some(id) = &filter.integration_id {
+        query = query.filter(l::integration_id.eq(id));
+    }
+    if let Some(provider) = &filter.provider {
+        query = query.filter(l::provider_slug.eq(provider));
+    }
+    if let Some(kind) = &filter.kind {
+        query = query.filter(l::kind.eq(kind));
+    }
+    if let Some(status) = &filter.status {
+        query = query.filter(l::status.eq(status));
+    }
+    if let Some(from) = filter.from {
+        query = query.filter(l::created_at.ge(from));
+    }
+    if let Some(to) = filter.to {
+        query = query.filter(l::created_at.lt(to));
+    }
+    query
+}
+
+/// One page of the organization's entries (newest first) and how many match in all: two
+/// queries whatever the size of the log.
+pub fn page_for_org(
+    conn: &mut DbConnection,
+    org_id: &str,
+    filter: &LogFilter,
+    offset: i64,
+    limit: i64,
+) -> Result<(Vec<AuditRow>, i64), DbError> {
+    let total = filtered(org_id, filter).count().get_result(conn)?;
+    let rows = filtered(org_id, filter)
+        .order((l::created_at.desc(), l::id.desc()))
+        .offset(offset)
+        .limit(limit)
+        .select(AuditRow::as_select())
+        .load(conn)?;
+    Ok((rows, total))
+}
+
+/// (integration, kind, status, created_at) of one entry.
+pub type Activity = (Option<String>, String, String, NaiveDateTime);
+
+/// An entry with its payload.
+pub type ExportRow = (AuditRow, Option<Vec<u8>>);
+
+/// (integration, kind, status, created_at) of the organization's entries since `since`, for
+/// the health dashboard: one query.
+pub fn activity_since(
+    conn: &mut DbConnection,
+    org_id: &str,
+    since: NaiveDateTime,
+) -> Result<Vec<Activity>, DbError> {
+    Ok(l::table
+        .filter(l::org_id.eq(org_id))
+        .filter(l::created_at.ge(since))
+        .select((l::integration_id, l::kind, l::status, l::created_at))
+        .load(conn)?)
+}
+
+/// Every entry of the organization with its payload (GDPR export).
+pub fn export_for_org(conn: &mut DbConnection, org_id: &str) -> Result<Vec<ExportRow>, DbError> {
+    Ok(l::table
+        .filter(l::org_id.eq(org_id))
+        .order(l::created_at.asc())
+        .select((AuditRow::as_select(), l::payload))
+        .load(conn)?)
+}
+
+/// Removes the personal data of an integration's entries (GDPR erasure): payloads, messages
+/// and errors may carry names, emails and message texts.
+pub fn erase_for_integration(conn: &mut DbConnection, integration_id: &str) -> Result<usize, DbError> {
+    Ok(
+        diesel::update(l::table.filter(l::integration_id.eq(integration_id)))
+            .set((
+                l::payload.eq(None::<Vec<u8>>),
+                l::message.eq("[erased]"),
+                l::error.eq(None::<String>),
+            ))
+            .execute(conn)?,
+    )
 }

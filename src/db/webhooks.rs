@@ -178,3 +178,15 @@ pub fn reseal(
         .execute(conn)?;
     Ok(updated == 1)
 }
+
+pub fn list_for_org(conn: &mut DbConnection, org_id: &str) -> Result<Vec<WebhookRow>, DbError> {
+    Ok(w::table
+        .filter(w::org_id.eq(org_id))
+        .order(w::created_at.asc())
+        .select(WebhookRow::as_select())
+        .load(conn)?)
+}
+
+pub fn delete_for_integration(conn: &mut DbConnection, integration_id: &str) -> Result<usize, DbError> {
+    Ok(diesel::delete(w::table.filter(w::integration_id.eq(integration_id))).execute(conn)?)
+}

@@ -3,11 +3,8 @@
 use chrono::NaiveDateTime;
 
 use crate::context::AppContext;
-use crate::db::{DbError, consents, credentials, integrations, sync_logs};
+use crate::db::{DbError, consents, credentials, integrations};
 use crate::domain::{IntegrationId, IntegrationStatus, OrgId};
-
-/// How many sync-log entries the page shows.
-const RECENT_LOGS: i64 = 20;
 
 pub struct IntegrationDetail {
     pub id: String,
@@ -27,8 +24,11 @@ pub struct IntegrationDetail {
     pub can_disconnect: bool,
     pub can_reconnect: bool,
     pub consents: Vec<ConsentView>,
-    pub logs: Vec<LogView>,
     pub webhooks: Vec<crate::webhooks::admin::EndpointView>,
+    pub schedule: super::oversight::Schedule,
+    pub last_sync_at: Option<String>,
+    /// The data was erased (GDPR): only the minimal record is left.
+    pub erased: bool,
     /// The provider's webhooks are added by an admin (not set up automatically).
     pub can_add_webhook: bool,
 }
@@ -38,17 +38,6 @@ pub struct ConsentView {
     pub scopes: String,
     pub text_version: String,
     pub withdrawn_at: Option<String>,
-}
-
-pub struct LogView {
-    pub id: String,
-    /// A finished webhook event: an admin may queue it again.
-    pub replayable: bool,
-    pub at: String,
-    pub kind: String,
-    pub status: String,
-    pub message: String,
-    pub error: Option<String>,
 }
 
 pub fn format_time(at: NaiveDateTime) -> String {
@@ -84,11 +73,10 @@ pub async fn detail(
             };
             let stored = credentials::find(conn, &id)?;
             let consents = consents::list_for_integration(conn, &org, &id)?;
-            let logs = sync_logs::recent_for_integration(conn, &org, &id, RECENT_LOGS)?;
-            Ok(Some((row, stored.and_then(|c| c.expires_at), consents, logs)))
+            Ok(Some((row, stored.and_then(|c| c.expires_at), consents)))
         })
         .await?;
-    let Some((row, expires_at, consents, logs)) = loaded else {
+    let Some((row, expires_at, consents)) = loaded else {
         return Ok(None);
     };
     let status = IntegrationStatus::parse(&row.status).unwrap_or(IntegrationStatus::Error);
@@ -102,6 +90,9 @@ pub async fn detail(
         )
     });
     Ok(Some(IntegrationDetail {
+        schedule: super::oversight::Schedule::from_minutes(row.sync_interval_minutes),
+        last_sync_at: row.last_sync_at.map(format_time),
+        erased: row.external_account_id.starts_with("erased:"),
         webhooks,
         can_add_webhook,
         provider_name: ctx
@@ -138,19 +129,6 @@ pub async fn detail(
                 scopes: c.scopes,
                 text_version: c.consent_text_version,
                 withdrawn_at: c.withdrawn_at.map(format_time),
-            })
-            .collect(),
-        logs: logs
-            .into_iter()
-            .map(|l| LogView {
-                replayable: l.kind == crate::db::sync_logs::kind::WEBHOOK_EVENT
-                    && matches!(l.status.as_str(), "succeeded" | "failed"),
-                id: l.id,
-                at: format_time(l.created_at),
-                kind: l.kind,
-                status: l.status,
-                message: l.message,
-                error: l.error,
             })
             .collect(),
     }))

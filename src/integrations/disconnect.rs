@@ -48,31 +48,7 @@ pub async fn disconnect(
         .map(|p| p.def.name.clone())
         .unwrap_or_else(|| row.provider_slug.clone());
 
-    let revocation = match (provider, stored) {
-        (Some(provider), Some(stored)) => {
-            match (&provider.credentials, credentials::open(&ctx.keyring, &stored)) {
-                (Some(client), Ok(tokens)) => crate::oauth::revoke(
-                    &ctx.http,
-                    &provider.def,
-                    client,
-                    &tokens.access_token,
-                    tokens.refresh_token.as_ref(),
-                )
-                .await
-                .map(|revoked| {
-                    if revoked {
-                        "the token was revoked at the provider"
-                    } else {
-                        "the provider offers no revocation"
-                    }
-                })
-                .map_err(|e| e.to_string()),
-                (None, _) => Err("the provider is no longer configured".into()),
-                (_, Err(e)) => Err(format!("the stored token could not be read: {e}")),
-            }
-        }
-        _ => Ok("no token was stored"),
-    };
+    let revocation = revoke_stored(ctx, &row.provider_slug, stored).await;
     let revocation_error = revocation.as_ref().err().cloned();
     if let Some(reason) = &revocation_error {
         tracing::warn!(integration_id = %row.id, reason = %reason, "revocation failed; disconnecting locally");
@@ -113,5 +89,36 @@ pub async fn disconnect(
         provider_name,
         account_name: row.external_account_name,
         revocation_error: revocation.err(),
+    })
+}
+
+/// Revokes stored tokens at the provider, its way. `Ok(what happened)`, or why it failed.
+pub(super) async fn revoke_stored(
+    ctx: &AppContext,
+    provider_slug: &str,
+    stored: Option<crate::db::credentials::CredentialRow>,
+) -> Result<&'static str, String> {
+    let (Some(provider), Some(stored)) = (ctx.catalogue.get(provider_slug), stored) else {
+        return Ok("no token was stored");
+    };
+    let client = provider
+        .credentials
+        .as_ref()
+        .ok_or("the provider is no longer configured")?;
+    let tokens = credentials::open(&ctx.keyring, &stored)
+        .map_err(|e| format!("the stored token could not be read: {e}"))?;
+    let revoked = crate::oauth::revoke(
+        &ctx.http,
+        &provider.def,
+        client,
+        &tokens.access_token,
+        tokens.refresh_token.as_ref(),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    Ok(if revoked {
+        "the token was revoked at the provider"
+    } else {
+        "the provider offers no revocation"
     })
 }

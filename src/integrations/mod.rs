@@ -5,6 +5,7 @@ pub mod credentials;
 mod detail;
 mod disconnect;
 pub mod key_rotation;
+pub mod oversight;
 mod test_connection;
 pub mod tokens;
 

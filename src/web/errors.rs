@@ -133,6 +133,13 @@ impl ResponseError for WebError {
         if matches!(self, WebError::Unavailable(_)) {
             response.insert_header((header::RETRY_AFTER, "5"));
         }
-        response.body(body)
+        let mut response = response.body(body);
+        response.extensions_mut().insert(HumanMessage(message.to_owned()));
+        response
     }
 }
+
+/// The sentence an error page says, kept on the response so that htmx requests can get it in
+/// place instead of a whole page.
+#[derive(Clone)]
+pub struct HumanMessage(pub String);

@@ -197,3 +197,42 @@ fn form_urlencoded_field(body: &[u8], name: &str) -> Option<String> {
         .into_iter()
         .find_map(|(k, v)| (k == name).then_some(v))
 }
+
+/// htmx requests that fail get the error's sentence as a fragment, swapped into the page's
+/// `#errors` region (HX-Retarget), instead of a whole error page.
+pub async fn htmx_errors(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<actix_web::body::EitherBody<impl MessageBody>>, Error> {
+    let htmx = req.headers().contains_key("hx-request");
+    let res = next.call(req).await?;
+    let status = res.status();
+    let message = res
+        .response()
+        .extensions()
+        .get::<super::errors::HumanMessage>()
+        .map(|m| m.0.clone());
+    match message {
+        Some(message) if htmx && (status.is_client_error() || status.is_server_error()) => {
+            let fragment = format!(
+                "<p class=\"alert error\" role=\"alert\">{}</p>",
+                askama::filters::escape(&message, askama::filters::Html)
+                    .map(|m| m.to_string())
+                    .unwrap_or_default()
+            );
+            let (req, mut response) = res.into_parts();
+            let mut replaced = actix_web::HttpResponse::build(status);
+            replaced
+                .content_type("text/html; charset=utf-8")
+                .insert_header(("HX-Retarget", "#errors"))
+                .insert_header(("HX-Reswap", "innerHTML"));
+            for name in [header::RETRY_AFTER] {
+                if let Some(value) = response.headers_mut().remove(&name).next() {
+                    replaced.insert_header((name, value));
+                }
+            }
+            Ok(ServiceResponse::new(req, replaced.body(fragment)).map_into_right_body())
+        }
+        _ => Ok(res.map_into_left_body()),
+    }
+}

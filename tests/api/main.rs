@@ -4,6 +4,7 @@
 
 mod helpers;
 
+mod admin_ui;
 mod auth;
 mod catalogue;
 mod cli;

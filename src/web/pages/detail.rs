@@ -29,21 +29,27 @@ struct DetailPage {
     layout: Layout,
     detail: IntegrationDetail,
     csrf: String,
+    logs_html: String,
 }
 
 pub async fn show(
+    req: HttpRequest,
     state: web::Data<WebState>,
     admin: CurrentAdmin,
     id: web::Path<String>,
 ) -> Result<HttpResponse, WebError> {
     let detail = load(&state, &admin, &id).await?;
     let csrf = admin.csrf()?;
+    let integration = integration_id(&id)?;
+    let logs_html =
+        super::oversight::integration_logs_html(&state, &admin, integration, req.query_string()).await?;
     html(
         StatusCode::OK,
         DetailPage {
             layout: Layout::signed_in(&admin)?,
             detail,
             csrf,
+            logs_html,
         },
     )
 }

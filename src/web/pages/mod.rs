@@ -5,6 +5,7 @@ mod connect;
 mod detail;
 mod health;
 mod integrations;
+mod oversight;
 
 use actix_session::Session;
 use actix_web::http::StatusCode;
@@ -39,6 +40,24 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         )
         .route("/integrations/{id}/webhooks", web::post().to(detail::add_webhook))
         .route("/integrations/{id}/test", web::post().to(detail::test))
+        .route(
+            "/integrations/{id}/logs",
+            web::get().to(oversight::integration_logs),
+        )
+        .route(
+            "/integrations/{id}/schedule",
+            web::post().to(oversight::set_schedule),
+        )
+        .route(
+            "/integrations/{id}/erase",
+            web::get().to(oversight::confirm_erase),
+        )
+        .route("/integrations/{id}/erase", web::post().to(oversight::erase))
+        .route("/dashboard", web::get().to(oversight::dashboard))
+        .route("/audit", web::get().to(oversight::audit))
+        .route("/audit.csv", web::get().to(oversight::audit_csv))
+        .route("/gdpr", web::get().to(oversight::gdpr))
+        .route("/gdpr/export.json", web::get().to(oversight::gdpr_export))
         .route(
             "/integrations/{id}/events/{event}/replay",
             web::post().to(detail::replay),
@@ -123,4 +142,13 @@ pub fn html(status: StatusCode, page: impl Template) -> Result<HttpResponse, Web
     Ok(HttpResponse::build(status)
         .content_type("text/html; charset=utf-8")
         .body(body))
+}
+
+/// The sync-log kinds and statuses the filters offer (templates call these).
+pub fn oversight_kinds() -> &'static [&'static str] {
+    &oversight::KINDS
+}
+
+pub fn oversight_statuses() -> &'static [&'static str] {
+    &oversight::STATUSES
 }

@@ -1,0 +1,373 @@
+//! The health dashboard, the audit log (and CSV), an integration's paginated activity, its
+//! sync schedule, and GDPR: the consent ledger, the export and the erasure.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use super::{Layout, html, is_htmx, see_other, set_flash};
+use crate::db::sync_logs::LogFilter;
+use crate::domain::IntegrationId;
+use crate::integrations::oversight::{self, AuditPage, ConsentEntry, Dashboard, PAGE_SIZE, Schedule};
+use crate::web::WebState;
+use crate::web::errors::WebError;
+use crate::web::session::CurrentAdmin;
+
+#[derive(Template)]
+#[template(path = "dashboard.html")]
+struct DashboardPage {
+    layout: Layout,
+    dashboard: Dashboard,
+}
+
+pub async fn dashboard(state: web::Data<WebState>, admin: CurrentAdmin) -> Result<HttpResponse, WebError> {
+    let dashboard = oversight::dashboard(&state.ctx, admin.org_id(), crate::db::now()).await?;
+    html(
+        StatusCode::OK,
+        DashboardPage {
+            layout: Layout::signed_in(&admin)?,
+            dashboard,
+        },
+    )
+}
+
+/// The audit log's query: filters (empty = any) and the page.
+#[derive(Deserialize, Default, Clone)]
+pub struct AuditQuery {
+    #[serde(default)]
+    provider: String,
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    status: String,
+    /// YYYY-MM-DD, inclusive.
+    #[serde(default)]
+    from: String,
+    /// YYYY-MM-DD, inclusive.
+    #[serde(default)]
+    to: String,
+    page: Option<i64>,
+}
+
+impl AuditQuery {
+    fn filter(&self, integration_id: Option<String>) -> Result<LogFilter, WebError> {
+        let text = |v: &str| Some(v.trim()).filter(|v| !v.is_empty()).map(str::to_owned);
+        let date = |v: &str, days: i64| -> Result<Option<chrono::NaiveDateTime>, WebError> {
+            match text(v) {
+                None => Ok(None),
+                Some(v) => chrono::NaiveDate::parse_from_str(&v, "%Y-%m-%d")
+                    .map(|d| Some(d.and_hms_opt(0, 0, 0).expect("midnight") + chrono::Duration::days(days)))
+                    .map_err(|_| WebError::BadRequest("dates are YYYY-MM-DD".into())),
+            }
+        };
+        Ok(LogFilter {
+            integration_id,
+            provider: text(&self.provider),
+            kind: text(&self.kind),
+            status: text(&self.status),
+            from: date(&self.from, 0)?,
+            to: date(&self.to, 1)?,
+        })
+    }
+
+    /// The same filters as a query string (for pagination and the CSV link).
+    fn query_string(&self, page: i64) -> String {
+        serde_urlencoded::to_string([
+            ("provider", self.provider.as_str()),
+            ("kind", self.kind.as_str()),
+            ("status", self.status.as_str()),
+            ("from", self.from.as_str()),
+            ("to", self.to.as_str()),
+            ("page", &page.to_string()),
+        ])
+        .unwrap_or_default()
+    }
+}
+
+pub const KINDS: [&str; 9] = [
+    "connect",
+    "disconnect",
+    "refresh",
+    "validate",
+    "sync",
+    "webhook_event",
+    "watch",
+    "test",
+    "erasure",
+];
+pub const STATUSES: [&str; 4] = ["queued", "running", "succeeded", "failed"];
+
+#[derive(Template)]
+#[template(path = "audit.html")]
+struct AuditFullPage {
+    layout: Layout,
+    log: AuditPage,
+    query: AuditQuery,
+    providers: Vec<(String, String)>,
+    prev_url: Option<String>,
+    next_url: Option<String>,
+    csv_url: String,
+}
+
+#[derive(Template)]
+#[template(path = "audit_rows.html")]
+struct AuditRowsPartial {
+    log: AuditPage,
+    prev_url: Option<String>,
+    next_url: Option<String>,
+    csv_url: String,
+}
+
+fn page_links(base: &str, query: &AuditQuery, log: &AuditPage) -> (Option<String>, Option<String>) {
+    let link = |page: i64| format!("{base}?{}", query.query_string(page));
+    (
+        (log.page > 1).then(|| link(log.page - 1)),
+        (log.page < log.pages).then(|| link(log.page + 1)),
+    )
+}
+
+pub async fn audit(
+    req: HttpRequest,
+    state: web::Data<WebState>,
+    admin: CurrentAdmin,
+    query: web::Query<AuditQuery>,
+) -> Result<HttpResponse, WebError> {
+    let query = query.into_inner();
+    let log = oversight::audit_page(
+        &state.ctx,
+        admin.org_id(),
+        query.filter(None)?,
+        query.page.unwrap_or(1),
+        PAGE_SIZE,
+    )
+    .await?;
+    let (prev_url, next_url) = page_links("/audit", &query, &log);
+    let csv_url = format!("/audit.csv?{}", query.query_string(1));
+    let mut response = if is_htmx(&req) {
+        html(
+            StatusCode::OK,
+            AuditRowsPartial {
+                log,
+                prev_url,
+                next_url,
+                csv_url,
+            },
+        )?
+    } else {
+        let providers = state
+            .ctx
+            .catalogue
+            .defs()
+            .into_iter()
+            .map(|d| (d.slug, d.name))
+            .collect();
+        let layout = Layout::signed_in(&admin)?;
+        html(
+            StatusCode::OK,
+            AuditFullPage {
+                layout,
+                log,
+                query,
+                providers,
+                prev_url,
+                next_url,
+                csv_url,
+            },
+        )?
+    };
+    response
+        .headers_mut()
+        .insert(header::VARY, HeaderValue::from_static("HX-Request"));
+    Ok(response)
+}
+
+/// Entries per CSV export at most.
+const CSV_LIMIT: i64 = 100_000;
+
+pub async fn audit_csv(
+    state: web::Data<WebState>,
+    admin: CurrentAdmin,
+    query: web::Query<AuditQuery>,
+) -> Result<HttpResponse, WebError> {
+    let csv = oversight::audit_csv(&state.ctx, admin.org_id(), query.filter(None)?, CSV_LIMIT).await?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            "attachment; filename=\"audit-log.csv\"",
+        ))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(csv))
+}
+
+#[derive(Template)]
+#[template(path = "integration_logs.html")]
+struct LogsPartial {
+    integration_id: String,
+    log: AuditPage,
+    query: AuditQuery,
+    prev_url: Option<String>,
+    next_url: Option<String>,
+    csrf: String,
+}
+
+/// GET /integrations/{id}/logs: an integration's activity, filtered and paginated (the
+/// integration page loads it with htmx; without JavaScript it is the whole page's link).
+pub async fn integration_logs(
+    req: HttpRequest,
+    state: web::Data<WebState>,
+    admin: CurrentAdmin,
+    id: web::Path<String>,
+    query: web::Query<AuditQuery>,
+) -> Result<HttpResponse, WebError> {
+    let integration = IntegrationId::parse(&id).ok_or(WebError::NotFound)?;
+    if !is_htmx(&req) {
+        // The full page shows the activity with the same filters.
+        let query = req.query_string();
+        return Ok(see_other(&format!("/integrations/{integration}?{query}")));
+    }
+    let query = query.into_inner();
+    let partial = logs_partial(&state, &admin, integration, query).await?;
+    html(StatusCode::OK, partial)
+}
+
+async fn logs_partial(
+    state: &WebState,
+    admin: &CurrentAdmin,
+    integration: IntegrationId,
+    query: AuditQuery,
+) -> Result<LogsPartial, WebError> {
+    // Another organization's id finds no rows: the log is filtered by the org first.
+    let filter = query.filter(Some(integration.to_text()))?;
+    let log = oversight::audit_page(&state.ctx, admin.org_id(), filter, query.page.unwrap_or(1), 10).await?;
+    let (prev_url, next_url) = page_links(&format!("/integrations/{integration}/logs"), &query, &log);
+    Ok(LogsPartial {
+        integration_id: integration.to_text(),
+        log,
+        query,
+        prev_url,
+        next_url,
+        csrf: admin.csrf()?,
+    })
+}
+
+/// The activity section of the integration page, rendered in place.
+pub async fn integration_logs_html(
+    state: &WebState,
+    admin: &CurrentAdmin,
+    integration: IntegrationId,
+    query_string: &str,
+) -> Result<String, WebError> {
+    let query: AuditQuery = serde_urlencoded::from_str(query_string).unwrap_or_default();
+    logs_partial(state, admin, integration, query)
+        .await?
+        .render()
+        .map_err(|e| WebError::Internal(format!("template: {e}")))
+}
+
+#[derive(Deserialize)]
+pub struct ScheduleForm {
+    schedule: String,
+}
+
+pub async fn set_schedule(
+    state: web::Data<WebState>,
+    admin: CurrentAdmin,
+    id: web::Path<String>,
+    form: web::Form<ScheduleForm>,
+) -> Result<HttpResponse, WebError> {
+    let integration = IntegrationId::parse(&id).ok_or(WebError::NotFound)?;
+    let schedule =
+        Schedule::parse(&form.schedule).ok_or_else(|| WebError::BadRequest("unknown schedule".into()))?;
+    if !oversight::set_schedule(&state.ctx, &admin.admin, integration, schedule).await? {
+        return Err(WebError::NotFound);
+    }
+    set_flash(
+        &admin.session,
+        "success",
+        format!("Sync schedule: {}.", schedule.label()),
+    )?;
+    Ok(see_other(&format!("/integrations/{integration}")))
+}
+
+#[derive(Template)]
+#[template(path = "gdpr.html")]
+struct GdprPage {
+    layout: Layout,
+    ledger: Vec<ConsentEntry>,
+}
+
+pub async fn gdpr(state: web::Data<WebState>, admin: CurrentAdmin) -> Result<HttpResponse, WebError> {
+    let ledger = oversight::consent_ledger(&state.ctx, admin.org_id()).await?;
+    html(
+        StatusCode::OK,
+        GdprPage {
+            layout: Layout::signed_in(&admin)?,
+            ledger,
+        },
+    )
+}
+
+pub async fn gdpr_export(state: web::Data<WebState>, admin: CurrentAdmin) -> Result<HttpResponse, WebError> {
+    let export = oversight::export(&state.ctx, admin.org_id()).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            "attachment; filename=\"integration-data.json\"",
+        ))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(export))
+}
+
+#[derive(Template)]
+#[template(path = "erase.html")]
+struct ErasePage {
+    layout: Layout,
+    integration_id: String,
+    title: String,
+    csrf: String,
+}
+
+pub async fn confirm_erase(
+    state: web::Data<WebState>,
+    admin: CurrentAdmin,
+    id: web::Path<String>,
+) -> Result<HttpResponse, WebError> {
+    let integration = IntegrationId::parse(&id).ok_or(WebError::NotFound)?;
+    let detail = crate::integrations::detail(&state.ctx, admin.org_id(), integration)
+        .await?
+        .ok_or(WebError::NotFound)?;
+    let title = format!("{} ({})", detail.provider_name, detail.account_name);
+    let csrf = admin.csrf()?;
+    html(
+        StatusCode::OK,
+        ErasePage {
+            layout: Layout::signed_in(&admin)?,
+            integration_id: detail.id,
+            title,
+            csrf,
+        },
+    )
+}
+
+pub async fn erase(
+    state: web::Data<WebState>,
+    admin: CurrentAdmin,
+    id: web::Path<String>,
+) -> Result<HttpResponse, WebError> {
+    let integration = IntegrationId::parse(&id).ok_or(WebError::NotFound)?;
+    let outcome = oversight::erase(&state.ctx, &admin.admin, integration)
+        .await?
+        .ok_or(WebError::NotFound)?;
+    let text = match outcome.revocation_error {
+        None => format!("The {} integration's data was erased.", outcome.provider_name),
+        Some(_) => format!(
+            "The {} integration's data was erased here; revoking access at {} failed, remove the app there too.",
+            outcome.provider_name, outcome.provider_name
+        ),
+    };
+    set_flash(&admin.session, "success", text)?;
+    Ok(see_other("/integrations"))
+}
