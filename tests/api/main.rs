@@ -17,5 +17,6 @@ mod oauth_helpers;
 mod platform;
 mod providers_file;
 mod setup;
+mod snapshots;
 mod webhooks;
 mod worker;
