@@ -663,6 +663,23 @@ category = "Testing"
     await page.close();
   });
 
+  // 7. A phone's width: the pages reflow instead of scrolling sideways.
+  await phase("Phone width (375 px)", async () => {
+    const page = await jsContext.newPage();
+    await page.setViewportSize({ width: 375, height: 812 });
+    for (const [path, name] of [["/integrations", "09-phone-integrations"], ["/dashboard", "10-phone-health"], ["/audit", "11-phone-audit"]]) {
+      await step(`${path} fits 375 px`, async () => {
+        await page.goto(`${appOrigin}${path}`);
+        await waitForPath(page, path);
+        const width = await page.evaluate(() => document.documentElement.scrollWidth);
+        await shot(page, name);
+        if (width > 375) throw new Error(`the page is ${width} px wide`);
+        return `${width} px`;
+      });
+    }
+    await page.close();
+  });
+
   clearTimeout(watchdog);
 }
 
