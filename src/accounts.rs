@@ -169,3 +169,10 @@ async fn hash_off_thread(password: SecretString) -> Result<String, AccountError>
         .await
         .map_err(|_| AccountError::Db(DbError::Cancelled))
 }
+
+/// An organization by its name (operators name organizations in the CLI).
+pub async fn find_org_by_name(db: &Db, name: &str) -> Result<Option<OrgId>, DbError> {
+    let name = name.trim().to_owned();
+    let id = db.run(move |conn| orgs::find_org_id_by_name(conn, &name)).await?;
+    Ok(id.as_deref().and_then(OrgId::parse))
+}

@@ -3,6 +3,7 @@
 //! Data flows one way: `web` -> `accounts`/`integrations` -> (`db`, `crypto`, `providers`).
 
 pub mod accounts;
+pub mod api_tokens;
 pub mod config;
 pub mod context;
 pub mod crypto;

@@ -30,6 +30,11 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Service tokens of the internal API.
+    ApiTokens {
+        #[command(subcommand)]
+        command: ApiTokensCommand,
+    },
     /// Stored webhook events.
     Webhooks {
         #[command(subcommand)]
@@ -39,6 +44,17 @@ enum Command {
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ApiTokensCommand {
+    /// Create a service token for an organization; it is printed once.
+    Create {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        name: String,
     },
 }
 
@@ -97,6 +113,9 @@ fn main() -> ExitCode {
         Command::Keys {
             command: KeysCommand::Rotate,
         } => runtime.block_on(rotate_keys(settings)),
+        Command::ApiTokens {
+            command: ApiTokensCommand::Create { org, name },
+        } => runtime.block_on(create_api_token(settings, &org, &name)),
         Command::Webhooks {
             command: WebhooksCommand::Replay { id },
         } => runtime.block_on(replay_webhook(settings, &id)),
@@ -153,6 +172,18 @@ async fn rotate_keys(settings: Settings) -> anyhow::Result<()> {
         "{} rows could not be opened with any configured key",
         report.unreadable
     );
+    Ok(())
+}
+
+async fn create_api_token(settings: Settings, org: &str, name: &str) -> anyhow::Result<()> {
+    let ctx = AppContext::load(settings).await?;
+    ctx.prepare_database().await?;
+    let org_id = accounts::find_org_by_name(&ctx.db, org)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no organization is named {org:?}"))?;
+    anyhow::ensure!(!name.trim().is_empty(), "name the token");
+    let (_, token) = targetym_integrations::api_tokens::create(&ctx.db, org_id, name, None).await?;
+    println!("{token}");
     Ok(())
 }
 

@@ -89,3 +89,11 @@ pub fn reseal(
     .execute(conn)?;
     Ok(updated == 1)
 }
+
+/// Marks the access token expired (the provider refused it), so the next use refreshes.
+pub fn expire_now(conn: &mut DbConnection, integration_id: &str, at: NaiveDateTime) -> Result<(), DbError> {
+    diesel::update(c::table.find(integration_id))
+        .set(c::expires_at.eq(at - chrono::Duration::seconds(1)))
+        .execute(conn)?;
+    Ok(())
+}

@@ -179,3 +179,11 @@ pub fn record_login(conn: &mut DbConnection, user_id: &str) -> Result<(), DbErro
         .execute(conn)?;
     Ok(())
 }
+
+pub fn find_org_id_by_name(conn: &mut DbConnection, name: &str) -> Result<Option<String>, DbError> {
+    Ok(organizations::table
+        .filter(organizations::name.eq(name))
+        .select(organizations::id)
+        .first(conn)
+        .optional()?)
+}

@@ -184,6 +184,20 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    api_tokens (id) {
+        id -> Text,
+        org_id -> Text,
+        name -> Text,
+        token_hash -> Text,
+        token_prefix -> Text,
+        created_by -> Nullable<Text>,
+        created_at -> Timestamp,
+        last_used_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(users -> organizations (org_id));
 diesel::joinable!(integrations -> organizations (org_id));
 diesel::joinable!(integrations -> integration_providers (provider_slug));
@@ -203,4 +217,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     integration_sync_logs,
     integration_consents,
     integration_oauth_states,
+    api_tokens,
 );

@@ -18,6 +18,8 @@ pub mod kind {
     pub const SYNC: &str = "sync";
     /// A verified webhook delivery, stored before it was acknowledged.
     pub const WEBHOOK_EVENT: &str = "webhook_event";
+    /// A call of the internal API by another Targetym service.
+    pub const API_CALL: &str = "api_call";
     /// A GDPR erasure of an integration's data (the minimal record that it happened).
     pub const ERASURE: &str = "erasure";
     /// "Test connection" by an admin.

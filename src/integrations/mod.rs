@@ -6,6 +6,8 @@ mod detail;
 mod disconnect;
 pub mod key_rotation;
 pub mod oversight;
+pub mod provider_api;
+pub mod slack;
 mod test_connection;
 pub mod tokens;
 

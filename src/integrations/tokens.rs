@@ -646,3 +646,33 @@ pub async fn fresh_access_token(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// After the provider refused `rejected` (HTTP 401), refreshes the token once even if it did
+/// not look expired; concurrent callers that saw the same token share that one refresh.
+pub async fn force_refresh(
+    ctx: &AppContext,
+    org_id: OrgId,
+    id: IntegrationId,
+    rejected: &SecretString,
+) -> Result<SecretString, TokenError> {
+    let lock = ctx.refresh_locks.get(&id.to_text());
+    {
+        let _single_flight = lock.lock().await;
+        let integration = id.to_text();
+        let stored = ctx
+            .db
+            .run(move |conn| db::credentials::find(conn, &integration))
+            .await?;
+        let still_current = stored.as_ref().is_some_and(|row| {
+            credentials::open(&ctx.keyring, row)
+                .is_ok_and(|open| open.access_token.expose_secret() == rejected.expose_secret())
+        });
+        if still_current {
+            let integration = id.to_text();
+            ctx.db
+                .run(move |conn| db::credentials::expire_now(conn, &integration, db::now()))
+                .await?;
+        }
+    }
+    fresh_access_token(ctx, org_id, id).await
+}

@@ -1,6 +1,7 @@
 //! The web layer: routes, extractors, pages and htmx fragments. It calls the services
 //! (accounts, integrations) and never talks SQL.
 
+pub mod api;
 pub mod assets;
 pub mod errors;
 pub mod middleware;
@@ -114,6 +115,7 @@ impl LoginLimits {
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     webhooks::routes(cfg);
+    api::routes(cfg);
     pages::routes(cfg);
     cfg.route("/static/{file}", web::get().to(assets::serve));
 }

@@ -11,6 +11,7 @@ mod cli;
 mod csrf;
 mod database;
 mod integrations_page;
+mod internal_api;
 mod keys;
 mod oauth;
 mod oauth_helpers;

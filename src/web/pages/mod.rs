@@ -6,6 +6,7 @@ mod detail;
 mod health;
 mod integrations;
 mod oversight;
+mod tokens;
 
 use actix_session::Session;
 use actix_web::http::StatusCode;
@@ -54,6 +55,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         )
         .route("/integrations/{id}/erase", web::post().to(oversight::erase))
         .route("/dashboard", web::get().to(oversight::dashboard))
+        .route("/api-tokens", web::get().to(tokens::list))
+        .route("/api-tokens", web::post().to(tokens::create))
+        .route("/api-tokens/{id}/revoke", web::post().to(tokens::revoke))
         .route("/audit", web::get().to(oversight::audit))
         .route("/audit.csv", web::get().to(oversight::audit_csv))
         .route("/gdpr", web::get().to(oversight::gdpr))

@@ -1,0 +1,372 @@
+//! The one HTTP core of provider API calls: a fresh access token per call (one forced refresh
+//! and retry on a 401), a per-request timeout, retries with backoff and full jitter on
+//! timeouts, 5xx and 429 (Retry-After honoured; Slack's `ratelimited`, Google's
+//! `rateLimitExceeded`) for requests that are safe to repeat, the provider's circuit breaker,
+//! no redirects, a response size limit, and errors typed by cause.
+
+use std::time::Duration;
+
+use reqwest::Method;
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::Value;
+
+use super::tokens::{self, TokenError};
+use crate::context::AppContext;
+use crate::db::{self, integrations};
+use crate::domain::{IntegrationId, OrgId};
+use crate::providers::Provider;
+use crate::providers::backoff::backoff;
+use crate::providers::http::{ReadError, read_body};
+
+/// Attempts of a request that may be repeated.
+const MAX_ATTEMPTS: u32 = 3;
+/// A Retry-After longer than this is not waited for: the caller gets RateLimited.
+const MAX_RETRY_WAIT: Duration = Duration::from_secs(10);
+const RETRY_BASE: Duration = Duration::from_millis(200);
+
+/// Why a provider call failed, by cause (what the caller and the UI can say).
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("no such integration")]
+    UnknownIntegration,
+    /// The integration must be connected again.
+    #[error("{0}")]
+    NeedsReconnect(String),
+    /// The provider refused the (fresh) token.
+    #[error("the provider refused the credentials: {0}")]
+    Auth(String),
+    #[error("the provider is rate limiting")]
+    RateLimited { retry_after: Option<Duration> },
+    #[error("the provider is unavailable: {0}")]
+    ProviderDown(String),
+    /// The provider refused the request itself (4xx).
+    #[error("the provider refused the request: {0}")]
+    BadRequest(String),
+    #[error("the provider has no such resource")]
+    NotFound,
+}
+
+impl From<db::DbError> for ApiError {
+    fn from(e: db::DbError) -> Self {
+        ApiError::ProviderDown(format!("storage: {e}"))
+    }
+}
+
+/// A request to the provider's API.
+pub struct ApiRequest {
+    pub method: Method,
+    /// Absolute, inside the provider's API base.
+    pub url: String,
+    pub query: Vec<(String, String)>,
+    pub body: Option<(String, Vec<u8>)>,
+    /// Repeating it cannot do anything twice (GET, PUT, DELETE, or a POST that is idempotent).
+    pub retry_safe: bool,
+}
+
+impl ApiRequest {
+    pub fn get(url: impl Into<String>) -> ApiRequest {
+        ApiRequest {
+            method: Method::GET,
+            url: url.into(),
+            query: Vec::new(),
+            body: None,
+            retry_safe: true,
+        }
+    }
+
+    /// A JSON POST (not repeated unless marked safe).
+    pub fn post_json(url: impl Into<String>, body: &Value) -> ApiRequest {
+        ApiRequest {
+            method: Method::POST,
+            url: url.into(),
+            query: Vec::new(),
+            body: Some((
+                "application/json; charset=utf-8".into(),
+                body.to_string().into_bytes(),
+            )),
+            retry_safe: false,
+        }
+    }
+
+    pub fn query(mut self, name: &str, value: impl Into<String>) -> ApiRequest {
+        self.query.push((name.to_owned(), value.into()));
+        self
+    }
+}
+
+#[derive(Debug)]
+pub struct ApiResponse {
+    pub status: u16,
+    pub content_type: Option<String>,
+    pub body: Vec<u8>,
+}
+
+impl ApiResponse {
+    pub fn json(&self) -> Result<Value, ApiError> {
+        serde_json::from_slice(&self.body)
+            .map_err(|_| ApiError::ProviderDown("the answer is not JSON".into()))
+    }
+}
+
+/// Calls into one integration's provider API.
+pub struct ProviderApi<'a> {
+    ctx: &'a AppContext,
+    org: OrgId,
+    integration: IntegrationId,
+    pub provider: &'a Provider,
+}
+
+impl<'a> ProviderApi<'a> {
+    /// The API of an integration of the organization (another organization's id: unknown).
+    pub async fn for_integration(
+        ctx: &'a AppContext,
+        org: OrgId,
+        integration: IntegrationId,
+    ) -> Result<ProviderApi<'a>, ApiError> {
+        let (org_text, id) = (org.to_text(), integration.to_text());
+        let row = ctx
+            .db
+            .run(move |conn| integrations::find_for_org(conn, &org_text, &id))
+            .await?
+            .ok_or(ApiError::UnknownIntegration)?;
+        let provider = ctx
+            .catalogue
+            .get(&row.provider_slug)
+            .ok_or(ApiError::UnknownIntegration)?;
+        Ok(ProviderApi {
+            ctx,
+            org,
+            integration,
+            provider,
+        })
+    }
+
+    /// The provider's API base (no trailing slash).
+    pub fn base(&self) -> &str {
+        &self.provider.def.api_base_url
+    }
+
+    pub async fn send(&self, request: &ApiRequest) -> Result<ApiResponse, ApiError> {
+        let slug = &self.provider.def.slug;
+        let mut token = self.token(tokens::fresh_access_token(self.ctx, self.org, self.integration).await)?;
+        let mut refreshed = false;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            self.ctx.breakers.admit(slug, db::now()).map_err(|_| {
+                ApiError::ProviderDown("calls are paused after repeated failures (circuit open)".into())
+            })?;
+            let outcome = self.once(request, &token).await;
+            let retry = |wait: Option<Duration>| -> Option<Duration> {
+                let wait = backoff(attempt - 1, RETRY_BASE, MAX_RETRY_WAIT, wait);
+                (attempt < MAX_ATTEMPTS && wait <= MAX_RETRY_WAIT).then_some(wait)
+            };
+            match outcome {
+                Ok(response) => {
+                    self.ctx.breakers.record_success(slug);
+                    return Ok(response);
+                }
+                Err(Failure::Unauthorized(why)) if !refreshed => {
+                    self.ctx.breakers.record_success(slug);
+                    refreshed = true;
+                    token = self
+                        .token(tokens::force_refresh(self.ctx, self.org, self.integration, &token).await)?;
+                    tracing::info!(provider = %slug, reason = %why, "token refused; refreshed once and retrying");
+                }
+                Err(Failure::Unauthorized(why)) => return Err(ApiError::Auth(why)),
+                Err(Failure::RateLimited(after)) => {
+                    // The provider did not do it: repeating is safe whatever the method.
+                    match retry(after).filter(|_| after.is_none_or(|a| a <= MAX_RETRY_WAIT)) {
+                        Some(wait) => tokio::time::sleep(wait).await,
+                        None => return Err(ApiError::RateLimited { retry_after: after }),
+                    }
+                }
+                Err(Failure::Down(why)) => {
+                    let state = self.ctx.breakers.record_failure(slug, db::now());
+                    self.ctx.metrics.breaker_state(slug, state.code());
+                    match retry(None).filter(|_| request.retry_safe) {
+                        Some(wait) => tokio::time::sleep(wait).await,
+                        None => return Err(ApiError::ProviderDown(why)),
+                    }
+                }
+                Err(Failure::Final(error)) => {
+                    self.ctx.breakers.record_success(slug);
+                    return Err(error);
+                }
+            }
+        }
+    }
+
+    fn token(&self, result: Result<SecretString, TokenError>) -> Result<SecretString, ApiError> {
+        result.map_err(|e| match e {
+            TokenError::NotFound => ApiError::UnknownIntegration,
+            TokenError::NeedsReconnect(why) => ApiError::NeedsReconnect(why),
+            TokenError::Unavailable(why) => ApiError::ProviderDown(why),
+            TokenError::Db(e) => e.into(),
+        })
+    }
+
+    async fn once(&self, request: &ApiRequest, token: &SecretString) -> Result<ApiResponse, Failure> {
+        let mut builder = self
+            .ctx
+            .http
+            .request(request.method.clone(), &request.url)
+            .timeout(self.ctx.settings.provider_timeout)
+            .header(AUTHORIZATION, format!("Bearer {}", token.expose_secret()))
+            .query(&request.query);
+        if let Some((content_type, body)) = &request.body {
+            builder = builder.header(CONTENT_TYPE, content_type).body(body.clone());
+        }
+        let response = builder
+            .send()
+            .await
+            .map_err(|e| Failure::Down(ReadError::from(e).to_string()))?;
+        let status = response.status().as_u16();
+        let retry_after = crate::oauth::retry_after(response.headers());
+        let content_type = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = read_body(response)
+            .await
+            .map_err(|e| Failure::Down(e.to_string()))?;
+        classify(&self.provider.def.slug, status, retry_after, &body)?;
+        Ok(ApiResponse {
+            status,
+            content_type,
+            body,
+        })
+    }
+}
+
+/// One attempt's failure, by what to do next.
+enum Failure {
+    Unauthorized(String),
+    RateLimited(Option<Duration>),
+    Down(String),
+    Final(ApiError),
+}
+
+/// Reads a provider's answer for failures, including those that come with a 200 (Slack) or a
+/// 403 (Google's rate limits).
+fn classify(provider: &str, status: u16, retry_after: Option<Duration>, body: &[u8]) -> Result<(), Failure> {
+    let json: Option<Value> = serde_json::from_slice(body).ok();
+    let message = || {
+        json.as_ref()
+            .and_then(|j| {
+                j.pointer("/error/message")
+                    .or_else(|| j.get("error_description"))
+                    .or_else(|| j.get("error"))
+                    .or_else(|| j.get("message"))
+            })
+            .and_then(Value::as_str)
+            .map(|m| crate::oauth::sanitize(m, 200))
+            .unwrap_or_else(|| format!("HTTP {status}"))
+    };
+    let google_reason = json
+        .as_ref()
+        .and_then(|j| j.pointer("/error/errors/0/reason"))
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    match status {
+        429 => Err(Failure::RateLimited(retry_after)),
+        403 if matches!(google_reason, "rateLimitExceeded" | "userRateLimitExceeded") => {
+            Err(Failure::RateLimited(retry_after))
+        }
+        401 => Err(Failure::Unauthorized(message())),
+        404 => Err(Failure::Final(ApiError::NotFound)),
+        500.. => Err(Failure::Down(format!("HTTP {status}"))),
+        400..=499 => Err(Failure::Final(ApiError::BadRequest(message()))),
+        _ if provider == "slack" && json.as_ref().and_then(|j| j.get("ok")) == Some(&Value::Bool(false)) => {
+            let error = json
+                .as_ref()
+                .and_then(|j| j.get("error"))
+                .and_then(Value::as_str)
+                .unwrap_or("unknown_error");
+            match error {
+                "ratelimited" => Err(Failure::RateLimited(retry_after)),
+                "invalid_auth" | "token_expired" | "not_authed" | "token_revoked" | "account_inactive" => {
+                    Err(Failure::Unauthorized(error.to_owned()))
+                }
+                "channel_not_found" | "users_not_found" | "user_not_found" => {
+                    Err(Failure::Final(ApiError::NotFound))
+                }
+                other => Err(Failure::Final(ApiError::BadRequest(crate::oauth::sanitize(
+                    other, 80,
+                )))),
+            }
+        }
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kind(result: Result<(), Failure>) -> &'static str {
+        match result {
+            Ok(()) => "ok",
+            Err(Failure::Unauthorized(_)) => "auth",
+            Err(Failure::RateLimited(_)) => "rate",
+            Err(Failure::Down(_)) => "down",
+            Err(Failure::Final(ApiError::NotFound)) => "not_found",
+            Err(Failure::Final(_)) => "final",
+        }
+    }
+
+    #[test]
+    fn answers_are_classified_by_cause() {
+        assert_eq!(kind(classify("google", 200, None, b"{}")), "ok");
+        assert_eq!(kind(classify("google", 429, None, b"")), "rate");
+        let google_rate = br#"{"error":{"code":403,"errors":[{"reason":"rateLimitExceeded"}]}}"#;
+        assert_eq!(kind(classify("google", 403, None, google_rate)), "rate");
+        assert_eq!(
+            kind(classify(
+                "google",
+                403,
+                None,
+                br#"{"error":{"message":"forbidden"}}"#
+            )),
+            "final"
+        );
+        assert_eq!(kind(classify("google", 401, None, b"")), "auth");
+        assert_eq!(kind(classify("google", 404, None, b"")), "not_found");
+        assert_eq!(kind(classify("google", 503, None, b"")), "down");
+        assert_eq!(
+            kind(classify(
+                "slack",
+                200,
+                None,
+                br#"{"ok":false,"error":"ratelimited"}"#
+            )),
+            "rate"
+        );
+        assert_eq!(
+            kind(classify(
+                "slack",
+                200,
+                None,
+                br#"{"ok":false,"error":"invalid_auth"}"#
+            )),
+            "auth"
+        );
+        assert_eq!(
+            kind(classify(
+                "slack",
+                200,
+                None,
+                br#"{"ok":false,"error":"channel_not_found"}"#
+            )),
+            "not_found"
+        );
+        assert_eq!(kind(classify("slack", 200, None, br#"{"ok":true}"#)), "ok");
+        assert_eq!(
+            kind(classify("github", 200, None, br#"{"ok":false}"#)),
+            "ok",
+            "only Slack speaks ok:false"
+        );
+    }
+}

@@ -1,0 +1,210 @@
+//! Slack's Web API for the platform: messages (to a channel, to a person, scheduled),
+//! channels, users, the team. Every call goes through the shared HTTP core.
+
+use serde_json::{Value, json};
+
+use super::provider_api::{ApiError, ApiRequest, ProviderApi};
+
+pub struct Slack<'a> {
+    api: ProviderApi<'a>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PostedMessage {
+    pub channel: String,
+    pub ts: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Channel {
+    pub id: String,
+    pub name: String,
+    pub is_private: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct User {
+    pub id: String,
+    pub name: String,
+    pub real_name: Option<String>,
+    pub email: Option<String>,
+}
+
+fn text(value: &Value, pointer: &str) -> Result<String, ApiError> {
+    value
+        .pointer(pointer)
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .ok_or_else(|| ApiError::ProviderDown(format!("Slack's answer has no {pointer}")))
+}
+
+fn user(member: &Value) -> Option<User> {
+    Some(User {
+        id: member.get("id")?.as_str()?.to_owned(),
+        name: member
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+        real_name: member
+            .pointer("/profile/real_name")
+            .or_else(|| member.get("real_name"))
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        email: member
+            .pointer("/profile/email")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+    })
+}
+
+impl<'a> Slack<'a> {
+    pub fn new(api: ProviderApi<'a>) -> Slack<'a> {
+        Slack { api }
+    }
+
+    fn method(&self, name: &str) -> String {
+        format!("{}/{name}", self.api.base())
+    }
+
+    async fn call(&self, request: ApiRequest) -> Result<Value, ApiError> {
+        self.api.send(&request).await?.json()
+    }
+
+    /// chat.postMessage (not repeated on failure: it would post twice).
+    pub async fn post_message(&self, channel: &str, text_body: &str) -> Result<PostedMessage, ApiError> {
+        let answer = self
+            .call(ApiRequest::post_json(
+                self.method("chat.postMessage"),
+                &json!({ "channel": channel, "text": text_body }),
+            ))
+            .await?;
+        Ok(PostedMessage {
+            channel: text(&answer, "/channel")?,
+            ts: text(&answer, "/ts")?,
+        })
+    }
+
+    /// conversations.open: the direct-message channel with a person (the same one each time).
+    pub async fn open_dm(&self, user_id: &str) -> Result<String, ApiError> {
+        let mut request =
+            ApiRequest::post_json(self.method("conversations.open"), &json!({ "users": user_id }));
+        request.retry_safe = true;
+        text(&self.call(request).await?, "/channel/id")
+    }
+
+    pub async fn send_dm(&self, user_id: &str, text_body: &str) -> Result<PostedMessage, ApiError> {
+        let channel = self.open_dm(user_id).await?;
+        self.post_message(&channel, text_body).await
+    }
+
+    /// chat.scheduleMessage: `post_at` in Unix seconds. Returns the scheduled message id.
+    pub async fn schedule_message(
+        &self,
+        channel: &str,
+        text_body: &str,
+        post_at: i64,
+    ) -> Result<String, ApiError> {
+        let body = json!({ "channel": channel, "text": text_body, "post_at": post_at });
+        let answer = self
+            .call(ApiRequest::post_json(self.method("chat.scheduleMessage"), &body))
+            .await?;
+        text(&answer, "/scheduled_message_id")
+    }
+
+    /// conversations.list, every page.
+    pub async fn list_channels(&self) -> Result<Vec<Channel>, ApiError> {
+        let mut channels = Vec::new();
+        let mut cursor = String::new();
+        for _ in 0..100 {
+            let mut request = ApiRequest::get(self.method("conversations.list")).query("limit", "200");
+            if !cursor.is_empty() {
+                request = request.query("cursor", cursor.clone());
+            }
+            let answer = self.call(request).await?;
+            channels.extend(
+                answer
+                    .get("channels")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|c| {
+                        Some(Channel {
+                            id: c.get("id")?.as_str()?.to_owned(),
+                            name: c.get("name")?.as_str()?.to_owned(),
+                            is_private: c.get("is_private").and_then(Value::as_bool).unwrap_or(false),
+                        })
+                    }),
+            );
+            cursor = answer
+                .pointer("/response_metadata/next_cursor")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            if cursor.is_empty() {
+                break;
+            }
+        }
+        Ok(channels)
+    }
+
+    pub async fn create_channel(&self, name: &str, is_private: bool) -> Result<Channel, ApiError> {
+        let body = json!({ "name": name, "is_private": is_private });
+        let answer = self
+            .call(ApiRequest::post_json(self.method("conversations.create"), &body))
+            .await?;
+        Ok(Channel {
+            id: text(&answer, "/channel/id")?,
+            name: text(&answer, "/channel/name")?,
+            is_private,
+        })
+    }
+
+    /// users.list, every page.
+    pub async fn list_users(&self) -> Result<Vec<User>, ApiError> {
+        let mut users = Vec::new();
+        let mut cursor = String::new();
+        for _ in 0..100 {
+            let mut request = ApiRequest::get(self.method("users.list")).query("limit", "200");
+            if !cursor.is_empty() {
+                request = request.query("cursor", cursor.clone());
+            }
+            let answer = self.call(request).await?;
+            users.extend(
+                answer
+                    .get("members")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(user),
+            );
+            cursor = answer
+                .pointer("/response_metadata/next_cursor")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            if cursor.is_empty() {
+                break;
+            }
+        }
+        Ok(users)
+    }
+
+    pub async fn lookup_user_by_email(&self, email: &str) -> Result<User, ApiError> {
+        let answer = self
+            .call(ApiRequest::get(self.method("users.lookupByEmail")).query("email", email))
+            .await?;
+        answer.get("user").and_then(user).ok_or(ApiError::NotFound)
+    }
+
+    /// team.info: (id, name).
+    pub async fn team_info(&self) -> Result<(String, String), ApiError> {
+        let answer = self.call(ApiRequest::get(self.method("team.info"))).await?;
+        Ok((text(&answer, "/team/id")?, text(&answer, "/team/name")?))
+    }
+
+    /// auth.test: the health call.
+    pub async fn auth_test(&self) -> Result<Value, ApiError> {
+        self.call(ApiRequest::get(self.method("auth.test"))).await
+    }
+}

@@ -1,0 +1,470 @@
+//! The internal JSON API for other Targetym services (/api/v1), authenticated by service
+//! tokens and scoped to the token's organization. Every call is recorded in the sync log.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Instant;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
+use futures_util::StreamExt;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::WebState;
+use crate::api_tokens::{self, ServiceClient};
+use crate::db::sync_logs::{self, NewSyncLog, status};
+use crate::db::{DbError, integrations};
+use crate::domain::IntegrationId;
+use crate::integrations::provider_api::{ApiError, ApiRequest, ProviderApi};
+use crate::integrations::slack::Slack;
+
+/// Request bodies of the API at most.
+const MAX_BODY: usize = 1024 * 1024;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/api/v1/openapi.json", web::get().to(openapi))
+        .route("/api/v1/integrations", web::get().to(list_integrations))
+        .route(
+            "/api/v1/integrations/{id}/slack/messages",
+            web::post().to(slack_message),
+        )
+        .route(
+            "/api/v1/integrations/{id}/proxy/{tail:.*}",
+            web::route().to(proxy),
+        );
+}
+
+/// A JSON error: `{"error": code, "message": sentence}`.
+fn error(status: StatusCode, code: &str, message: &str) -> HttpResponse {
+    HttpResponse::build(status).json(json!({ "error": code, "message": message }))
+}
+
+fn api_error(e: &ApiError) -> HttpResponse {
+    match e {
+        ApiError::UnknownIntegration => error(StatusCode::NOT_FOUND, "not_found", "no such integration"),
+        ApiError::NeedsReconnect(why) => error(StatusCode::CONFLICT, "needs_reconnect", why),
+        ApiError::Auth(why) => error(StatusCode::BAD_GATEWAY, "provider_auth", why),
+        ApiError::RateLimited { retry_after } => {
+            let mut response = error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "the provider is rate limiting",
+            );
+            let secs = retry_after.map_or(30, |d| d.as_secs().max(1));
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            response
+        }
+        ApiError::ProviderDown(why) => error(StatusCode::SERVICE_UNAVAILABLE, "provider_unavailable", why),
+        ApiError::BadRequest(why) => error(StatusCode::UNPROCESSABLE_ENTITY, "provider_rejected", why),
+        ApiError::NotFound => error(
+            StatusCode::NOT_FOUND,
+            "provider_not_found",
+            "the provider has no such resource",
+        ),
+    }
+}
+
+fn db_error(e: DbError) -> HttpResponse {
+    tracing::error!(error = %e, "internal API storage failure");
+    error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+        "storage is unavailable; retry later",
+    )
+}
+
+/// The calling service, from `Authorization: Bearer tgi_…`.
+pub struct Service(pub ServiceClient);
+
+impl FromRequest for Service {
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, actix_web::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<WebState>>().cloned();
+        let bearer = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::to_owned);
+        Box::pin(async move {
+            let unauthorized = || {
+                let mut response = error(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthorized",
+                    "a valid service token is required",
+                );
+                response.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"targetym-integrations\""),
+                );
+                actix_web::error::InternalError::from_response("unauthorized", response).into()
+            };
+            let (Some(state), Some(bearer)) = (state, bearer) else {
+                return Err(unauthorized());
+            };
+            match api_tokens::authenticate(&state.ctx.db, bearer.trim()).await {
+                Ok(Some(client)) => Ok(Service(client)),
+                Ok(None) => Err(unauthorized()),
+                Err(e) => Err(actix_web::error::InternalError::from_response("storage", db_error(e)).into()),
+            }
+        })
+    }
+}
+
+/// Records an API call in the sync log.
+async fn record(
+    state: &WebState,
+    client: &ServiceClient,
+    integration: Option<(&str, &str)>,
+    what: String,
+    outcome: &Result<u16, String>,
+    started: Instant,
+) {
+    let (org, token_name) = (client.org_id.to_text(), client.name.clone());
+    let (integration_id, provider) = integration
+        .map(|(i, p)| (Some(i.to_owned()), p.to_owned()))
+        .unwrap_or((None, "api".into()));
+    let (ok, error) = match outcome {
+        Ok(code) => (*code < 400, (*code >= 400).then(|| format!("HTTP {code}"))),
+        Err(e) => (false, Some(e.clone())),
+    };
+    let message = format!("{what} (service token \"{token_name}\")");
+    let duration = started.elapsed().as_millis() as i64;
+    let stored = state
+        .ctx
+        .db
+        .run(move |conn| {
+            sync_logs::append(
+                conn,
+                &NewSyncLog {
+                    org_id: &org,
+                    integration_id: integration_id.as_deref(),
+                    provider_slug: &provider,
+                    kind: sync_logs::kind::API_CALL,
+                    status: if ok { status::SUCCEEDED } else { status::FAILED },
+                    message: &message,
+                    error: error.as_deref(),
+                    actor_user_id: None,
+                    duration_ms: Some(duration),
+                },
+            )
+        })
+        .await;
+    if let Err(e) = stored {
+        tracing::warn!(error = %e, "could not record an API call");
+    }
+}
+
+async fn list_integrations(state: web::Data<WebState>, service: Service) -> HttpResponse {
+    let started = Instant::now();
+    let org = service.0.org_id.to_text();
+    let rows = match state
+        .ctx
+        .db
+        .run(move |conn| integrations::all_for_org(conn, &org))
+        .await
+    {
+        Ok(rows) => rows,
+        Err(e) => return db_error(e),
+    };
+    let items: Vec<Value> = rows
+        .into_iter()
+        .filter(|(row, _)| row.status != "disconnected")
+        .map(|(row, _)| {
+            json!({
+                "id": row.id,
+                "provider": row.provider_slug,
+                "status": row.status,
+                "account_id": row.external_account_id,
+                "account_name": row.external_account_name,
+                "granted_scopes": row.granted_scopes.split(' ').filter(|s| !s.is_empty()).collect::<Vec<_>>(),
+                "connected_at": row.connected_at.map(|t| t.and_utc().to_rfc3339()),
+                "last_error": row.last_error,
+            })
+        })
+        .collect();
+    record(
+        &state,
+        &service.0,
+        None,
+        "GET /api/v1/integrations".into(),
+        &Ok(200),
+        started,
+    )
+    .await;
+    HttpResponse::Ok().json(json!({ "integrations": items }))
+}
+
+async fn provider_api<'a>(
+    state: &'a WebState,
+    client: &ServiceClient,
+    raw_id: &str,
+) -> Result<ProviderApi<'a>, HttpResponse> {
+    let id = IntegrationId::parse(raw_id)
+        .ok_or_else(|| error(StatusCode::NOT_FOUND, "not_found", "no such integration"))?;
+    ProviderApi::for_integration(&state.ctx, client.org_id, id)
+        .await
+        .map_err(|e| api_error(&e))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlackMessage {
+    /// A channel id, or
+    channel: Option<String>,
+    /// a user id (a direct message).
+    user: Option<String>,
+    text: String,
+    /// Unix seconds: schedule instead of sending now.
+    post_at: Option<i64>,
+}
+
+async fn slack_message(
+    state: web::Data<WebState>,
+    service: Service,
+    id: web::Path<String>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let started = Instant::now();
+    let Ok(message) = serde_json::from_slice::<SlackMessage>(&body) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "expected {\"channel\" or \"user\", \"text\", optional \"post_at\"}",
+        );
+    };
+    if message.text.trim().is_empty() || message.text.len() > 40_000 {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "text must be 1 to 40,000 characters",
+        );
+    }
+    let api = match provider_api(&state, &service.0, &id).await {
+        Ok(api) if api.provider.def.slug == "slack" => api,
+        Ok(_) => {
+            return error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "wrong_provider",
+                "this integration is not Slack",
+            );
+        }
+        Err(response) => return response,
+    };
+    let slack = Slack::new(api);
+    let result = match (&message.channel, &message.user, message.post_at) {
+        (Some(channel), None, None) => slack.post_message(channel, &message.text).await.map(|m| json!(m)),
+        (None, Some(user), None) => slack.send_dm(user, &message.text).await.map(|m| json!(m)),
+        (Some(channel), None, Some(at)) => slack
+            .schedule_message(channel, &message.text, at)
+            .await
+            .map(|id| json!({ "scheduled_message_id": id })),
+        _ => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                "give exactly one of channel or user (post_at only with channel)",
+            );
+        }
+    };
+    let outcome = result.as_ref().map(|_| 200).map_err(ToString::to_string);
+    record(
+        &state,
+        &service.0,
+        Some((id.as_str(), "slack")),
+        "Slack message".into(),
+        &outcome,
+        started,
+    )
+    .await;
+    match result {
+        Ok(value) => HttpResponse::Ok().json(value),
+        Err(e) => api_error(&e),
+    }
+}
+
+/// The proxy's path, checked to stay inside the provider's API base: no absolute URLs, no
+/// `..`, no encoded separators or dots, no backslashes or control characters.
+pub fn proxy_url(base: &str, tail: &str) -> Option<String> {
+    let lower = tail.to_ascii_lowercase();
+    let forbidden = tail.is_empty()
+        || tail.contains("..")
+        || tail.contains("//")
+        || tail.contains('\\')
+        || tail.contains('@')
+        || tail.contains(':')
+        || tail.chars().any(char::is_control)
+        || ["%2e", "%2f", "%5c", "%00", "%40", "%3a", "%25"]
+            .iter()
+            .any(|e| lower.contains(e));
+    if forbidden {
+        return None;
+    }
+    let url = format!("{}/{}", base.trim_end_matches('/'), tail.trim_start_matches('/'));
+    let parsed = url::Url::parse(&url).ok()?;
+    let base = url::Url::parse(base).ok()?;
+    (parsed.origin() == base.origin() && parsed.path().starts_with(base.path().trim_end_matches('/')))
+        .then_some(url)
+}
+
+async fn proxy(
+    req: HttpRequest,
+    state: web::Data<WebState>,
+    service: Service,
+    path: web::Path<(String, String)>,
+    mut payload: web::Payload,
+) -> HttpResponse {
+    let started = Instant::now();
+    let (id, tail) = path.into_inner();
+    let api = match provider_api(&state, &service.0, &id).await {
+        Ok(api) => api,
+        Err(response) => return response,
+    };
+    // The raw path, as sent: the router has already decoded `tail`.
+    let raw_tail = req.path().split_once("/proxy/").map(|(_, t)| t).unwrap_or(&tail);
+    let Some(url) = proxy_url(api.base(), raw_tail) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "bad_path",
+            "the path must stay inside the provider's API",
+        );
+    };
+    let mut body = Vec::new();
+    while let Some(chunk) = payload.next().await {
+        let Ok(chunk) = chunk else {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                "the body could not be read",
+            );
+        };
+        if body.len() + chunk.len() > MAX_BODY {
+            return error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                "the body is larger than 1 MiB",
+            );
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let method = match reqwest::Method::from_bytes(req.method().as_str().as_bytes()) {
+        Ok(m) if ["GET", "POST", "PUT", "PATCH", "DELETE"].contains(&m.as_str()) => m,
+        _ => {
+            return error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "GET, POST, PUT, PATCH or DELETE",
+            );
+        }
+    };
+    let query: Vec<(String, String)> = serde_urlencoded::from_str(req.query_string()).unwrap_or_default();
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json");
+    let request = ApiRequest {
+        retry_safe: matches!(method.as_str(), "GET" | "PUT" | "DELETE"),
+        method: method.clone(),
+        url,
+        query,
+        body: (!body.is_empty()).then(|| (content_type.to_owned(), body)),
+    };
+    let result = api.send(&request).await;
+    let slug = api.provider.def.slug.clone();
+    let outcome = match &result {
+        Ok(response) => Ok(response.status),
+        Err(ApiError::BadRequest(_) | ApiError::NotFound) => Ok(400),
+        Err(e) => Err(e.to_string()),
+    };
+    record(
+        &state,
+        &service.0,
+        Some((id.as_str(), &slug)),
+        format!("{method} proxy /{raw_tail}"),
+        &outcome,
+        started,
+    )
+    .await;
+    match result {
+        Ok(response) => {
+            let mut answer =
+                HttpResponse::build(StatusCode::from_u16(response.status).unwrap_or(StatusCode::BAD_GATEWAY));
+            if let Some(content_type) = response.content_type {
+                answer.insert_header((header::CONTENT_TYPE, content_type));
+            }
+            answer.body(response.body)
+        }
+        Err(e) => api_error(&e),
+    }
+}
+
+async fn openapi() -> HttpResponse {
+    HttpResponse::Ok().json(openapi_document())
+}
+
+/// The OpenAPI 3.1 description of /api/v1 (a test checks it against the routes).
+pub fn openapi_document() -> Value {
+    let error = json!({ "$ref": "#/components/schemas/Error" });
+    let errors = json!({
+        "401": { "description": "missing, wrong or revoked service token", "content": { "application/json": { "schema": error } } },
+        "404": { "description": "no such integration in the token's organization", "content": { "application/json": { "schema": error } } },
+        "409": { "description": "the integration needs a reconnect", "content": { "application/json": { "schema": error } } },
+        "429": { "description": "the provider is rate limiting (Retry-After)", "content": { "application/json": { "schema": error } } },
+        "503": { "description": "the provider or storage is unavailable", "content": { "application/json": { "schema": error } } },
+    });
+    let id = json!({ "name": "id", "in": "path", "required": true, "schema": { "type": "string", "format": "uuid" } });
+    json!({
+        "openapi": "3.1.0",
+        "info": { "title": "Targetym Integrations internal API", "version": "1.0.0",
+                  "description": "For other Targetym services. Authenticate with a service token: `Authorization: Bearer tgi_…`." },
+        "servers": [{ "url": "/api/v1" }],
+        "security": [{ "serviceToken": [] }],
+        "paths": {
+            "/integrations": { "get": {
+                "summary": "The organization's integrations and their status",
+                "responses": { "200": { "description": "the integrations", "content": { "application/json": { "schema": { "type": "object",
+                    "properties": { "integrations": { "type": "array", "items": { "$ref": "#/components/schemas/Integration" } } } } } } },
+                    "401": errors["401"] },
+            } },
+            "/integrations/{id}/slack/messages": { "post": {
+                "summary": "Send a Slack message to a channel or a person, now or scheduled",
+                "parameters": [id],
+                "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/SlackMessage" } } } },
+                "responses": { "200": { "description": "sent (channel, ts) or scheduled (scheduled_message_id)" },
+                    "400": { "description": "malformed request" }, "401": errors["401"], "404": errors["404"], "409": errors["409"],
+                    "422": { "description": "refused by Slack or not a Slack integration" }, "429": errors["429"], "503": errors["503"] },
+            } },
+            "/integrations/{id}/proxy/{path}": {
+                "parameters": [id, { "name": "path", "in": "path", "required": true, "schema": { "type": "string" },
+                    "description": "a path under the provider's API base (no `..`, no absolute URL, no encoded separators)" }],
+                "get": { "summary": "Forward to the provider's API with a fresh token", "responses": { "200": { "description": "the provider's answer, passed back" }, "400": { "description": "the path leaves the provider's API" }, "401": errors["401"], "404": errors["404"] } },
+                "post": { "summary": "Forward to the provider's API with a fresh token", "responses": { "200": { "description": "the provider's answer, passed back" }, "400": { "description": "the path leaves the provider's API" }, "401": errors["401"], "404": errors["404"] } },
+                "put": { "summary": "Forward to the provider's API with a fresh token", "responses": { "200": { "description": "the provider's answer, passed back" } } },
+                "patch": { "summary": "Forward to the provider's API with a fresh token", "responses": { "200": { "description": "the provider's answer, passed back" } } },
+                "delete": { "summary": "Forward to the provider's API with a fresh token", "responses": { "200": { "description": "the provider's answer, passed back" } } },
+            },
+            "/openapi.json": { "get": { "summary": "This document", "security": [], "responses": { "200": { "description": "OpenAPI 3.1" } } } },
+        },
+        "components": {
+            "securitySchemes": { "serviceToken": { "type": "http", "scheme": "bearer" } },
+            "schemas": {
+                "Error": { "type": "object", "required": ["error", "message"], "properties": { "error": { "type": "string" }, "message": { "type": "string" } } },
+                "Integration": { "type": "object", "properties": {
+                    "id": { "type": "string", "format": "uuid" }, "provider": { "type": "string" }, "status": { "type": "string" },
+                    "account_id": { "type": "string" }, "account_name": { "type": "string" },
+                    "granted_scopes": { "type": "array", "items": { "type": "string" } },
+                    "connected_at": { "type": ["string", "null"], "format": "date-time" }, "last_error": { "type": ["string", "null"] } } },
+                "SlackMessage": { "type": "object", "required": ["text"], "additionalProperties": false, "properties": {
+                    "channel": { "type": "string" }, "user": { "type": "string" }, "text": { "type": "string", "maxLength": 40000 },
+                    "post_at": { "type": "integer", "description": "Unix seconds; with channel only" } } },
+            },
+        },
+    })
+}

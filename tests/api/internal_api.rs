@@ -1,0 +1,323 @@
+//! The internal API: service tokens, scoping, the proxy's boundaries, the OpenAPI document,
+//! and the HTTP core's retries, forced refresh and typed errors (through the Slack client).
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers;
+use crate::oauth_helpers::{OAuthApp, first_integration, oauth_app};
+
+/// Creates a service token from the API tokens page; returns it (shown once).
+async fn service_token(t: &OAuthApp, client: &reqwest::Client, name: &str) -> String {
+    let csrf = t.app.csrf_with(client, "/api-tokens").await;
+    let res = t
+        .app
+        .post_form_with(client, "/api-tokens", &[("csrf_token", &csrf), ("name", name)])
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let html = res.text().await.unwrap();
+    let start = html.find("<code id=\"new-token\">").unwrap() + "<code id=\"new-token\">".len();
+    html[start..start + html[start..].find('<').unwrap()].to_owned()
+}
+
+async fn api(
+    t: &OAuthApp,
+    token: Option<&str>,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> reqwest::Response {
+    let mut request = reqwest::Client::new().request(method, t.app.url(path));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    request.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn service_tokens_are_shown_once_scoped_and_revocable() {
+    let t = oauth_app().await;
+    t.connect("mock-oauth").await;
+    let token = service_token(&t, &t.admin, "payroll-service").await;
+    assert!(token.starts_with("tgi_") && token.len() > 40);
+    let page = t
+        .app
+        .get_with(&t.admin, "/api-tokens")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("payroll-service") && !page.contains(&token),
+        "shown once only"
+    );
+    assert!(page.contains(&token[..10]), "recognisable by its start");
+
+    let res = api(
+        &t,
+        Some(&token),
+        reqwest::Method::GET,
+        "/api/v1/integrations",
+        None,
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["integrations"][0]["provider"], "mock-oauth");
+    assert_eq!(body["integrations"][0]["account_name"], "ada@mock.example");
+    assert!(!body.to_string().contains("mock-at-"), "never a token");
+
+    for bad in [None, Some("tgi_wrong"), Some("not-even-the-format")] {
+        let res = api(&t, bad, reqwest::Method::GET, "/api/v1/integrations", None).await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{bad:?}");
+        assert!(res.headers().contains_key("www-authenticate"));
+        assert_eq!(res.json::<Value>().await.unwrap()["error"], "unauthorized");
+    }
+    // Revoked: refused from then on.
+    let page = t
+        .app
+        .get_with(&t.admin, "/api-tokens")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let id_start = page.find("data-token=\"").unwrap() + "data-token=\"".len();
+    let id = &page[id_start..id_start + 36];
+    let csrf = helpers::csrf_in(&page).unwrap();
+    let res = t
+        .app
+        .post_form_with(
+            &t.admin,
+            &format!("/api-tokens/{id}/revoke"),
+            &[("csrf_token", &csrf)],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        api(
+            &t,
+            Some(&token),
+            reqwest::Method::GET,
+            "/api/v1/integrations",
+            None
+        )
+        .await
+        .status(),
+        StatusCode::UNAUTHORIZED
+    );
+
+    // Every call is on the record.
+    let audit = t
+        .app
+        .get_with(&t.admin, "/audit?kind=api_call")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        audit.contains("<tr data-kind=\"api_call\" data-status=\"succeeded\"")
+            && audit.contains("payroll-service"),
+        "{audit}"
+    );
+}
+
+#[tokio::test]
+async fn another_organizations_integration_is_not_found() {
+    let t = oauth_app().await;
+    t.connect("mock-oauth").await;
+    let id = first_integration(&t.app).await;
+    let other = t.app.signed_in_admin("Beta Ltd", "bob@beta.example").await;
+    let theirs = service_token(&t, &other, "beta-service").await;
+    let listed: Value = api(
+        &t,
+        Some(&theirs),
+        reqwest::Method::GET,
+        "/api/v1/integrations",
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(listed["integrations"], json!([]));
+    let res = api(
+        &t,
+        Some(&theirs),
+        reqwest::Method::GET,
+        &format!("/api/v1/integrations/{id}/proxy/userinfo"),
+        None,
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    let res = api(
+        &t,
+        Some(&theirs),
+        reqwest::Method::POST,
+        &format!("/api/v1/integrations/{id}/slack/messages"),
+        Some(json!({"channel": "C1", "text": "hi"})),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        t.mock.counters().userinfo_calls,
+        1,
+        "only the connect's identity call"
+    );
+}
+
+#[tokio::test]
+async fn the_proxy_forwards_with_a_fresh_token_and_stays_inside_the_providers_api() {
+    let t = oauth_app().await;
+    t.connect("mock-oauth").await;
+    let id = first_integration(&t.app).await;
+    let token = service_token(&t, &t.admin, "svc").await;
+    let res = api(
+        &t,
+        Some(&token),
+        reqwest::Method::GET,
+        &format!("/api/v1/integrations/{id}/proxy/userinfo?fields=email"),
+        None,
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["email"], "ada@mock.example");
+    // A provider error is passed back as the provider's 4xx, typed.
+    let res = api(
+        &t,
+        Some(&token),
+        reqwest::Method::GET,
+        &format!("/api/v1/integrations/{id}/proxy/no-such-endpoint"),
+        None,
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    assert_eq!(res.json::<Value>().await.unwrap()["error"], "provider_not_found");
+
+    for tail in [
+        "../admin",
+        "a/../../etc",
+        "%2e%2e/secret",
+        "%2E%2E%2Fsecret",
+        "x%2f..%2fy",
+        "//evil.example/steal",
+        "http://evil.example/",
+        "@evil.example",
+        "a\\..\\b",
+        "%252e%252e/",
+    ] {
+        let path = format!("/api/v1/integrations/{id}/proxy/{tail}");
+        let res = reqwest::Client::new()
+            .get(format!("{}{}", t.app.address, path))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            res.status() == StatusCode::BAD_REQUEST || res.status() == StatusCode::NOT_FOUND,
+            "{tail}: {}",
+            res.status()
+        );
+    }
+    assert_eq!(
+        t.mock.counters().userinfo_calls,
+        2,
+        "nothing else reached the provider"
+    );
+}
+
+#[test]
+fn proxy_urls_are_confined_to_the_api_base() {
+    use targetym_integrations::web::api::proxy_url;
+    assert_eq!(
+        proxy_url("https://slack.com/api", "chat.postMessage").as_deref(),
+        Some("https://slack.com/api/chat.postMessage")
+    );
+    assert_eq!(
+        proxy_url("https://api.github.com", "user/repos").as_deref(),
+        Some("https://api.github.com/user/repos")
+    );
+    for tail in [
+        "",
+        "../x",
+        "a/../../b",
+        "%2e%2e/x",
+        "%2F",
+        "//evil.example",
+        "https://evil.example",
+        "@evil",
+        "a\\b",
+        "x:y",
+        "%00",
+    ] {
+        assert_eq!(proxy_url("https://slack.com/api", tail), None, "{tail:?}");
+    }
+}
+
+#[tokio::test]
+async fn the_openapi_document_parses_and_lists_every_route() {
+    let t = oauth_app().await;
+    let res = reqwest::get(t.app.url("/api/v1/openapi.json")).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let doc: Value = res.json().await.unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let mut paths: Vec<&str> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    paths.sort();
+    assert_eq!(
+        paths,
+        [
+            "/integrations",
+            "/integrations/{id}/proxy/{path}",
+            "/integrations/{id}/slack/messages",
+            "/openapi.json"
+        ]
+    );
+    // Every documented operation answers (not 404 from the router) on the real server.
+    let token = service_token(&t, &t.admin, "svc").await;
+    let some_id = uuid::Uuid::new_v4();
+    for (method, path) in [
+        (reqwest::Method::GET, "/api/v1/integrations".to_owned()),
+        (
+            reqwest::Method::POST,
+            format!("/api/v1/integrations/{some_id}/slack/messages"),
+        ),
+        (
+            reqwest::Method::GET,
+            format!("/api/v1/integrations/{some_id}/proxy/x"),
+        ),
+    ] {
+        let res = api(
+            &t,
+            Some(&token),
+            method,
+            &path,
+            Some(json!({"channel": "C", "text": "t"})),
+        )
+        .await;
+        let body: Value = res.json().await.unwrap();
+        assert!(
+            body.get("error").is_none_or(|e| e == "not_found"),
+            "{path}: {body}"
+        );
+    }
+    // Every schema reference resolves.
+    let text = doc.to_string();
+    for reference in text.split("\"$ref\":\"#/components/schemas/").skip(1) {
+        let name = &reference[..reference.find('"').unwrap()];
+        assert!(doc["components"]["schemas"].get(name).is_some(), "{name}");
+    }
+}
