@@ -5,6 +5,7 @@
 //! ([`Behaviour`]) that make it fail on purpose and [`Counters`] that tests can read.
 //! Tokens, codes and secrets are never logged.
 
+mod api;
 mod authorize;
 mod client_auth;
 mod error;
@@ -23,6 +24,8 @@ use actix_web::dev::ServerHandle;
 use actix_web::{App, HttpServer, web};
 
 use state::Shared;
+
+pub use api::ApiCall;
 
 #[derive(Debug, Clone)]
 pub struct MockConfig {
@@ -50,7 +53,7 @@ impl Default for MockConfig {
 }
 
 /// Knobs that make the provider misbehave; all off by default.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Behaviour {
     /// Answer /token with this status and `{"error":"server_error"}`.
     pub token_status: Option<u16>,
@@ -75,6 +78,40 @@ pub struct Behaviour {
     pub require_auth_method: Option<AuthMethod>,
     /// With `token_status`: the `Retry-After` seconds sent along (e.g. with a 429).
     pub token_retry_after_secs: Option<u64>,
+    /// The next Slack/Google API calls answer these HTTP statuses, in order (one per call),
+    /// then the API answers normally again. A 429 carries `Retry-After`.
+    pub api_fail_next: Vec<u16>,
+    /// The `Retry-After` seconds of a forced API 429; 1 by default.
+    pub api_retry_after_secs: u64,
+    /// The next N API calls are answered as if their token were invalid (Slack: HTTP 200
+    /// `invalid_auth`; Google: HTTP 401). Applies after `api_fail_next` is used up.
+    pub api_unauthorized_next: u32,
+    /// Sleep this long before answering an API call.
+    pub api_delay_ms: u64,
+}
+
+impl Default for Behaviour {
+    fn default() -> Self {
+        Self {
+            token_status: None,
+            token_delay_ms: 0,
+            invalid_grant: false,
+            deny_authorization: false,
+            omit_refresh_token: false,
+            id_token_wrong_nonce: false,
+            id_token_wrong_audience: false,
+            id_token_bad_signature: false,
+            id_token_wrong_issuer: false,
+            iss_param: IssParam::default(),
+            revoke_status: None,
+            require_auth_method: None,
+            token_retry_after_secs: None,
+            api_fail_next: Vec::new(),
+            api_retry_after_secs: 1,
+            api_unauthorized_next: 0,
+            api_delay_ms: 0,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -120,6 +157,9 @@ pub struct Counters {
     pub userinfo_calls: u64,
     /// Slack-like /api/auth.test calls.
     pub identity_calls: u64,
+    /// Calls to the Slack-like and Google-like API endpoints (see [`MockProvider::api_calls`]),
+    /// whatever the answer; /api/auth.test, /userinfo and calendar watches are not counted.
+    pub api_calls: u64,
     pub last_auth_method: Option<AuthMethod>,
     /// The last authorization_code grant had a code_challenge and its verifier matched S256.
     pub last_pkce_verified: bool,
@@ -201,6 +241,16 @@ impl MockProvider {
         self.shared.lock().watch_channels.clone()
     }
 
+    /// Every Slack-like and Google-like API call received, oldest first, whatever the answer.
+    pub fn api_calls(&self) -> Vec<ApiCall> {
+        self.shared.lock().api.calls()
+    }
+
+    /// The RFC 5322 messages sent through Gmail's `messages/send`, decoded, oldest first.
+    pub fn sent_emails(&self) -> Vec<String> {
+        self.shared.lock().api.sent_emails()
+    }
+
     /// A grant made without the browser dance (as if someone had consented): returns its
     /// (access token, refresh token), for tests that need many connected integrations.
     pub fn issue_tokens(&self, scope: &str) -> (String, String) {
@@ -244,5 +294,6 @@ fn routes(config: &mut web::ServiceConfig) {
             web::resource("/api/auth.test")
                 .route(web::post().to(resources::auth_test))
                 .route(web::get().to(resources::auth_test)),
-        );
+        )
+        .configure(api::routes);
 }

@@ -83,7 +83,7 @@ pub(super) async fn auth_test(req: HttpRequest, shared: web::Data<Shared>) -> Ht
     HttpResponse::Ok().json(body)
 }
 
-fn bearer_token(req: &HttpRequest) -> Option<&str> {
+pub(super) fn bearer_token(req: &HttpRequest) -> Option<&str> {
     let header = req.headers().get(AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = header.split_once(' ')?;
     let token = token.trim();

@@ -118,6 +118,8 @@ pub(super) struct State {
     /// POST /token requests in progress.
     pub in_flight_token_requests: u64,
     pub watch_channels: Vec<super::resources::WatchChannel>,
+    /// What the Slack-like and Google-like API endpoints remember.
+    pub api: super::api::ApiData,
 }
 
 impl State {

@@ -1,7 +1,7 @@
 use std::collections::HashMap;
 
 use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE, URL_SAFE_NO_PAD};
 use openidconnect::core::{CoreIdToken, CoreIdTokenVerifier, CoreJsonWebKeySet, CoreProviderMetadata};
 use openidconnect::{AccessToken, AccessTokenHash, ClientId, ClientSecret, IssuerUrl, Nonce};
 use reqwest::header::{AUTHORIZATION, LOCATION, WWW_AUTHENTICATE};
@@ -814,4 +814,269 @@ async fn revoke_status_knob_overrides_the_answer() {
     h.provider.set_behaviour(|b| b.revoke_status = Some(500));
     assert_eq!(h.revoke("anything").await, StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(h.provider.counters().revocations, 1);
+}
+
+impl Harness {
+    /// An access token from a grant made without the browser dance.
+    fn access_token(&self) -> String {
+        self.provider.issue_tokens("read write").0
+    }
+
+    fn api_get(&self, path: &str, token: &str) -> reqwest::RequestBuilder {
+        self.http.get(self.url(path)).bearer_auth(token)
+    }
+
+    fn api_post(&self, path: &str, token: &str, body: &Value) -> reqwest::RequestBuilder {
+        self.http.post(self.url(path)).bearer_auth(token).json(body)
+    }
+
+    async fn call_api(&self, request: reqwest::RequestBuilder) -> (StatusCode, Value) {
+        let response = request.send().await.expect("API request");
+        (response.status(), response.json().await.expect("a JSON body"))
+    }
+}
+
+#[tokio::test]
+async fn slack_post_message_answers_and_is_recorded() {
+    let h = Harness::start().await;
+    let token = h.access_token();
+    let message = serde_json::json!({ "channel": "C-GENERAL", "text": "Welcome, Ada" });
+
+    let (status, body) = h
+        .call_api(h.api_post("/api/chat.postMessage", &token, &message))
+        .await;
+
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (&body["ok"], &body["channel"]),
+        (&Value::Bool(true), &Value::from("C-GENERAL"))
+    );
+    assert_eq!(body["message"]["text"], "Welcome, Ada");
+    assert_eq!(body["message"]["user"], "U-MOCK");
+    let ts = str_field(&body, "ts");
+    assert!(
+        ts.split_once('.').is_some_and(|(secs, _)| secs.len() == 10),
+        "{ts}"
+    );
+    let calls = h.provider.api_calls();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(
+        (calls[0].method.as_str(), calls[0].path.as_str()),
+        ("POST", "/api/chat.postMessage")
+    );
+    assert_eq!(
+        serde_json::from_str::<Value>(&calls[0].body).expect("JSON body"),
+        message
+    );
+    assert_eq!(calls[0].authorization, Some(format!("Bearer {token}")));
+    assert_eq!(h.provider.counters().api_calls, 1);
+
+    let form = h.http.post(h.url("/api/chat.postMessage")).bearer_auth(&token);
+    let (_, body) = h.call_api(form.form(&[("channel", "C-HR")])).await;
+    assert_eq!(body["error"], "no_text", "form bodies are read too");
+    let (_, body) = h
+        .call_api(h.api_post("/api/chat.postMessage", &token, &serde_json::json!({})))
+        .await;
+    assert_eq!(body["error"], "channel_not_found");
+}
+
+#[tokio::test]
+async fn slack_channels_are_created_and_listed_page_by_page() {
+    let h = Harness::start().await;
+    let token = h.access_token();
+    let create = |name: &str| {
+        h.api_post(
+            "/api/conversations.create",
+            &token,
+            &serde_json::json!({ "name": name }),
+        )
+    };
+
+    let (_, body) = h.call_api(create("onboarding")).await;
+    assert_eq!(body["channel"]["name"], "onboarding", "{body}");
+    assert_eq!(h.call_api(create("onboarding")).await.1["error"], "name_taken");
+    assert_eq!(
+        h.call_api(create("Big News!")).await.1["error"],
+        "invalid_name_specials"
+    );
+
+    let mut names = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let list = h.api_get("/api/conversations.list", &token);
+        let (_, body) = h
+            .call_api(list.query(&[("limit", "1"), ("cursor", &cursor)]))
+            .await;
+        names.extend(
+            body["channels"]
+                .as_array()
+                .expect("channels")
+                .iter()
+                .map(|c| c["name"].clone()),
+        );
+        cursor = str_field(&body["response_metadata"], "next_cursor").to_owned();
+        if cursor.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(names, ["general", "hr", "onboarding"]);
+}
+
+#[tokio::test]
+async fn api_calls_with_a_bad_token_are_refused_in_each_providers_style() {
+    let h = Harness::start().await;
+
+    let (status, body) = h.call_api(h.api_get("/api/team.info", "mock-at-unknown")).await;
+    assert_eq!(status, StatusCode::OK, "Slack answers bad tokens with HTTP 200");
+    assert_eq!(body, serde_json::json!({ "ok": false, "error": "invalid_auth" }));
+
+    let (status, body) = h
+        .call_api(h.api_get("/calendar/v3/users/me/calendarList", "mock-at-unknown"))
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["error"]["status"], "UNAUTHENTICATED");
+
+    let token = h.access_token();
+    h.provider.set_behaviour(|b| b.api_unauthorized_next = 1);
+    let (_, body) = h.call_api(h.api_get("/api/team.info", &token)).await;
+    assert_eq!(body["error"], "invalid_auth", "the knob refuses a valid token");
+    let (_, body) = h.call_api(h.api_get("/api/team.info", &token)).await;
+    assert_eq!(body["team"]["id"], "T-MOCK", "then the API answers again");
+    assert_eq!(h.provider.counters().api_calls, 4);
+}
+
+#[tokio::test]
+async fn api_fail_next_answers_the_statuses_in_order() {
+    let h = Harness::start().await;
+    let token = h.access_token();
+    h.provider.set_behaviour(|b| {
+        b.api_fail_next = vec![429, 429, 503];
+        b.api_retry_after_secs = 7;
+    });
+
+    let response = h
+        .api_get("/api/users.list", &token)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(response.headers()[reqwest::header::RETRY_AFTER], "7");
+    let body: Value = response.json().await.expect("JSON");
+    assert_eq!(body, serde_json::json!({ "ok": false, "error": "ratelimited" }));
+
+    let people = "/v1/people/me?personFields=names,emailAddresses";
+    let (status, body) = h.call_api(h.api_get(people, &token)).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(body["error"]["errors"][0]["reason"], "rateLimitExceeded");
+    let (status, _) = h.call_api(h.api_get(people, &token)).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+
+    let (status, body) = h.call_api(h.api_get(people, &token)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["emailAddresses"][0]["value"], "ada@mock.example");
+}
+
+#[tokio::test]
+async fn calendar_events_are_listed_within_the_window() {
+    let h = Harness::start().await;
+    let token = h.access_token();
+    let path = "/calendar/v3/calendars/primary/events";
+    let event = serde_json::json!({
+        "summary": "Onboarding",
+        "start": { "dateTime": "2030-05-06T09:00:00+02:00", "timeZone": "Europe/Paris" },
+        "end": { "dateTime": "2030-05-06T10:00:00+02:00" },
+        "attendees": [{ "email": "ada@acme.example" }],
+    });
+
+    let insert = h.api_post(path, &token, &event).query(&[("sendUpdates", "all")]);
+    let (status, created) = h.call_api(insert).await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    assert!(str_field(&created, "id").starts_with("evt-"));
+    assert_eq!(
+        (&created["status"], &created["summary"]),
+        (&Value::from("confirmed"), &event["summary"])
+    );
+    assert_eq!(created["attendees"], event["attendees"]);
+
+    let list = |min: &str, max: &str| {
+        let query = [
+            ("timeMin", min),
+            ("timeMax", max),
+            ("singleEvents", "true"),
+            ("orderBy", "startTime"),
+        ];
+        h.api_get(path, &token).query(&query)
+    };
+    let (_, body) = h
+        .call_api(list("2030-05-06T00:00:00Z", "2030-05-07T00:00:00Z"))
+        .await;
+    assert_eq!(body["items"], serde_json::json!([created]));
+    let (_, body) = h
+        .call_api(list("2030-05-06T08:00:00Z", "2030-05-07T00:00:00Z"))
+        .await;
+    assert_eq!(
+        body["items"],
+        serde_json::json!([]),
+        "07:00Z is before the window"
+    );
+
+    let (status, _) = h.call_api(h.api_get(path, &token)).await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "timeMin and timeMax are required"
+    );
+    let backwards = serde_json::json!({ "start": event["end"], "end": event["start"] });
+    let (status, body) = h.call_api(h.api_post(path, &token, &backwards)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"]["message"], "The specified time range is empty.");
+}
+
+#[tokio::test]
+async fn drive_permissions_need_an_existing_file() {
+    let h = Harness::start().await;
+    let token = h.access_token();
+    let file = serde_json::json!({ "name": "Handbook", "mimeType": "application/vnd.google-apps.document" });
+    let (_, created) = h.call_api(h.api_post("/drive/v3/files", &token, &file)).await;
+    let file_id = str_field(&created, "id");
+    let share = serde_json::json!({ "type": "user", "role": "reader", "emailAddress": "ada@acme.example" });
+
+    let path = format!("/drive/v3/files/{file_id}/permissions");
+    let (status, permission) = h.call_api(h.api_post(&path, &token, &share)).await;
+    assert_eq!(status, StatusCode::OK, "{permission}");
+    assert_eq!(permission["emailAddress"], "ada@acme.example");
+
+    let (status, body) = h
+        .call_api(h.api_post("/drive/v3/files/nope/permissions", &token, &share))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["error"]["message"], "File not found: nope.");
+    let (_, listed) = h.call_api(h.api_get("/drive/v3/files", &token)).await;
+    assert_eq!(listed["files"], serde_json::json!([created]));
+}
+
+#[tokio::test]
+async fn gmail_send_decodes_the_raw_message() {
+    let h = Harness::start().await;
+    let token = h.access_token();
+    let email = "To: ada@acme.example\r\nSubject: Welcome\r\nContent-Type: text/plain\r\n\r\nHello Ada";
+    let path = "/gmail/v1/users/me/messages/send";
+
+    for raw in [URL_SAFE_NO_PAD.encode(email), URL_SAFE.encode(email)] {
+        let (status, body) = h
+            .call_api(h.api_post(path, &token, &serde_json::json!({ "raw": raw })))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["labelIds"], serde_json::json!(["SENT"]));
+        assert!(str_field(&body, "threadId").starts_with("thread-"));
+    }
+    assert_eq!(h.provider.sent_emails(), [email, email]);
+
+    let headless = URL_SAFE_NO_PAD.encode("Subject: no recipient\r\n\r\nHi");
+    let (status, body) = h
+        .call_api(h.api_post(path, &token, &serde_json::json!({ "raw": headless })))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"]["message"], "Invalid To header");
+    assert_eq!(h.provider.sent_emails().len(), 2);
 }

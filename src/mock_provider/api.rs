@@ -1,0 +1,320 @@
+//! Slack-shaped (`/api/…`) and Google-shaped (Calendar, Drive, Gmail, People) API endpoints, so
+//! the app's provider clients can be tested offline.
+//!
+//! Every call goes through [`serve`]: it is recorded ([`ApiCall`]), counted, delayed, failed on
+//! purpose when a [`Behaviour`](super::Behaviour) knob says so, and checked for an active bearer
+//! token before the endpoint itself runs.
+
+mod google;
+mod slack;
+
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
+use actix_web::{Handler, HttpRequest, HttpResponse, Resource, web};
+use serde_json::{Value, json};
+
+use super::resources::bearer_token;
+use super::state::{Shared, State};
+
+/// One request to an API endpoint, as received (whatever the answer was).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiCall {
+    pub method: String,
+    pub path: String,
+    /// The raw query string, without the `?`.
+    pub query: String,
+    /// The raw body, lossily decoded as UTF-8.
+    pub body: String,
+    /// The raw `Authorization` header value.
+    pub authorization: Option<String>,
+}
+
+/// What the API endpoints remember.
+#[derive(Default)]
+pub(super) struct ApiData {
+    calls: Vec<ApiCall>,
+    slack: slack::Workspace,
+    google: google::Account,
+}
+
+impl ApiData {
+    pub fn calls(&self) -> Vec<ApiCall> {
+        self.calls.clone()
+    }
+
+    /// The decoded RFC 5322 messages sent through Gmail, oldest first.
+    pub fn sent_emails(&self) -> Vec<String> {
+        self.google.sent_emails.clone()
+    }
+}
+
+pub(super) fn routes(config: &mut web::ServiceConfig) {
+    config
+        .service(slack_write("/api/chat.postMessage", slack::post_message))
+        .service(slack_write("/api/chat.scheduleMessage", slack::schedule_message))
+        .service(slack_write("/api/conversations.open", slack::open_conversation))
+        .service(slack_write(
+            "/api/conversations.create",
+            slack::create_conversation,
+        ))
+        .service(slack_read("/api/conversations.list", slack::list_conversations))
+        .service(slack_read("/api/users.list", slack::list_users))
+        .service(slack_read(
+            "/api/users.lookupByEmail",
+            slack::lookup_user_by_email,
+        ))
+        .service(slack_read("/api/team.info", slack::team_info))
+        .service(google_get(
+            "/calendar/v3/users/me/calendarList",
+            google::calendar_list,
+        ))
+        .service(
+            google_get("/calendar/v3/calendars/{calendar}/events", google::list_events)
+                .route(web::post().to(google(google::insert_event))),
+        )
+        .service(
+            google_get("/drive/v3/files", google::list_files)
+                .route(web::post().to(google(google::create_file))),
+        )
+        .route(
+            "/drive/v3/files/{file}/permissions",
+            web::post().to(google(google::create_permission)),
+        )
+        .route(
+            "/gmail/v1/users/me/messages/send",
+            web::post().to(google(google::send_message)),
+        )
+        .service(google_get("/v1/people/me", google::people_me));
+}
+
+/// The body of an endpoint: runs under the state lock, once the call has been admitted.
+type Endpoint<D> = fn(&mut D, &Call) -> Answer;
+
+pub(super) type Answer = Result<HttpResponse, ApiError>;
+
+/// An endpoint's refusal, in its provider's style.
+#[derive(Debug)]
+pub(super) enum ApiError {
+    /// HTTP 200 with `{"ok": false, "error": code}`.
+    Slack(&'static str),
+    /// This status with `{"error": {"code": status, "message": message}}`.
+    Google(StatusCode, String),
+}
+
+impl ApiError {
+    fn into_response(self) -> HttpResponse {
+        match self {
+            ApiError::Slack(code) => HttpResponse::Ok().json(json!({ "ok": false, "error": code })),
+            ApiError::Google(status, message) => HttpResponse::build(status)
+                .json(json!({ "error": { "code": status.as_u16(), "message": message } })),
+        }
+    }
+}
+
+type Args = (HttpRequest, web::Bytes, web::Data<Shared>);
+
+fn slack_write(path: &str, endpoint: Endpoint<slack::Workspace>) -> Resource {
+    web::resource(path).route(web::post().to(slack(endpoint)))
+}
+
+fn slack_read(path: &str, endpoint: Endpoint<slack::Workspace>) -> Resource {
+    slack_write(path, endpoint).route(web::get().to(slack(endpoint)))
+}
+
+fn google_get(path: &str, endpoint: Endpoint<google::Account>) -> Resource {
+    web::resource(path).route(web::get().to(google(endpoint)))
+}
+
+fn slack(endpoint: Endpoint<slack::Workspace>) -> impl Handler<Args, Output = HttpResponse> {
+    move |req: HttpRequest, body: web::Bytes, shared: web::Data<Shared>| {
+        serve(Style::Slack, Call { req, body }, shared, move |api, call| {
+            endpoint(&mut api.slack, call)
+        })
+    }
+}
+
+fn google(endpoint: Endpoint<google::Account>) -> impl Handler<Args, Output = HttpResponse> {
+    move |req: HttpRequest, body: web::Bytes, shared: web::Data<Shared>| {
+        serve(Style::Google, Call { req, body }, shared, move |api, call| {
+            endpoint(&mut api.google, call)
+        })
+    }
+}
+
+/// How a provider answers failures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Style {
+    /// HTTP 200 with `{"ok": false, "error": …}` for application errors.
+    Slack,
+    /// An HTTP error status with `{"error": {"code": …, "message": …}}`.
+    Google,
+}
+
+/// A request as the endpoints see it.
+pub(super) struct Call {
+    req: HttpRequest,
+    body: web::Bytes,
+}
+
+impl Call {
+    /// A `{name}` segment of the route.
+    fn path_param(&self, name: &str) -> &str {
+        self.req.match_info().get(name).unwrap_or_default()
+    }
+
+    /// A query-string parameter (the first, if repeated).
+    fn query(&self, name: &str) -> Option<String> {
+        url::form_urlencoded::parse(self.req.query_string().as_bytes())
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.into_owned())
+    }
+
+    fn query_pairs(&self) -> impl Iterator<Item = (String, String)> + '_ {
+        url::form_urlencoded::parse(self.req.query_string().as_bytes()).into_owned()
+    }
+
+    fn body(&self) -> &[u8] {
+        &self.body
+    }
+
+    fn is_json(&self) -> bool {
+        let content_type = self.req.headers().get(CONTENT_TYPE);
+        let content_type = content_type
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default();
+        content_type.to_ascii_lowercase().starts_with("application/json")
+    }
+
+    fn record(&self) -> ApiCall {
+        let authorization = self.req.headers().get(AUTHORIZATION);
+        ApiCall {
+            method: self.req.method().to_string(),
+            path: self.req.path().to_owned(),
+            query: self.req.query_string().to_owned(),
+            body: String::from_utf8_lossy(&self.body).into_owned(),
+            authorization: authorization.map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned()),
+        }
+    }
+}
+
+/// Records the call, applies the knobs and the bearer check, then runs the endpoint.
+async fn serve(
+    style: Style,
+    call: Call,
+    shared: web::Data<Shared>,
+    endpoint: impl FnOnce(&mut ApiData, &Call) -> Answer,
+) -> HttpResponse {
+    let delay_ms = {
+        let mut state = shared.lock();
+        state.api.calls.push(call.record());
+        state.counters.api_calls += 1;
+        state.behaviour.api_delay_ms
+    };
+    if delay_ms > 0 {
+        actix_web::rt::time::sleep(Duration::from_millis(delay_ms)).await;
+    }
+    let mut state = shared.lock();
+    match refusal(&mut state, style, &call) {
+        Some(response) => response,
+        None => endpoint(&mut state.api, &call).unwrap_or_else(ApiError::into_response),
+    }
+}
+
+/// The answer when the call is not to reach its endpoint: a forced failure (`api_fail_next`,
+/// then `api_unauthorized_next`) or a missing or inactive bearer token.
+fn refusal(state: &mut State, style: Style, call: &Call) -> Option<HttpResponse> {
+    let behaviour = &mut state.behaviour;
+    if !behaviour.api_fail_next.is_empty() {
+        let status = behaviour.api_fail_next.remove(0);
+        return Some(forced_failure(style, status, behaviour.api_retry_after_secs));
+    }
+    let token = bearer_token(&call.req);
+    if behaviour.api_unauthorized_next > 0 {
+        behaviour.api_unauthorized_next -= 1;
+        return Some(unauthorized(style, token.is_some()));
+    }
+    let valid = token.is_some_and(|token| state.is_active_access_token(token));
+    (!valid).then(|| unauthorized(style, token.is_some()))
+}
+
+fn unauthorized(style: Style, token_present: bool) -> HttpResponse {
+    match style {
+        // Slack tells a missing token from a bad one, and answers both with HTTP 200.
+        Style::Slack if token_present => slack_error("invalid_auth").into_response(),
+        Style::Slack => slack_error("not_authed").into_response(),
+        Style::Google => HttpResponse::Unauthorized()
+            .insert_header((
+                WWW_AUTHENTICATE,
+                "Bearer realm=\"https://accounts.google.com/\", error=\"invalid_token\"",
+            ))
+            .json(json!({ "error": {
+                "code": 401,
+                "message": "Request had invalid authentication credentials.",
+                "status": "UNAUTHENTICATED",
+            } })),
+    }
+}
+
+fn forced_failure(style: Style, status: u16, retry_after_secs: u64) -> HttpResponse {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if status == StatusCode::UNAUTHORIZED && style == Style::Google {
+        return unauthorized(style, true);
+    }
+    let body = match (style, status) {
+        (Style::Slack, StatusCode::TOO_MANY_REQUESTS) => json!({ "ok": false, "error": "ratelimited" }),
+        (Style::Slack, StatusCode::SERVICE_UNAVAILABLE) => {
+            json!({ "ok": false, "error": "service_unavailable" })
+        }
+        (Style::Slack, _) => json!({ "ok": false, "error": "internal_error" }),
+        (Style::Google, StatusCode::TOO_MANY_REQUESTS) => json!({ "error": {
+            "code": 429,
+            "message": "Rate Limit Exceeded",
+            "errors": [{ "reason": "rateLimitExceeded" }],
+        } }),
+        (Style::Google, _) => {
+            return google_error(status, status.canonical_reason().unwrap_or("Error")).into_response();
+        }
+    };
+    let mut response = HttpResponse::build(status);
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        response.insert_header((RETRY_AFTER, retry_after_secs));
+    }
+    response.json(body)
+}
+
+/// Slack's success shape: HTTP 200, `"ok": true` plus `fields`.
+fn slack_ok(mut fields: Value) -> Answer {
+    fields["ok"] = Value::Bool(true);
+    Ok(HttpResponse::Ok().json(fields))
+}
+
+fn slack_error(code: &'static str) -> ApiError {
+    ApiError::Slack(code)
+}
+
+fn google_error(status: StatusCode, message: impl Into<String>) -> ApiError {
+    ApiError::Google(status, message.into())
+}
+
+/// A page of `items` starting at `cursor` (an index in decimal; absent or empty means 0) and
+/// the cursor of the next page, if any. `None` for a cursor that is not an index.
+fn page<T: Clone>(
+    items: &[T],
+    cursor: Option<&str>,
+    limit: Option<usize>,
+) -> Option<(Vec<T>, Option<String>)> {
+    const DEFAULT_LIMIT: usize = 100;
+    let start = match cursor.filter(|cursor| !cursor.is_empty()) {
+        Some(cursor) => cursor
+            .parse::<usize>()
+            .ok()
+            .filter(|&start| start <= items.len())?,
+        None => 0,
+    };
+    let limit = limit.filter(|&limit| limit > 0).unwrap_or(DEFAULT_LIMIT);
+    let end = start.saturating_add(limit).min(items.len());
+    let next = (end < items.len()).then(|| end.to_string());
+    Some((items[start..end].to_vec(), next))
+}
