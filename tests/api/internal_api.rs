@@ -321,3 +321,290 @@ async fn the_openapi_document_parses_and_lists_every_route() {
         assert!(doc["components"]["schemas"].get(name).is_some(), "{name}");
     }
 }
+
+async fn slack_setup() -> (OAuthApp, String, String) {
+    slack_setup_with_breaker("5").await
+}
+
+async fn slack_setup_with_breaker(threshold: &'static str) -> (OAuthApp, String, String) {
+    let t = crate::oauth_helpers::oauth_app_with(|b| {
+        b.var("BREAKER_THRESHOLD", threshold)
+            .var("BREAKER_COOLDOWN_SECS", "60")
+    })
+    .await;
+    let flow = t.connect("slack").await;
+    assert_eq!(flow.callback.status(), StatusCode::OK);
+    let id = first_integration(&t.app).await;
+    let token = service_token(&t, &t.admin, "hr-service").await;
+    (t, id, token)
+}
+
+#[tokio::test]
+async fn slack_messages_to_a_channel_a_person_and_later() {
+    let (t, id, token) = slack_setup().await;
+    let path = format!("/api/v1/integrations/{id}/slack/messages");
+    let res = api(
+        &t,
+        Some(&token),
+        reqwest::Method::POST,
+        &path,
+        Some(json!({"channel": "C-HR", "text": "Welcome Ada!"})),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let sent: Value = res.json().await.unwrap();
+    assert_eq!(sent["channel"], "C-HR");
+    assert!(sent["ts"].as_str().unwrap().contains('.'));
+    let call = t.mock.api_calls().pop().unwrap();
+    assert_eq!(
+        (call.method.as_str(), call.path.as_str()),
+        ("POST", "/api/chat.postMessage")
+    );
+    let body: Value = serde_json::from_str(&call.body).unwrap();
+    assert_eq!(body, json!({"channel": "C-HR", "text": "Welcome Ada!"}));
+    assert!(call.authorization.unwrap().starts_with("Bearer mock-at-"));
+
+    let res = api(
+        &t,
+        Some(&token),
+        reqwest::Method::POST,
+        &path,
+        Some(json!({"user": "U-ADA", "text": "Your first day is Monday"})),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let calls = t.mock.api_calls();
+    let paths: Vec<&str> = calls.iter().rev().take(2).map(|c| c.path.as_str()).collect();
+    assert_eq!(paths, ["/api/chat.postMessage", "/api/conversations.open"]);
+
+    let later = chrono::Utc::now().timestamp() + 3600;
+    let res = api(
+        &t,
+        Some(&token),
+        reqwest::Method::POST,
+        &path,
+        Some(json!({"channel": "C-HR", "text": "Reminder", "post_at": later})),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(
+        res.json::<Value>().await.unwrap()["scheduled_message_id"]
+            .as_str()
+            .is_some()
+    );
+
+    for bad in [
+        json!({"text": "no target"}),
+        json!({"channel": "C", "user": "U", "text": "both"}),
+        json!({"channel": "C", "text": ""}),
+        json!({"channel": "C", "text": "x", "extra": 1}),
+    ] {
+        let res = api(&t, Some(&token), reqwest::Method::POST, &path, Some(bad.clone())).await;
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{bad}");
+    }
+    // Slack's own refusal comes back typed.
+    let res = api(
+        &t,
+        Some(&token),
+        reqwest::Method::POST,
+        &path,
+        Some(json!({"channel": "", "text": "x"})),
+    )
+    .await;
+    assert!(res.status().is_client_error());
+}
+
+#[tokio::test]
+async fn rate_limits_are_retried_after_the_providers_delay() {
+    let (t, id, token) = slack_setup().await;
+    t.mock.set_behaviour(|b| {
+        b.api_fail_next = vec![429];
+        b.api_retry_after_secs = 1;
+    });
+    let started = std::time::Instant::now();
+    let res = api(
+        &t,
+        Some(&token),
+        reqwest::Method::POST,
+        &format!("/api/v1/integrations/{id}/slack/messages"),
+        Some(json!({"channel": "C-HR", "text": "hi"})),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(1),
+        "Retry-After honoured"
+    );
+    assert_eq!(t.mock.counters().api_calls, 2);
+    // A long Retry-After is passed on instead of waited for.
+    t.mock.set_behaviour(|b| {
+        b.api_fail_next = vec![429];
+        b.api_retry_after_secs = 120;
+    });
+    let res = api(
+        &t,
+        Some(&token),
+        reqwest::Method::POST,
+        &format!("/api/v1/integrations/{id}/slack/messages"),
+        Some(json!({"channel": "C-HR", "text": "hi"})),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(res.headers()["retry-after"], "120");
+}
+
+#[tokio::test]
+async fn a_post_is_not_repeated_after_a_server_error_but_a_read_is() {
+    let (t, id, token) = slack_setup().await;
+    t.mock.set_behaviour(|b| b.api_fail_next = vec![503]);
+    let res = api(
+        &t,
+        Some(&token),
+        reqwest::Method::POST,
+        &format!("/api/v1/integrations/{id}/slack/messages"),
+        Some(json!({"channel": "C-HR", "text": "once"})),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        res.json::<Value>().await.unwrap()["error"],
+        "provider_unavailable"
+    );
+    assert_eq!(
+        t.mock.counters().api_calls,
+        1,
+        "not repeated: it might have been posted"
+    );
+    t.mock.set_behaviour(|b| b.api_fail_next = vec![502]);
+    let res = api(
+        &t,
+        Some(&token),
+        reqwest::Method::GET,
+        &format!("/api/v1/integrations/{id}/proxy/team.info"),
+        None,
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK, "a GET is retried");
+    assert_eq!(t.mock.counters().api_calls, 3);
+}
+
+#[tokio::test]
+async fn a_refused_token_is_refreshed_once_and_the_call_retried() {
+    let (t, id, token) = slack_setup().await;
+    let refreshes = t.mock.counters().refreshes;
+    t.mock.set_behaviour(|b| b.api_unauthorized_next = 1);
+    let res = api(
+        &t,
+        Some(&token),
+        reqwest::Method::GET,
+        &format!("/api/v1/integrations/{id}/proxy/team.info"),
+        None,
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(t.mock.counters().refreshes, refreshes + 1, "one forced refresh");
+    let calls = t.mock.api_calls();
+    assert_ne!(
+        calls[0].authorization, calls[1].authorization,
+        "the retry carries the new token"
+    );
+    // Refused twice: the caller is told, not looped.
+    t.mock.set_behaviour(|b| b.api_unauthorized_next = 2);
+    let res = api(
+        &t,
+        Some(&token),
+        reqwest::Method::GET,
+        &format!("/api/v1/integrations/{id}/proxy/team.info"),
+        None,
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::BAD_GATEWAY);
+    assert_eq!(res.json::<Value>().await.unwrap()["error"], "provider_auth");
+}
+
+#[tokio::test]
+async fn the_breaker_opens_after_repeated_failures() {
+    let (t, id, token) = slack_setup_with_breaker("2").await;
+    let path = format!("/api/v1/integrations/{id}/slack/messages");
+    t.mock.set_behaviour(|b| b.api_fail_next = vec![500, 500, 500]);
+    for _ in 0..2 {
+        let res = api(
+            &t,
+            Some(&token),
+            reqwest::Method::POST,
+            &path,
+            Some(json!({"channel": "C", "text": "x"})),
+        )
+        .await;
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    }
+    let calls = t.mock.counters().api_calls;
+    let res = api(
+        &t,
+        Some(&token),
+        reqwest::Method::POST,
+        &path,
+        Some(json!({"channel": "C", "text": "x"})),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        res.json::<Value>().await.unwrap()["message"]
+            .as_str()
+            .unwrap()
+            .contains("circuit open")
+    );
+    assert_eq!(
+        t.mock.counters().api_calls,
+        calls,
+        "no call while the breaker is open"
+    );
+    let metrics = t.app.get("/metrics").await.text().await.unwrap();
+    assert!(metrics.contains("provider_circuit_breaker_state{provider=\"slack\"} 1"));
+}
+
+#[tokio::test]
+async fn the_slack_client_reads_channels_users_and_the_team() {
+    use targetym_integrations::domain::{IntegrationId, OrgId};
+    use targetym_integrations::integrations::provider_api::ProviderApi;
+    use targetym_integrations::integrations::slack::Slack;
+    let (t, id, _) = slack_setup().await;
+    let org = t
+        .app
+        .ctx
+        .db
+        .run(|conn| targetym_integrations::db::orgs::find_user_by_email(conn, "ada@acme.example"))
+        .await
+        .unwrap()
+        .unwrap()
+        .org_id;
+    let api = ProviderApi::for_integration(
+        &t.app.ctx,
+        OrgId::parse(&org).unwrap(),
+        IntegrationId::parse(&id).unwrap(),
+    )
+    .await
+    .unwrap();
+    let slack = Slack::new(api);
+    let created = slack.create_channel("onboarding-2026", false).await.unwrap();
+    let channels = slack.list_channels().await.unwrap();
+    assert!(channels.iter().any(|c| c.name == "general"));
+    assert!(channels.contains(&created));
+    let users = slack.list_users().await.unwrap();
+    assert!(
+        users
+            .iter()
+            .any(|u| u.email.as_deref() == Some("bob@acme.example"))
+    );
+    let ada = slack.lookup_user_by_email("ada@acme.example").await.unwrap();
+    assert_eq!(ada.id, "U-ADA");
+    assert!(matches!(
+        slack.lookup_user_by_email("nobody@acme.example").await,
+        Err(targetym_integrations::integrations::provider_api::ApiError::NotFound)
+    ));
+    assert_eq!(
+        slack.team_info().await.unwrap(),
+        ("T-MOCK".to_owned(), "Mock Workspace".to_owned())
+    );
+    assert_eq!(slack.auth_test().await.unwrap()["team_id"], "T-MOCK");
+}

@@ -59,6 +59,7 @@ authorize_url = "{base}/authorize"
 token_url = "{base}/token"
 revoke_url = "{base}/revoke"
 userinfo_url = "{base}/api/auth.test"
+api_base_url = "{base}/api"
 client_id = "mock-client"
 client_secret = "mock-secret"
 "#
