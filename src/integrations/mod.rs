@@ -4,6 +4,7 @@ mod connect;
 pub mod credentials;
 mod detail;
 mod disconnect;
+pub mod google;
 pub mod key_rotation;
 pub mod oversight;
 pub mod provider_api;

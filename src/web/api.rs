@@ -17,6 +17,7 @@ use crate::api_tokens::{self, ServiceClient};
 use crate::db::sync_logs::{self, NewSyncLog, status};
 use crate::db::{DbError, integrations};
 use crate::domain::IntegrationId;
+use crate::integrations::google::{Google, NewEvent};
 use crate::integrations::provider_api::{ApiError, ApiRequest, ProviderApi};
 use crate::integrations::slack::Slack;
 
@@ -30,6 +31,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/api/v1/integrations/{id}/slack/messages",
             web::post().to(slack_message),
         )
+        .route(
+            "/api/v1/integrations/{id}/calendar/events",
+            web::post().to(calendar_event),
+        )
+        .route("/api/v1/integrations/{id}/email", web::post().to(email))
         .route(
             "/api/v1/integrations/{id}/proxy/{tail:.*}",
             web::route().to(proxy),
@@ -289,6 +295,154 @@ async fn slack_message(
     }
 }
 
+/// A Google integration's API for this client, or the answer to give.
+async fn google_api<'a>(
+    state: &'a WebState,
+    client: &ServiceClient,
+    raw_id: &str,
+) -> Result<Google<'a>, HttpResponse> {
+    match provider_api(state, client, raw_id).await {
+        Ok(api) if api.provider.def.slug == "google" => Ok(Google::new(api)),
+        Ok(_) => Err(error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "wrong_provider",
+            "this integration is not Google Workspace",
+        )),
+        Err(response) => Err(response),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CalendarEventRequest {
+    #[serde(default = "primary")]
+    calendar_id: String,
+    summary: String,
+    #[serde(default)]
+    description: Option<String>,
+    start: String,
+    end: String,
+    #[serde(default)]
+    attendees: Vec<String>,
+}
+
+fn primary() -> String {
+    "primary".into()
+}
+
+async fn calendar_event(
+    state: web::Data<WebState>,
+    service: Service,
+    id: web::Path<String>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let started = Instant::now();
+    let Ok(request) = serde_json::from_slice::<CalendarEventRequest>(&body) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "expected {summary, start, end (RFC 3339), attendees?, description?, calendar_id?}",
+        );
+    };
+    let times_valid = [&request.start, &request.end]
+        .iter()
+        .all(|t| chrono::DateTime::parse_from_rfc3339(t).is_ok());
+    if request.summary.trim().is_empty()
+        || !times_valid
+        || request
+            .attendees
+            .iter()
+            .any(|a| crate::domain::Email::parse(a).is_err())
+    {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "a summary, RFC 3339 start and end, and valid attendee emails are required",
+        );
+    }
+    let google = match google_api(&state, &service.0, &id).await {
+        Ok(google) => google,
+        Err(response) => return response,
+    };
+    let new = NewEvent {
+        summary: request.summary,
+        description: request.description,
+        start: request.start,
+        end: request.end,
+        attendees: request.attendees,
+    };
+    let result = google.create_event(&request.calendar_id, &new).await;
+    let outcome = result.as_ref().map(|_| 200).map_err(ToString::to_string);
+    record(
+        &state,
+        &service.0,
+        Some((id.as_str(), "google")),
+        "Calendar event".into(),
+        &outcome,
+        started,
+    )
+    .await;
+    match result {
+        Ok(event) => HttpResponse::Ok().json(event),
+        Err(e) => api_error(&e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailRequest {
+    to: String,
+    subject: String,
+    body: String,
+}
+
+async fn email(
+    state: web::Data<WebState>,
+    service: Service,
+    id: web::Path<String>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let started = Instant::now();
+    let Ok(request) = serde_json::from_slice::<EmailRequest>(&body) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "expected {to, subject, body}",
+        );
+    };
+    if crate::domain::Email::parse(&request.to).is_err()
+        || request.subject.len() > 998
+        || request.body.len() > 500_000
+    {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "a valid recipient, a subject and a body are required",
+        );
+    }
+    let google = match google_api(&state, &service.0, &id).await {
+        Ok(google) => google,
+        Err(response) => return response,
+    };
+    let result = google
+        .send_email(&request.to, &request.subject, &request.body)
+        .await;
+    let outcome = result.as_ref().map(|_| 200).map_err(ToString::to_string);
+    record(
+        &state,
+        &service.0,
+        Some((id.as_str(), "google")),
+        "Email".into(),
+        &outcome,
+        started,
+    )
+    .await;
+    match result {
+        Ok(message_id) => HttpResponse::Ok().json(json!({ "id": message_id })),
+        Err(e) => api_error(&e),
+    }
+}
+
 /// The proxy's path, checked to stay inside the provider's API base: no absolute URLs, no
 /// `..`, no encoded separators or dots, no backslashes or control characters.
 pub fn proxy_url(base: &str, tail: &str) -> Option<String> {
@@ -450,6 +604,22 @@ pub fn openapi_document() -> Value {
                 "patch": { "summary": "Forward to the provider's API with a fresh token", "responses": { "200": { "description": "the provider's answer, passed back" } } },
                 "delete": { "summary": "Forward to the provider's API with a fresh token", "responses": { "200": { "description": "the provider's answer, passed back" } } },
             },
+            "/integrations/{id}/calendar/events": { "post": {
+                "summary": "Create a calendar event with attendees (Google Workspace)",
+                "parameters": [id],
+                "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/CalendarEvent" } } } },
+                "responses": { "200": { "description": "the event (id, summary, start, end, html_link)" },
+                    "400": { "description": "malformed request" }, "401": errors["401"], "404": errors["404"], "409": errors["409"],
+                    "422": { "description": "refused by the provider or not a Google integration" }, "429": errors["429"], "503": errors["503"] },
+            } },
+            "/integrations/{id}/email": { "post": {
+                "summary": "Send a plain-text email from the connected account (Gmail)",
+                "parameters": [id],
+                "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Email" } } } },
+                "responses": { "200": { "description": "sent (id)" },
+                    "400": { "description": "malformed request" }, "401": errors["401"], "404": errors["404"], "409": errors["409"],
+                    "422": { "description": "refused by the provider or not a Google integration" }, "429": errors["429"], "503": errors["503"] },
+            } },
             "/openapi.json": { "get": { "summary": "This document", "security": [], "responses": { "200": { "description": "OpenAPI 3.1" } } } },
         },
         "components": {
@@ -461,6 +631,13 @@ pub fn openapi_document() -> Value {
                     "account_id": { "type": "string" }, "account_name": { "type": "string" },
                     "granted_scopes": { "type": "array", "items": { "type": "string" } },
                     "connected_at": { "type": ["string", "null"], "format": "date-time" }, "last_error": { "type": ["string", "null"] } } },
+                "CalendarEvent": { "type": "object", "required": ["summary", "start", "end"], "additionalProperties": false, "properties": {
+                    "calendar_id": { "type": "string", "default": "primary" }, "summary": { "type": "string" },
+                    "description": { "type": "string" }, "start": { "type": "string", "format": "date-time" },
+                    "end": { "type": "string", "format": "date-time" },
+                    "attendees": { "type": "array", "items": { "type": "string", "format": "email" } } } },
+                "Email": { "type": "object", "required": ["to", "subject", "body"], "additionalProperties": false, "properties": {
+                    "to": { "type": "string", "format": "email" }, "subject": { "type": "string" }, "body": { "type": "string" } } },
                 "SlackMessage": { "type": "object", "required": ["text"], "additionalProperties": false, "properties": {
                     "channel": { "type": "string" }, "user": { "type": "string" }, "text": { "type": "string", "maxLength": 40000 },
                     "post_at": { "type": "integer", "description": "Unix seconds; with channel only" } } },

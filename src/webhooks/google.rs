@@ -3,16 +3,13 @@
 //! then the old one is stopped.
 
 use chrono::{Duration, NaiveDateTime};
-use reqwest::header::AUTHORIZATION;
-use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
 use crate::context::AppContext;
 use crate::db::webhooks::{self, WebhookRow, status};
 use crate::db::{self, DbError, integrations};
 use crate::domain::{IntegrationId, OrgId};
-use crate::integrations::tokens::{self, TokenError};
-use crate::providers::http::read_body;
+use crate::integrations::provider_api::{ApiError, ApiRequest, ProviderApi};
 
 /// How long a new channel is asked to live (Google may shorten it).
 pub const CHANNEL_TTL: Duration = Duration::days(7);
@@ -22,11 +19,7 @@ pub const RENEW_BEFORE: Duration = Duration::hours(24);
 #[derive(Debug, thiserror::Error)]
 pub enum WatchError {
     #[error("{0}")]
-    Token(#[from] TokenError),
-    #[error("Google answered HTTP {0}")]
-    Refused(u16),
-    #[error("Google could not be reached: {0}")]
-    Unreachable(String),
+    Api(#[from] ApiError),
     #[error("Google's answer was not understood")]
     BadResponse,
     #[error(transparent)]
@@ -35,15 +28,14 @@ pub enum WatchError {
 
 impl WatchError {
     pub fn is_transient(&self) -> bool {
-        match self {
-            WatchError::Refused(status) => *status == 429 || *status >= 500,
-            WatchError::Unreachable(_) | WatchError::Db(_) => true,
-            WatchError::Token(TokenError::Unavailable(_) | TokenError::Db(_)) => true,
-            _ => false,
-        }
+        matches!(
+            self,
+            WatchError::Api(ApiError::RateLimited { .. } | ApiError::ProviderDown(_)) | WatchError::Db(_)
+        )
     }
 }
 
+/// A Calendar API call through the shared HTTP core (fresh token, retries, breaker).
 async fn api_call(
     ctx: &AppContext,
     org: OrgId,
@@ -51,31 +43,13 @@ async fn api_call(
     path: &str,
     body: Value,
 ) -> Result<Value, WatchError> {
-    let token = tokens::fresh_access_token(ctx, org, integration).await?;
-    let base = ctx
-        .catalogue
-        .get("google")
-        .map(|p| p.def.api_base_url.clone())
-        .ok_or(WatchError::BadResponse)?;
-    let response = ctx
-        .http
-        .post(format!("{base}{path}"))
-        .header(AUTHORIZATION, format!("Bearer {}", token.expose_secret()))
-        .json(&body)
-        .send()
-        .await
-        .map_err(|e| WatchError::Unreachable(e.without_url().to_string()))?;
-    let status = response.status().as_u16();
-    let bytes = read_body(response)
-        .await
-        .map_err(|e| WatchError::Unreachable(e.to_string()))?;
-    if !(200..300).contains(&status) {
-        return Err(WatchError::Refused(status));
-    }
-    if bytes.is_empty() {
+    let api = ProviderApi::for_integration(ctx, org, integration).await?;
+    let url = format!("{}{path}", api.base());
+    let response = api.send(&ApiRequest::post_json(url, &body)).await?;
+    if response.body.is_empty() {
         return Ok(Value::Null);
     }
-    serde_json::from_slice(&bytes).map_err(|_| WatchError::BadResponse)
+    serde_json::from_slice(&response.body).map_err(|_| WatchError::BadResponse)
 }
 
 /// Registers a calendar watch channel for the integration and stores it.
@@ -151,7 +125,7 @@ pub async fn stop_channel(ctx: &AppContext, row: &WebhookRow) -> Result<(), Watc
     };
     let body = json!({ "id": row.external_id, "resourceId": row.resource_id });
     match api_call(ctx, org, integration, "/calendar/v3/channels/stop", body).await {
-        Ok(_) | Err(WatchError::Refused(404)) => Ok(()),
+        Ok(_) | Err(WatchError::Api(ApiError::NotFound)) => Ok(()),
         Err(e) => Err(e),
     }
 }

@@ -281,6 +281,8 @@ async fn the_openapi_document_parses_and_lists_every_route() {
         paths,
         [
             "/integrations",
+            "/integrations/{id}/calendar/events",
+            "/integrations/{id}/email",
             "/integrations/{id}/proxy/{path}",
             "/integrations/{id}/slack/messages",
             "/openapi.json"
@@ -289,25 +291,35 @@ async fn the_openapi_document_parses_and_lists_every_route() {
     // Every documented operation answers (not 404 from the router) on the real server.
     let token = service_token(&t, &t.admin, "svc").await;
     let some_id = uuid::Uuid::new_v4();
-    for (method, path) in [
-        (reqwest::Method::GET, "/api/v1/integrations".to_owned()),
+    let calls = [
+        (
+            reqwest::Method::GET,
+            "/api/v1/integrations".to_owned(),
+            Value::Null,
+        ),
         (
             reqwest::Method::POST,
             format!("/api/v1/integrations/{some_id}/slack/messages"),
+            json!({"channel": "C", "text": "t"}),
+        ),
+        (
+            reqwest::Method::POST,
+            format!("/api/v1/integrations/{some_id}/calendar/events"),
+            json!({"summary": "s", "start": "2026-12-01T10:00:00Z", "end": "2026-12-01T11:00:00Z"}),
+        ),
+        (
+            reqwest::Method::POST,
+            format!("/api/v1/integrations/{some_id}/email"),
+            json!({"to": "a@b.example", "subject": "s", "body": "b"}),
         ),
         (
             reqwest::Method::GET,
             format!("/api/v1/integrations/{some_id}/proxy/x"),
+            Value::Null,
         ),
-    ] {
-        let res = api(
-            &t,
-            Some(&token),
-            method,
-            &path,
-            Some(json!({"channel": "C", "text": "t"})),
-        )
-        .await;
+    ];
+    for (method, path, body) in calls {
+        let res = api(&t, Some(&token), method, &path, (!body.is_null()).then_some(body)).await;
         let body: Value = res.json().await.unwrap();
         assert!(
             body.get("error").is_none_or(|e| e == "not_found"),
@@ -607,4 +619,245 @@ async fn the_slack_client_reads_channels_users_and_the_team() {
         ("T-MOCK".to_owned(), "Mock Workspace".to_owned())
     );
     assert_eq!(slack.auth_test().await.unwrap()["team_id"], "T-MOCK");
+}
+
+/// A Google Workspace integration of the admin's organization with mock-issued tokens.
+async fn google_integration(t: &OAuthApp) -> String {
+    use secrecy::SecretString;
+    use targetym_integrations::db::{self, credentials as stored};
+    use targetym_integrations::integrations::credentials;
+    let org = t
+        .app
+        .ctx
+        .db
+        .run(|conn| db::orgs::find_user_by_email(conn, "ada@acme.example"))
+        .await
+        .unwrap()
+        .unwrap()
+        .org_id;
+    let (access, refresh) = t.mock.issue_tokens("openid email");
+    let keyring = t.app.ctx.keyring.clone();
+    t.app
+        .ctx
+        .db
+        .run(move |conn| {
+            let id = uuid::Uuid::new_v4().to_string();
+            db::integrations::insert(
+                conn,
+                &db::integrations::NewIntegration {
+                    id: &id,
+                    org_id: &org,
+                    provider_slug: "google",
+                    status: "connected",
+                    external_account_id: "mock-user-1",
+                    external_account_name: "ada@mock.example",
+                    granted_scopes: "openid email",
+                    connected_by: None,
+                },
+            )?;
+            let tokens = targetym_integrations::oauth::TokenSet {
+                access_token: SecretString::from(access),
+                refresh_token: Some(SecretString::from(refresh)),
+                token_type: "Bearer".into(),
+                expires_in: Some(3600),
+                scope: None,
+                id_token: None,
+                extra: Value::Null,
+            };
+            stored::upsert(
+                conn,
+                &credentials::seal(&keyring, &id, &tokens, None, "openid email", db::now()),
+            )?;
+            Ok(id)
+        })
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn calendar_events_and_emails_through_google() {
+    let t = oauth_app().await;
+    let id = google_integration(&t).await;
+    let token = service_token(&t, &t.admin, "recruiting").await;
+    let event = json!({
+        "summary": "Interview: Ada Lovelace",
+        "description": "Round 1",
+        "start": "2026-12-01T10:00:00Z",
+        "end": "2026-12-01T11:00:00Z",
+        "attendees": ["ada@acme.example", "bob@acme.example"],
+    });
+    let res = api(
+        &t,
+        Some(&token),
+        reqwest::Method::POST,
+        &format!("/api/v1/integrations/{id}/calendar/events"),
+        Some(event),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let created: Value = res.json().await.unwrap();
+    assert!(created["id"].as_str().unwrap().starts_with("evt-"));
+    let call = t.mock.api_calls().pop().unwrap();
+    assert_eq!(call.path, "/calendar/v3/calendars/primary/events");
+    assert!(call.query.contains("sendUpdates=all"));
+    let sent: Value = serde_json::from_str(&call.body).unwrap();
+    assert_eq!(
+        sent["attendees"],
+        json!([{"email": "ada@acme.example"}, {"email": "bob@acme.example"}])
+    );
+    assert_eq!(sent["start"]["dateTime"], "2026-12-01T10:00:00Z");
+    let bad = json!({"summary": "x", "start": "tomorrow", "end": "2026-12-01T11:00:00Z"});
+    let res = api(
+        &t,
+        Some(&token),
+        reqwest::Method::POST,
+        &format!("/api/v1/integrations/{id}/calendar/events"),
+        Some(bad),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let backwards = json!({"summary": "x", "start": "2026-12-01T11:00:00Z", "end": "2026-12-01T10:00:00Z"});
+    let res = api(
+        &t,
+        Some(&token),
+        reqwest::Method::POST,
+        &format!("/api/v1/integrations/{id}/calendar/events"),
+        Some(backwards),
+    )
+    .await;
+    assert_eq!(
+        res.status(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "Google's refusal, typed"
+    );
+
+    let mail =
+        json!({"to": "ada@acme.example", "subject": "Bienvenue, Zoë", "body": "Votre premier jour : lundi."});
+    let res = api(
+        &t,
+        Some(&token),
+        reqwest::Method::POST,
+        &format!("/api/v1/integrations/{id}/email"),
+        Some(mail),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(
+        res.json::<Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .starts_with("msg-")
+    );
+    let sent = t.mock.sent_emails().pop().unwrap();
+    assert!(sent.contains("To: ada@acme.example") && sent.contains("Subject: =?UTF-8?B?"));
+    let injected = json!({"to": "ada@acme.example\r\nBcc: eve@evil.example", "subject": "s", "body": "b"});
+    let res = api(
+        &t,
+        Some(&token),
+        reqwest::Method::POST,
+        &format!("/api/v1/integrations/{id}/email"),
+        Some(injected),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(t.mock.sent_emails().len(), 1);
+
+    // A Slack integration is not a calendar.
+    let flow = t.connect("slack").await;
+    assert_eq!(flow.callback.status(), StatusCode::OK);
+    let listed: Value = api(
+        &t,
+        Some(&token),
+        reqwest::Method::GET,
+        "/api/v1/integrations",
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let slack_id = listed["integrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["provider"] == "slack")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let res = api(
+        &t,
+        Some(&token),
+        reqwest::Method::POST,
+        &format!("/api/v1/integrations/{slack_id}/email"),
+        Some(json!({"to": "a@b.example", "subject": "s", "body": "b"})),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn the_google_client_reads_calendars_events_files_and_the_user() {
+    use targetym_integrations::domain::{IntegrationId, OrgId};
+    use targetym_integrations::integrations::google::{Google, NewEvent};
+    use targetym_integrations::integrations::provider_api::ProviderApi;
+    let t = oauth_app().await;
+    let id = google_integration(&t).await;
+    let org = t
+        .app
+        .ctx
+        .db
+        .run(|conn| targetym_integrations::db::orgs::find_user_by_email(conn, "ada@acme.example"))
+        .await
+        .unwrap()
+        .unwrap()
+        .org_id;
+    let api = ProviderApi::for_integration(
+        &t.app.ctx,
+        OrgId::parse(&org).unwrap(),
+        IntegrationId::parse(&id).unwrap(),
+    )
+    .await
+    .unwrap();
+    let google = Google::new(api);
+    let calendars = google.list_calendars().await.unwrap();
+    assert!(calendars.iter().any(|(_, _, primary)| *primary));
+    let new = NewEvent {
+        summary: "Onboarding".into(),
+        description: None,
+        start: "2026-12-02T09:00:00Z".into(),
+        end: "2026-12-02T10:00:00Z".into(),
+        attendees: vec!["ada@acme.example".into()],
+    };
+    let created = google.create_event("primary", &new).await.unwrap();
+    let window = google
+        .list_events("primary", "2026-12-02T00:00:00Z", "2026-12-03T00:00:00Z")
+        .await
+        .unwrap();
+    assert_eq!(window, vec![created.clone()]);
+    assert!(
+        google
+            .list_events("primary", "2026-12-03T00:00:00Z", "2026-12-04T00:00:00Z")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let folder = google.create_folder("Onboarding — Ada", None).await.unwrap();
+    assert_eq!(folder.mime_type, "application/vnd.google-apps.folder");
+    assert!(google.list_files().await.unwrap().contains(&folder));
+    assert!(
+        google
+            .share(&folder.id, "ada@acme.example", "writer")
+            .await
+            .unwrap()
+            .starts_with("perm-")
+    );
+    assert!(matches!(
+        google.share("no-such-file", "ada@acme.example", "reader").await,
+        Err(targetym_integrations::integrations::provider_api::ApiError::NotFound)
+    ));
+    assert_eq!(
+        google.me().await.unwrap(),
+        ("Ada Mock".to_owned(), "ada@mock.example".to_owned())
+    );
 }

@@ -1,0 +1,283 @@
+//! Google Workspace for the platform: Calendar (calendars, events in a window, new events
+//! with attendees), Drive (files, folders, sharing), Gmail (send) and People (the connected
+//! user). Every call goes through the shared HTTP core.
+
+use base64::Engine;
+use serde_json::{Value, json};
+
+use super::provider_api::{ApiError, ApiRequest, ProviderApi};
+
+pub struct Google<'a> {
+    api: ProviderApi<'a>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CalendarEvent {
+    pub id: String,
+    pub summary: String,
+    pub start: String,
+    pub end: String,
+    pub html_link: Option<String>,
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct NewEvent {
+    pub summary: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// RFC 3339.
+    pub start: String,
+    pub end: String,
+    #[serde(default)]
+    pub attendees: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DriveFile {
+    pub id: String,
+    pub name: String,
+    pub mime_type: String,
+}
+
+fn segment(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
+}
+
+fn text(value: &Value, pointer: &str) -> Result<String, ApiError> {
+    value
+        .pointer(pointer)
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .ok_or_else(|| ApiError::ProviderDown(format!("Google's answer has no {pointer}")))
+}
+
+fn event(item: &Value) -> Option<CalendarEvent> {
+    let when = |key: &str| {
+        item.pointer(&format!("/{key}/dateTime"))
+            .or_else(|| item.pointer(&format!("/{key}/date")))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
+    Some(CalendarEvent {
+        id: item.get("id")?.as_str()?.to_owned(),
+        summary: item
+            .get("summary")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+        start: when("start")?,
+        end: when("end")?,
+        html_link: item.get("htmlLink").and_then(Value::as_str).map(str::to_owned),
+    })
+}
+
+fn file(item: &Value) -> Option<DriveFile> {
+    Some(DriveFile {
+        id: item.get("id")?.as_str()?.to_owned(),
+        name: item.get("name")?.as_str()?.to_owned(),
+        mime_type: item
+            .get("mimeType")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+    })
+}
+
+/// An RFC 5322 message in UTF-8 (RFC 2047 subject, base64 body), as Gmail's `raw` wants it:
+/// base64url. Header values with line breaks are refused (header injection).
+pub fn rfc5322_message(to: &str, subject: &str, body: &str) -> Result<String, ApiError> {
+    if to.contains(['\r', '\n']) || subject.contains(['\r', '\n']) || !to.contains('@') {
+        return Err(ApiError::BadRequest(
+            "the recipient or the subject is malformed".into(),
+        ));
+    }
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let encoded_body = b64.encode(body.as_bytes());
+    let wrapped: Vec<&str> = encoded_body
+        .as_bytes()
+        .chunks(76)
+        .map(|line| std::str::from_utf8(line).expect("base64 is ASCII"))
+        .collect();
+    let message = format!(
+        "To: {to}\r\nSubject: =?UTF-8?B?{}?=\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=\"UTF-8\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n",
+        b64.encode(subject.as_bytes()),
+        wrapped.join("\r\n")
+    );
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(message.as_bytes()))
+}
+
+impl<'a> Google<'a> {
+    pub fn new(api: ProviderApi<'a>) -> Google<'a> {
+        Google { api }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.api.base())
+    }
+
+    async fn call(&self, request: ApiRequest) -> Result<Value, ApiError> {
+        self.api.send(&request).await?.json()
+    }
+
+    /// (id, summary, primary) of the user's calendars.
+    pub async fn list_calendars(&self) -> Result<Vec<(String, String, bool)>, ApiError> {
+        let answer = self
+            .call(ApiRequest::get(self.url("/calendar/v3/users/me/calendarList")))
+            .await?;
+        Ok(answer
+            .get("items")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|c| {
+                Some((
+                    c.get("id")?.as_str()?.to_owned(),
+                    c.get("summary")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_owned(),
+                    c.get("primary").and_then(Value::as_bool).unwrap_or(false),
+                ))
+            })
+            .collect())
+    }
+
+    /// Events starting in [from, to) (RFC 3339), recurring ones expanded, in time order.
+    pub async fn list_events(
+        &self,
+        calendar: &str,
+        from: &str,
+        to: &str,
+    ) -> Result<Vec<CalendarEvent>, ApiError> {
+        let request =
+            ApiRequest::get(self.url(&format!("/calendar/v3/calendars/{}/events", segment(calendar))))
+                .query("timeMin", from)
+                .query("timeMax", to)
+                .query("singleEvents", "true")
+                .query("orderBy", "startTime");
+        let answer = self.call(request).await?;
+        Ok(answer
+            .get("items")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(event)
+            .collect())
+    }
+
+    /// Creates an event and invites the attendees (Google emails them).
+    pub async fn create_event(&self, calendar: &str, new: &NewEvent) -> Result<CalendarEvent, ApiError> {
+        let body = json!({
+            "summary": new.summary,
+            "description": new.description,
+            "start": { "dateTime": new.start },
+            "end": { "dateTime": new.end },
+            "attendees": new.attendees.iter().map(|email| json!({ "email": email })).collect::<Vec<_>>(),
+        });
+        let request = ApiRequest::post_json(
+            self.url(&format!("/calendar/v3/calendars/{}/events", segment(calendar))),
+            &body,
+        )
+        .query("sendUpdates", "all");
+        let answer = self.call(request).await?;
+        event(&answer).ok_or_else(|| ApiError::ProviderDown("Google's answer is not an event".into()))
+    }
+
+    pub async fn list_files(&self) -> Result<Vec<DriveFile>, ApiError> {
+        let request = ApiRequest::get(self.url("/drive/v3/files"))
+            .query("pageSize", "100")
+            .query("fields", "files(id,name,mimeType),nextPageToken");
+        let answer = self.call(request).await?;
+        Ok(answer
+            .get("files")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(file)
+            .collect())
+    }
+
+    pub async fn create_folder(&self, name: &str, parent: Option<&str>) -> Result<DriveFile, ApiError> {
+        let mut body = json!({ "name": name, "mimeType": "application/vnd.google-apps.folder" });
+        if let Some(parent) = parent {
+            body["parents"] = json!([parent]);
+        }
+        let answer = self
+            .call(ApiRequest::post_json(self.url("/drive/v3/files"), &body))
+            .await?;
+        file(&answer).ok_or_else(|| ApiError::ProviderDown("Google's answer is not a file".into()))
+    }
+
+    /// Shares a file or folder with a person (`role`: reader, commenter or writer). Returns the
+    /// permission's id.
+    pub async fn share(&self, file_id: &str, email: &str, role: &str) -> Result<String, ApiError> {
+        if !matches!(role, "reader" | "commenter" | "writer") {
+            return Err(ApiError::BadRequest(
+                "role must be reader, commenter or writer".into(),
+            ));
+        }
+        let body = json!({ "type": "user", "role": role, "emailAddress": email });
+        let request = ApiRequest::post_json(
+            self.url(&format!("/drive/v3/files/{}/permissions", segment(file_id))),
+            &body,
+        );
+        text(&self.call(request).await?, "/id")
+    }
+
+    /// Sends a plain-text email from the connected account. Returns Gmail's message id.
+    pub async fn send_email(&self, to: &str, subject: &str, body: &str) -> Result<String, ApiError> {
+        let raw = rfc5322_message(to, subject, body)?;
+        let request = ApiRequest::post_json(
+            self.url("/gmail/v1/users/me/messages/send"),
+            &json!({ "raw": raw }),
+        );
+        text(&self.call(request).await?, "/id")
+    }
+
+    /// (display name, email) of the connected user.
+    pub async fn me(&self) -> Result<(String, String), ApiError> {
+        let request =
+            ApiRequest::get(self.url("/v1/people/me")).query("personFields", "names,emailAddresses");
+        let answer = self.call(request).await?;
+        Ok((
+            text(&answer, "/names/0/displayName")?,
+            text(&answer, "/emailAddresses/0/value")?,
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc5322_messages_are_utf8_and_refuse_header_injection() {
+        let raw = rfc5322_message("ada@acme.example", "Bienvenue, Zoë ✓", "Bonjour Zoë,\nà lundi !").unwrap();
+        let message = String::from_utf8(
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(raw)
+                .unwrap(),
+        )
+        .unwrap();
+        assert!(message.starts_with("To: ada@acme.example\r\nSubject: =?UTF-8?B?"));
+        let subject = message
+            .lines()
+            .nth(1)
+            .unwrap()
+            .trim_start_matches("Subject: =?UTF-8?B?")
+            .trim_end_matches("?=");
+        assert_eq!(
+            String::from_utf8(base64::engine::general_purpose::STANDARD.decode(subject).unwrap()).unwrap(),
+            "Bienvenue, Zoë ✓"
+        );
+        let body = message.split("\r\n\r\n").nth(1).unwrap().replace("\r\n", "");
+        assert_eq!(
+            String::from_utf8(base64::engine::general_purpose::STANDARD.decode(body).unwrap()).unwrap(),
+            "Bonjour Zoë,\nà lundi !"
+        );
+        assert!(rfc5322_message("ada@acme.example\r\nBcc: eve@evil.example", "s", "b").is_err());
+        assert!(rfc5322_message("ada@acme.example", "s\nBcc: eve@evil.example", "b").is_err());
+    }
+}
