@@ -5,6 +5,7 @@ pub mod credentials;
 mod detail;
 mod disconnect;
 pub mod google;
+pub mod health;
 pub mod key_rotation;
 pub mod oversight;
 pub mod provider_api;

@@ -215,6 +215,9 @@ impl<'a> ProviderApi<'a> {
             .timeout(self.ctx.settings.provider_timeout)
             .header(AUTHORIZATION, format!("Bearer {}", token.expose_secret()))
             .query(&request.query);
+        for (name, value) in super::health::api_headers(&self.provider.def.slug) {
+            builder = builder.header(*name, *value);
+        }
         if let Some((content_type, body)) = &request.body {
             builder = builder.header(CONTENT_TYPE, content_type).body(body.clone());
         }

@@ -2,13 +2,13 @@
 
 use std::time::Instant;
 
-use super::tokens::{self, TokenError};
+use super::health;
+use super::provider_api::ProviderApi;
 use crate::accounts::Admin;
 use crate::context::AppContext;
 use crate::db::sync_logs::{self, NewSyncLog, kind, status};
 use crate::db::{DbError, integrations};
 use crate::domain::IntegrationId;
-use crate::oauth;
 
 pub struct TestResult {
     pub ok: bool,
@@ -31,15 +31,19 @@ pub async fn test_connection(
         return Ok(None);
     };
     let started = Instant::now();
-    let outcome = match tokens::fresh_access_token(ctx, admin.org_id, id).await {
-        Ok(token) => match ctx.catalogue.get(&row.provider_slug) {
-            Some(provider) => oauth::check_token(&ctx.http, &provider.def, &token)
+    let outcome = match ProviderApi::for_integration(ctx, admin.org_id, id).await {
+        Ok(api) => {
+            let name = api.provider.def.name.clone();
+            health::identity_call(&api)
                 .await
-                .map(|_| format!("{} answered for {}", provider.def.name, row.external_account_name))
-                .map_err(|e| e.to_string()),
-            None => Err("the provider is no longer in the catalogue".into()),
-        },
-        Err(TokenError::Db(e)) => return Err(e),
+                .map(|account| {
+                    format!(
+                        "{name} answered for {}",
+                        account.unwrap_or(row.external_account_name.clone())
+                    )
+                })
+                .map_err(|e| e.to_string())
+        }
         Err(e) => Err(e.to_string()),
     };
     let latency_ms = started.elapsed().as_millis();

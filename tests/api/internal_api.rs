@@ -861,3 +861,30 @@ async fn the_google_client_reads_calendars_events_files_and_the_user() {
         ("Ada Mock".to_owned(), "ada@mock.example".to_owned())
     );
 }
+
+#[tokio::test]
+async fn test_connection_runs_each_providers_identity_call_through_the_core() {
+    let (t, id, _) = slack_setup().await;
+    let csrf = t.app.csrf_with(&t.admin, &format!("/integrations/{id}")).await;
+    let page = t
+        .app
+        .post_form_with(
+            &t.admin,
+            &format!("/integrations/{id}/test"),
+            &[("csrf_token", &csrf)],
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("OK — Slack answered for Mock Workspace"), "{page}");
+    assert!(t.mock.counters().identity_calls >= 1);
+    // Notion and GitHub calls carry the headers their APIs require.
+    use targetym_integrations::integrations::health::api_headers;
+    assert_eq!(api_headers("notion"), &[("Notion-Version", "2022-06-28")]);
+    assert!(
+        api_headers("github")
+            .iter()
+            .any(|(name, _)| *name == "X-GitHub-Api-Version")
+    );
+}
