@@ -195,3 +195,31 @@ async fn production_logs_json_with_request_ids_and_shuts_down_gracefully_on_sigt
     );
     assert!(!logs.contains(&key) && !logs.contains(&session_key));
 }
+
+#[tokio::test]
+async fn api_tokens_create_prints_a_token_that_the_api_accepts() {
+    let app = spawn_app().await;
+    app.signed_in_admin("Acme HR", "ada@acme.example").await;
+    let out = cli(
+        &app,
+        &["api-tokens", "create", "--org", "Acme HR", "--name", "payroll"],
+        "",
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let token = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert!(token.starts_with("tgi_"));
+    let res = reqwest::Client::new()
+        .get(app.url("/api/v1/integrations"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let unknown = cli(
+        &app,
+        &["api-tokens", "create", "--org", "Nobody Inc", "--name", "x"],
+        "",
+    );
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no organization is named"));
+}
