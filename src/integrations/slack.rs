@@ -112,29 +112,29 @@ impl<'a> Slack<'a> {
         text(&answer, "/scheduled_message_id")
     }
 
-    /// conversations.list, every page.
-    pub async fn list_channels(&self) -> Result<Vec<Channel>, ApiError> {
-        let mut channels = Vec::new();
+    /// Every page of a cursor-paginated read method, the items under `key` parsed by `item`.
+    async fn every_page<T>(
+        &self,
+        method: &str,
+        key: &str,
+        item: impl Fn(&Value) -> Option<T>,
+    ) -> Result<Vec<T>, ApiError> {
+        let mut items = Vec::new();
         let mut cursor = String::new();
+        // Bounded: a provider answering the same cursor forever cannot keep us here.
         for _ in 0..100 {
-            let mut request = ApiRequest::get(self.method("conversations.list")).query("limit", "200");
+            let mut request = ApiRequest::get(self.method(method)).query("limit", "200");
             if !cursor.is_empty() {
                 request = request.query("cursor", cursor.clone());
             }
             let answer = self.call(request).await?;
-            channels.extend(
+            items.extend(
                 answer
-                    .get("channels")
+                    .get(key)
                     .and_then(Value::as_array)
                     .into_iter()
                     .flatten()
-                    .filter_map(|c| {
-                        Some(Channel {
-                            id: c.get("id")?.as_str()?.to_owned(),
-                            name: c.get("name")?.as_str()?.to_owned(),
-                            is_private: c.get("is_private").and_then(Value::as_bool).unwrap_or(false),
-                        })
-                    }),
+                    .filter_map(&item),
             );
             cursor = answer
                 .pointer("/response_metadata/next_cursor")
@@ -145,7 +145,19 @@ impl<'a> Slack<'a> {
                 break;
             }
         }
-        Ok(channels)
+        Ok(items)
+    }
+
+    /// conversations.list, every page.
+    pub async fn list_channels(&self) -> Result<Vec<Channel>, ApiError> {
+        self.every_page("conversations.list", "channels", |c| {
+            Some(Channel {
+                id: c.get("id")?.as_str()?.to_owned(),
+                name: c.get("name")?.as_str()?.to_owned(),
+                is_private: c.get("is_private").and_then(Value::as_bool).unwrap_or(false),
+            })
+        })
+        .await
     }
 
     pub async fn create_channel(&self, name: &str, is_private: bool) -> Result<Channel, ApiError> {
@@ -162,32 +174,7 @@ impl<'a> Slack<'a> {
 
     /// users.list, every page.
     pub async fn list_users(&self) -> Result<Vec<User>, ApiError> {
-        let mut users = Vec::new();
-        let mut cursor = String::new();
-        for _ in 0..100 {
-            let mut request = ApiRequest::get(self.method("users.list")).query("limit", "200");
-            if !cursor.is_empty() {
-                request = request.query("cursor", cursor.clone());
-            }
-            let answer = self.call(request).await?;
-            users.extend(
-                answer
-                    .get("members")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                    .filter_map(user),
-            );
-            cursor = answer
-                .pointer("/response_metadata/next_cursor")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned();
-            if cursor.is_empty() {
-                break;
-            }
-        }
-        Ok(users)
+        self.every_page("users.list", "members", user).await
     }
 
     pub async fn lookup_user_by_email(&self, email: &str) -> Result<User, ApiError> {

@@ -167,6 +167,31 @@ async fn record(
     }
 }
 
+/// Records an action's outcome and answers with its result (JSON) or its typed error.
+async fn answer<T: serde::Serialize>(
+    state: &WebState,
+    client: &ServiceClient,
+    (integration, provider): (&str, &str),
+    what: &str,
+    started: Instant,
+    result: Result<T, ApiError>,
+) -> HttpResponse {
+    let outcome = result.as_ref().map(|_| 200).map_err(ToString::to_string);
+    record(
+        state,
+        client,
+        Some((integration, provider)),
+        what.to_owned(),
+        &outcome,
+        started,
+    )
+    .await;
+    match result {
+        Ok(value) => HttpResponse::Ok().json(value),
+        Err(e) => api_error(&e),
+    }
+}
+
 async fn list_integrations(state: web::Data<WebState>, service: Service) -> HttpResponse {
     let started = Instant::now();
     let org = service.0.org_id.to_text();
@@ -279,20 +304,15 @@ async fn slack_message(
             );
         }
     };
-    let outcome = result.as_ref().map(|_| 200).map_err(ToString::to_string);
-    record(
+    answer(
         &state,
         &service.0,
-        Some((id.as_str(), "slack")),
-        "Slack message".into(),
-        &outcome,
+        (&id, "slack"),
+        "Slack message",
         started,
+        result,
     )
-    .await;
-    match result {
-        Ok(value) => HttpResponse::Ok().json(value),
-        Err(e) => api_error(&e),
-    }
+    .await
 }
 
 /// A Google integration's API for this client, or the answer to give.
@@ -372,20 +392,15 @@ async fn calendar_event(
         attendees: request.attendees,
     };
     let result = google.create_event(&request.calendar_id, &new).await;
-    let outcome = result.as_ref().map(|_| 200).map_err(ToString::to_string);
-    record(
+    answer(
         &state,
         &service.0,
-        Some((id.as_str(), "google")),
-        "Calendar event".into(),
-        &outcome,
+        (&id, "google"),
+        "Calendar event",
         started,
+        result,
     )
-    .await;
-    match result {
-        Ok(event) => HttpResponse::Ok().json(event),
-        Err(e) => api_error(&e),
-    }
+    .await
 }
 
 #[derive(Deserialize)]
@@ -427,20 +442,15 @@ async fn email(
     let result = google
         .send_email(&request.to, &request.subject, &request.body)
         .await;
-    let outcome = result.as_ref().map(|_| 200).map_err(ToString::to_string);
-    record(
+    answer(
         &state,
         &service.0,
-        Some((id.as_str(), "google")),
-        "Email".into(),
-        &outcome,
+        (&id, "google"),
+        "Email",
         started,
+        result.map(|message_id| json!({ "id": message_id })),
     )
-    .await;
-    match result {
-        Ok(message_id) => HttpResponse::Ok().json(json!({ "id": message_id })),
-        Err(e) => api_error(&e),
-    }
+    .await
 }
 
 /// The proxy's path, checked to stay inside the provider's API base: no absolute URLs, no

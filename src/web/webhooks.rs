@@ -116,33 +116,36 @@ where
 }
 
 async fn slack(req: HttpRequest, payload: web::Payload, state: web::Data<WebState>) -> HttpResponse {
-    let ctx = state.ctx.clone();
-    with_body(req, payload, &state, |headers, query, body| async move {
-        webhooks::receive_slack(
-            &ctx,
-            &Delivery {
-                headers: &headers,
-                query: &query,
-                body: &body,
-            },
-        )
-        .await
-    })
-    .await
+    receive_at(req, payload, state, Endpoint::Slack).await
 }
 
 async fn google(req: HttpRequest, payload: web::Payload, state: web::Data<WebState>) -> HttpResponse {
+    receive_at(req, payload, state, Endpoint::Google).await
+}
+
+/// The two endpoints that serve every account of their provider.
+enum Endpoint {
+    Slack,
+    Google,
+}
+
+async fn receive_at(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<WebState>,
+    endpoint: Endpoint,
+) -> HttpResponse {
     let ctx = state.ctx.clone();
     with_body(req, payload, &state, |headers, query, body| async move {
-        webhooks::receive_google(
-            &ctx,
-            &Delivery {
-                headers: &headers,
-                query: &query,
-                body: &body,
-            },
-        )
-        .await
+        let delivery = Delivery {
+            headers: &headers,
+            query: &query,
+            body: &body,
+        };
+        match endpoint {
+            Endpoint::Slack => webhooks::receive_slack(&ctx, &delivery).await,
+            Endpoint::Google => webhooks::receive_google(&ctx, &delivery).await,
+        }
     })
     .await
 }
