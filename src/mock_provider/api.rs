@@ -6,6 +6,7 @@
 //! token before the endpoint itself runs.
 
 mod google;
+mod identities;
 mod slack;
 
 use std::time::Duration;
@@ -86,7 +87,25 @@ pub(super) fn routes(config: &mut web::ServiceConfig) {
             "/gmail/v1/users/me/messages/send",
             web::post().to(google(google::send_message)),
         )
-        .service(google_get("/v1/people/me", google::people_me));
+        .service(google_get("/v1/people/me", google::people_me))
+        .service(google_get("/v1.0/me", identities::graph_me))
+        .service(google_get("/api/1.0/users/me", identities::asana_me))
+        .service(google_get("/v1/users/me", identities::notion_me))
+        .service(google_get(
+            "/oauth/token/accessible-resources",
+            identities::jira_sites,
+        ))
+        .service(google_get(
+            "/ex/jira/{cloud}/rest/api/3/myself",
+            identities::jira_myself,
+        ))
+        .route("/graphql", web::post().to(google(identities::linear_graphql)))
+        .service(google_get("/v2/users/me", identities::zoom_me))
+        .route(
+            "/2/users/get_current_account",
+            web::post().to(google(identities::dropbox_account)),
+        )
+        .service(google_get("/user", identities::github_user));
 }
 
 /// The body of an endpoint: runs under the state lock, once the call has been admitted.

@@ -621,57 +621,8 @@ async fn the_slack_client_reads_channels_users_and_the_team() {
     assert_eq!(slack.auth_test().await.unwrap()["team_id"], "T-MOCK");
 }
 
-/// A Google Workspace integration of the admin's organization with mock-issued tokens.
 async fn google_integration(t: &OAuthApp) -> String {
-    use secrecy::SecretString;
-    use targetym_integrations::db::{self, credentials as stored};
-    use targetym_integrations::integrations::credentials;
-    let org = t
-        .app
-        .ctx
-        .db
-        .run(|conn| db::orgs::find_user_by_email(conn, "ada@acme.example"))
-        .await
-        .unwrap()
-        .unwrap()
-        .org_id;
-    let (access, refresh) = t.mock.issue_tokens("openid email");
-    let keyring = t.app.ctx.keyring.clone();
-    t.app
-        .ctx
-        .db
-        .run(move |conn| {
-            let id = uuid::Uuid::new_v4().to_string();
-            db::integrations::insert(
-                conn,
-                &db::integrations::NewIntegration {
-                    id: &id,
-                    org_id: &org,
-                    provider_slug: "google",
-                    status: "connected",
-                    external_account_id: "mock-user-1",
-                    external_account_name: "ada@mock.example",
-                    granted_scopes: "openid email",
-                    connected_by: None,
-                },
-            )?;
-            let tokens = targetym_integrations::oauth::TokenSet {
-                access_token: SecretString::from(access),
-                refresh_token: Some(SecretString::from(refresh)),
-                token_type: "Bearer".into(),
-                expires_in: Some(3600),
-                scope: None,
-                id_token: None,
-                extra: Value::Null,
-            };
-            stored::upsert(
-                conn,
-                &credentials::seal(&keyring, &id, &tokens, None, "openid email", db::now()),
-            )?;
-            Ok(id)
-        })
-        .await
-        .unwrap()
+    crate::oauth_helpers::seed_integration(&t.app, &t.mock, "google", "ada@mock.example").await
 }
 
 #[tokio::test]
@@ -887,4 +838,92 @@ async fn test_connection_runs_each_providers_identity_call_through_the_core() {
             .iter()
             .any(|(name, _)| *name == "X-GitHub-Api-Version")
     );
+}
+
+#[tokio::test]
+async fn each_providers_identity_call_answers_test_connection() {
+    use targetym_integrations::mock_provider::{MockConfig, MockProvider};
+    let mock = MockProvider::start(MockConfig::default()).await.unwrap();
+    let base = mock.base_url();
+    let overrides = [
+        (
+            "microsoft",
+            format!("userinfo_url = \"{base}/v1.0/me\"\napi_base_url = \"{base}\""),
+        ),
+        (
+            "asana",
+            format!("userinfo_url = \"{base}/api/1.0/users/me\"\napi_base_url = \"{base}/api/1.0\""),
+        ),
+        (
+            "notion",
+            format!("userinfo_url = \"{base}/v1/users/me\"\napi_base_url = \"{base}/v1\""),
+        ),
+        ("jira", format!("api_base_url = \"{base}\"")),
+        (
+            "linear",
+            format!("userinfo_url = \"{base}/graphql\"\napi_base_url = \"{base}\""),
+        ),
+        (
+            "zoom",
+            format!("userinfo_url = \"{base}/v2/users/me\"\napi_base_url = \"{base}/v2\""),
+        ),
+        (
+            "dropbox",
+            format!("userinfo_url = \"{base}/2/users/get_current_account\"\napi_base_url = \"{base}/2\""),
+        ),
+        (
+            "github",
+            format!("userinfo_url = \"{base}/user\"\napi_base_url = \"{base}\""),
+        ),
+    ];
+    let file: String = overrides
+        .iter()
+        .map(|(slug, lines)| format!("[[provider]]\nslug = \"{slug}\"\n{lines}\n\n"))
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("providers.toml");
+    std::fs::write(&path, file).unwrap();
+    let app = helpers::app()
+        .var("PROVIDERS_FILE", path.to_str().unwrap())
+        .spawn()
+        .await;
+    let admin = app.signed_in_admin("Acme HR", "ada@acme.example").await;
+    let expected = [
+        ("microsoft", "Microsoft 365 answered for"),
+        ("asana", "Asana answered for Ada Asana"),
+        ("notion", "Notion answered for"),
+        ("jira", "Jira answered for Ada Jira"),
+        ("linear", "Linear answered for Acme Linear"),
+        ("zoom", "Zoom answered for ada@zoom.example"),
+        ("dropbox", "Dropbox answered for Ada Dropbox"),
+        ("github", "GitHub answered for ada-gh"),
+    ];
+    for (slug, answer) in expected {
+        let id = crate::oauth_helpers::seed_integration(&app, &mock, slug, "seeded-account").await;
+        let csrf = app.csrf_with(&admin, &format!("/integrations/{id}")).await;
+        let page = app
+            .post_form_with(
+                &admin,
+                &format!("/integrations/{id}/test"),
+                &[("csrf_token", &csrf)],
+            )
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(page.contains(&format!("OK — {answer}")), "{slug}: {page}");
+    }
+    let paths: Vec<String> = mock
+        .api_calls()
+        .into_iter()
+        .map(|c| format!("{} {}", c.method, c.path))
+        .collect();
+    for call in [
+        "GET /oauth/token/accessible-resources",
+        "GET /ex/jira/cloud-1/rest/api/3/myself",
+        "POST /graphql",
+        "POST /2/users/get_current_account",
+    ] {
+        assert!(paths.iter().any(|p| p == call), "{call} in {paths:?}");
+    }
 }

@@ -877,3 +877,54 @@ async fn test_connection_reports_the_result_and_latency_in_place_or_as_a_page() 
         .await;
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn test_connection_runs_from_the_card_too() {
+    let t = oauth_app().await;
+    t.connect("mock-oauth").await;
+    let (id, _, _) = integration_ids(&t.app).await.remove(0);
+    let page = t
+        .app
+        .get_with(&t.admin, "/integrations")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains(&format!(
+        "hx-post=\"/integrations/{id}/test\" hx-target=\"#test-{id}\""
+    )));
+    let csrf = helpers::csrf_in(&page).unwrap();
+    let fragment = t
+        .admin
+        .post(t.app.url(&format!("/integrations/{id}/test")))
+        .header("HX-Request", "true")
+        .header("HX-Target", format!("test-{id}"))
+        .header("X-CSRF-Token", &csrf)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        fragment
+            .trim_start()
+            .starts_with(&format!("<div id=\"test-{id}\"")),
+        "{fragment}"
+    );
+    assert!(fragment.contains("OK — Mock OAuth answered for ada@mock.example"));
+    // A target that is not a plain id falls back to the page's.
+    let odd = t
+        .admin
+        .post(t.app.url(&format!("/integrations/{id}/test")))
+        .header("HX-Request", "true")
+        .header("HX-Target", "x\" onmouseover=\"alert(1)")
+        .header("X-CSRF-Token", &csrf)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(odd.trim_start().starts_with("<div id=\"test-result\""));
+}

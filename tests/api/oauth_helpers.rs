@@ -154,3 +154,60 @@ pub async fn first_integration(app: &TestApp) -> String {
         .await
         .unwrap()
 }
+
+/// A connected integration of `provider` for ada@acme.example's organization, with a token
+/// pair the mock issued (valid for an hour).
+pub async fn seed_integration(
+    app: &TestApp,
+    mock: &MockProvider,
+    provider: &'static str,
+    account: &'static str,
+) -> String {
+    use secrecy::SecretString;
+    use targetym_integrations::db::{self, credentials as stored};
+    use targetym_integrations::integrations::credentials;
+    let org = app
+        .ctx
+        .db
+        .run(|conn| db::orgs::find_user_by_email(conn, "ada@acme.example"))
+        .await
+        .unwrap()
+        .expect("the admin of the seeded organization")
+        .org_id;
+    let (access, refresh) = mock.issue_tokens("read write");
+    let keyring = app.ctx.keyring.clone();
+    app.ctx
+        .db
+        .run(move |conn| {
+            let id = uuid::Uuid::new_v4().to_string();
+            db::integrations::insert(
+                conn,
+                &db::integrations::NewIntegration {
+                    id: &id,
+                    org_id: &org,
+                    provider_slug: provider,
+                    status: "connected",
+                    external_account_id: account,
+                    external_account_name: account,
+                    granted_scopes: "read write",
+                    connected_by: None,
+                },
+            )?;
+            let tokens = targetym_integrations::oauth::TokenSet {
+                access_token: SecretString::from(access),
+                refresh_token: Some(SecretString::from(refresh)),
+                token_type: "Bearer".into(),
+                expires_in: Some(3600),
+                scope: None,
+                id_token: None,
+                extra: serde_json::Value::Null,
+            };
+            stored::upsert(
+                conn,
+                &credentials::seal(&keyring, &id, &tokens, None, "read write", db::now()),
+            )?;
+            Ok(id)
+        })
+        .await
+        .unwrap()
+}

@@ -1,13 +1,10 @@
 use diesel::prelude::*;
 use reqwest::StatusCode;
-use secrecy::SecretString;
 
 use crate::helpers::{self, location};
 use crate::oauth_helpers::{OAuthApp, oauth_app_with};
+use targetym_integrations::db;
 use targetym_integrations::db::schema::{integration_sync_logs as logs, integration_webhooks as hooks};
-use targetym_integrations::db::{self, credentials as stored_credentials};
-use targetym_integrations::integrations::credentials;
-use targetym_integrations::oauth::TokenSet;
 use targetym_integrations::webhooks::verify::hmac_sha256;
 use targetym_integrations::worker::Worker;
 
@@ -28,54 +25,8 @@ async fn app_with(extra: &[(&'static str, &'static str)]) -> OAuthApp {
     .await
 }
 
-/// A connected integration of `provider` for the admin's organization, with mock tokens.
 async fn integration(t: &OAuthApp, provider: &'static str, account: &'static str) -> String {
-    let org = t
-        .app
-        .ctx
-        .db
-        .run(|conn| targetym_integrations::db::orgs::find_user_by_email(conn, "ada@acme.example"))
-        .await
-        .unwrap()
-        .unwrap()
-        .org_id;
-    let (access, refresh) = t.mock.issue_tokens("read write");
-    let keyring = t.app.ctx.keyring.clone();
-    t.app
-        .ctx
-        .db
-        .run(move |conn| {
-            let id = uuid::Uuid::new_v4().to_string();
-            db::integrations::insert(
-                conn,
-                &db::integrations::NewIntegration {
-                    id: &id,
-                    org_id: &org,
-                    provider_slug: provider,
-                    status: "connected",
-                    external_account_id: account,
-                    external_account_name: account,
-                    granted_scopes: "read write",
-                    connected_by: None,
-                },
-            )?;
-            let tokens = TokenSet {
-                access_token: SecretString::from(access),
-                refresh_token: Some(SecretString::from(refresh)),
-                token_type: "Bearer".into(),
-                expires_in: Some(3600),
-                scope: None,
-                id_token: None,
-                extra: serde_json::Value::Null,
-            };
-            stored_credentials::upsert(
-                conn,
-                &credentials::seal(&keyring, &id, &tokens, None, "read write", db::now()),
-            )?;
-            Ok(id)
-        })
-        .await
-        .unwrap()
+    crate::oauth_helpers::seed_integration(&t.app, &t.mock, provider, account).await
 }
 
 fn now_secs() -> String {

@@ -190,6 +190,8 @@ pub async fn disconnect(
 #[template(path = "test_result.html")]
 struct TestResultPartial {
     result: TestResult,
+    /// The id of the element it replaces (the page's, or a card's).
+    target: String,
 }
 
 #[derive(Template)]
@@ -198,6 +200,7 @@ struct TestResultPage {
     layout: Layout,
     integration_id: String,
     result: TestResult,
+    target: String,
 }
 
 /// POST /integrations/{id}/test: the result in place (htmx) or as a page.
@@ -212,7 +215,14 @@ pub async fn test(
         .await?
         .ok_or(WebError::NotFound)?;
     if is_htmx(&req) {
-        html(StatusCode::OK, TestResultPartial { result })
+        let target = req
+            .headers()
+            .get("hx-target")
+            .and_then(|v| v.to_str().ok())
+            .filter(|t| t.len() <= 64 && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+            .unwrap_or("test-result")
+            .to_owned();
+        html(StatusCode::OK, TestResultPartial { result, target })
     } else {
         let layout = Layout::signed_in(&admin)?;
         html(
@@ -221,6 +231,7 @@ pub async fn test(
                 layout,
                 integration_id: integration.to_text(),
                 result,
+                target: "test-result".to_owned(),
             },
         )
     }

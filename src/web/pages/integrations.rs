@@ -27,6 +27,7 @@ struct SettingsPage {
     categories: Vec<String>,
     category: String,
     q: String,
+    csrf: String,
 }
 
 #[derive(Template)]
@@ -35,6 +36,7 @@ struct CardsPartial {
     cards: Vec<ProviderCard>,
     category: String,
     q: String,
+    csrf: String,
 }
 
 pub async fn settings(
@@ -50,6 +52,7 @@ pub async fn settings(
         query: Some(q.clone()),
     };
     let page = integrations::settings_page(&state.ctx, admin.org_id(), &filter).await?;
+    let csrf = admin.csrf()?;
     let mut response = if is_htmx(&req) {
         html(
             StatusCode::OK,
@@ -57,6 +60,7 @@ pub async fn settings(
                 cards: page.cards,
                 category,
                 q,
+                csrf,
             },
         )?
     } else {
@@ -69,6 +73,7 @@ pub async fn settings(
                 categories: page.categories,
                 category,
                 q,
+                csrf,
             },
         )?
     };
