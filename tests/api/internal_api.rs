@@ -341,7 +341,7 @@ async fn slack_setup() -> (OAuthApp, String, String) {
 async fn slack_setup_with_breaker(threshold: &'static str) -> (OAuthApp, String, String) {
     let t = crate::oauth_helpers::oauth_app_with(|b| {
         b.var("BREAKER_THRESHOLD", threshold)
-            .var("BREAKER_COOLDOWN_SECS", "60")
+            .var("BREAKER_COOLDOWN_SECS", "1")
     })
     .await;
     let flow = t.connect("slack").await;
@@ -573,6 +573,70 @@ async fn the_breaker_opens_after_repeated_failures() {
     );
     let metrics = t.app.get("/metrics").await.text().await.unwrap();
     assert!(metrics.contains("provider_circuit_breaker_state{provider=\"slack\"} 1"));
+    // After the cool-down a probe goes out; it succeeds and the breaker closes.
+    t.mock.set_behaviour(|b| b.api_fail_next.clear());
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let res = api(
+        &t,
+        Some(&token),
+        reqwest::Method::POST,
+        &path,
+        Some(json!({"channel": "C", "text": "x"})),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(
+        t.app.ctx.breakers.state("slack"),
+        targetym_integrations::providers::breaker::BreakerState::Closed
+    );
+}
+
+#[tokio::test]
+async fn the_proxy_passes_method_body_status_and_content_type_and_tokens_show_their_last_use() {
+    let (t, id, token) = slack_setup().await;
+    let page = t
+        .app
+        .get_with(&t.admin, "/api-tokens")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("<td>never</td>"));
+    let res = reqwest::Client::new()
+        .post(t.app.url(&format!(
+            "/api/v1/integrations/{id}/proxy/chat.postMessage?unfurl_links=false"
+        )))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body(r#"{"channel":"C-HR","text":"through the proxy"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
+    assert_eq!(
+        res.json::<Value>().await.unwrap()["message"]["text"],
+        "through the proxy"
+    );
+    let call = t.mock.api_calls().pop().unwrap();
+    assert_eq!(
+        (call.method.as_str(), call.path.as_str(), call.query.as_str()),
+        ("POST", "/api/chat.postMessage", "unfurl_links=false")
+    );
+    assert_eq!(call.body, r#"{"channel":"C-HR","text":"through the proxy"}"#);
+    let page = t
+        .app
+        .get_with(&t.admin, "/api-tokens")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!page.contains("<td>never</td>"), "the last use is shown");
 }
 
 #[tokio::test]
