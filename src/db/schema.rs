@@ -119,6 +119,7 @@ diesel::table! {
         rate_limit_per_minute -> Integer,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        channel_kind -> Nullable<Text>,
     }
 }
 

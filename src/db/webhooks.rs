@@ -34,6 +34,8 @@ pub struct WebhookRow {
     pub rate_limit_per_minute: i32,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// Google channels: "calendar" or "drive".
+    pub channel_kind: Option<String>,
 }
 
 impl std::fmt::Debug for WebhookRow {

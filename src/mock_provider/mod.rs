@@ -285,6 +285,11 @@ fn routes(config: &mut web::ServiceConfig) {
             "/calendar/v3/channels/stop",
             web::post().to(resources::channel_stop),
         )
+        .route(
+            "/drive/v3/changes/startPageToken",
+            web::get().to(resources::drive_start_page_token),
+        )
+        .route("/drive/v3/changes/watch", web::post().to(resources::drive_watch))
         .service(
             web::resource("/userinfo")
                 .route(web::get().to(resources::userinfo))

@@ -93,6 +93,8 @@ pub(super) fn bearer_token(req: &HttpRequest) -> Option<&str> {
 /// A Google-like Calendar watch channel, as registered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WatchChannel {
+    /// "calendar" or "drive".
+    pub resource: String,
     pub id: String,
     pub resource_id: String,
     pub token: String,
@@ -105,6 +107,37 @@ pub(super) async fn calendar_watch(
     req: HttpRequest,
     shared: web::Data<Shared>,
     body: web::Json<serde_json::Value>,
+) -> HttpResponse {
+    watch(req, shared, body, "calendar")
+}
+
+/// GET /drive/v3/changes/startPageToken.
+pub(super) async fn drive_start_page_token(req: HttpRequest, shared: web::Data<Shared>) -> HttpResponse {
+    let state = shared.lock();
+    if !bearer_token(&req).is_some_and(|token| state.is_active_access_token(token)) {
+        return HttpResponse::Unauthorized().finish();
+    }
+    HttpResponse::Ok().json(json!({ "kind": "drive#startPageToken", "startPageToken": "42" }))
+}
+
+/// POST /drive/v3/changes/watch?pageToken=… (Google Drive push notifications).
+pub(super) async fn drive_watch(
+    req: HttpRequest,
+    shared: web::Data<Shared>,
+    body: web::Json<serde_json::Value>,
+) -> HttpResponse {
+    if !req.query_string().contains("pageToken=") {
+        return HttpResponse::BadRequest()
+            .json(json!({ "error": { "code": 400, "message": "Required parameter: pageToken" } }));
+    }
+    watch(req, shared, body, "drive")
+}
+
+fn watch(
+    req: HttpRequest,
+    shared: web::Data<Shared>,
+    body: web::Json<serde_json::Value>,
+    resource: &str,
 ) -> HttpResponse {
     let mut state = shared.lock();
     if !bearer_token(&req).is_some_and(|token| state.is_active_access_token(token)) {
@@ -125,6 +158,7 @@ pub(super) async fn calendar_watch(
         .unwrap_or_else(|| (chrono::Utc::now().timestamp_millis() + 604_800_000).to_string());
     let resource_id = format!("mock-resource-{}", super::state::random_hex());
     state.watch_channels.push(WatchChannel {
+        resource: resource.to_owned(),
         id: id.clone(),
         resource_id: resource_id.clone(),
         token: text("token").unwrap_or_default(),

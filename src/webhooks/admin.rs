@@ -135,6 +135,7 @@ pub async fn create_endpoint(
         rate_limit_per_minute: ctx.settings.webhook_rate_limit_per_minute,
         created_at: now,
         updated_at: now,
+        channel_kind: None,
     };
     let url = endpoint_url(ctx, &endpoint);
     ctx.db.run(move |conn| webhooks::insert(conn, &endpoint)).await?;

@@ -52,21 +52,75 @@ async fn api_call(
     serde_json::from_slice(&response.body).map_err(|_| WatchError::BadResponse)
 }
 
-/// Registers a calendar watch channel for the integration and stores it.
-pub async fn watch_calendar(
+/// What a channel watches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WatchKind {
+    /// The primary calendar's events.
+    Calendar,
+    /// Changes to the user's Drive.
+    Drive,
+}
+
+impl WatchKind {
+    pub const ALL: [WatchKind; 2] = [WatchKind::Calendar, WatchKind::Drive];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WatchKind::Calendar => "calendar",
+            WatchKind::Drive => "drive",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<WatchKind> {
+        WatchKind::ALL.into_iter().find(|k| k.as_str() == text)
+    }
+}
+
+/// The watch endpoint of a kind (Drive's needs a start page token first).
+async fn watch_path(
     ctx: &AppContext,
     org: OrgId,
     integration: IntegrationId,
+    kind: WatchKind,
+) -> Result<String, WatchError> {
+    match kind {
+        WatchKind::Calendar => Ok("/calendar/v3/calendars/primary/events/watch".into()),
+        WatchKind::Drive => {
+            let api = ProviderApi::for_integration(ctx, org, integration).await?;
+            let start = api
+                .send(&ApiRequest::get(format!(
+                    "{}/drive/v3/changes/startPageToken",
+                    api.base()
+                )))
+                .await?
+                .json()?;
+            let token = start
+                .get("startPageToken")
+                .and_then(Value::as_str)
+                .ok_or(WatchError::BadResponse)?;
+            let token: String = url::form_urlencoded::byte_serialize(token.as_bytes()).collect();
+            Ok(format!("/drive/v3/changes/watch?pageToken={token}"))
+        }
+    }
+}
+
+/// Registers a watch channel of this kind for the integration and stores it.
+pub async fn watch(
+    ctx: &AppContext,
+    org: OrgId,
+    integration: IntegrationId,
+    kind: WatchKind,
     now: NaiveDateTime,
 ) -> Result<WebhookRow, WatchError> {
     let channel_id = uuid::Uuid::new_v4().to_string();
     let token = crate::crypto::random_token(32);
     let expires = now + CHANNEL_TTL;
+    let path = watch_path(ctx, org, integration, kind).await?;
     let answer = api_call(
         ctx,
         org,
         integration,
-        "/calendar/v3/calendars/primary/events/watch",
+        &path,
         json!({
             "id": channel_id,
             "type": "web_hook",
@@ -108,10 +162,11 @@ pub async fn watch_calendar(
         rate_limit_per_minute: ctx.settings.webhook_rate_limit_per_minute,
         created_at: now,
         updated_at: now,
+        channel_kind: Some(kind.as_str().to_owned()),
     };
     let stored = row.clone();
     ctx.db.run(move |conn| webhooks::insert(conn, &stored)).await?;
-    tracing::info!(integration_id = %integration, channel = %row.external_id, "Google watch channel registered");
+    tracing::info!(integration_id = %integration, channel = %row.external_id, kind = kind.as_str(), "Google watch channel registered");
     Ok(row)
 }
 
@@ -130,20 +185,27 @@ pub async fn stop_channel(ctx: &AppContext, row: &WebhookRow) -> Result<(), Watc
     }
 }
 
-/// The integration has an active channel already.
-pub async fn has_active_channel(
+/// The kinds the integration has no active channel of yet.
+pub async fn missing_channels(
     ctx: &AppContext,
     org: OrgId,
     integration: IntegrationId,
-) -> Result<bool, DbError> {
+) -> Result<Vec<WatchKind>, DbError> {
     let (org, id) = (org.to_text(), integration.to_text());
     let rows = ctx
         .db
         .run(move |conn| webhooks::list_for_integration(conn, &org, &id))
         .await?;
-    Ok(rows
-        .iter()
-        .any(|row| row.provider_slug == "google" && row.status == status::ACTIVE))
+    Ok(WatchKind::ALL
+        .into_iter()
+        .filter(|kind| {
+            !rows.iter().any(|row| {
+                row.provider_slug == "google"
+                    && row.status == status::ACTIVE
+                    && row.channel_kind.as_deref() == Some(kind.as_str())
+            })
+        })
+        .collect())
 }
 
 /// Renews the channels that expire soon: claim (active -> renewing), register the new one,
@@ -180,7 +242,14 @@ pub async fn renew_expiring(ctx: &AppContext, now: NaiveDateTime) -> Result<usiz
             None => false,
         };
         let outcome = match ids {
-            Some((integration, org)) if live => watch_calendar(ctx, org, integration, now).await.map(|_| ()),
+            Some((integration, org)) if live => {
+                let kind = old
+                    .channel_kind
+                    .as_deref()
+                    .and_then(WatchKind::parse)
+                    .unwrap_or(WatchKind::Calendar);
+                watch(ctx, org, integration, kind, now).await.map(|_| ())
+            }
             _ => Ok(()),
         };
         let id = old.id.clone();

@@ -283,6 +283,7 @@ async fn slack_webhook(ctx: &AppContext, team: &str) -> Result<Option<WebhookRow
                 rate_limit_per_minute: rate,
                 created_at: now,
                 updated_at: now,
+                channel_kind: None,
             };
             // Two first events at once: one insert wins, the other reads it.
             match webhooks::insert(conn, &row) {

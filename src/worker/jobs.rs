@@ -127,30 +127,31 @@ async fn run_job(ctx: &AppContext, job: &JobRow) -> Result<String, JobFailure> {
     }
 }
 
-/// Registers the Google watch channel of a newly connected integration (once).
+/// Registers the Google watch channels (Calendar and Drive) of a newly connected
+/// integration, those it has not got yet.
 async fn watch_channel(ctx: &AppContext, job: &JobRow) -> Result<String, JobFailure> {
+    use crate::webhooks::google;
     let (integration_id, org_id) = job
         .integration_id
         .as_deref()
         .and_then(IntegrationId::parse)
         .zip(OrgId::parse(&job.org_id))
         .ok_or_else(|| JobFailure::permanent("the job names no integration"))?;
-    let google = crate::webhooks::google::has_active_channel(ctx, org_id, integration_id)
+    let missing = google::missing_channels(ctx, org_id, integration_id)
         .await
         .map_err(|e| JobFailure::retryable(e.to_string()))?;
-    if google {
-        return Ok("A watch channel is already active".into());
+    let mut registered = Vec::new();
+    for kind in missing {
+        match google::watch(ctx, org_id, integration_id, kind, crate::db::now()).await {
+            Ok(_) => registered.push(kind.as_str()),
+            Err(e) if e.is_transient() => return Err(JobFailure::retryable(e.to_string())),
+            Err(e) => return Err(JobFailure::permanent(e.to_string())),
+        }
     }
-    match crate::webhooks::google::watch_calendar(ctx, org_id, integration_id, crate::db::now()).await {
-        Ok(row) => Ok(format!(
-            "Calendar watch channel registered until {}",
-            row.expires_at
-                .map(|at| at.format("%Y-%m-%d %H:%M UTC").to_string())
-                .unwrap_or_default()
-        )),
-        Err(e) if e.is_transient() => Err(JobFailure::retryable(e.to_string())),
-        Err(e) => Err(JobFailure::permanent(e.to_string())),
-    }
+    Ok(match registered.as_slice() {
+        [] => "The watch channels are already active".into(),
+        kinds => format!("Watch channels registered: {}", kinds.join(", ")),
+    })
 }
 
 /// A sync: with a fresh token, ask the provider who the connection is, and record it (the

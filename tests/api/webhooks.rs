@@ -432,7 +432,8 @@ async fn google_channels_are_registered_verified_deduplicated_and_renewed() {
     let worker = Worker::new(t.app.ctx.clone());
     worker.run_due_work(db::now()).await.unwrap();
     let channels = t.mock.watch_channels();
-    assert_eq!(channels.len(), 1, "one channel registered");
+    let resources: Vec<&str> = channels.iter().map(|c| c.resource.as_str()).collect();
+    assert_eq!(resources, ["calendar", "drive"], "a Calendar and a Drive channel");
     let channel = channels[0].clone();
     assert_eq!(channel.address, format!("{}/api/webhooks/google", t.app.address));
     assert!(channel.token.len() >= 32, "a random channel token");
@@ -441,7 +442,15 @@ async fn google_channels_are_registered_verified_deduplicated_and_renewed() {
         .app
         .ctx
         .db
-        .run(|conn| Ok(hooks::table.select(hooks::secret).first(conn)?))
+        .run({
+            let id = channel.id.clone();
+            move |conn| {
+                Ok(hooks::table
+                    .filter(hooks::external_id.eq(id))
+                    .select(hooks::secret)
+                    .first(conn)?)
+            }
+        })
         .await
         .unwrap();
     assert!(
@@ -515,12 +524,22 @@ async fn google_channels_are_registered_verified_deduplicated_and_renewed() {
         .run_due_work(db::now() + chrono::Duration::days(6) + chrono::Duration::hours(1))
         .await
         .unwrap();
-    assert_eq!(report.channels_renewed, 1);
+    assert_eq!(report.channels_renewed, 2);
     let channels = t.mock.watch_channels();
-    assert_eq!(channels.len(), 2);
-    assert!(channels[0].stopped && !channels[1].stopped);
-    assert_ne!(channels[1].id, channel.id);
-    assert_eq!(t.mock.counters().channel_stops, 1);
+    assert_eq!(channels.len(), 4);
+    assert!(channels[0].stopped && channels[1].stopped && !channels[2].stopped && !channels[3].stopped);
+    let renewed: Vec<&str> = channels[2..].iter().map(|c| c.resource.as_str()).collect();
+    assert!(
+        renewed.contains(&"calendar") && renewed.contains(&"drive"),
+        "each renewed as what it watched"
+    );
+    let new_calendar = channels[2..]
+        .iter()
+        .find(|c| c.resource == "calendar")
+        .unwrap()
+        .clone();
+    assert_ne!(new_calendar.id, channel.id);
+    assert_eq!(t.mock.counters().channel_stops, 2);
     assert_eq!(
         google_notification(&t, &channel.id, &channel.token, "exists", "9")
             .await
@@ -528,7 +547,7 @@ async fn google_channels_are_registered_verified_deduplicated_and_renewed() {
         StatusCode::NOT_FOUND
     );
     assert_eq!(
-        google_notification(&t, &channels[1].id, &channels[1].token, "exists", "1")
+        google_notification(&t, &new_calendar.id, &new_calendar.token, "exists", "1")
             .await
             .status(),
         StatusCode::OK

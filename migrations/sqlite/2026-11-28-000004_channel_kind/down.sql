@@ -1,0 +1,1 @@
+ALTER TABLE integration_webhooks DROP COLUMN channel_kind;
