@@ -17,14 +17,7 @@ use targetym_integrations::oauth::TokenSet;
 use targetym_integrations::worker::Worker;
 
 async fn org_of(t: &OAuthApp) -> String {
-    t.app
-        .ctx
-        .db
-        .run(|conn| db::orgs::find_user_by_email(conn, "ada@acme.example"))
-        .await
-        .unwrap()
-        .unwrap()
-        .org_id
+    t.app.org_of("ada@acme.example").await.to_text()
 }
 
 /// `n` more connected integrations with a few log entries each.
@@ -166,15 +159,9 @@ async fn the_audit_log_filters_paginates_and_exports_csv() {
     assert!(second.contains("Page 2 of 2"));
     assert_eq!(second.matches("<tr data-kind").count(), 6);
     let failed = t
-        .admin
-        .get(t.app.url("/audit?kind=refresh&status=failed"))
-        .header("HX-Request", "true")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+        .app
+        .htmx_get(&t.admin, "/audit?kind=refresh&status=failed")
+        .await;
     assert!(failed.starts_with("<div id=\"audit-rows\">") && !failed.contains("<html"));
     assert_eq!(
         failed
@@ -269,27 +256,15 @@ async fn an_integrations_activity_is_filtered_and_paginated_in_place() {
         .unwrap();
     assert!(page.contains("Page 1 of 2 (12 entries)"), "{page}");
     let older = t
-        .admin
-        .get(t.app.url(&format!("/integrations/{id}/logs?kind=connect&page=2")))
-        .header("HX-Request", "true")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+        .app
+        .htmx_get(&t.admin, &format!("/integrations/{id}/logs?kind=connect&page=2"))
+        .await;
     assert!(older.starts_with("<div id=\"activity\">"));
     assert_eq!(older.matches("<tr data-kind=\"connect\"").count(), 2);
     let none = t
-        .admin
-        .get(t.app.url(&format!("/integrations/{id}/logs?status=failed")))
-        .header("HX-Request", "true")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+        .app
+        .htmx_get(&t.admin, &format!("/integrations/{id}/logs?status=failed"))
+        .await;
     assert!(none.contains("Nothing here yet"));
     // Without JavaScript the filter reloads the integration page with it.
     let res = t
@@ -307,15 +282,7 @@ async fn an_integrations_activity_is_filtered_and_paginated_in_place() {
     assert!(full.contains("<option value=\"connect\" selected>"));
     // Another organization's admin gets nothing of it.
     let other = t.app.signed_in_admin("Beta Ltd", "bob@beta.example").await;
-    let theirs = other
-        .get(t.app.url(&format!("/integrations/{id}/logs")))
-        .header("HX-Request", "true")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let theirs = t.app.htmx_get(&other, &format!("/integrations/{id}/logs")).await;
     assert!(theirs.contains("Nothing here yet"));
 }
 

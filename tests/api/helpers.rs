@@ -230,6 +230,34 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// The organization of the admin with this email.
+    pub async fn org_of(&self, email: &str) -> targetym_integrations::domain::OrgId {
+        let email = email.to_owned();
+        let user = self
+            .ctx
+            .db
+            .run(move |conn| targetym_integrations::db::orgs::find_user_by_email(conn, &email))
+            .await
+            .unwrap()
+            .expect("an admin with this email");
+        targetym_integrations::domain::OrgId::parse(&user.org_id).unwrap()
+    }
+
+    /// What htmx gets for a GET from this browser.
+    pub async fn htmx_get(&self, client: &Client, path: &str) -> String {
+        client
+            .get(self.url(path))
+            .header("HX-Request", "true")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+}
+
 pub fn csrf_in(html: &str) -> Option<String> {
     let marker = "name=\"csrf_token\" value=\"";
     let start = html.find(marker)? + marker.len();

@@ -18,15 +18,7 @@ fn card_states(html: &str) -> Vec<(String, String)> {
 }
 
 async fn org_of(app: &helpers::TestApp, email: &str) -> OrgId {
-    let email = email.to_owned();
-    let row = app
-        .ctx
-        .db
-        .run(move |conn| targetym_integrations::db::orgs::find_user_by_email(conn, &email))
-        .await
-        .unwrap()
-        .unwrap();
-    OrgId::parse(&row.org_id).unwrap()
+    app.org_of(email).await
 }
 
 async fn add_integration(

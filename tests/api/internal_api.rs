@@ -641,26 +641,14 @@ async fn the_proxy_passes_method_body_status_and_content_type_and_tokens_show_th
 
 #[tokio::test]
 async fn the_slack_client_reads_channels_users_and_the_team() {
-    use targetym_integrations::domain::{IntegrationId, OrgId};
+    use targetym_integrations::domain::IntegrationId;
     use targetym_integrations::integrations::provider_api::ProviderApi;
     use targetym_integrations::integrations::slack::Slack;
     let (t, id, _) = slack_setup().await;
-    let org = t
-        .app
-        .ctx
-        .db
-        .run(|conn| targetym_integrations::db::orgs::find_user_by_email(conn, "ada@acme.example"))
+    let org = t.app.org_of("ada@acme.example").await;
+    let api = ProviderApi::for_integration(&t.app.ctx, org, IntegrationId::parse(&id).unwrap())
         .await
-        .unwrap()
-        .unwrap()
-        .org_id;
-    let api = ProviderApi::for_integration(
-        &t.app.ctx,
-        OrgId::parse(&org).unwrap(),
-        IntegrationId::parse(&id).unwrap(),
-    )
-    .await
-    .unwrap();
+        .unwrap();
     let slack = Slack::new(api);
     let created = slack.create_channel("onboarding-2026", false).await.unwrap();
     let channels = slack.list_channels().await.unwrap();
@@ -813,27 +801,15 @@ async fn calendar_events_and_emails_through_google() {
 
 #[tokio::test]
 async fn the_google_client_reads_calendars_events_files_and_the_user() {
-    use targetym_integrations::domain::{IntegrationId, OrgId};
+    use targetym_integrations::domain::IntegrationId;
     use targetym_integrations::integrations::google::{Google, NewEvent};
     use targetym_integrations::integrations::provider_api::ProviderApi;
     let t = oauth_app().await;
     let id = google_integration(&t).await;
-    let org = t
-        .app
-        .ctx
-        .db
-        .run(|conn| targetym_integrations::db::orgs::find_user_by_email(conn, "ada@acme.example"))
+    let org = t.app.org_of("ada@acme.example").await;
+    let api = ProviderApi::for_integration(&t.app.ctx, org, IntegrationId::parse(&id).unwrap())
         .await
-        .unwrap()
-        .unwrap()
-        .org_id;
-    let api = ProviderApi::for_integration(
-        &t.app.ctx,
-        OrgId::parse(&org).unwrap(),
-        IntegrationId::parse(&id).unwrap(),
-    )
-    .await
-    .unwrap();
+        .unwrap();
     let google = Google::new(api);
     let calendars = google.list_calendars().await.unwrap();
     assert!(calendars.iter().any(|(_, _, primary)| *primary));

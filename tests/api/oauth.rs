@@ -311,16 +311,7 @@ async fn a_provider_without_credentials_cannot_be_connected() {
 #[tokio::test]
 async fn the_connect_dialog_is_a_partial_for_htmx_and_a_page_without_javascript() {
     let t = oauth_app().await;
-    let partial = t
-        .admin
-        .get(t.app.url("/integrations/mock-oidc/connect"))
-        .header("HX-Request", "true")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let partial = t.app.htmx_get(&t.admin, "/integrations/mock-oidc/connect").await;
     assert!(partial.trim_start().starts_with("<dialog") && !partial.contains("<html"));
     assert!(partial.contains("Confirm who you are"), "scopes in plain words");
     assert!(partial.contains("<label class=\"check\"><input type=\"checkbox\" name=\"consent\""));

@@ -166,14 +166,7 @@ pub async fn seed_integration(
     use secrecy::SecretString;
     use targetym_integrations::db::{self, credentials as stored};
     use targetym_integrations::integrations::credentials;
-    let org = app
-        .ctx
-        .db
-        .run(|conn| db::orgs::find_user_by_email(conn, "ada@acme.example"))
-        .await
-        .unwrap()
-        .expect("the admin of the seeded organization")
-        .org_id;
+    let org = app.org_of("ada@acme.example").await.to_text();
     let (access, refresh) = mock.issue_tokens("read write");
     let keyring = app.ctx.keyring.clone();
     app.ctx

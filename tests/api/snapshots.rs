@@ -150,16 +150,7 @@ async fn rendered_pages_match_their_snapshots() {
             .await
             .unwrap(),
     );
-    let dialog = t
-        .admin
-        .get(t.app.url("/integrations/mock-oidc/connect"))
-        .header("HX-Request", "true")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let dialog = t.app.htmx_get(&t.admin, "/integrations/mock-oidc/connect").await;
     check("connect_dialog", &dialog);
     let id = first_integration(&t.app).await;
     check(

@@ -398,16 +398,8 @@ async fn google_notification(
 async fn google_channels_are_registered_verified_deduplicated_and_renewed() {
     let t = app().await;
     let id = integration(&t, "google", "ada@acme.example").await;
-    let org = t
-        .app
-        .ctx
-        .db
-        .run(|conn| targetym_integrations::db::orgs::find_user_by_email(conn, "ada@acme.example"))
-        .await
-        .unwrap()
-        .unwrap()
-        .org_id;
-    let (job_org, job_integration) = (org.clone(), id.clone());
+    let job_org = t.app.org_of("ada@acme.example").await.to_text();
+    let job_integration = id.clone();
     t.app
         .ctx
         .db

@@ -29,15 +29,7 @@ fn minutes(n: i64) -> chrono::Duration {
 }
 
 async fn org_id(t: &OAuthApp) -> OrgId {
-    let row = t
-        .app
-        .ctx
-        .db
-        .run(|conn| targetym_integrations::db::orgs::find_user_by_email(conn, "ada@acme.example"))
-        .await
-        .unwrap()
-        .unwrap();
-    OrgId::parse(&row.org_id).unwrap()
+    t.app.org_of("ada@acme.example").await
 }
 
 /// `n` connected integrations of the mock OAuth provider with mock-issued tokens expiring
