@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
-use diesel::r2d2::{self, ManageConnection, Pool, PooledConnection};
+use diesel::r2d2::{self, ManageConnection, Pool};
 use diesel::sqlite::SqliteConnection;
 use diesel::{Connection, RunQueryDsl};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
@@ -162,7 +162,6 @@ impl ManageConnection for ConnectionManager {
 }
 
 pub type DbPool = Pool<ConnectionManager>;
-pub type PooledDb = PooledConnection<ConnectionManager>;
 
 /// The pool plus a way to run blocking diesel work off the async threads.
 #[derive(Clone)]
@@ -200,10 +199,6 @@ impl Db {
     /// Statements run through this pool so far.
     pub fn query_count(&self) -> u64 {
         self.queries.load(Ordering::Relaxed)
-    }
-
-    pub fn get(&self) -> Result<PooledDb, DbError> {
-        Ok(self.pool.get()?)
     }
 
     /// Runs `work` with a pooled connection on the blocking thread pool.

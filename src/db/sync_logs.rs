@@ -34,20 +34,6 @@ pub mod status {
     pub const FAILED: &str = "failed";
 }
 
-#[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = l)]
-pub struct SyncLogRow {
-    pub id: String,
-    pub integration_id: Option<String>,
-    pub provider_slug: String,
-    pub kind: String,
-    pub status: String,
-    pub message: String,
-    pub error: Option<String>,
-    pub duration_ms: Option<i64>,
-    pub created_at: NaiveDateTime,
-}
-
 pub struct NewSyncLog<'a> {
     pub org_id: &'a str,
     pub integration_id: Option<&'a str>,
@@ -84,32 +70,6 @@ pub fn append(conn: &mut DbConnection, entry: &NewSyncLog<'_>) -> Result<String,
         ))
         .execute(conn)?;
     Ok(id)
-}
-
-/// The newest entries of one integration of the organization.
-pub fn recent_for_integration(
-    conn: &mut DbConnection,
-    org_id: &str,
-    integration_id: &str,
-    limit: i64,
-) -> Result<Vec<SyncLogRow>, DbError> {
-    Ok(l::table
-        .filter(l::org_id.eq(org_id))
-        .filter(l::integration_id.eq(integration_id))
-        .order((l::created_at.desc(), l::id.desc()))
-        .limit(limit)
-        .select(SyncLogRow::as_select())
-        .load(conn)?)
-}
-
-/// The newest entries of the organization (all integrations and failed attempts).
-pub fn recent_for_org(conn: &mut DbConnection, org_id: &str, limit: i64) -> Result<Vec<SyncLogRow>, DbError> {
-    Ok(l::table
-        .filter(l::org_id.eq(org_id))
-        .order((l::created_at.desc(), l::id.desc()))
-        .limit(limit)
-        .select(SyncLogRow::as_select())
-        .load(conn)?)
 }
 
 pub mod queue_status {

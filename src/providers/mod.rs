@@ -57,19 +57,6 @@ impl Catalogue {
         Ok(Catalogue { providers })
     }
 
-    /// A catalogue of the built-in providers only, with environment credentials.
-    pub fn builtin(settings: &Settings) -> Catalogue {
-        let providers = catalogue::builtin_providers()
-            .into_iter()
-            .map(|def| {
-                let credentials = ProviderSlug::parse(&def.slug)
-                    .and_then(|slug| settings.client_credentials(&slug.env_prefix()).cloned());
-                Provider { def, credentials }
-            })
-            .collect();
-        Catalogue { providers }
-    }
-
     pub fn get(&self, slug: &str) -> Option<&Provider> {
         self.providers.iter().find(|p| p.def.slug == slug)
     }
