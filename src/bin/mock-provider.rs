@@ -15,6 +15,10 @@ struct Args {
     /// Redirect at once instead of showing the consent page.
     #[arg(long)]
     auto_approve: bool,
+    /// Lifetime of the access tokens it issues, in seconds (short ones let you watch the
+    /// app refresh them).
+    #[arg(long, default_value_t = 3600)]
+    token_ttl: i64,
 }
 
 #[tokio::main]
@@ -24,6 +28,7 @@ async fn main() -> std::io::Result<()> {
         client_id: args.client_id,
         client_secret: args.client_secret,
         auto_approve: args.auto_approve,
+        access_token_ttl_secs: args.token_ttl.max(1),
         port: args.port,
         ..MockConfig::default()
     };
@@ -42,9 +47,24 @@ async fn main() -> std::io::Result<()> {
 fn providers_snippet(config: &MockConfig, base: &str) -> String {
     let client_id = toml_string(&config.client_id);
     let client_secret = toml_string(&config.client_secret);
-    let [issuer, authorize_url, token_url, revoke_url, userinfo_url] =
-        ["", "/authorize", "/token", "/revoke", "/userinfo"]
-            .map(|path| toml_string(&format!("{base}{path}")));
+    let [
+        issuer,
+        authorize_url,
+        token_url,
+        revoke_url,
+        userinfo_url,
+        slack_identity,
+        slack_api,
+    ] = [
+        "",
+        "/authorize",
+        "/token",
+        "/revoke",
+        "/userinfo",
+        "/api/auth.test",
+        "/api",
+    ]
+    .map(|path| toml_string(&format!("{base}{path}")));
     format!(
         r#"[[provider]]
 slug = "mock-oidc"
@@ -70,6 +90,17 @@ client_secret = {client_secret}
 scopes = ["read", "write"]
 token_auth_method = "client_secret_post"
 category = "Testing"
+
+# Slack, played by the mock (workspace "Mock Workspace", team T-MOCK).
+[[provider]]
+slug = "slack"
+authorize_url = {authorize_url}
+token_url = {token_url}
+revoke_url = {revoke_url}
+userinfo_url = {slack_identity}
+api_base_url = {slack_api}
+client_id = {client_id}
+client_secret = {client_secret}
 "#
     )
 }
