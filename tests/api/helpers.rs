@@ -244,6 +244,23 @@ impl TestApp {
         targetym_integrations::domain::OrgId::parse(&user.org_id).unwrap()
     }
 
+    /// An integration's status column.
+    pub async fn integration_status(&self, id: &str) -> String {
+        use diesel::prelude::*;
+        use targetym_integrations::db::schema::integrations;
+        let id = id.to_owned();
+        self.ctx
+            .db
+            .run(move |conn| {
+                Ok(integrations::table
+                    .find(&id)
+                    .select(integrations::status)
+                    .first(conn)?)
+            })
+            .await
+            .unwrap()
+    }
+
     /// What htmx gets for a GET from this browser.
     pub async fn htmx_get(&self, client: &Client, path: &str) -> String {
         client

@@ -11,6 +11,17 @@ use targetym_integrations::db::schema::{
 };
 use targetym_integrations::mock_provider::{AuthMethod, IssParam};
 
+/// POST /integrations/{id}/disconnect from `client` with this CSRF token.
+async fn disconnect(t: &OAuthApp, client: &reqwest::Client, id: &str, csrf: &str) -> reqwest::Response {
+    t.app
+        .post_form_with(
+            client,
+            &format!("/integrations/{id}/disconnect"),
+            &[("csrf_token", csrf)],
+        )
+        .await
+}
+
 /// (integrations, credentials, sync logs, consents, states) rows.
 async fn counts(app: &helpers::TestApp) -> (i64, i64, i64, i64, i64) {
     app.ctx
@@ -593,14 +604,7 @@ async fn disconnect_revokes_deletes_credentials_withdraws_consent_and_logs() {
         .await;
     assert_eq!(confirm.status(), StatusCode::OK);
     let csrf = helpers::csrf_in(&confirm.text().await.unwrap()).unwrap();
-    let res = t
-        .app
-        .post_form_with(
-            &t.admin,
-            &format!("/integrations/{id}/disconnect"),
-            &[("csrf_token", &csrf)],
-        )
-        .await;
+    let res = disconnect(&t, &t.admin, &id, &csrf).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&res), "/integrations");
     let page = t
@@ -617,19 +621,12 @@ async fn disconnect_revokes_deletes_credentials_withdraws_consent_and_logs() {
     assert!(t.mock.is_revoked(&refresh_token));
     let (integrations_n, credentials, sync_logs, _, _) = counts(&t.app).await;
     assert_eq!((integrations_n, credentials, sync_logs), (1, 0, 2));
-    let (status, withdrawn) = t
+    let status = t.app.integration_status(&id).await;
+    let withdrawn: Option<chrono::NaiveDateTime> = t
         .app
         .ctx
         .db
-        .run(move |conn| {
-            let status: String = integrations::table
-                .find(&id)
-                .select(integrations::status)
-                .first(conn)?;
-            let withdrawn: Option<chrono::NaiveDateTime> =
-                consents::table.select(consents::withdrawn_at).first(conn)?;
-            Ok((status, withdrawn))
-        })
+        .run(|conn| Ok(consents::table.select(consents::withdrawn_at).first(conn)?))
         .await
         .unwrap();
     assert_eq!(status, "disconnected");
@@ -643,14 +640,7 @@ async fn a_failing_revocation_does_not_block_the_disconnect_and_is_recorded() {
     let (id, _, _) = integration_ids(&t.app).await.remove(0);
     t.mock.set_behaviour(|b| b.revoke_status = Some(500));
     let csrf = t.app.csrf_with(&t.admin, "/integrations").await;
-    let res = t
-        .app
-        .post_form_with(
-            &t.admin,
-            &format!("/integrations/{id}/disconnect"),
-            &[("csrf_token", &csrf)],
-        )
-        .await;
+    let res = disconnect(&t, &t.admin, &id, &csrf).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     let page = t
         .app
@@ -660,21 +650,18 @@ async fn a_failing_revocation_does_not_block_the_disconnect_and_is_recorded() {
         .await
         .unwrap();
     assert!(page.contains("Revoking access at Mock OAuth failed"));
-    let (credentials, status, error) = t
+    let status = t.app.integration_status(&id).await;
+    let (credentials, error) = t
         .app
         .ctx
         .db
         .run(move |conn| {
             let credentials: i64 = creds::table.count().get_result(conn)?;
-            let status: String = integrations::table
-                .find(&id)
-                .select(integrations::status)
-                .first(conn)?;
             let error: Option<String> = logs::table
                 .filter(logs::kind.eq("disconnect"))
                 .select(logs::error)
                 .first(conn)?;
-            Ok((credentials, status, error))
+            Ok((credentials, error))
         })
         .await
         .unwrap();
@@ -750,14 +737,7 @@ async fn another_organizations_admin_gets_404_for_this_integration() {
         );
     }
     let csrf = t.app.csrf_with(&intruder, "/integrations").await;
-    let res = t
-        .app
-        .post_form_with(
-            &intruder,
-            &format!("/integrations/{id}/disconnect"),
-            &[("csrf_token", &csrf)],
-        )
-        .await;
+    let res = disconnect(&t, &intruder, &id, &csrf).await;
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
     let res = t
         .app

@@ -282,20 +282,7 @@ async fn slack_reporting_an_uninstall_marks_the_integration_for_reconnect() {
         .run_due_work(db::now())
         .await
         .unwrap();
-    let status: String = t
-        .app
-        .ctx
-        .db
-        .run(move |conn| {
-            use targetym_integrations::db::schema::integrations;
-            Ok(integrations::table
-                .find(&id)
-                .select(integrations::status)
-                .first(conn)?)
-        })
-        .await
-        .unwrap();
-    assert_eq!(status, "needs_reauth");
+    assert_eq!(t.app.integration_status(&id).await, "needs_reauth");
 }
 
 #[tokio::test]
