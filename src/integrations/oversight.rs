@@ -187,7 +187,15 @@ pub async fn audit_page(
     let org = org.to_text();
     let (rows, total) = ctx
         .db
-        .run(move |conn| sync_logs::page_for_org(conn, &org, &filter, (page - 1) * per_page, per_page))
+        .run(move |conn| {
+            // An integration's log is another organization's to see only if it is theirs.
+            if let Some(id) = &filter.integration_id
+                && integrations::find_for_org(conn, &org, id)?.is_none()
+            {
+                return Err(diesel::result::Error::NotFound.into());
+            }
+            sync_logs::page_for_org(conn, &org, &filter, (page - 1) * per_page, per_page)
+        })
         .await?;
     Ok(AuditPage {
         entries: rows.into_iter().map(AuditEntry::from).collect(),

@@ -24,22 +24,13 @@ use crate::integrations::slack::Slack;
 /// Request bodies of the API at most.
 const MAX_BODY: usize = 1024 * 1024;
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/api/v1/openapi.json", web::get().to(openapi))
-        .route("/api/v1/integrations", web::get().to(list_integrations))
-        .route(
-            "/api/v1/integrations/{id}/slack/messages",
-            web::post().to(slack_message),
-        )
-        .route(
-            "/api/v1/integrations/{id}/calendar/events",
-            web::post().to(calendar_event),
-        )
-        .route("/api/v1/integrations/{id}/email", web::post().to(email))
-        .route(
-            "/api/v1/integrations/{id}/proxy/{tail:.*}",
-            web::route().to(proxy),
-        );
+super::route_table! {
+    get "/api/v1/openapi.json" => openapi;
+    get "/api/v1/integrations" => list_integrations;
+    post "/api/v1/integrations/{id}/slack/messages" => slack_message;
+    post "/api/v1/integrations/{id}/calendar/events" => calendar_event;
+    post "/api/v1/integrations/{id}/email" => email;
+    route "/api/v1/integrations/{id}/proxy/{tail:.*}" => proxy;
 }
 
 /// A JSON error: `{"error": code, "message": sentence}`.

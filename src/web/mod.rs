@@ -113,11 +113,51 @@ impl LoginLimits {
     }
 }
 
+/// One served route: its method (`ANY` for every method) and path pattern.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route {
+    pub method: &'static str,
+    pub path: &'static str,
+}
+
+/// Declares a module's routes once: `routes(cfg)` registers them and `ROUTES` lists them,
+/// so what is served and what the tests sweep (every route with an id, from another
+/// organization) cannot drift apart.
+macro_rules! route_table {
+    ($($method:ident $path:literal => $handler:expr;)*) => {
+        pub const ROUTES: &[$crate::web::Route] = &[$($crate::web::Route {
+            method: $crate::web::route_table!(@name $method),
+            path: $path,
+        }),*];
+
+        pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
+            $(cfg.route($path, actix_web::web::$method().to($handler));)*
+        }
+    };
+    (@name get) => { "GET" };
+    (@name post) => { "POST" };
+    (@name route) => { "ANY" };
+}
+pub(crate) use route_table;
+
+mod static_files {
+    super::route_table! {
+        get "/static/{file}" => super::assets::serve;
+    }
+}
+
+/// Every route the app serves.
+pub fn all_routes() -> impl Iterator<Item = &'static Route> {
+    [webhooks::ROUTES, api::ROUTES, pages::ROUTES, static_files::ROUTES]
+        .into_iter()
+        .flatten()
+}
+
 pub fn routes(cfg: &mut web::ServiceConfig) {
     webhooks::routes(cfg);
     api::routes(cfg);
     pages::routes(cfg);
-    cfg.route("/static/{file}", web::get().to(assets::serve));
+    static_files::routes(cfg);
 }
 
 #[cfg(test)]

@@ -11,11 +11,11 @@ use futures_util::StreamExt;
 use super::WebState;
 use crate::webhooks::{self, Ack, Delivery, WebhookError};
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/api/webhooks/slack", web::post().to(slack))
-        .route("/api/webhooks/google", web::post().to(google))
-        .route("/api/webhooks/{provider}/{webhook_id}", web::post().to(other))
-        .route("/api/webhooks/{provider}/{webhook_id}", web::get().to(other));
+super::route_table! {
+    post "/api/webhooks/slack" => slack;
+    post "/api/webhooks/google" => google;
+    post "/api/webhooks/{provider}/{webhook_id}" => other;
+    get "/api/webhooks/{provider}/{webhook_id}" => other;
 }
 
 enum Refused {

@@ -8,6 +8,7 @@ mod admin_ui;
 mod auth;
 mod catalogue;
 mod cli;
+mod cross_org;
 mod csrf;
 mod database;
 mod integrations_page;

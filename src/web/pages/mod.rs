@@ -10,7 +10,7 @@ mod tokens;
 
 use actix_session::Session;
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse};
 use askama::Template;
 use serde::{Deserialize, Serialize};
 
@@ -18,57 +18,39 @@ use super::assets;
 use super::errors::WebError;
 use super::session::{CurrentAdmin, csrf_token};
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/", web::get().to(auth::root))
-        .route("/setup", web::get().to(auth::setup_form))
-        .route("/setup", web::post().to(auth::setup_submit))
-        .route("/login", web::get().to(auth::login_form))
-        .route("/login", web::post().to(auth::login_submit))
-        .route("/logout", web::post().to(auth::logout))
-        .route("/integrations", web::get().to(integrations::settings))
-        // Before /integrations/{id}: the one OAuth redirect URI.
-        .route("/integrations/callback", web::get().to(connect::callback))
-        .route("/integrations/{slug}/connect", web::get().to(connect::dialog))
-        .route("/integrations/{slug}/connect", web::post().to(connect::start))
-        .route("/integrations/{id}", web::get().to(detail::show))
-        .route(
-            "/integrations/{id}/disconnect",
-            web::get().to(detail::confirm_disconnect),
-        )
-        .route(
-            "/integrations/{id}/disconnect",
-            web::post().to(detail::disconnect),
-        )
-        .route("/integrations/{id}/webhooks", web::post().to(detail::add_webhook))
-        .route("/integrations/{id}/test", web::post().to(detail::test))
-        .route(
-            "/integrations/{id}/logs",
-            web::get().to(oversight::integration_logs),
-        )
-        .route(
-            "/integrations/{id}/schedule",
-            web::post().to(oversight::set_schedule),
-        )
-        .route(
-            "/integrations/{id}/erase",
-            web::get().to(oversight::confirm_erase),
-        )
-        .route("/integrations/{id}/erase", web::post().to(oversight::erase))
-        .route("/dashboard", web::get().to(oversight::dashboard))
-        .route("/api-tokens", web::get().to(tokens::list))
-        .route("/api-tokens", web::post().to(tokens::create))
-        .route("/api-tokens/{id}/revoke", web::post().to(tokens::revoke))
-        .route("/audit", web::get().to(oversight::audit))
-        .route("/audit.csv", web::get().to(oversight::audit_csv))
-        .route("/gdpr", web::get().to(oversight::gdpr))
-        .route("/gdpr/export.json", web::get().to(oversight::gdpr_export))
-        .route(
-            "/integrations/{id}/events/{event}/replay",
-            web::post().to(detail::replay),
-        )
-        .route("/healthz", web::get().to(health::healthz))
-        .route("/readyz", web::get().to(health::readyz))
-        .route("/metrics", web::get().to(health::metrics));
+super::route_table! {
+    get "/" => auth::root;
+    get "/setup" => auth::setup_form;
+    post "/setup" => auth::setup_submit;
+    get "/login" => auth::login_form;
+    post "/login" => auth::login_submit;
+    post "/logout" => auth::logout;
+    get "/integrations" => integrations::settings;
+    // Before /integrations/{id}: the one OAuth redirect URI.
+    get "/integrations/callback" => connect::callback;
+    get "/integrations/{slug}/connect" => connect::dialog;
+    post "/integrations/{slug}/connect" => connect::start;
+    get "/integrations/{id}" => detail::show;
+    get "/integrations/{id}/disconnect" => detail::confirm_disconnect;
+    post "/integrations/{id}/disconnect" => detail::disconnect;
+    post "/integrations/{id}/webhooks" => detail::add_webhook;
+    post "/integrations/{id}/test" => detail::test;
+    get "/integrations/{id}/logs" => oversight::integration_logs;
+    post "/integrations/{id}/schedule" => oversight::set_schedule;
+    get "/integrations/{id}/erase" => oversight::confirm_erase;
+    post "/integrations/{id}/erase" => oversight::erase;
+    get "/dashboard" => oversight::dashboard;
+    get "/api-tokens" => tokens::list;
+    post "/api-tokens" => tokens::create;
+    post "/api-tokens/{id}/revoke" => tokens::revoke;
+    get "/audit" => oversight::audit;
+    get "/audit.csv" => oversight::audit_csv;
+    get "/gdpr" => oversight::gdpr;
+    get "/gdpr/export.json" => oversight::gdpr_export;
+    post "/integrations/{id}/events/{event}/replay" => detail::replay;
+    get "/healthz" => health::healthz;
+    get "/readyz" => health::readyz;
+    get "/metrics" => health::metrics;
 }
 
 /// A one-time message shown on the next page (after a redirect).

@@ -223,13 +223,12 @@ pub async fn integration_logs(
     query: web::Query<AuditQuery>,
 ) -> Result<HttpResponse, WebError> {
     let integration = IntegrationId::parse(&id).ok_or(WebError::NotFound)?;
+    let partial = logs_partial(&state, &admin, integration, query.into_inner()).await?;
     if !is_htmx(&req) {
         // The full page shows the activity with the same filters.
         let query = req.query_string();
         return Ok(see_other(&format!("/integrations/{integration}?{query}")));
     }
-    let query = query.into_inner();
-    let partial = logs_partial(&state, &admin, integration, query).await?;
     html(StatusCode::OK, partial)
 }
 
