@@ -1,10 +1,13 @@
 //! Service tokens: created by an admin (or an operator), shown once, stored as a hash,
-//! scoped to one organization, revocable.
+//! scoped to one organization and optionally to chosen integrations of it, revocable.
 
+use std::collections::HashMap;
+
+use crate::context::AppContext;
 use crate::crypto::{random_token, sha256_hex};
 use crate::db::api_tokens::{self, ApiTokenRow};
-use crate::db::{self, Db, DbError};
-use crate::domain::{OrgId, UserId};
+use crate::db::{self, Db, DbError, integrations};
+use crate::domain::{IntegrationId, IntegrationStatus, OrgId, UserId};
 
 /// Tokens start with this, so they are recognisable (and greppable by secret scanners).
 pub const PREFIX: &str = "tgi_";
@@ -17,15 +20,51 @@ pub struct ServiceClient {
     pub org_id: OrgId,
     pub token_id: String,
     pub name: String,
+    /// `Some`: the only integrations this token may use; `None`: all of the organization's.
+    pub integrations: Option<Vec<String>>,
 }
 
-/// Creates a token; returns its row and the token itself (to show once).
+impl ServiceClient {
+    /// Whether this token may act on the integration (of its organization: checked apart).
+    pub fn may_use(&self, integration_id: &str) -> bool {
+        self.integrations
+            .as_ref()
+            .is_none_or(|ids| ids.iter().any(|id| id == integration_id))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CreateTokenError {
+    /// A chosen integration is not a live one of the organization.
+    #[error("no such integration in this organization")]
+    UnknownIntegration,
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+/// An integration a token can be limited to, as the admin recognises it.
+#[derive(Debug, Clone)]
+pub struct IntegrationChoice {
+    pub id: String,
+    pub label: String,
+}
+
+/// A token as the list shows it.
+pub struct TokenListing {
+    pub row: ApiTokenRow,
+    /// For a restricted token, the integrations it may use.
+    pub integrations: Option<Vec<IntegrationChoice>>,
+}
+
+/// Creates a token, limited to `limit_to` when that is not empty; returns its row and the
+/// token itself (to show once).
 pub async fn create(
     db: &Db,
     org: OrgId,
     name: &str,
     created_by: Option<UserId>,
-) -> Result<(ApiTokenRow, String), DbError> {
+    limit_to: &[IntegrationId],
+) -> Result<(ApiTokenRow, String), CreateTokenError> {
     let token = format!("{PREFIX}{}", random_token(32));
     let row = ApiTokenRow {
         id: uuid::Uuid::new_v4().to_string(),
@@ -37,9 +76,26 @@ pub async fn create(
         created_at: db::now(),
         last_used_at: None,
         revoked_at: None,
+        restricted: !limit_to.is_empty(),
     };
     let stored = row.clone();
-    db.run(move |conn| api_tokens::insert(conn, &stored)).await?;
+    let chosen: Vec<String> = limit_to.iter().map(|id| id.to_text()).collect();
+    let created = db
+        .run(move |conn| {
+            for id in &chosen {
+                let live = integrations::find_for_org(conn, &stored.org_id, id)?
+                    .is_some_and(|r| r.status != IntegrationStatus::Disconnected.as_str());
+                if !live {
+                    return Ok(false);
+                }
+            }
+            api_tokens::insert(conn, &stored, &chosen)?;
+            Ok(true)
+        })
+        .await?;
+    if !created {
+        return Err(CreateTokenError::UnknownIntegration);
+    }
     Ok((row, token))
 }
 
@@ -49,7 +105,7 @@ pub async fn authenticate(db: &Db, bearer: &str) -> Result<Option<ServiceClient>
         return Ok(None);
     }
     let hash = sha256_hex(bearer.as_bytes());
-    let Some(row) = db
+    let Some((row, integrations)) = db
         .run(move |conn| api_tokens::find_live_by_hash(conn, &hash))
         .await?
     else {
@@ -64,12 +120,59 @@ pub async fn authenticate(db: &Db, bearer: &str) -> Result<Option<ServiceClient>
         org_id,
         token_id: row.id,
         name: row.name,
+        integrations,
     }))
 }
 
-pub async fn list(db: &Db, org: OrgId) -> Result<Vec<ApiTokenRow>, DbError> {
+/// The organization's tokens and its integrations that a new token can be limited to.
+pub async fn list(
+    ctx: &AppContext,
+    org: OrgId,
+) -> Result<(Vec<TokenListing>, Vec<IntegrationChoice>), DbError> {
     let org = org.to_text();
-    db.run(move |conn| api_tokens::list_for_org(conn, &org)).await
+    let (rows, allowed, all) = ctx
+        .db
+        .run(move |conn| {
+            Ok((
+                api_tokens::list_for_org(conn, &org)?,
+                api_tokens::allowed_for_org(conn, &org)?,
+                integrations::all_for_org(conn, &org)?,
+            ))
+        })
+        .await?;
+    let label = |row: &integrations::IntegrationRow| {
+        let provider = ctx
+            .catalogue
+            .get(&row.provider_slug)
+            .map_or(row.provider_slug.as_str(), |p| p.def.name.as_str());
+        format!("{provider} — {}", row.external_account_name)
+    };
+    let labels: HashMap<&str, String> = all.iter().map(|(row, _)| (row.id.as_str(), label(row))).collect();
+    let choices = all
+        .iter()
+        .filter(|(row, _)| row.status != IntegrationStatus::Disconnected.as_str())
+        .map(|(row, _)| IntegrationChoice {
+            id: row.id.clone(),
+            label: label(row),
+        })
+        .collect();
+    let tokens = rows
+        .into_iter()
+        .map(|row| {
+            let integrations = row.restricted.then(|| {
+                allowed
+                    .iter()
+                    .filter(|(token, _)| *token == row.id)
+                    .map(|(_, id)| IntegrationChoice {
+                        id: id.clone(),
+                        label: labels.get(id.as_str()).cloned().unwrap_or_else(|| id.clone()),
+                    })
+                    .collect()
+            });
+            TokenListing { row, integrations }
+        })
+        .collect();
+    Ok((tokens, choices))
 }
 
 pub async fn revoke(db: &Db, org: OrgId, id: &str) -> Result<bool, DbError> {

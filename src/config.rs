@@ -58,6 +58,8 @@ pub struct Settings {
     pub webhook_max_body_bytes: usize,
     /// Deliveries per minute per webhook before 429 (set on new webhooks).
     pub webhook_rate_limit_per_minute: i32,
+    /// Internal API calls per minute per service token (per instance) before 429.
+    pub api_rate_limit_per_minute: u32,
     /// Said once tracing is up (e.g. "generated a local encryption key").
     pub startup_warnings: Vec<String>,
 }
@@ -291,6 +293,12 @@ impl Settings {
                 "WEBHOOK_RATE_LIMIT_PER_MINUTE",
                 3000,
                 1..=10_000_000,
+            )?,
+            api_rate_limit_per_minute: parse_number(
+                get("API_RATE_LIMIT_PER_MINUTE"),
+                "API_RATE_LIMIT_PER_MINUTE",
+                600,
+                1..=1_000_000,
             )?,
             startup_warnings,
         })

@@ -55,6 +55,9 @@ enum ApiTokensCommand {
         org: String,
         #[arg(long)]
         name: String,
+        /// Limit the token to this integration (repeat for several); none: all of them.
+        #[arg(long = "integration", value_name = "ID")]
+        integrations: Vec<String>,
     },
 }
 
@@ -114,8 +117,13 @@ fn main() -> ExitCode {
             command: KeysCommand::Rotate,
         } => runtime.block_on(rotate_keys(settings)),
         Command::ApiTokens {
-            command: ApiTokensCommand::Create { org, name },
-        } => runtime.block_on(create_api_token(settings, &org, &name)),
+            command:
+                ApiTokensCommand::Create {
+                    org,
+                    name,
+                    integrations,
+                },
+        } => runtime.block_on(create_api_token(settings, &org, &name, &integrations)),
         Command::Webhooks {
             command: WebhooksCommand::Replay { id },
         } => runtime.block_on(replay_webhook(settings, &id)),
@@ -175,14 +183,33 @@ async fn rotate_keys(settings: Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn create_api_token(settings: Settings, org: &str, name: &str) -> anyhow::Result<()> {
+async fn create_api_token(
+    settings: Settings,
+    org: &str,
+    name: &str,
+    integrations: &[String],
+) -> anyhow::Result<()> {
     let ctx = AppContext::load(settings).await?;
     ctx.prepare_database().await?;
     let org_id = accounts::find_org_by_name(&ctx.db, org)
         .await?
         .ok_or_else(|| anyhow::anyhow!("no organization is named {org:?}"))?;
     anyhow::ensure!(!name.trim().is_empty(), "name the token");
-    let (_, token) = targetym_integrations::api_tokens::create(&ctx.db, org_id, name, None).await?;
+    let limit_to = integrations
+        .iter()
+        .map(|id| {
+            targetym_integrations::domain::IntegrationId::parse(id)
+                .ok_or_else(|| anyhow::anyhow!("{id:?} is not an integration id"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let (_, token) = targetym_integrations::api_tokens::create(&ctx.db, org_id, name, None, &limit_to)
+        .await
+        .map_err(|e| match e {
+            targetym_integrations::api_tokens::CreateTokenError::UnknownIntegration => {
+                anyhow::anyhow!("an --integration is not a connected integration of {org:?}")
+            }
+            other => other.into(),
+        })?;
     println!("{token}");
     Ok(())
 }

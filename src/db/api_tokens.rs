@@ -3,6 +3,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use super::schema::api_token_integrations as allowed;
 use super::schema::api_tokens as t;
 use super::{DbConnection, DbError};
 
@@ -19,21 +20,63 @@ pub struct ApiTokenRow {
     pub created_at: NaiveDateTime,
     pub last_used_at: Option<NaiveDateTime>,
     pub revoked_at: Option<NaiveDateTime>,
+    /// Limited to the integrations in `api_token_integrations` (none left: reaches nothing).
+    pub restricted: bool,
 }
 
-pub fn insert(conn: &mut DbConnection, row: &ApiTokenRow) -> Result<(), DbError> {
-    diesel::insert_into(t::table).values(row).execute(conn)?;
-    Ok(())
+/// Stores a token and, for a restricted one, the integrations it may use.
+pub fn insert(conn: &mut DbConnection, row: &ApiTokenRow, integrations: &[String]) -> Result<(), DbError> {
+    super::transaction(conn, |conn| {
+        diesel::insert_into(t::table).values(row).execute(conn)?;
+        for integration in integrations {
+            diesel::insert_into(allowed::table)
+                .values((
+                    allowed::token_id.eq(&row.id),
+                    allowed::integration_id.eq(integration),
+                ))
+                .execute(conn)?;
+        }
+        Ok(())
+    })
 }
 
-/// The live token with this hash.
-pub fn find_live_by_hash(conn: &mut DbConnection, hash: &str) -> Result<Option<ApiTokenRow>, DbError> {
-    Ok(t::table
+/// `Some`: the only integrations a restricted token may use; `None`: all of its organization's.
+pub type AllowedIntegrations = Option<Vec<String>>;
+
+/// The live token with this hash, and the integrations it may use when it is restricted.
+pub fn find_live_by_hash(
+    conn: &mut DbConnection,
+    hash: &str,
+) -> Result<Option<(ApiTokenRow, AllowedIntegrations)>, DbError> {
+    let Some(row) = t::table
         .filter(t::token_hash.eq(hash))
         .filter(t::revoked_at.is_null())
         .select(ApiTokenRow::as_select())
         .first(conn)
-        .optional()?)
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    let integrations = if row.restricted {
+        Some(
+            allowed::table
+                .filter(allowed::token_id.eq(&row.id))
+                .select(allowed::integration_id)
+                .load(conn)?,
+        )
+    } else {
+        None
+    };
+    Ok(Some((row, integrations)))
+}
+
+/// (token id, integration id) of every restricted token of the organization.
+pub fn allowed_for_org(conn: &mut DbConnection, org_id: &str) -> Result<Vec<(String, String)>, DbError> {
+    Ok(allowed::table
+        .inner_join(t::table)
+        .filter(t::org_id.eq(org_id))
+        .select((allowed::token_id, allowed::integration_id))
+        .load(conn)?)
 }
 
 pub fn list_for_org(conn: &mut DbConnection, org_id: &str) -> Result<Vec<ApiTokenRow>, DbError> {

@@ -196,6 +196,14 @@ diesel::table! {
         created_at -> Timestamp,
         last_used_at -> Nullable<Timestamp>,
         revoked_at -> Nullable<Timestamp>,
+        restricted -> Bool,
+    }
+}
+
+diesel::table! {
+    api_token_integrations (token_id, integration_id) {
+        token_id -> Text,
+        integration_id -> Text,
     }
 }
 
@@ -206,6 +214,7 @@ diesel::joinable!(integration_credentials -> integrations (integration_id));
 diesel::joinable!(integration_webhooks -> integrations (integration_id));
 diesel::joinable!(integration_sync_logs -> integrations (integration_id));
 diesel::joinable!(integration_consents -> integrations (integration_id));
+diesel::joinable!(api_token_integrations -> api_tokens (token_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     organizations,
@@ -219,4 +228,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     integration_consents,
     integration_oauth_states,
     api_tokens,
+    api_token_integrations,
 );

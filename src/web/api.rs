@@ -33,6 +33,35 @@ super::route_table! {
     route "/api/v1/integrations/{id}/proxy/{tail:.*}" => proxy;
 }
 
+/// Calls per service token, per instance: a token over its rate gets 429 with Retry-After,
+/// and one busy service cannot starve the others.
+pub struct ApiLimits(governor::DefaultKeyedRateLimiter<String>);
+
+impl ApiLimits {
+    pub fn new(per_minute: u32) -> ApiLimits {
+        let per_minute = std::num::NonZeroU32::new(per_minute).unwrap_or(std::num::NonZeroU32::MIN);
+        ApiLimits(governor::RateLimiter::keyed(governor::Quota::per_minute(
+            per_minute,
+        )))
+    }
+
+    /// `Err(seconds to wait)` when the token is over its rate.
+    fn check(&self, token_id: &str) -> Result<(), u64> {
+        use governor::clock::{Clock, DefaultClock};
+        let result = self.0.check_key(&token_id.to_owned()).map_err(|not_until| {
+            not_until
+                .wait_time_from(DefaultClock::default().now())
+                .as_secs()
+                .max(1)
+        });
+        // Revoked and forgotten tokens do not stay in the map.
+        if self.0.len() > 10_000 {
+            self.0.retain_recent();
+        }
+        result
+    }
+}
+
 /// A JSON error: `{"error": code, "message": sentence}`.
 fn error(status: StatusCode, code: &str, message: &str) -> HttpResponse {
     HttpResponse::build(status).json(json!({ "error": code, "message": message }))
@@ -106,7 +135,20 @@ impl FromRequest for Service {
                 return Err(unauthorized());
             };
             match api_tokens::authenticate(&state.ctx.db, bearer.trim()).await {
-                Ok(Some(client)) => Ok(Service(client)),
+                Ok(Some(client)) => match state.api_limits.check(&client.token_id) {
+                    Ok(()) => Ok(Service(client)),
+                    Err(retry_after) => {
+                        let mut response = error(
+                            StatusCode::TOO_MANY_REQUESTS,
+                            "rate_limited",
+                            "this service token is over its rate; retry later",
+                        );
+                        response
+                            .headers_mut()
+                            .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+                        Err(actix_web::error::InternalError::from_response("rate limited", response).into())
+                    }
+                },
                 Ok(None) => Err(unauthorized()),
                 Err(e) => Err(actix_web::error::InternalError::from_response("storage", db_error(e)).into()),
             }
@@ -197,7 +239,7 @@ async fn list_integrations(state: web::Data<WebState>, service: Service) -> Http
     };
     let items: Vec<Value> = rows
         .into_iter()
-        .filter(|(row, _)| row.status != "disconnected")
+        .filter(|(row, _)| row.status != "disconnected" && service.0.may_use(&row.id))
         .map(|(row, _)| {
             json!({
                 "id": row.id,
@@ -228,7 +270,9 @@ async fn provider_api<'a>(
     client: &ServiceClient,
     raw_id: &str,
 ) -> Result<ProviderApi<'a>, HttpResponse> {
+    // A token limited to other integrations learns nothing more than from a wrong id.
     let id = IntegrationId::parse(raw_id)
+        .filter(|id| client.may_use(&id.to_text()))
         .ok_or_else(|| error(StatusCode::NOT_FOUND, "not_found", "no such integration"))?;
     ProviderApi::for_integration(&state.ctx, client.org_id, id)
         .await
@@ -569,9 +613,9 @@ pub fn openapi_document() -> Value {
     let error = json!({ "$ref": "#/components/schemas/Error" });
     let errors = json!({
         "401": { "description": "missing, wrong or revoked service token", "content": { "application/json": { "schema": error } } },
-        "404": { "description": "no such integration in the token's organization", "content": { "application/json": { "schema": error } } },
+        "404": { "description": "no such integration in the token's organization, or not one the token is limited to", "content": { "application/json": { "schema": error } } },
         "409": { "description": "the integration needs a reconnect", "content": { "application/json": { "schema": error } } },
-        "429": { "description": "the provider is rate limiting (Retry-After)", "content": { "application/json": { "schema": error } } },
+        "429": { "description": "this service token is over its rate (error rate_limited), or the provider is rate limiting; wait Retry-After seconds", "content": { "application/json": { "schema": error } } },
         "503": { "description": "the provider or storage is unavailable", "content": { "application/json": { "schema": error } } },
     });
     let id = json!({ "name": "id", "in": "path", "required": true, "schema": { "type": "string", "format": "uuid" } });

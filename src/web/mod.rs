@@ -22,6 +22,7 @@ use crate::context::AppContext;
 pub struct WebState {
     pub ctx: AppContext,
     pub login_limits: LoginLimits,
+    pub api_limits: api::ApiLimits,
     /// PUBLIC_URL (or the bound address): where browsers reach us.
     pub public_url: String,
     /// scheme://host[:port] of `public_url`, for the Origin check.
@@ -32,6 +33,7 @@ impl WebState {
     pub fn new(ctx: AppContext, public_url: String) -> WebState {
         let public_origin = origin_of(&public_url);
         WebState {
+            api_limits: api::ApiLimits::new(ctx.settings.api_rate_limit_per_minute),
             ctx,
             login_limits: LoginLimits::new(),
             public_url,

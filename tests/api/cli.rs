@@ -222,4 +222,53 @@ async fn api_tokens_create_prints_a_token_that_the_api_accepts() {
     );
     assert!(!unknown.status.success());
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("no organization is named"));
+
+    // Limited to an integration: only one of the organization's live ones is accepted.
+    let stranger = uuid::Uuid::new_v4().to_string();
+    let refused = cli(
+        &app,
+        &[
+            "api-tokens",
+            "create",
+            "--org",
+            "Acme HR",
+            "--name",
+            "x",
+            "--integration",
+            &stranger,
+        ],
+        "",
+    );
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("not a connected integration"));
+    let mock = targetym_integrations::mock_provider::MockProvider::start(Default::default())
+        .await
+        .unwrap();
+    let id = crate::oauth_helpers::seed_integration(&app, &mock, "slack", "T1").await;
+    let out = cli(
+        &app,
+        &[
+            "api-tokens",
+            "create",
+            "--org",
+            "Acme HR",
+            "--name",
+            "slack-only",
+            "--integration",
+            &id,
+        ],
+        "",
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let limited = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let listed: serde_json::Value = reqwest::Client::new()
+        .get(app.url("/api/v1/integrations"))
+        .bearer_auth(&limited)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["integrations"][0]["id"], id.as_str());
 }

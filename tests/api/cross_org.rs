@@ -204,7 +204,7 @@ async fn request(
 
 async fn service_token(app: &TestApp, email: &str) -> (String, String) {
     let org = app.org_of(email).await;
-    let (row, token) = targetym_integrations::api_tokens::create(&app.ctx.db, org, "sweep", None)
+    let (row, token) = targetym_integrations::api_tokens::create(&app.ctx.db, org, "sweep", None, &[])
         .await
         .unwrap();
     (row.id, token)

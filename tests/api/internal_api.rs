@@ -967,3 +967,192 @@ async fn each_providers_identity_call_answers_test_connection() {
         assert!(paths.iter().any(|p| p == call), "{call} in {paths:?}");
     }
 }
+
+/// The token in the page a token-creating POST answered with.
+fn created_token(html: &str) -> String {
+    let start = html.find("<code id=\"new-token\">").unwrap() + "<code id=\"new-token\">".len();
+    html[start..start + html[start..].find('<').unwrap()].to_owned()
+}
+
+async fn integration_ids(t: &OAuthApp) -> Vec<String> {
+    use diesel::prelude::*;
+    use targetym_integrations::db::schema::integrations;
+    t.app
+        .ctx
+        .db
+        .run(|conn| {
+            Ok(integrations::table
+                .order(integrations::created_at)
+                .select(integrations::id)
+                .load(conn)?)
+        })
+        .await
+        .unwrap()
+}
+
+async fn token_count(t: &OAuthApp) -> i64 {
+    use diesel::prelude::*;
+    use targetym_integrations::db::schema::api_tokens;
+    t.app
+        .ctx
+        .db
+        .run(|conn| Ok(api_tokens::table.count().get_result(conn)?))
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_token_limited_to_chosen_integrations_reaches_only_those() {
+    let t = oauth_app().await;
+    t.connect("mock-oauth").await;
+    t.connect("mock-oidc").await;
+    let ids = integration_ids(&t).await;
+    let (chosen, other) = (&ids[0], &ids[1]);
+    let page = t
+        .app
+        .get_with(&t.admin, "/api-tokens")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(&format!("name=\"integration\" value=\"{chosen}\"")),
+        "offered on the page"
+    );
+    let csrf = helpers::csrf_in(&page).unwrap();
+    let res = t
+        .app
+        .post_form_with(
+            &t.admin,
+            "/api-tokens",
+            &[
+                ("csrf_token", &csrf),
+                ("name", "limited"),
+                ("integration", chosen),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let token = created_token(&res.text().await.unwrap());
+
+    let listed: Value = api(
+        &t,
+        Some(&token),
+        reqwest::Method::GET,
+        "/api/v1/integrations",
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let listed: Vec<&str> = listed["integrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, vec![chosen.as_str()]);
+    let proxy = |id: &str| format!("/api/v1/integrations/{id}/proxy/userinfo");
+    let res = api(&t, Some(&token), reqwest::Method::GET, &proxy(chosen), None).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let calls = t.mock.counters().userinfo_calls;
+    let res = api(&t, Some(&token), reqwest::Method::GET, &proxy(other), None).await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        t.mock.counters().userinfo_calls,
+        calls,
+        "nothing sent for the other one"
+    );
+
+    // The list says what each token reaches.
+    let page = t
+        .app
+        .get_with(&t.admin, "/api-tokens")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Mock OAuth — ada@mock.example</td>"), "{page}");
+
+    // An unrestricted token of the same organization reaches both.
+    let all = service_token(&t, &t.admin, "all").await;
+    let res = api(&t, Some(&all), reqwest::Method::GET, &proxy(other), None).await;
+    assert_eq!(res.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_token_cannot_be_limited_to_another_organizations_integration_or_a_malformed_id() {
+    let t = oauth_app().await;
+    t.connect("mock-oauth").await;
+    let id = first_integration(&t.app).await;
+    let other = t.app.signed_in_admin("Beta Ltd", "bob@beta.example").await;
+    let before = token_count(&t).await;
+    let csrf = t.app.csrf_with(&other, "/api-tokens").await;
+    for (value, status) in [
+        (id.as_str(), StatusCode::NOT_FOUND),
+        ("not-an-id", StatusCode::BAD_REQUEST),
+    ] {
+        let res = t
+            .app
+            .post_form_with(
+                &other,
+                "/api-tokens",
+                &[("csrf_token", &csrf), ("name", "sneaky"), ("integration", value)],
+            )
+            .await;
+        assert_eq!(res.status(), status, "{value}");
+        let body = res.text().await.unwrap();
+        assert!(!body.contains("new-token"), "no token made");
+    }
+    assert_eq!(token_count(&t).await, before, "nothing stored");
+}
+
+#[tokio::test]
+async fn a_token_over_its_rate_gets_429_with_retry_after_and_other_tokens_do_not() {
+    let t = crate::oauth_helpers::oauth_app_with(|b| b.var("API_RATE_LIMIT_PER_MINUTE", "3")).await;
+    let busy = service_token(&t, &t.admin, "busy").await;
+    let calm = service_token(&t, &t.admin, "calm").await;
+    for _ in 0..3 {
+        let res = api(
+            &t,
+            Some(&busy),
+            reqwest::Method::GET,
+            "/api/v1/integrations",
+            None,
+        )
+        .await;
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+    let res = api(
+        &t,
+        Some(&busy),
+        reqwest::Method::GET,
+        "/api/v1/integrations",
+        None,
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    let wait: u64 = res.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&wait), "{wait}");
+    assert_eq!(res.json::<Value>().await.unwrap()["error"], "rate_limited");
+    let res = api(
+        &t,
+        Some(&calm),
+        reqwest::Method::GET,
+        "/api/v1/integrations",
+        None,
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK, "another token has its own budget");
+    // A wrong token is refused as such, not counted against anyone.
+    let res = api(
+        &t,
+        Some("tgi_wrong"),
+        reqwest::Method::GET,
+        "/api/v1/integrations",
+        None,
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+}

@@ -1,0 +1,2 @@
+DROP TABLE api_token_integrations;
+ALTER TABLE api_tokens DROP COLUMN restricted;
