@@ -76,13 +76,26 @@ pub async fn apply(
     defs: &mut Vec<ProviderDef>,
     http: &reqwest::Client,
 ) -> Result<Vec<(String, ClientCredentials)>, ProvidersFileError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ProvidersFileError {
+        file: path.to_owned(),
+        message: format!("cannot read the file: {e}"),
+    })?;
+    apply_text(&text, path, defs, http).await
+}
+
+/// Applies the file's text (read from `path`, which errors name) to `defs`.
+pub async fn apply_text(
+    text: &str,
+    path: &Path,
+    defs: &mut Vec<ProviderDef>,
+    http: &reqwest::Client,
+) -> Result<Vec<(String, ClientCredentials)>, ProvidersFileError> {
     let fail = |message: String| ProvidersFileError {
         file: path.to_owned(),
         message,
     };
-    let text = std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read the file: {e}")))?;
     let contents: FileContents =
-        toml::from_str(&text).map_err(|e| fail(format!("invalid TOML: {}", e.message())))?;
+        toml::from_str(text).map_err(|e| fail(format!("invalid TOML: {}", e.message())))?;
     let mut credentials = Vec::new();
     for entry in contents.provider {
         let slug = entry.slug.clone();

@@ -54,7 +54,8 @@ fn check_window(timestamp: Option<&str>, now_unix: i64, window: i64) -> Result<i
         .trim()
         .parse()
         .map_err(|_| Rejection::BadTimestamp)?;
-    if (now_unix - ts).abs() > window {
+    // abs_diff: a timestamp at either end of i64 must not overflow the subtraction.
+    if now_unix.abs_diff(ts) > window.unsigned_abs() {
         return Err(Rejection::StaleTimestamp);
     }
     Ok(ts)
@@ -116,7 +117,7 @@ pub fn sha256_bare(secret: &[u8], signature: Option<&str>, body: &[u8]) -> Resul
 /// Linear's `webhookTimestamp` (milliseconds, in the signed body) within a minute.
 pub fn linear_timestamp(webhook_timestamp_ms: Option<i64>, now_ms: i64) -> Result<(), Rejection> {
     let ts = webhook_timestamp_ms.ok_or(Rejection::BadTimestamp)?;
-    if (now_ms - ts).abs() > LINEAR_WINDOW_MS {
+    if now_ms.abs_diff(ts) > LINEAR_WINDOW_MS.unsigned_abs() {
         return Err(Rejection::StaleTimestamp);
     }
     Ok(())
@@ -241,5 +242,25 @@ mod tests {
             "f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8",
             "RFC 4231-style known vector"
         );
+    }
+
+    #[test]
+    fn timestamps_at_the_ends_of_i64_are_stale_not_a_panic() {
+        for ts in [i64::MIN, i64::MAX] {
+            let body = b"{}";
+            let stamp = ts.to_string();
+            let signature = format!(
+                "v0={}",
+                hex::encode(hmac_sha256(b"k", &[b"v0:", stamp.as_bytes(), b":", body]))
+            );
+            assert_eq!(
+                slack(b"k", Some(&stamp), Some(&signature), body, 1_700_000_000),
+                Err(Rejection::StaleTimestamp)
+            );
+            assert_eq!(
+                linear_timestamp(Some(ts), 1_700_000_000_000),
+                Err(Rejection::StaleTimestamp)
+            );
+        }
     }
 }
