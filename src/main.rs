@@ -76,6 +76,10 @@ enum KeysCommand {
     /// INTEGRATION_ENCRYPTION_PREVIOUS_KEYS until this has run). Safe while the app runs;
     /// can be interrupted and run again.
     Rotate,
+    /// Open every stored secret with the configured keys; list those that do not open and
+    /// exit with 1 if there are any. Run it before removing a key from
+    /// INTEGRATION_ENCRYPTION_PREVIOUS_KEYS.
+    Check,
 }
 
 #[derive(Subcommand)]
@@ -116,6 +120,9 @@ fn main() -> ExitCode {
         Command::Keys {
             command: KeysCommand::Rotate,
         } => runtime.block_on(rotate_keys(settings)),
+        Command::Keys {
+            command: KeysCommand::Check,
+        } => runtime.block_on(check_keys(settings)),
         Command::ApiTokens {
             command:
                 ApiTokensCommand::Create {
@@ -179,6 +186,32 @@ async fn rotate_keys(settings: Settings) -> anyhow::Result<()> {
         report.unreadable == 0,
         "{} rows could not be opened with any configured key",
         report.unreadable
+    );
+    Ok(())
+}
+
+async fn check_keys(settings: Settings) -> anyhow::Result<()> {
+    let ctx = AppContext::load(settings).await?;
+    ctx.prepare_database().await?;
+    let report = key_rotation::check_keys(&ctx).await?;
+    for bad in &report.unreadable {
+        println!(
+            "unreadable: {}.{} of row {}: {}",
+            bad.table, bad.column, bad.row_id, bad.reason
+        );
+    }
+    println!(
+        "checked {} sealed values: {} under the current key {}, {} under previous keys, {} unreadable",
+        report.checked,
+        report.checked - report.under_previous_keys - report.unreadable.len(),
+        ctx.keyring.current_key_id(),
+        report.under_previous_keys,
+        report.unreadable.len()
+    );
+    anyhow::ensure!(
+        report.unreadable.is_empty(),
+        "{} sealed values cannot be opened with the configured keys",
+        report.unreadable.len()
     );
     Ok(())
 }

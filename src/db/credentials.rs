@@ -53,14 +53,10 @@ pub fn delete(conn: &mut DbConnection, integration_id: &str) -> Result<usize, Db
     Ok(diesel::delete(c::table.find(integration_id)).execute(conn)?)
 }
 
-/// Rows sealed with another key than `current_key_id` (key rotation), a batch at a time.
-pub fn sealed_with_other_keys(
-    conn: &mut DbConnection,
-    current_key_id: &str,
-    limit: i64,
-) -> Result<Vec<CredentialRow>, DbError> {
+/// Credential rows after `after` in id order, a batch at a time (key rotation and checks).
+pub fn page_after(conn: &mut DbConnection, after: &str, limit: i64) -> Result<Vec<CredentialRow>, DbError> {
     Ok(c::table
-        .filter(c::key_id.ne(current_key_id))
+        .filter(c::integration_id.gt(after))
         .order(c::integration_id.asc())
         .limit(limit)
         .select(CredentialRow::as_select())

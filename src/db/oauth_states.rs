@@ -57,15 +57,16 @@ pub fn consume(conn: &mut DbConnection, id: &str, now: NaiveDateTime) -> Result<
     Ok(updated == 1)
 }
 
-/// The states whose verifier is sealed with another key than `current_key_id` (key rotation).
-pub fn sealed_with_other_keys(
+/// (id, sealed verifier) of the states after `after` in id order (key rotation and checks).
+pub fn sealed_after(
     conn: &mut DbConnection,
-    current_key_id: &str,
+    after: &str,
     limit: i64,
 ) -> Result<Vec<(String, Vec<u8>)>, DbError> {
     Ok(s::table
         .filter(s::pkce_verifier.is_not_null())
-        .filter(s::key_id.ne(current_key_id))
+        .filter(s::id.gt(after))
+        .order(s::id.asc())
         .select((s::id, s::pkce_verifier.assume_not_null()))
         .limit(limit)
         .load(conn)?)

@@ -154,15 +154,16 @@ pub fn transition(
     Ok(updated == 1)
 }
 
-/// Sealed secrets under another key than `current_key_id` (key rotation).
-pub fn sealed_with_other_keys(
+/// (id, sealed secret) of the webhooks after `after` in id order (key rotation and checks).
+pub fn sealed_after(
     conn: &mut DbConnection,
-    current_key_id: &str,
+    after: &str,
     limit: i64,
 ) -> Result<Vec<(String, Vec<u8>)>, DbError> {
     Ok(w::table
         .filter(w::secret.is_not_null())
-        .filter(w::key_id.ne(current_key_id))
+        .filter(w::id.gt(after))
+        .order(w::id.asc())
         .select((w::id, w::secret.assume_not_null()))
         .limit(limit)
         .load(conn)?)

@@ -21,13 +21,15 @@ pub fn aad<'a>(column: &'a str, integration_id: &'a str) -> Aad<'a> {
     }
 }
 
-/// The row to store for freshly issued tokens. Without a new refresh token the previous
-/// sealed one is kept (providers that do not rotate answer without one).
+/// The row to store for freshly issued tokens, every value sealed under the current key (the
+/// row's `key_id`). Without a new refresh token the previous one is kept (providers that do
+/// not rotate answer without one), sealed again: a blob kept as it was could still be under
+/// an old key that the row no longer names, and be lost when that key is retired.
 pub fn seal(
     keyring: &Keyring,
     integration_id: &str,
     tokens: &TokenSet,
-    previous_refresh: Option<Vec<u8>>,
+    previous_refresh: Option<&SecretString>,
     granted_scope: &str,
     now: NaiveDateTime,
 ) -> CredentialRow {
@@ -35,10 +37,11 @@ pub fn seal(
         tokens.access_token.expose_secret().as_bytes(),
         &aad(ACCESS, integration_id),
     );
-    let refresh = match &tokens.refresh_token {
-        Some(token) => Some(keyring.seal(token.expose_secret().as_bytes(), &aad(REFRESH, integration_id))),
-        None => previous_refresh,
-    };
+    let refresh = tokens
+        .refresh_token
+        .as_ref()
+        .or(previous_refresh)
+        .map(|token| keyring.seal(token.expose_secret().as_bytes(), &aad(REFRESH, integration_id)));
     CredentialRow {
         integration_id: integration_id.to_owned(),
         key_id: keyring.current_key_id(),

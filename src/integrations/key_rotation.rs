@@ -1,11 +1,13 @@
-//! `keys rotate`: re-encrypts every sealed value under the current key while the app runs.
-//! It works in small batches and only touches values not yet under the current key, so it
-//! can be interrupted and run again; a value changed meanwhile by the app (a refresh) is
-//! already under the current key and is left alone.
+//! `keys rotate` and `keys check`. Every sealed value names the key that sealed it in its own
+//! header, so both decide per value, never by a row's `key_id` alone: a row may name the
+//! current key and still hold a value from before (a kept refresh token, stored so by older
+//! versions), and that value must move before its key is retired.
+//!
+//! Rotation re-encrypts in small batches while the app runs; it can be interrupted and run
+//! again, and a value changed meanwhile by the app (a refresh) is left to the app.
 
 use super::credentials;
 use crate::context::AppContext;
-use crate::crypto::Keyring;
 use crate::crypto::keyring::Aad;
 use crate::db::{DbConnection, DbError, credentials as stored, oauth_states, webhooks};
 
@@ -14,47 +16,28 @@ const BATCH: i64 = 100;
 type Fetch = fn(&mut DbConnection, &str, i64) -> Result<Vec<(String, Vec<u8>)>, DbError>;
 type Reseal = fn(&mut DbConnection, &str, &[u8], &[u8], &str) -> Result<bool, DbError>;
 
-/// Re-encrypts one sealed column (one value per row), batch by batch, until no row under an
-/// old key is left (rows that no key opens are counted and skipped).
-fn rotate_column(
-    conn: &mut DbConnection,
-    keyring: &Keyring,
-    (table, column): (&str, &str),
+/// A table with one sealed column: where it is, how to read it and how to replace a value.
+struct SealedColumn {
+    table: &'static str,
+    column: &'static str,
     fetch: Fetch,
     reseal: Reseal,
-    report: &mut RotationReport,
-) -> Result<(), DbError> {
-    let current = keyring.current_key_id();
-    let mut skipped: Vec<String> = Vec::new();
-    loop {
-        let batch: Vec<_> = fetch(conn, &current, BATCH + skipped.len() as i64)?
-            .into_iter()
-            .filter(|(id, _)| !skipped.contains(id))
-            .collect();
-        if batch.is_empty() {
-            return Ok(());
-        }
-        for (id, sealed) in batch {
-            let aad = Aad {
-                table,
-                column,
-                row_id: &id,
-            };
-            match keyring.open(&sealed, &aad) {
-                Ok(plain) => {
-                    let resealed = keyring.seal(secrecy::ExposeSecret::expose_secret(&plain), &aad);
-                    if reseal(conn, &id, &sealed, &resealed, &current)? {
-                        report.moved += 1;
-                    }
-                }
-                Err(_) => {
-                    report.unreadable += 1;
-                    skipped.push(id);
-                }
-            }
-        }
-    }
 }
+
+const SINGLE_COLUMNS: [SealedColumn; 2] = [
+    SealedColumn {
+        table: "integration_oauth_states",
+        column: "pkce_verifier",
+        fetch: oauth_states::sealed_after,
+        reseal: oauth_states::reseal,
+    },
+    SealedColumn {
+        table: crate::webhooks::TABLE,
+        column: crate::webhooks::SECRET,
+        fetch: webhooks::sealed_after,
+        reseal: webhooks::reseal,
+    },
+];
 
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct RotationReport {
@@ -64,63 +47,173 @@ pub struct RotationReport {
     pub unreadable: usize,
 }
 
+/// A sealed value that no configured key opens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unreadable {
+    pub table: &'static str,
+    pub column: &'static str,
+    pub row_id: String,
+    /// Why (unknown key, rejected, malformed): never the value.
+    pub reason: String,
+}
+
+#[derive(Debug, Default)]
+pub struct CheckReport {
+    /// Sealed values read.
+    pub checked: usize,
+    /// Of those, values sealed under a previous key (what `keys rotate` would move).
+    pub under_previous_keys: usize,
+    pub unreadable: Vec<Unreadable>,
+}
+
+/// Walks every sealed column of every table in id order, a batch at a time, handing each
+/// value (table, column, row id, sealed bytes) to `visit`; credential rows are visited with
+/// both of their values.
+fn walk(
+    conn: &mut DbConnection,
+    mut credential_row: impl FnMut(&mut DbConnection, &stored::CredentialRow) -> Result<(), DbError>,
+    mut single: impl FnMut(&mut DbConnection, &SealedColumn, &str, &[u8]) -> Result<(), DbError>,
+) -> Result<(), DbError> {
+    let mut after = String::new();
+    loop {
+        let batch = stored::page_after(conn, &after, BATCH)?;
+        let Some(last) = batch.last() else { break };
+        after = last.integration_id.clone();
+        for row in &batch {
+            credential_row(conn, row)?;
+        }
+    }
+    for column in &SINGLE_COLUMNS {
+        let mut after = String::new();
+        loop {
+            let batch = (column.fetch)(conn, &after, BATCH)?;
+            let Some((last, _)) = batch.last() else { break };
+            after = last.clone();
+            for (id, sealed) in &batch {
+                single(conn, column, id, sealed)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Moves every value not sealed under the current key to it.
 pub async fn rotate_keys(ctx: &AppContext) -> Result<RotationReport, DbError> {
     let keyring = ctx.keyring.clone();
     ctx.db
         .run(move |conn| {
             let current = keyring.current_key_id();
-            let mut report = RotationReport::default();
-            let mut skipped: Vec<String> = Vec::new();
-            loop {
-                let batch: Vec<_> = stored::sealed_with_other_keys(conn, &current, BATCH + skipped.len() as i64)?
-                    .into_iter()
-                    .filter(|row| !skipped.contains(&row.integration_id))
-                    .collect();
-                if batch.is_empty() {
-                    break;
-                }
-                for row in batch {
-                    match credentials::open(&keyring, &row) {
-                        Ok(tokens) => {
-                            let access = keyring.seal(
-                                secrecy::ExposeSecret::expose_secret(&tokens.access_token).as_bytes(),
-                                &credentials::aad(credentials::ACCESS, &row.integration_id),
-                            );
-                            let refresh = tokens.refresh_token.as_ref().map(|t| {
-                                keyring.seal(
-                                    secrecy::ExposeSecret::expose_secret(t).as_bytes(),
-                                    &credentials::aad(credentials::REFRESH, &row.integration_id),
-                                )
-                            });
-                            if stored::reseal(conn, &row, &access, refresh.as_deref(), &current)? {
-                                report.moved += 1;
-                            }
-                        }
+            let unreadable = std::cell::Cell::new(0);
+            let moved = std::cell::Cell::new(0);
+            walk(
+                conn,
+                |conn, row| {
+                    let all_current = row.key_id == current
+                        && keyring.is_current(&row.access_token)
+                        && row.refresh_token.as_deref().is_none_or(|r| keyring.is_current(r));
+                    if all_current {
+                        return Ok(());
+                    }
+                    let tokens = match credentials::open(&keyring, row) {
+                        Ok(tokens) => tokens,
                         Err(e) => {
                             tracing::error!(integration_id = %row.integration_id, error = %e, "cannot re-encrypt credentials");
-                            report.unreadable += 1;
-                            skipped.push(row.integration_id);
+                            unreadable.set(unreadable.get() + 1);
+                            return Ok(());
                         }
+                    };
+                    let seal = |token: &secrecy::SecretString, column| {
+                        keyring.seal(
+                            secrecy::ExposeSecret::expose_secret(token).as_bytes(),
+                            &credentials::aad(column, &row.integration_id),
+                        )
+                    };
+                    let access = seal(&tokens.access_token, credentials::ACCESS);
+                    let refresh = tokens.refresh_token.as_ref().map(|t| seal(t, credentials::REFRESH));
+                    if stored::reseal(conn, row, &access, refresh.as_deref(), &current)? {
+                        moved.set(moved.get() + 1);
                     }
+                    Ok(())
+                },
+                |conn, column, id, sealed| {
+                    if keyring.is_current(sealed) {
+                        return Ok(());
+                    }
+                    let aad = Aad {
+                        table: column.table,
+                        column: column.column,
+                        row_id: id,
+                    };
+                    match keyring.open(sealed, &aad) {
+                        Ok(plain) => {
+                            let resealed = keyring.seal(secrecy::ExposeSecret::expose_secret(&plain), &aad);
+                            if (column.reseal)(conn, id, sealed, &resealed, &current)? {
+                                moved.set(moved.get() + 1);
+                            }
+                        }
+                        Err(_) => unreadable.set(unreadable.get() + 1),
+                    }
+                    Ok(())
+                },
+            )?;
+            Ok(RotationReport {
+                moved: moved.get(),
+                unreadable: unreadable.get(),
+            })
+        })
+        .await
+}
+
+/// Opens every sealed value with the configured keys and reports those that do not open.
+pub async fn check_keys(ctx: &AppContext) -> Result<CheckReport, DbError> {
+    let keyring = ctx.keyring.clone();
+    ctx.db
+        .run(move |conn| {
+            let report = std::cell::RefCell::new(CheckReport::default());
+            let check = |table: &'static str, column: &'static str, id: &str, sealed: &[u8]| {
+                let mut report = report.borrow_mut();
+                report.checked += 1;
+                let aad = Aad {
+                    table,
+                    column,
+                    row_id: id,
+                };
+                match keyring.open(sealed, &aad) {
+                    Ok(_) if !keyring.is_current(sealed) => report.under_previous_keys += 1,
+                    Ok(_) => {}
+                    Err(e) => report.unreadable.push(Unreadable {
+                        table,
+                        column,
+                        row_id: id.to_owned(),
+                        reason: e.to_string(),
+                    }),
                 }
-            }
-            rotate_column(
+            };
+            walk(
                 conn,
-                &keyring,
-                ("integration_oauth_states", "pkce_verifier"),
-                oauth_states::sealed_with_other_keys,
-                oauth_states::reseal,
-                &mut report,
+                |_, row| {
+                    check(
+                        credentials::TABLE,
+                        credentials::ACCESS,
+                        &row.integration_id,
+                        &row.access_token,
+                    );
+                    if let Some(refresh) = &row.refresh_token {
+                        check(
+                            credentials::TABLE,
+                            credentials::REFRESH,
+                            &row.integration_id,
+                            refresh,
+                        );
+                    }
+                    Ok(())
+                },
+                |_, column, id, sealed| {
+                    check(column.table, column.column, id, sealed);
+                    Ok(())
+                },
             )?;
-            rotate_column(
-                conn,
-                &keyring,
-                (crate::webhooks::TABLE, crate::webhooks::SECRET),
-                webhooks::sealed_with_other_keys,
-                webhooks::reseal,
-                &mut report,
-            )?;
-            Ok(report)
+            Ok(report.into_inner())
         })
         .await
 }

@@ -280,7 +280,7 @@ pub async fn maintain(ctx: &AppContext, claim: &Claim, now: NaiveDateTime) -> Re
                 &row,
                 &marker,
                 fresh,
-                stored.refresh_token,
+                &refresh_token,
                 &stored.scope,
                 now,
                 started,
@@ -350,15 +350,23 @@ async fn store_refreshed(
     row: &MaintenanceRow,
     marker: &str,
     fresh: oauth::TokenSet,
-    previous_refresh: Option<Vec<u8>>,
+    previous_refresh: &SecretString,
     previous_scope: &str,
     now: NaiveDateTime,
     started: Instant,
 ) -> Result<Outcome, DbError> {
     let granted = fresh.scope.clone().unwrap_or_else(|| previous_scope.to_owned());
-    // The new refresh token (or, when the provider sent none, the old one) is stored in the
-    // same transaction as the new access token.
-    let sealed = credentials::seal(&ctx.keyring, &row.id, &fresh, previous_refresh, &granted, now);
+    // The new refresh token (or, when the provider sent none, the old one, sealed again under
+    // the current key like everything in the row) is stored in the same transaction as the
+    // new access token.
+    let sealed = credentials::seal(
+        &ctx.keyring,
+        &row.id,
+        &fresh,
+        Some(previous_refresh),
+        &granted,
+        now,
+    );
     let next_at = next_maintenance_at(ctx, sealed.expires_at, now);
     let (row_c, marker) = (row.clone(), marker.to_owned());
     let duration = started.elapsed().as_millis() as i64;

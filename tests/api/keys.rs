@@ -190,3 +190,139 @@ async fn keys_rotate_from_the_command_line_reports_what_it_moved() {
         String::from_utf8_lossy(&done.stdout)
     );
 }
+
+/// Runs `keys <command>` with these keys against the test's database.
+fn keys_cli(
+    t: &crate::oauth_helpers::OAuthApp,
+    providers: &std::path::Path,
+    command: &str,
+    current: &str,
+    previous: Option<&str>,
+) -> std::process::Output {
+    let mut cli = Command::new(BINARY);
+    cli.args(["keys", command])
+        .env_clear()
+        .env("DATABASE_URL", &t.app.database_url)
+        .env("DATA_DIR", &t.app.data_dir)
+        .env("PROVIDERS_FILE", providers)
+        .env("INTEGRATION_ENCRYPTION_KEY", current)
+        .current_dir(t.app.data_dir.parent().unwrap());
+    if let Some(previous) = previous {
+        cli.env("INTEGRATION_ENCRYPTION_PREVIOUS_KEYS", previous);
+    }
+    cli.output().unwrap()
+}
+
+/// The same database and providers as `t`, under these keys: the app restarted.
+async fn restart(
+    t: &crate::oauth_helpers::OAuthApp,
+    providers: &std::path::Path,
+    current: &str,
+    previous: Option<&str>,
+) -> crate::helpers::TestApp {
+    let mut builder = crate::helpers::app()
+        .var("DATABASE_URL", &t.app.database_url)
+        .var("PROVIDERS_FILE", providers.to_str().unwrap())
+        .var("INTEGRATION_ENCRYPTION_KEY", current);
+    if let Some(previous) = previous {
+        builder = builder.var("INTEGRATION_ENCRYPTION_PREVIOUS_KEYS", previous);
+    }
+    builder.spawn().await
+}
+
+/// One maintenance round `hours` ahead, when every token (of an hour) is due for a refresh.
+async fn refresh_all(app: &crate::helpers::TestApp, hours: i64) {
+    let later = targetym_integrations::db::now() + chrono::Duration::hours(hours);
+    targetym_integrations::worker::Worker::new(app.ctx.clone())
+        .run_due_work(later)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_refresh_token_the_provider_does_not_rotate_survives_a_key_rotation() {
+    let (old_key, new_key) = ("55".repeat(32), "66".repeat(32));
+    let t = crate::oauth_helpers::oauth_app_with(|b| b.var("INTEGRATION_ENCRYPTION_KEY", &old_key)).await;
+    t.connect("mock-oauth").await;
+    // From now on refreshes answer without a new refresh token (Google, Dropbox, Asana).
+    t.mock.set_behaviour(|b| b.omit_refresh_token = true);
+    let id = crate::oauth_helpers::first_integration(&t.app).await;
+    let refresh_token = t.mock.issued_refresh_tokens().remove(0);
+    let providers = t.app.data_dir.parent().unwrap().join("providers.toml");
+    std::fs::write(&providers, crate::oauth_helpers::providers_file(&t.mock)).unwrap();
+
+    // README step 1: the new key, the old one still readable. The app refreshes meanwhile;
+    // the provider answers without a new refresh token.
+    let step1 = restart(&t, &providers, &new_key, Some(&old_key)).await;
+    refresh_all(&step1, 2).await;
+    assert_eq!(t.mock.counters().refreshes, 1);
+    // Step 2: keys rotate; keys check then finds nothing left under the old key.
+    let rotated = keys_cli(&t, &providers, "rotate", &new_key, Some(&old_key));
+    assert!(
+        rotated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rotated.stderr)
+    );
+    let checked = keys_cli(&t, &providers, "check", &new_key, None);
+    assert!(
+        checked.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&checked.stdout),
+        String::from_utf8_lossy(&checked.stderr)
+    );
+    // Step 3: the old key is gone; after a restart, refresh and revoke-on-disconnect work.
+    let step3 = restart(&t, &providers, &new_key, None).await;
+    refresh_all(&step3, 5).await;
+    assert_eq!(t.mock.counters().refreshes, 2, "refreshed with the kept token");
+    assert_eq!(step3.integration_status(&id).await, "connected");
+    let admin = crate::helpers::browser();
+    step3
+        .login_with(&admin, "ada@acme.example", crate::helpers::PASSWORD)
+        .await;
+    let csrf = step3.csrf_with(&admin, &format!("/integrations/{id}")).await;
+    let res = step3
+        .post_form_with(
+            &admin,
+            &format!("/integrations/{id}/disconnect"),
+            &[("csrf_token", &csrf)],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert!(t.mock.is_revoked(&refresh_token), "revoked at the provider");
+}
+
+#[tokio::test]
+async fn keys_check_names_every_value_the_configured_keys_cannot_open() {
+    let (old_key, new_key) = ("77".repeat(32), "88".repeat(32));
+    let t = crate::oauth_helpers::oauth_app_with(|b| b.var("INTEGRATION_ENCRYPTION_KEY", &old_key)).await;
+    t.connect("mock-oauth").await;
+    let id = crate::oauth_helpers::first_integration(&t.app).await;
+    let providers = t.app.data_dir.parent().unwrap().join("providers.toml");
+    std::fs::write(&providers, crate::oauth_helpers::providers_file(&t.mock)).unwrap();
+
+    let readable = keys_cli(&t, &providers, "check", &new_key, Some(&old_key));
+    assert!(readable.status.success());
+    let out = String::from_utf8_lossy(&readable.stdout);
+    assert!(
+        out.contains("0 under the current key") && out.contains(", 0 unreadable"),
+        "{out}"
+    );
+
+    // The old key removed before rotating: both tokens are named, exit code 1.
+    let lost = keys_cli(&t, &providers, "check", &new_key, None);
+    assert_eq!(lost.status.code(), Some(1));
+    let out = String::from_utf8_lossy(&lost.stdout);
+    assert!(
+        out.contains(&format!("integration_credentials.access_token of row {id}")),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("integration_credentials.refresh_token of row {id}")),
+        "{out}"
+    );
+    let tokens = t.mock.issued_refresh_tokens();
+    assert!(
+        !out.contains(&tokens[0]) && !out.contains(&old_key),
+        "no secret printed"
+    );
+}
