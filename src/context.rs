@@ -62,11 +62,14 @@ impl AppContext {
             .public_url
             .clone()
             .unwrap_or_else(|| format!("http://{}", settings.bind_addr));
+        let metrics = Arc::new(Metrics::new());
+        let gauge = metrics.clone();
         let breakers = Breakers::new(
             settings.worker.breaker_threshold,
             chrono::Duration::from_std(settings.worker.breaker_cooldown)
                 .unwrap_or(chrono::Duration::seconds(60)),
-        );
+        )
+        .observed(move |provider, state| gauge.breaker_state(provider, state.code()));
         let instance_id = format!(
             "{}:{}:{}",
             std::env::var("HOSTNAME").unwrap_or_else(|_| "host".into()),
@@ -80,7 +83,7 @@ impl AppContext {
             catalogue: Arc::new(catalogue),
             http,
             public_url: public_url.into(),
-            metrics: Arc::new(Metrics::new()),
+            metrics,
             breakers: Arc::new(breakers),
             refresh_locks: Arc::default(),
             instance_id: instance_id.into(),

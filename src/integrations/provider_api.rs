@@ -154,7 +154,7 @@ impl<'a> ProviderApi<'a> {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            self.ctx.breakers.admit(slug, db::now()).map_err(|_| {
+            let admission = self.ctx.breakers.admit(slug, db::now()).map_err(|_| {
                 ApiError::ProviderDown("calls are paused after repeated failures (circuit open)".into())
             })?;
             let outcome = self.once(request, &token).await;
@@ -164,18 +164,24 @@ impl<'a> ProviderApi<'a> {
             };
             match outcome {
                 Ok(response) => {
-                    self.ctx.breakers.record_success(slug);
+                    admission.succeeded();
                     return Ok(response);
                 }
                 Err(Failure::Unauthorized(why)) if !refreshed => {
-                    self.ctx.breakers.record_success(slug);
+                    admission.succeeded();
                     refreshed = true;
                     token = self
                         .token(tokens::force_refresh(self.ctx, self.org, self.integration, &token).await)?;
                     tracing::info!(provider = %slug, reason = %why, "token refused; refreshed once and retrying");
                 }
-                Err(Failure::Unauthorized(why)) => return Err(ApiError::Auth(why)),
+                Err(Failure::Unauthorized(why)) => {
+                    admission.succeeded();
+                    return Err(ApiError::Auth(why));
+                }
                 Err(Failure::RateLimited(after)) => {
+                    // A 429 says nothing of the provider's health: no outcome, and a probe
+                    // is given back before waiting.
+                    drop(admission);
                     // The provider did not do it: repeating is safe whatever the method.
                     match retry(after).filter(|_| after.is_none_or(|a| a <= MAX_RETRY_WAIT)) {
                         Some(wait) => tokio::time::sleep(wait).await,
@@ -183,15 +189,14 @@ impl<'a> ProviderApi<'a> {
                     }
                 }
                 Err(Failure::Down(why)) => {
-                    let state = self.ctx.breakers.record_failure(slug, db::now());
-                    self.ctx.metrics.breaker_state(slug, state.code());
+                    admission.failed(db::now());
                     match retry(None).filter(|_| request.retry_safe) {
                         Some(wait) => tokio::time::sleep(wait).await,
                         None => return Err(ApiError::ProviderDown(why)),
                     }
                 }
                 Err(Failure::Final(error)) => {
-                    self.ctx.breakers.record_success(slug);
+                    admission.succeeded();
                     return Err(error);
                 }
             }

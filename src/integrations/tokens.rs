@@ -25,7 +25,7 @@ use crate::db::{self, DbError};
 use crate::domain::{IntegrationId, IntegrationStatus, OrgId};
 use crate::oauth::{self, OAuthError};
 use crate::providers::backoff::backoff;
-use crate::providers::breaker::BreakerState;
+use crate::providers::breaker::{Admission, BreakerState};
 
 /// Consecutive failed refreshes after which the integration shows "Error" (it keeps retrying).
 const GIVE_UP_AFTER: i32 = 8;
@@ -219,15 +219,18 @@ pub async fn maintain(ctx: &AppContext, claim: &Claim, now: NaiveDateTime) -> Re
             .await;
         }
     };
-    if let Err(retry_at) = ctx.breakers.admit(&provider.def.slug, now) {
-        let result = MaintenanceResult::Deferred { next_at: retry_at };
-        return finish(ctx, &row, under_claim, result, Outcome::Deferred, now, started).await;
-    }
+    let admission = match ctx.breakers.admit(&provider.def.slug, now) {
+        Ok(admission) => admission,
+        Err(retry_at) => {
+            let result = MaintenanceResult::Deferred { next_at: retry_at };
+            return finish(ctx, &row, under_claim, result, Outcome::Deferred, now, started).await;
+        }
+    };
 
     let Some(refresh_token) = tokens.refresh_token else {
         if stored.expires_at.is_some_and(|at| at <= now) {
             let error = "The access token expired and the provider gave no refresh token; reconnect.";
-            ctx.breakers.record_success(&provider.def.slug);
+            drop(admission);
             return finish(
                 ctx,
                 &row,
@@ -243,7 +246,7 @@ pub async fn maintain(ctx: &AppContext, claim: &Claim, now: NaiveDateTime) -> Re
         let checked = oauth::check_token(&ctx.http, &provider.def, &tokens.access_token).await;
         return match checked {
             Ok(_) => {
-                ctx.breakers.record_success(&provider.def.slug);
+                admission.succeeded();
                 let next_at = match stored.expires_at {
                     Some(expires_at) => expires_at.min(next_maintenance_at(ctx, None, now)),
                     None => next_maintenance_at(ctx, None, now),
@@ -254,7 +257,7 @@ pub async fn maintain(ctx: &AppContext, claim: &Claim, now: NaiveDateTime) -> Re
                 };
                 finish(ctx, &row, under_claim, result, Outcome::Validated, now, started).await
             }
-            Err(e) => failed(ctx, &row, under_claim, e, now, started).await,
+            Err(e) => failed(ctx, &row, under_claim, admission, e, now, started).await,
         };
     };
 
@@ -274,7 +277,7 @@ pub async fn maintain(ctx: &AppContext, claim: &Claim, now: NaiveDateTime) -> Re
     let sent = Fence::Sent { marker: &marker };
     match oauth::refresh_token(&ctx.http, &provider.def, client, &refresh_token).await {
         Ok(fresh) => {
-            ctx.breakers.record_success(&provider.def.slug);
+            admission.succeeded();
             store_refreshed(
                 ctx,
                 &row,
@@ -287,7 +290,7 @@ pub async fn maintain(ctx: &AppContext, claim: &Claim, now: NaiveDateTime) -> Re
             )
             .await
         }
-        Err(e) => failed(ctx, &row, sent, e, now, started).await,
+        Err(e) => failed(ctx, &row, sent, admission, e, now, started).await,
     }
 }
 
@@ -297,14 +300,14 @@ async fn failed(
     ctx: &AppContext,
     row: &MaintenanceRow,
     fence: Fence<'_>,
+    admission: Admission<'_>,
     error: OAuthError,
     now: NaiveDateTime,
     started: Instant,
 ) -> Result<Outcome, DbError> {
-    let slug = &row.provider_slug;
     let message = error.to_string();
     if error.is_grant_revoked() {
-        ctx.breakers.record_success(slug);
+        admission.succeeded();
         let text = format!("The provider refused the token ({message}); reconnect.");
         let result = MaintenanceResult::NeedsReauth { error: &text };
         return finish(
@@ -318,8 +321,7 @@ async fn failed(
         )
         .await;
     }
-    let state = ctx.breakers.record_failure(slug, now);
-    ctx.metrics.breaker_state(slug, state.code());
+    let state = admission.failed(now);
     let failures = row.refresh_failures + 1;
     let wait = backoff(failures as u32 - 1, RETRY_BASE, RETRY_CAP, error.retry_after());
     let mut next_at = now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::minutes(1));

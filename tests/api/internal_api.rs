@@ -589,6 +589,42 @@ async fn the_breaker_opens_after_repeated_failures() {
         t.app.ctx.breakers.state("slack"),
         targetym_integrations::providers::breaker::BreakerState::Closed
     );
+    let metrics = t.app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains("provider_circuit_breaker_state{provider=\"slack\"} 0"),
+        "the gauge follows the breaker back to closed"
+    );
+}
+
+#[tokio::test]
+async fn a_probe_answered_429_does_not_leave_the_breaker_refusing_until_restart() {
+    let (t, id, token) = slack_setup_with_breaker("1").await;
+    let path = format!("/api/v1/integrations/{id}/slack/messages");
+    let send = || {
+        api(
+            &t,
+            Some(&token),
+            reqwest::Method::POST,
+            &path,
+            Some(json!({"channel": "C", "text": "x"})),
+        )
+    };
+    t.mock.set_behaviour(|b| b.api_fail_next = vec![500]);
+    assert_eq!(send().await.status(), StatusCode::SERVICE_UNAVAILABLE);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    // The probe meets a rate limit longer than we wait: it ends without an outcome.
+    t.mock.set_behaviour(|b| {
+        b.api_fail_next = vec![429];
+        b.api_retry_after_secs = 120;
+    });
+    assert_eq!(send().await.status(), StatusCode::TOO_MANY_REQUESTS);
+    // The next call probes again, succeeds, and the breaker closes.
+    let res = send().await;
+    assert_eq!(res.status(), StatusCode::OK, "{}", res.text().await.unwrap());
+    assert_eq!(
+        t.app.ctx.breakers.state("slack"),
+        targetym_integrations::providers::breaker::BreakerState::Closed
+    );
 }
 
 #[tokio::test]
