@@ -30,6 +30,15 @@ impl Application {
     /// Connects to the database, applies migrations, seeds the catalogue and binds the
     /// listener. The server starts serving on `run`.
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        Application::build_with_extra_routes(settings, |_| {}).await
+    }
+
+    /// `build` with routes of the caller's added after ours: tests reach paths that the
+    /// product never serves (e.g. one that panics) through the real middleware stack.
+    pub async fn build_with_extra_routes(
+        settings: Settings,
+        extra_routes: fn(&mut web::ServiceConfig),
+    ) -> anyhow::Result<Application> {
         let mut ctx = AppContext::load(settings).await?;
         let (applied, changed) = ctx.prepare_database().await?;
         tracing::info!(
@@ -66,6 +75,7 @@ impl Application {
                 .app_data(state.clone())
                 .app_data(web::FormConfig::default().limit(64 * 1024))
                 .configure(routes::routes)
+                .configure(extra_routes)
                 .wrap(from_fn(middleware::verify_csrf))
                 .wrap(from_fn(middleware::htmx_errors))
                 .wrap(sessions)

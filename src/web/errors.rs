@@ -118,6 +118,13 @@ impl ResponseError for WebError {
             WebError::Unavailable(cause) => tracing::warn!(cause = %cause, "database unavailable"),
             other => tracing::info!(reason = %other, "request refused"),
         }
+        self.page()
+    }
+}
+
+impl WebError {
+    /// The error page (without logging): title, sentence, status and Retry-After.
+    pub fn page(&self) -> HttpResponse {
         let (title, message) = match self {
             WebError::Conflict(sentence) => ("Not possible right now", sentence.as_str()),
             other => other.human(),

@@ -76,6 +76,7 @@ impl Drop for PgSchema {
 pub struct TestAppBuilder {
     vars: HashMap<String, String>,
     idle_timeout: Option<Duration>,
+    extra_routes: fn(&mut actix_web::web::ServiceConfig),
 }
 
 impl TestAppBuilder {
@@ -86,6 +87,12 @@ impl TestAppBuilder {
 
     pub fn idle_timeout(mut self, timeout: Duration) -> Self {
         self.idle_timeout = Some(timeout);
+        self
+    }
+
+    /// Routes that exist only in this test's app (e.g. one that panics).
+    pub fn extra_routes(mut self, routes: fn(&mut actix_web::web::ServiceConfig)) -> Self {
+        self.extra_routes = routes;
         self
     }
 
@@ -110,7 +117,9 @@ impl TestAppBuilder {
             settings.session_idle_timeout = idle;
         }
         let data_dir = settings.data_dir.clone();
-        let app = Application::build(settings).await.expect("app builds");
+        let app = Application::build_with_extra_routes(settings, self.extra_routes)
+            .await
+            .expect("app builds");
         let address = format!("http://127.0.0.1:{}", app.port());
         let ctx = app.context().clone();
         tokio::spawn(app.run());
@@ -130,6 +139,7 @@ pub fn app() -> TestAppBuilder {
     TestAppBuilder {
         vars: HashMap::new(),
         idle_timeout: None,
+        extra_routes: |_| {},
     }
 }
 

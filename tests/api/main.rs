@@ -10,6 +10,7 @@ mod catalogue;
 mod cli;
 mod csrf;
 mod database;
+mod hardening;
 mod integrations_page;
 mod internal_api;
 mod keys;
