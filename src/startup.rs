@@ -14,6 +14,7 @@ use secrecy::ExposeSecret;
 
 use crate::config::Settings;
 use crate::context::AppContext;
+use crate::web::errors::WebError;
 use crate::web::{self as routes, WebState, middleware};
 use crate::worker::Worker;
 
@@ -74,6 +75,12 @@ impl Application {
             App::new()
                 .app_data(state.clone())
                 .app_data(web::FormConfig::default().limit(64 * 1024))
+                .app_data(web::QueryConfig::default().error_handler(|_, _| {
+                    WebError::InvalidInput(
+                        "The address has a value this page does not understand (a page number, date or filter).",
+                    )
+                    .into()
+                }))
                 .configure(routes::routes)
                 .configure(extra_routes)
                 .wrap(from_fn(middleware::verify_csrf))

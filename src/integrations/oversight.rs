@@ -49,7 +49,14 @@ impl HealthRow {
             .max()
             .unwrap_or(0)
             .max(1);
-        let scale = |n: u32| if n == 0 { 0 } else { (n * 24).div_ceil(max).max(1) };
+        // u64: n * 24 cannot overflow whatever the counts.
+        let scale = |n: u32| {
+            if n == 0 {
+                0
+            } else {
+                (u64::from(n) * 24).div_ceil(u64::from(max)).max(1) as u32
+            }
+        };
         (0..HOURS)
             .map(|h| (h * 5, scale(self.events[h]), scale(self.failures[h])))
             .collect()
@@ -183,17 +190,19 @@ pub async fn audit_page(
     page: i64,
     per_page: i64,
 ) -> Result<AuditPage, DbError> {
-    let page = page.max(1);
+    // The page number comes from a request: saturate rather than overflow.
+    let (page, per_page) = (page.max(1), per_page.max(1));
+    let offset = (page - 1).saturating_mul(per_page);
     let org = org.to_text();
     let (rows, total) = ctx
         .db
-        .run(move |conn| sync_logs::page_for_org(conn, &org, &filter, (page - 1) * per_page, per_page))
+        .run(move |conn| sync_logs::page_for_org(conn, &org, &filter, offset, per_page))
         .await?;
     Ok(AuditPage {
         entries: rows.into_iter().map(AuditEntry::from).collect(),
         total,
         page,
-        pages: ((total + per_page - 1) / per_page).max(1),
+        pages: (total.max(0) as u64).div_ceil(per_page as u64).max(1) as i64,
     })
 }
 
