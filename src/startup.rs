@@ -86,6 +86,7 @@ impl Application {
                 .wrap(from_fn(middleware::verify_csrf))
                 .wrap(from_fn(middleware::htmx_errors))
                 .wrap(sessions)
+                .wrap(from_fn(middleware::head_as_get))
                 .wrap(from_fn(middleware::security_headers))
                 .wrap(from_fn(middleware::observe))
         })

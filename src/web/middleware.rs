@@ -140,7 +140,22 @@ impl ResponseError for HandlerPanicked {
     }
 }
 
-/// Security headers on every response.
+/// HEAD is answered wherever GET is: the request is routed as a GET, and the connection (which
+/// still knows it was a HEAD) sends the GET's status and headers, Content-Length included,
+/// without the body. The API proxy forwards each method as it came and is left alone.
+pub async fn head_as_get(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let proxied = req.path().starts_with("/api/v1/integrations/") && req.path().contains("/proxy/");
+    if req.method() == Method::HEAD && !proxied {
+        req.head_mut().method = Method::GET;
+    }
+    next.call(req).await
+}
+
+/// Security headers on every response, and `Cache-Control: no-store` unless the handler chose
+/// its caching.
 pub async fn security_headers(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -154,6 +169,11 @@ pub async fn security_headers(
 }
 
 fn set_security_headers(headers: &mut HeaderMap, https: bool) {
+    // Pages, partials, exports and API answers hold an organization's data or a session's
+    // CSRF token: no cache keeps them. Static assets say their own caching.
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
     let mut set = |name: HeaderName, value: &'static str| {
         headers.insert(name, HeaderValue::from_static(value));
     };

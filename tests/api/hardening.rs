@@ -102,3 +102,88 @@ async fn out_of_range_dates_and_page_numbers_are_a_400_with_a_sentence() {
         assert_eq!(app.get(path).await.status(), StatusCode::OK, "{path}");
     }
 }
+
+#[tokio::test]
+async fn head_is_answered_wherever_get_is_with_the_get_headers_and_no_body() {
+    let app = crate::helpers::spawn_app().await;
+    let setup = app.head("/setup").await;
+    assert_eq!(setup.status(), StatusCode::OK);
+    app.setup("Acme HR", "ada@acme.example").await;
+    let page = app.get("/integrations").await.text().await.unwrap();
+    let css = page
+        .split('"')
+        .find(|s| s.starts_with("/static/app.css?v="))
+        .expect("fingerprinted stylesheet")
+        .to_owned();
+    let anonymous = crate::helpers::browser();
+    for (client, path) in [
+        (&app.client, "/healthz"),
+        (&app.client, "/readyz"),
+        (&app.client, css.as_str()),
+        (&anonymous, "/login"),
+        (&app.client, "/integrations"),
+        (&app.client, "/dashboard"),
+        (&anonymous, "/integrations"),
+    ] {
+        let get = client.get(app.url(path)).send().await.unwrap();
+        let head = client.head(app.url(path)).send().await.unwrap();
+        assert_eq!(head.status(), get.status(), "HEAD {path}");
+        for name in [
+            "content-type",
+            "cache-control",
+            "location",
+            "content-security-policy",
+        ] {
+            assert_eq!(
+                head.headers().get(name),
+                get.headers().get(name),
+                "HEAD {path}: {name}"
+            );
+        }
+        let length = |r: &reqwest::Response| r.headers().get("content-length").cloned();
+        if !path.starts_with("/integrations") && !path.starts_with("/dashboard") {
+            // Pages carry a fresh CSRF token per session, so only fixed bodies compare.
+            assert_eq!(length(&head), length(&get), "HEAD {path}: content-length");
+        }
+        assert!(head.bytes().await.unwrap().is_empty(), "HEAD {path} has no body");
+    }
+}
+
+#[tokio::test]
+async fn pages_partials_and_exports_are_never_cached() {
+    let app = crate::helpers::spawn_app().await;
+    let anonymous = crate::helpers::browser();
+    let no_store = |res: &reqwest::Response, what: &str| {
+        assert_eq!(
+            res.headers().get("cache-control").map(|v| v.to_str().unwrap()),
+            Some("no-store"),
+            "{what}"
+        );
+    };
+    no_store(&app.get_with(&anonymous, "/setup").await, "/setup");
+    app.setup("Acme HR", "ada@acme.example").await;
+    no_store(&app.get_with(&anonymous, "/login").await, "/login");
+    for path in [
+        "/integrations",
+        "/integrations?category=Communication&q=sl",
+        "/integrations/slack/connect",
+        "/dashboard",
+        "/audit",
+        "/audit.csv",
+        "/gdpr",
+        "/gdpr/export.json",
+        "/api-tokens",
+    ] {
+        let res = app.get(path).await;
+        assert_eq!(res.status(), StatusCode::OK, "{path}");
+        no_store(&res, path);
+        let partial = app
+            .client
+            .get(app.url(path))
+            .header("HX-Request", "true")
+            .send()
+            .await
+            .unwrap();
+        no_store(&partial, &format!("{path} (htmx)"));
+    }
+}

@@ -185,6 +185,10 @@ impl TestApp {
         client.get(self.url(path)).send().await.expect("GET")
     }
 
+    pub async fn head(&self, path: &str) -> Response {
+        self.client.head(self.url(path)).send().await.expect("HEAD")
+    }
+
     pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> Response {
         self.post_form_with(&self.client, path, form).await
     }
