@@ -19,6 +19,10 @@ use crate::web::{self as routes, WebState, middleware};
 use crate::worker::Worker;
 
 pub const SESSION_COOKIE: &str = "targetym_session";
+/// On https the cookie is `__Host-` prefixed: browsers then accept it only with Secure,
+/// Path=/ and no Domain, so neither a sibling subdomain nor a plain-http page can plant or
+/// overwrite it.
+pub const SECURE_SESSION_COOKIE: &str = "__Host-targetym_session";
 
 pub struct Application {
     port: u16,
@@ -63,10 +67,17 @@ impl Application {
         let key = Key::from(ctx.settings.session_key.expose_secret());
         let secure = public_url.starts_with("https://");
         let idle = ctx.settings.session_idle_timeout;
+        let cookie_name = if secure {
+            SECURE_SESSION_COOKIE
+        } else {
+            SESSION_COOKIE
+        };
         let server = HttpServer::new(move || {
             let sessions = SessionMiddleware::builder(CookieSessionStore::default(), key.clone())
-                .cookie_name(SESSION_COOKIE.to_owned())
+                .cookie_name(cookie_name.to_owned())
                 .cookie_secure(secure)
+                .cookie_path("/".to_owned())
+                .cookie_domain(None)
                 .cookie_http_only(true)
                 .cookie_same_site(SameSite::Lax)
                 .cookie_content_security(CookieContentSecurity::Private)

@@ -187,3 +187,22 @@ async fn pages_partials_and_exports_are_never_cached() {
         no_store(&partial, &format!("{path} (htmx)"));
     }
 }
+
+#[tokio::test]
+async fn on_https_the_session_cookie_is_host_prefixed() {
+    // The test talks plain http to an app that believes it is served on https.
+    let app = app().var("PUBLIC_URL", "https://hub.example.com").spawn().await;
+    let res = app.get("/setup").await;
+    let cookie = crate::helpers::set_cookie(&res).expect("a session cookie");
+    assert!(cookie.starts_with("__Host-targetym_session="), "{cookie}");
+    let attributes: Vec<&str> = cookie.split(';').map(str::trim).collect();
+    assert!(attributes.contains(&"Secure"), "{cookie}");
+    assert!(attributes.contains(&"Path=/"), "{cookie}");
+    assert!(attributes.contains(&"HttpOnly"), "{cookie}");
+    assert!(!cookie.to_ascii_lowercase().contains("domain="), "{cookie}");
+
+    let plain = crate::helpers::spawn_app().await;
+    let cookie = crate::helpers::set_cookie(&plain.get("/setup").await).expect("a session cookie");
+    assert!(cookie.starts_with("targetym_session="), "{cookie}");
+    assert!(!cookie.contains("Secure"), "{cookie}");
+}
