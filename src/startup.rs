@@ -29,6 +29,8 @@ pub struct Application {
     public_url: String,
     ctx: AppContext,
     server: Server,
+    /// The METRICS_BIND_ADDR listener, when configured: its port and server.
+    operator: Option<(u16, Server)>,
 }
 
 impl Application {
@@ -64,6 +66,7 @@ impl Application {
         });
         ctx.public_url = public_url.clone().into();
         let state = web::Data::new(WebState::new(ctx.clone(), public_url.clone()));
+        let operator_state = state.clone();
         let key = Key::from(ctx.settings.session_key.expose_secret());
         let secure = public_url.starts_with("https://");
         let idle = ctx.settings.session_idle_timeout;
@@ -104,16 +107,26 @@ impl Application {
         .listen(listener)?
         .shutdown_timeout(30)
         .run();
+        let operator = match ctx.settings.metrics_bind_addr.as_deref() {
+            Some(addr) => Some(operator_server(addr, operator_state)?),
+            None => None,
+        };
         Ok(Application {
             port: local.port(),
             public_url,
             ctx,
             server,
+            operator,
         })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port of the METRICS_BIND_ADDR listener, when there is one.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.operator.as_ref().map(|(port, _)| *port)
     }
 
     pub fn public_url(&self) -> &str {
@@ -133,14 +146,42 @@ impl Application {
             .worker
             .enabled
             .then(|| Worker::new(self.ctx.clone()).start());
-        let served = self.server.await;
+        let operator = async {
+            match self.operator {
+                Some((_, server)) => server.await,
+                None => Ok(()),
+            }
+        };
+        let (served, operator_served) = futures_util::future::join(self.server, operator).await;
         if let Some(worker) = worker {
             worker.shutdown().await;
         }
         served?;
+        operator_served?;
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// The second listener (METRICS_BIND_ADDR): /metrics, /healthz and /readyz only, with the
+/// request log and security headers of the main one.
+fn operator_server(addr: &str, state: web::Data<WebState>) -> anyhow::Result<(u16, Server)> {
+    let listener = TcpListener::bind(addr)
+        .map_err(|e| anyhow::anyhow!("cannot listen on {addr} (METRICS_BIND_ADDR): {e}"))?;
+    let port = listener.local_addr()?.port();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .configure(routes::operator_routes)
+            .wrap(from_fn(middleware::head_as_get))
+            .wrap(from_fn(middleware::security_headers))
+            .wrap(from_fn(middleware::observe))
+    })
+    .workers(1)
+    .listen(listener)?
+    .shutdown_timeout(5)
+    .run();
+    Ok((port, server))
 }
 
 fn time_duration(d: std::time::Duration) -> actix_web::cookie::time::Duration {

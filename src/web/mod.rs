@@ -113,6 +113,15 @@ impl LoginLimits {
     }
 }
 
+/// The METRICS_BIND_ADDR listener: what operators scrape and probe, nothing else.
+pub fn operator_routes(cfg: &mut web::ServiceConfig) {
+    use pages::health;
+    cfg.app_data(web::Data::new(health::OperatorListener))
+        .route("/healthz", web::get().to(health::healthz))
+        .route("/readyz", web::get().to(health::readyz))
+        .route("/metrics", web::get().to(health::metrics));
+}
+
 pub fn routes(cfg: &mut web::ServiceConfig) {
     webhooks::routes(cfg);
     api::routes(cfg);

@@ -206,3 +206,71 @@ async fn on_https_the_session_cookie_is_host_prefixed() {
     assert!(cookie.starts_with("targetym_session="), "{cookie}");
     assert!(!cookie.contains("Secure"), "{cookie}");
 }
+
+#[tokio::test]
+async fn invented_http_methods_share_one_metrics_label() {
+    let app = crate::helpers::spawn_app().await;
+    for i in 0..200 {
+        let method = reqwest::Method::from_bytes(format!("INVENTED{i}").as_bytes()).unwrap();
+        let res = app
+            .client
+            .request(method, app.url("/healthz"))
+            .send()
+            .await
+            .unwrap();
+        assert!(res.status().is_client_error());
+    }
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(!metrics.contains("INVENTED"), "invented methods are not labels");
+    assert!(
+        metrics.contains("http_requests_total{method=\"other\",route=\"/healthz\",status=\"403\"} 200"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn metrics_need_the_token_when_one_is_set() {
+    let token = "metrics-token-for-the-test";
+    let app = app().var("METRICS_TOKEN", token).spawn().await;
+    assert_eq!(app.get("/metrics").await.status(), StatusCode::NOT_FOUND);
+    let with = |value: String| {
+        app.client
+            .get(app.url("/metrics"))
+            .header("Authorization", value)
+            .send()
+    };
+    let wrong = with("Bearer metrics-token-for-the-tesT".into()).await.unwrap();
+    assert_eq!(wrong.status(), StatusCode::NOT_FOUND);
+    let right = with(format!("Bearer {token}")).await.unwrap();
+    assert_eq!(right.status(), StatusCode::OK);
+    assert!(right.text().await.unwrap().contains("http_requests_total"));
+}
+
+#[tokio::test]
+async fn in_production_without_a_setting_metrics_are_served_to_nobody() {
+    let app = app()
+        .var("APP_ENV", "production")
+        .var("PUBLIC_URL", "https://hub.example.com")
+        .var("INTEGRATION_ENCRYPTION_KEY", &"ab".repeat(32))
+        .var("SESSION_KEY", &"cd".repeat(64))
+        .spawn()
+        .await;
+    assert_eq!(app.get("/healthz").await.status(), StatusCode::OK);
+    assert_eq!(app.get("/metrics").await.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_metrics_listener_serves_only_metrics_and_probes() {
+    let app = app().var("METRICS_BIND_ADDR", "127.0.0.1:0").spawn().await;
+    let operator = app.metrics_address.clone().expect("a metrics listener");
+    assert_eq!(app.get("/metrics").await.status(), StatusCode::NOT_FOUND);
+    let get = |path: &str| reqwest::get(format!("{operator}{path}"));
+    let metrics = get("/metrics").await.unwrap();
+    assert_eq!(metrics.status(), StatusCode::OK);
+    assert!(metrics.text().await.unwrap().contains("http_requests_total"));
+    assert_eq!(get("/healthz").await.unwrap().status(), StatusCode::OK);
+    assert_eq!(get("/readyz").await.unwrap().status(), StatusCode::OK);
+    for path in ["/login", "/setup", "/integrations", "/api/v1/integrations"] {
+        assert_eq!(get(path).await.unwrap().status(), StatusCode::NOT_FOUND, "{path}");
+    }
+}

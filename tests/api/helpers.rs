@@ -50,6 +50,8 @@ pub fn captured_logs() -> String {
 
 pub struct TestApp {
     pub address: String,
+    /// The METRICS_BIND_ADDR listener's address, when the test set one.
+    pub metrics_address: Option<String>,
     pub client: Client,
     pub ctx: AppContext,
     /// DATABASE_URL of this test's database, for a second instance or the CLI.
@@ -121,10 +123,12 @@ impl TestAppBuilder {
             .await
             .expect("app builds");
         let address = format!("http://127.0.0.1:{}", app.port());
+        let metrics_address = app.metrics_port().map(|port| format!("http://127.0.0.1:{port}"));
         let ctx = app.context().clone();
         tokio::spawn(app.run());
         TestApp {
             address,
+            metrics_address,
             client: browser(),
             ctx,
             database_url,
