@@ -49,8 +49,11 @@ pub struct Settings {
     pub provider_credentials: BTreeMap<String, ClientCredentials>,
     pub slack_signing_secret: Option<SecretString>,
     pub providers_file: Option<PathBuf>,
-    /// Take the client address from the last X-Forwarded-For hop (behind a trusted proxy).
+    /// Take the client address from X-Forwarded-For (behind trusted proxies).
     pub trust_forwarded_for: bool,
+    /// With `trust_forwarded_for`: how many proxies of ours append to X-Forwarded-For; the
+    /// client is that many hops from the right.
+    pub trusted_proxy_hops: usize,
     /// Bearer token that /metrics requires, on every listener, when set.
     pub metrics_token: Option<SecretString>,
     /// A second listener that serves only /metrics, /healthz and /readyz; /metrics is then
@@ -240,6 +243,7 @@ impl Settings {
             slack_signing_secret: get("SLACK_SIGNING_SECRET").map(SecretString::from),
             providers_file: get("PROVIDERS_FILE").map(PathBuf::from),
             trust_forwarded_for: matches!(get("TRUST_FORWARDED_FOR"), Some("1" | "true" | "yes")),
+            trusted_proxy_hops: parse_number(get("TRUSTED_PROXY_HOPS"), "TRUSTED_PROXY_HOPS", 1, 1..=10)?,
             metrics_token,
             metrics_bind_addr: get("METRICS_BIND_ADDR").map(str::to_owned),
             provider_timeout: Duration::from_secs(parse_number(

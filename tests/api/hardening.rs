@@ -274,3 +274,59 @@ async fn a_metrics_listener_serves_only_metrics_and_probes() {
         assert_eq!(get(path).await.unwrap().status(), StatusCode::NOT_FOUND, "{path}");
     }
 }
+
+/// A sign-in from a browser behind our proxy: `forwarded` are the X-Forwarded-For lines.
+async fn sign_in_via_proxy(app: &crate::helpers::TestApp, forwarded: &[&str], password: &str) -> StatusCode {
+    let client = crate::helpers::browser();
+    let csrf = app.csrf_with(&client, "/login").await;
+    let mut request = client.post(app.url("/login")).form(&[
+        ("csrf_token", csrf.as_str()),
+        ("email", "ada@acme.example"),
+        ("password", password),
+    ]);
+    for line in forwarded {
+        request = request.header("X-Forwarded-For", *line);
+    }
+    request.send().await.unwrap().status()
+}
+
+#[tokio::test]
+async fn an_attackers_failures_do_not_lock_the_owner_out() {
+    use crate::helpers::PASSWORD;
+    let app = app()
+        .var("TRUST_FORWARDED_FOR", "1")
+        .var("TRUSTED_PROXY_HOPS", "1")
+        .spawn()
+        .await;
+    app.setup("Acme HR", "ada@acme.example").await;
+    // The attacker forges a first header line; our proxy appended the real address last.
+    let attacker = ["198.51.100.2", "10.9.9.9, 203.0.113.7"];
+    let mut statuses = Vec::new();
+    for _ in 0..10 {
+        statuses.push(sign_in_via_proxy(&app, &attacker, "wrong password").await);
+    }
+    assert_eq!(&statuses[..5], &[StatusCode::UNAUTHORIZED; 5], "{statuses:?}");
+    assert_eq!(
+        &statuses[5..],
+        &[StatusCode::TOO_MANY_REQUESTS; 5],
+        "{statuses:?}"
+    );
+    // Still limited from the attacker's address, even with the right password (else the
+    // limit would answer which guess was right).
+    assert_eq!(
+        sign_in_via_proxy(&app, &attacker, PASSWORD).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // The owner, from the address the attacker forged in the first line, signs in.
+    assert_eq!(
+        sign_in_via_proxy(&app, &["198.51.100.2"], PASSWORD).await,
+        StatusCode::SEE_OTHER
+    );
+    // Successes spend nothing: the owner can sign in again and again.
+    for _ in 0..6 {
+        assert_eq!(
+            sign_in_via_proxy(&app, &["198.51.100.2"], PASSWORD).await,
+            StatusCode::SEE_OTHER
+        );
+    }
+}
