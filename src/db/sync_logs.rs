@@ -482,33 +482,51 @@ pub fn page_for_org(
     Ok((rows, total))
 }
 
-/// (integration, kind, status, created_at) of one entry.
-pub type Activity = (Option<String>, String, String, NaiveDateTime);
+/// (integration, kind, status, number of entries) of one group.
+pub type ActivityCount = (Option<String>, String, String, i64);
 
 /// An entry with its payload.
 pub type ExportRow = (AuditRow, Option<Vec<u8>>);
 
-/// (integration, kind, status, created_at) of the organization's entries since `since`, for
-/// the health dashboard: one query.
-pub fn activity_since(
+/// The organization's entries of `kinds` in [from, to), counted by integration, kind and
+/// status: one grouped query whose answer grows with the number of integrations, never with
+/// the number of entries (the health dashboard).
+pub fn activity_counts(
     conn: &mut DbConnection,
     org_id: &str,
-    since: NaiveDateTime,
-) -> Result<Vec<Activity>, DbError> {
+    kinds: &[&str],
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+) -> Result<Vec<ActivityCount>, DbError> {
     Ok(l::table
         .filter(l::org_id.eq(org_id))
-        .filter(l::created_at.ge(since))
-        .select((l::integration_id, l::kind, l::status, l::created_at))
+        .filter(l::created_at.ge(from))
+        .filter(l::created_at.lt(to))
+        .filter(l::kind.eq_any(kinds))
+        .group_by((l::integration_id, l::kind, l::status))
+        .select((l::integration_id, l::kind, l::status, diesel::dsl::count_star()))
         .load(conn)?)
 }
 
-/// Every entry of the organization with its payload (GDPR export).
-pub fn export_for_org(conn: &mut DbConnection, org_id: &str) -> Result<Vec<ExportRow>, DbError> {
-    Ok(l::table
+/// Up to `limit` of the organization's entries with their payloads, newest first, older
+/// than `before` (the (created_at, id) of the last entry of the previous page), for the GDPR
+/// export. Keyset paging: entries written meanwhile neither repeat nor shift a page.
+pub fn export_page_for_org(
+    conn: &mut DbConnection,
+    org_id: &str,
+    before: Option<(NaiveDateTime, String)>,
+    limit: i64,
+) -> Result<Vec<ExportRow>, DbError> {
+    let mut query = l::table
         .filter(l::org_id.eq(org_id))
-        .order(l::created_at.asc())
+        .order((l::created_at.desc(), l::id.desc()))
+        .limit(limit)
         .select((AuditRow::as_select(), l::payload))
-        .load(conn)?)
+        .into_boxed();
+    if let Some((at, id)) = before {
+        query = query.filter(l::created_at.lt(at).or(l::created_at.eq(at).and(l::id.lt(id))));
+    }
+    Ok(query.load(conn)?)
 }
 
 /// Removes the personal data of an integration's entries (GDPR erasure): payloads, messages

@@ -330,3 +330,129 @@ async fn an_attackers_failures_do_not_lock_the_owner_out() {
         );
     }
 }
+
+/// Appends `count` finished entries of `kind` to the organization's log (failed ones first).
+async fn append_log_entries(
+    app: &crate::helpers::TestApp,
+    org: &str,
+    integration: Option<&str>,
+    kind: &'static str,
+    count: usize,
+    failed: usize,
+) {
+    use targetym_integrations::db::{self, sync_logs};
+    let (org, integration) = (org.to_owned(), integration.map(str::to_owned));
+    app.ctx
+        .db
+        .run(move |conn| {
+            db::transaction(conn, |conn| {
+                for n in 0..count {
+                    sync_logs::append(
+                        conn,
+                        &sync_logs::NewSyncLog {
+                            org_id: &org,
+                            integration_id: integration.as_deref(),
+                            provider_slug: "slack",
+                            kind,
+                            status: if n < failed { "failed" } else { "succeeded" },
+                            message: "an entry",
+                            error: None,
+                            actor_user_id: None,
+                            duration_ms: Some(1),
+                        },
+                    )?;
+                }
+                Ok(())
+            })
+        })
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn the_gdpr_export_caps_the_log_and_says_so() {
+    use targetym_integrations::integrations::oversight::EXPORT_MAX_LOG_ENTRIES;
+    let app = crate::helpers::spawn_app().await;
+    app.setup("Acme HR", "ada@acme.example").await;
+    let org = app.org_of("ada@acme.example").await.to_text();
+    let export = |app: &crate::helpers::TestApp| {
+        let url = app.url("/gdpr/export.json");
+        let client = app.client.clone();
+        async move {
+            let res = client.get(url).send().await.unwrap();
+            assert_eq!(res.status(), StatusCode::OK);
+            res.json::<serde_json::Value>().await.unwrap()
+        }
+    };
+    append_log_entries(&app, &org, None, "sync", 10, 0).await;
+    let small = export(&app).await;
+    assert_eq!(small["truncated"], false);
+    assert_eq!(small["log"].as_array().unwrap().len(), 10);
+    assert_eq!(small["limits"]["log_entries"], EXPORT_MAX_LOG_ENTRIES);
+
+    append_log_entries(&app, &org, None, "sync", EXPORT_MAX_LOG_ENTRIES, 0).await;
+    let capped = export(&app).await;
+    assert_eq!(capped["truncated"], true);
+    assert_eq!(capped["log"].as_array().unwrap().len(), EXPORT_MAX_LOG_ENTRIES);
+    let ids: std::collections::HashSet<&str> = capped["log"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), EXPORT_MAX_LOG_ENTRIES, "no entry twice");
+}
+
+#[tokio::test]
+async fn the_dashboard_counts_entries_by_group_not_by_row() {
+    use targetym_integrations::db::{self, sync_logs};
+    let app = crate::helpers::spawn_app().await;
+    app.setup("Acme HR", "ada@acme.example").await;
+    let org = app.org_of("ada@acme.example").await.to_text();
+    let integration = uuid::Uuid::new_v4().to_string();
+    let (id, org_id) = (integration.clone(), org.clone());
+    app.ctx
+        .db
+        .run(move |conn| {
+            db::integrations::insert(
+                conn,
+                &db::integrations::NewIntegration {
+                    id: &id,
+                    org_id: &org_id,
+                    provider_slug: "slack",
+                    status: "connected",
+                    external_account_id: "T1",
+                    external_account_name: "Acme",
+                    granted_scopes: "chat:write",
+                    connected_by: None,
+                },
+            )
+        })
+        .await
+        .unwrap();
+    append_log_entries(&app, &org, Some(&integration), "webhook_event", 400, 100).await;
+    append_log_entries(&app, &org, Some(&integration), "refresh", 4, 1).await;
+    let page = app.get("/dashboard").await.text().await.unwrap();
+    assert!(
+        page.contains("data-events=\"400\" data-failures=\"100\""),
+        "{page}"
+    );
+    assert!(page.contains("data-refresh-rate=\"75\""), "{page}");
+    // What the dashboard reads for an hour: one row per (integration, kind, status).
+    let now = db::now();
+    let counts = app
+        .ctx
+        .db
+        .run(move |conn| {
+            sync_logs::activity_counts(
+                conn,
+                &org,
+                &["webhook_event", "refresh"],
+                now - chrono::Duration::hours(1),
+                now + chrono::Duration::hours(1),
+            )
+        })
+        .await
+        .unwrap();
+    assert_eq!(counts.len(), 4, "{counts:?}");
+}
