@@ -482,31 +482,60 @@ pub fn page_for_org(
     Ok((rows, total))
 }
 
-/// (integration, kind, status, number of entries) of one group.
-pub type ActivityCount = (Option<String>, String, String, i64);
+/// The number of an integration's refreshes or webhook events of one status in one hour.
+#[derive(Debug, QueryableByName)]
+pub struct HourlyActivity {
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    pub integration_id: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub kind: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub status: String,
+    /// Whole hours since `since`.
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub hour: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub entries: i64,
+}
+
+/// The organization's refreshes and webhook events in [since, until), counted by
+/// integration, kind, status and hour: one grouped query whose answer grows with the number
+/// of integrations and hours, never with the number of entries (the health dashboard).
+pub fn hourly_activity(
+    conn: &mut DbConnection,
+    org_id: &str,
+    since: NaiveDateTime,
+    until: NaiveDateTime,
+) -> Result<Vec<HourlyActivity>, DbError> {
+    use diesel::sql_types::{Text, Timestamp};
+    // The hour of an entry is date arithmetic, which each backend spells its own way.
+    let query = match conn {
+        DbConnection::Sqlite(_) => {
+            "SELECT integration_id, kind, status, \
+             CAST((julianday(created_at) - julianday($1)) * 24 AS INTEGER) AS hour, COUNT(*) AS entries \
+             FROM integration_sync_logs \
+             WHERE created_at >= $1 AND created_at < $2 AND org_id = $3 AND kind IN ($4, $5) \
+             GROUP BY integration_id, kind, status, hour"
+        }
+        DbConnection::Postgresql(_) => {
+            "SELECT integration_id, kind, status, \
+             FLOOR(EXTRACT(EPOCH FROM (created_at - $1)) / 3600)::BIGINT AS hour, COUNT(*) AS entries \
+             FROM integration_sync_logs \
+             WHERE created_at >= $1 AND created_at < $2 AND org_id = $3 AND kind IN ($4, $5) \
+             GROUP BY integration_id, kind, status, hour"
+        }
+    };
+    Ok(diesel::sql_query(query)
+        .bind::<Timestamp, _>(since)
+        .bind::<Timestamp, _>(until)
+        .bind::<Text, _>(org_id)
+        .bind::<Text, _>(kind::REFRESH)
+        .bind::<Text, _>(kind::WEBHOOK_EVENT)
+        .load(conn)?)
+}
 
 /// An entry with its payload.
 pub type ExportRow = (AuditRow, Option<Vec<u8>>);
-
-/// The organization's entries of `kinds` in [from, to), counted by integration, kind and
-/// status: one grouped query whose answer grows with the number of integrations, never with
-/// the number of entries (the health dashboard).
-pub fn activity_counts(
-    conn: &mut DbConnection,
-    org_id: &str,
-    kinds: &[&str],
-    from: NaiveDateTime,
-    to: NaiveDateTime,
-) -> Result<Vec<ActivityCount>, DbError> {
-    Ok(l::table
-        .filter(l::org_id.eq(org_id))
-        .filter(l::created_at.ge(from))
-        .filter(l::created_at.lt(to))
-        .filter(l::kind.eq_any(kinds))
-        .group_by((l::integration_id, l::kind, l::status))
-        .select((l::integration_id, l::kind, l::status, diesel::dsl::count_star()))
-        .load(conn)?)
-}
 
 /// Up to `limit` of the organization's entries with their payloads, newest first, older
 /// than `before` (the (created_at, id) of the last entry of the previous page), for the GDPR

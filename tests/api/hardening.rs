@@ -438,21 +438,44 @@ async fn the_dashboard_counts_entries_by_group_not_by_row() {
         "{page}"
     );
     assert!(page.contains("data-refresh-rate=\"75\""), "{page}");
-    // What the dashboard reads for an hour: one row per (integration, kind, status).
+    // One event of five and a half hours ago, in its hour.
+    append_log_entries(&app, &org, Some(&integration), "webhook_event", 1, 0).await;
+    {
+        use diesel::prelude::*;
+        use targetym_integrations::db::schema::integration_sync_logs as l;
+        let earlier = db::now() - chrono::Duration::minutes(330);
+        app.ctx
+            .db
+            .run(move |conn| {
+                // Any succeeded webhook event will do (timestamps of a batch may be equal).
+                let newest: String = l::table
+                    .filter(l::kind.eq("webhook_event").and(l::status.eq("succeeded")))
+                    .order(l::created_at.desc())
+                    .select(l::id)
+                    .first(conn)?;
+                diesel::update(l::table.find(newest))
+                    .set(l::created_at.eq(earlier))
+                    .execute(conn)?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+    }
+    let page = app.get("/dashboard").await.text().await.unwrap();
+    assert!(
+        page.contains("data-events=\"401\" data-failures=\"100\""),
+        "{page}"
+    );
+    // What the dashboard reads: one row per (integration, kind, status, hour).
     let now = db::now();
     let counts = app
         .ctx
         .db
-        .run(move |conn| {
-            sync_logs::activity_counts(
-                conn,
-                &org,
-                &["webhook_event", "refresh"],
-                now - chrono::Duration::hours(1),
-                now + chrono::Duration::hours(1),
-            )
-        })
+        .run(move |conn| sync_logs::hourly_activity(conn, &org, now - chrono::Duration::hours(24), now))
         .await
         .unwrap();
-    assert_eq!(counts.len(), 4, "{counts:?}");
+    assert_eq!(counts.len(), 5, "{counts:?}");
+    let earlier: Vec<_> = counts.iter().filter(|c| c.hour != 23).collect();
+    assert_eq!(earlier.len(), 1, "{counts:?}");
+    assert_eq!((earlier[0].hour, earlier[0].entries), (18, 1));
 }
