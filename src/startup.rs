@@ -140,6 +140,9 @@ impl Application {
     /// Serves until SIGTERM or Ctrl-C, then drains in-flight requests (up to 30 s).
     pub async fn run(self) -> std::io::Result<()> {
         tracing::info!(url = %self.public_url, "serving");
+        if let Some(addr) = &self.ctx.settings.metrics_bind_addr {
+            tracing::info!(addr = %addr, port = self.metrics_port(), "serving /metrics, /healthz and /readyz");
+        }
         let worker = self
             .ctx
             .settings
