@@ -49,8 +49,16 @@ pub struct Settings {
     pub provider_credentials: BTreeMap<String, ClientCredentials>,
     pub slack_signing_secret: Option<SecretString>,
     pub providers_file: Option<PathBuf>,
-    /// Take the client address from the last X-Forwarded-For hop (behind a trusted proxy).
+    /// Take the client address from X-Forwarded-For (behind trusted proxies).
     pub trust_forwarded_for: bool,
+    /// With `trust_forwarded_for`: how many proxies of ours append to X-Forwarded-For; the
+    /// client is that many hops from the right.
+    pub trusted_proxy_hops: usize,
+    /// Bearer token that /metrics requires, on every listener, when set.
+    pub metrics_token: Option<SecretString>,
+    /// A second listener that serves only /metrics, /healthz and /readyz; /metrics is then
+    /// not served on BIND_ADDR.
+    pub metrics_bind_addr: Option<String>,
     /// How long one call to a provider may take.
     pub provider_timeout: Duration,
     pub worker: WorkerSettings,
@@ -92,6 +100,8 @@ pub struct WorkerSettings {
 #[error("configuration error: {0}")]
 pub struct ConfigError(pub String);
 
+/// A guessable metrics token would be no gate.
+const MIN_METRICS_TOKEN_LEN: usize = 16;
 const LOCAL_ENCRYPTION_KEY_FILE: &str = "integration-encryption.key";
 const LOCAL_SESSION_KEY_FILE: &str = "session.key";
 
@@ -199,6 +209,16 @@ impl Settings {
             None => LogFormat::Pretty,
         };
 
+        let metrics_token = get("METRICS_TOKEN").map(SecretString::from);
+        if metrics_token
+            .as_ref()
+            .is_some_and(|t| t.expose_secret().len() < MIN_METRICS_TOKEN_LEN)
+        {
+            return Err(ConfigError(format!(
+                "METRICS_TOKEN must be at least {MIN_METRICS_TOKEN_LEN} characters"
+            )));
+        }
+
         Ok(Settings {
             app_env,
             database_url,
@@ -225,6 +245,9 @@ impl Settings {
             slack_signing_secret: get("SLACK_SIGNING_SECRET").map(SecretString::from),
             providers_file: get("PROVIDERS_FILE").map(PathBuf::from),
             trust_forwarded_for: matches!(get("TRUST_FORWARDED_FOR"), Some("1" | "true" | "yes")),
+            trusted_proxy_hops: parse_number(get("TRUSTED_PROXY_HOPS"), "TRUSTED_PROXY_HOPS", 1, 1..=10)?,
+            metrics_token,
+            metrics_bind_addr: get("METRICS_BIND_ADDR").map(str::to_owned),
             provider_timeout: Duration::from_secs(parse_number(
                 get("PROVIDER_TIMEOUT_SECS"),
                 "PROVIDER_TIMEOUT_SECS",

@@ -103,9 +103,11 @@ impl Metrics {
         }
     }
 
-    /// `route` is the matched pattern (e.g. `/integrations/{id}`), never the raw path, so the
-    /// number of series stays bounded.
+    /// `route` is the matched pattern (e.g. `/integrations/{id}`), never the raw path, and
+    /// `method` one of a closed set, so the number of series stays bounded whatever clients
+    /// send.
     pub fn observe_request(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
+        let method = method_label(method);
         self.requests
             .with_label_values(&[method, route, &status.to_string()])
             .inc();
@@ -143,6 +145,14 @@ impl Metrics {
     }
 }
 
+/// The standard HTTP methods by name; anything a client invents is `other`.
+fn method_label(method: &str) -> &'static str {
+    const KNOWN: [&str; 9] = [
+        "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE",
+    ];
+    KNOWN.into_iter().find(|m| *m == method).unwrap_or("other")
+}
+
 impl Default for Metrics {
     fn default() -> Self {
         Metrics::new()
@@ -168,5 +178,16 @@ impl LogThrottle {
                 true
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn invented_methods_share_one_label() {
+        assert_eq!(super::method_label("GET"), "GET");
+        assert_eq!(super::method_label("PATCH"), "PATCH");
+        assert_eq!(super::method_label("get"), "other");
+        assert_eq!(super::method_label("PURGE17"), "other");
     }
 }

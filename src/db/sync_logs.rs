@@ -482,33 +482,80 @@ pub fn page_for_org(
     Ok((rows, total))
 }
 
-/// (integration, kind, status, created_at) of one entry.
-pub type Activity = (Option<String>, String, String, NaiveDateTime);
+/// The number of an integration's refreshes or webhook events of one status in one hour.
+#[derive(Debug, QueryableByName)]
+pub struct HourlyActivity {
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    pub integration_id: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub kind: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub status: String,
+    /// Whole hours since `since`.
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub hour: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub entries: i64,
+}
+
+/// The organization's refreshes and webhook events in [since, until), counted by
+/// integration, kind, status and hour: one grouped query whose answer grows with the number
+/// of integrations and hours, never with the number of entries (the health dashboard).
+pub fn hourly_activity(
+    conn: &mut DbConnection,
+    org_id: &str,
+    since: NaiveDateTime,
+    until: NaiveDateTime,
+) -> Result<Vec<HourlyActivity>, DbError> {
+    use diesel::sql_types::{Text, Timestamp};
+    // The hour of an entry is date arithmetic, which each backend spells its own way.
+    let query = match conn {
+        DbConnection::Sqlite(_) => {
+            "SELECT integration_id, kind, status, \
+             CAST((julianday(created_at) - julianday($1)) * 24 AS INTEGER) AS hour, COUNT(*) AS entries \
+             FROM integration_sync_logs \
+             WHERE created_at >= $1 AND created_at < $2 AND org_id = $3 AND kind IN ($4, $5) \
+             GROUP BY integration_id, kind, status, hour"
+        }
+        DbConnection::Postgresql(_) => {
+            "SELECT integration_id, kind, status, \
+             FLOOR(EXTRACT(EPOCH FROM (created_at - $1)) / 3600)::BIGINT AS hour, COUNT(*) AS entries \
+             FROM integration_sync_logs \
+             WHERE created_at >= $1 AND created_at < $2 AND org_id = $3 AND kind IN ($4, $5) \
+             GROUP BY integration_id, kind, status, hour"
+        }
+    };
+    Ok(diesel::sql_query(query)
+        .bind::<Timestamp, _>(since)
+        .bind::<Timestamp, _>(until)
+        .bind::<Text, _>(org_id)
+        .bind::<Text, _>(kind::REFRESH)
+        .bind::<Text, _>(kind::WEBHOOK_EVENT)
+        .load(conn)?)
+}
 
 /// An entry with its payload.
 pub type ExportRow = (AuditRow, Option<Vec<u8>>);
 
-/// (integration, kind, status, created_at) of the organization's entries since `since`, for
-/// the health dashboard: one query.
-pub fn activity_since(
+/// Up to `limit` of the organization's entries with their payloads, newest first, older
+/// than `before` (the (created_at, id) of the last entry of the previous page), for the GDPR
+/// export. Keyset paging: entries written meanwhile neither repeat nor shift a page.
+pub fn export_page_for_org(
     conn: &mut DbConnection,
     org_id: &str,
-    since: NaiveDateTime,
-) -> Result<Vec<Activity>, DbError> {
-    Ok(l::table
+    before: Option<(NaiveDateTime, String)>,
+    limit: i64,
+) -> Result<Vec<ExportRow>, DbError> {
+    let mut query = l::table
         .filter(l::org_id.eq(org_id))
-        .filter(l::created_at.ge(since))
-        .select((l::integration_id, l::kind, l::status, l::created_at))
-        .load(conn)?)
-}
-
-/// Every entry of the organization with its payload (GDPR export).
-pub fn export_for_org(conn: &mut DbConnection, org_id: &str) -> Result<Vec<ExportRow>, DbError> {
-    Ok(l::table
-        .filter(l::org_id.eq(org_id))
-        .order(l::created_at.asc())
+        .order((l::created_at.desc(), l::id.desc()))
+        .limit(limit)
         .select((AuditRow::as_select(), l::payload))
-        .load(conn)?)
+        .into_boxed();
+    if let Some((at, id)) = before {
+        query = query.filter(l::created_at.lt(at).or(l::created_at.eq(at).and(l::id.lt(id))));
+    }
+    Ok(query.load(conn)?)
 }
 
 /// Removes the personal data of an integration's entries (GDPR erasure): payloads, messages

@@ -1,6 +1,7 @@
 //! What admins watch and govern: the health dashboard, the audit log (and its CSV), the sync
 //! schedule, and GDPR (consent ledger, data export, erasure). Each page is a fixed, small
-//! number of queries whatever the number of integrations or log entries.
+//! number of queries whatever the number of integrations or log entries, and reads a bounded
+//! amount (the export pages through the log within a budget).
 
 use chrono::{Duration, NaiveDateTime};
 use serde_json::{Value, json};
@@ -49,7 +50,14 @@ impl HealthRow {
             .max()
             .unwrap_or(0)
             .max(1);
-        let scale = |n: u32| if n == 0 { 0 } else { (n * 24).div_ceil(max).max(1) };
+        // u64: n * 24 cannot overflow whatever the counts.
+        let scale = |n: u32| {
+            if n == 0 {
+                0
+            } else {
+                (u64::from(n) * 24).div_ceil(u64::from(max)).max(1) as u32
+            }
+        };
         (0..HOURS)
             .map(|h| (h * 5, scale(self.events[h]), scale(self.failures[h])))
             .collect()
@@ -61,7 +69,10 @@ pub struct Dashboard {
     pub rows: Vec<HealthRow>,
 }
 
-/// The organization's integrations with their last 24 hours: two queries.
+/// The organization's integrations with their last 24 hours: two queries. The second one
+/// counts entries by integration, kind, status and hour, so what is read grows with the
+/// number of integrations, never with the number of log entries (a webhook flood adds to
+/// counts, not to rows read).
 pub async fn dashboard(ctx: &AppContext, org: OrgId, now: NaiveDateTime) -> Result<Dashboard, DbError> {
     let since = now - Duration::hours(HOURS as i64);
     let org_text = org.to_text();
@@ -69,7 +80,7 @@ pub async fn dashboard(ctx: &AppContext, org: OrgId, now: NaiveDateTime) -> Resu
         .db
         .run(move |conn| {
             let rows = integrations::all_for_org(conn, &org_text)?;
-            let activity = sync_logs::activity_since(conn, &org_text, since)?;
+            let activity = sync_logs::hourly_activity(conn, &org_text, since, now)?;
             Ok((rows, activity))
         })
         .await?;
@@ -97,30 +108,37 @@ pub async fn dashboard(ctx: &AppContext, org: OrgId, now: NaiveDateTime) -> Resu
         })
         .collect();
     let mut refresh_ok = vec![0usize; health.len()];
-    for (integration, log_kind, log_status, at) in activity {
-        let Some(index) = health.iter().position(|h| Some(&h.id) == integration.as_ref()) else {
+    for group in activity {
+        let Some(index) = health
+            .iter()
+            .position(|h| Some(&h.id) == group.integration_id.as_ref())
+        else {
             continue;
         };
-        let hour = ((at - since).num_minutes().clamp(0, HOURS as i64 * 60 - 1) / 60) as usize;
+        let hour = group.hour.clamp(0, HOURS as i64 - 1) as usize;
+        let (log_kind, log_status) = (group.kind, group.status);
+        let count = u32::try_from(group.entries).unwrap_or(u32::MAX);
         let row = &mut health[index];
         match log_kind.as_str() {
             kind::REFRESH => {
-                row.refreshes += 1;
-                refresh_ok[index] += usize::from(log_status == status::SUCCEEDED);
+                row.refreshes = row.refreshes.saturating_add(count as usize);
+                if log_status == status::SUCCEEDED {
+                    refresh_ok[index] = refresh_ok[index].saturating_add(count as usize);
+                }
             }
             kind::WEBHOOK_EVENT => {
-                row.events[hour] += 1;
-                row.events_total += 1;
+                row.events[hour] = row.events[hour].saturating_add(count);
+                row.events_total = row.events_total.saturating_add(count);
                 if log_status == status::FAILED {
-                    row.failures[hour] += 1;
-                    row.failures_total += 1;
+                    row.failures[hour] = row.failures[hour].saturating_add(count);
+                    row.failures_total = row.failures_total.saturating_add(count);
                 }
             }
             _ => {}
         }
     }
     for (row, ok) in health.iter_mut().zip(refresh_ok) {
-        row.refresh_rate = (row.refreshes > 0).then(|| (ok * 100 / row.refreshes) as u32);
+        row.refresh_rate = (row.refreshes > 0).then(|| (ok as u64 * 100 / row.refreshes as u64) as u32);
     }
     let count = |f: &dyn Fn(IntegrationStatus) -> bool| health.iter().filter(|h| f(h.status)).count();
     let summary = Summary {
@@ -183,7 +201,9 @@ pub async fn audit_page(
     page: i64,
     per_page: i64,
 ) -> Result<AuditPage, DbError> {
-    let page = page.max(1);
+    // The page number comes from a request: saturate rather than overflow.
+    let (page, per_page) = (page.max(1), per_page.max(1));
+    let offset = (page - 1).saturating_mul(per_page);
     let org = org.to_text();
     let (rows, total) = ctx
         .db
@@ -194,14 +214,14 @@ pub async fn audit_page(
             {
                 return Err(diesel::result::Error::NotFound.into());
             }
-            sync_logs::page_for_org(conn, &org, &filter, (page - 1) * per_page, per_page)
+            sync_logs::page_for_org(conn, &org, &filter, offset, per_page)
         })
         .await?;
     Ok(AuditPage {
         entries: rows.into_iter().map(AuditEntry::from).collect(),
         total,
         page,
-        pages: ((total + per_page - 1) / per_page).max(1),
+        pages: (total.max(0) as u64).div_ceil(per_page as u64).max(1) as i64,
     })
 }
 
@@ -352,25 +372,93 @@ pub async fn consent_ledger(ctx: &AppContext, org: OrgId) -> Result<Vec<ConsentE
         .collect())
 }
 
+/// Log entries in one GDPR export at most, and the bytes of their payloads at most: the
+/// export is built in memory, so what it reads is bounded. Beyond them the export says
+/// `"truncated": true`; the audit log's CSV (filtered by dates) has the older entries.
+pub const EXPORT_MAX_LOG_ENTRIES: usize = 10_000;
+pub const EXPORT_MAX_PAYLOAD_BYTES: usize = 32 * 1024 * 1024;
+/// Entries read per query while exporting (payloads are up to a webhook body each).
+const EXPORT_PAGE: usize = 64;
+
+/// What an export may still take.
+struct ExportBudget {
+    entries: usize,
+    payload_bytes: usize,
+}
+
+impl ExportBudget {
+    fn new() -> ExportBudget {
+        ExportBudget {
+            entries: EXPORT_MAX_LOG_ENTRIES,
+            payload_bytes: EXPORT_MAX_PAYLOAD_BYTES,
+        }
+    }
+
+    /// Takes one entry with a payload of this size, or `false` when it does not fit.
+    fn admit(&mut self, payload_len: usize) -> bool {
+        if self.entries == 0 || payload_len > self.payload_bytes {
+            return false;
+        }
+        self.entries -= 1;
+        self.payload_bytes -= payload_len;
+        true
+    }
+}
+
+/// The organization's newest log entries that fit the budget, oldest first, and whether
+/// older ones were left out.
+async fn export_log(ctx: &AppContext, org: OrgId) -> Result<(Vec<sync_logs::ExportRow>, bool), DbError> {
+    let mut budget = ExportBudget::new();
+    let mut log = Vec::new();
+    let mut before = None;
+    loop {
+        let org = org.to_text();
+        let page = ctx
+            .db
+            .run(move |conn| sync_logs::export_page_for_org(conn, &org, before, EXPORT_PAGE as i64))
+            .await?;
+        let last_page = page.len() < EXPORT_PAGE;
+        before = page.last().map(|(l, _)| (l.created_at, l.id.clone()));
+        for row in page {
+            if !budget.admit(row.1.as_ref().map_or(0, Vec::len)) {
+                log.reverse();
+                return Ok((log, true));
+            }
+            log.push(row);
+        }
+        if last_page {
+            log.reverse();
+            return Ok((log, false));
+        }
+    }
+}
+
 /// All of the organization's integration data as JSON (Art. 15/20): integrations, consents,
-/// webhooks and the log with its payloads. Never a token or a secret.
+/// webhooks and the log with its payloads (within `EXPORT_MAX_LOG_ENTRIES` and
+/// `EXPORT_MAX_PAYLOAD_BYTES`, the newest first to be kept). Never a token or a secret.
 pub async fn export(ctx: &AppContext, org: OrgId) -> Result<Value, DbError> {
     let org_text = org.to_text();
-    let (integrations, ledger, hooks, log) = ctx
+    let (integrations, ledger, hooks) = ctx
         .db
         .run(move |conn| {
             Ok((
                 integrations::all_for_org(conn, &org_text)?,
                 consents::ledger_for_org(conn, &org_text)?,
                 webhooks::list_for_org(conn, &org_text)?,
-                sync_logs::export_for_org(conn, &org_text)?,
             ))
         })
         .await?;
+    let (log, truncated) = export_log(ctx, org).await?;
     let time = |t: Option<NaiveDateTime>| t.map(|t| t.and_utc().to_rfc3339());
     Ok(json!({
         "organization_id": org.to_text(),
         "exported_at": db::now().and_utc().to_rfc3339(),
+        "truncated": truncated,
+        "limits": {
+            "log_entries": EXPORT_MAX_LOG_ENTRIES,
+            "log_payload_bytes": EXPORT_MAX_PAYLOAD_BYTES,
+            "note": "the newest log entries within these limits; the audit log CSV has the older ones",
+        },
         "integrations": integrations.iter().map(|(i, schedule)| json!({
             "id": i.id, "provider": i.provider_slug, "status": i.status,
             "account_id": i.external_account_id, "account_name": i.external_account_name,
@@ -470,4 +558,22 @@ pub async fn erase(
             .unwrap_or(row.provider_slug),
         revocation_error,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_export_budget_caps_entries_and_payload_bytes() {
+        let mut budget = ExportBudget::new();
+        assert!(budget.admit(EXPORT_MAX_PAYLOAD_BYTES - 10));
+        assert!(!budget.admit(11), "over the payload bytes");
+        assert!(budget.admit(10));
+        let mut budget = ExportBudget::new();
+        let admitted = (0..EXPORT_MAX_LOG_ENTRIES + 5)
+            .filter(|_| budget.admit(0))
+            .count();
+        assert_eq!(admitted, EXPORT_MAX_LOG_ENTRIES);
+    }
 }

@@ -8,11 +8,17 @@ use crate::domain::TokenAuthMethod;
 use crate::providers::catalogue::ProviderDef;
 use crate::providers::http::read_body;
 
+/// The longest token lifetime we believe. A provider's `expires_in` is outside input: an
+/// absurd value (10^13 s) would overflow the expiry's date arithmetic, and a token that
+/// claims to live longer than this is checked again within the year anyway.
+pub const MAX_EXPIRES_IN_SECS: i64 = 365 * 24 * 3600;
+
 /// What a token endpoint gave.
 pub struct TokenSet {
     pub access_token: SecretString,
     pub refresh_token: Option<SecretString>,
     pub token_type: String,
+    /// Seconds, from 1 to `MAX_EXPIRES_IN_SECS`.
     pub expires_in: Option<i64>,
     /// Granted scopes, space-separated, when the provider says (else those requested hold).
     pub scope: Option<String>,
@@ -151,7 +157,8 @@ fn parse_token_response(status: u16, body: &[u8]) -> Result<TokenSet, OAuthError
         Some(Value::String(s)) => s.parse().ok(),
         _ => None,
     }
-    .filter(|secs| *secs > 0);
+    .filter(|secs| *secs > 0)
+    .map(|secs| secs.min(MAX_EXPIRES_IN_SECS));
     let scope = match fields.remove("scope") {
         Some(Value::String(s)) => Some(normalize_scopes(&s)),
         _ => None,
@@ -205,6 +212,25 @@ mod tests {
         assert_eq!(set.scope.as_deref(), Some("chat:write users:read"));
         assert_eq!(set.extra["team"]["id"], "T1");
         assert!(!set.extra.to_string().contains("xoxp-user"));
+    }
+
+    #[test]
+    fn an_absurd_lifetime_is_clamped_to_a_year_and_a_negative_one_ignored() {
+        let answer = |expires_in: &str| {
+            let body = format!(r#"{{"access_token":"at-1","expires_in":{expires_in}}}"#);
+            parse_token_response(200, body.as_bytes()).unwrap().expires_in
+        };
+        assert_eq!(answer("10000000000000"), Some(MAX_EXPIRES_IN_SECS));
+        assert_eq!(answer("\"9223372036854775807\""), Some(MAX_EXPIRES_IN_SECS));
+        assert_eq!(answer("-5"), None);
+        assert_eq!(answer("1e300"), None);
+        assert_eq!(answer("3599"), Some(3599));
+        // What callers do with it cannot overflow.
+        let far = chrono::NaiveDate::MAX.and_hms_opt(0, 0, 0).unwrap() - chrono::Duration::days(400);
+        assert!(
+            far.checked_add_signed(chrono::Duration::seconds(MAX_EXPIRES_IN_SECS))
+                .is_some()
+        );
     }
 
     #[test]

@@ -18,6 +18,9 @@ pub enum WebError {
     Forbidden(&'static str),
     #[error("bad request: {0}")]
     BadRequest(String),
+    /// A value of the request is out of range or malformed; the sentence says which and how.
+    #[error("invalid input: {0}")]
+    InvalidInput(&'static str),
     /// The request is valid but the current state refuses it; the sentence is for the user.
     #[error("conflict: {0}")]
     Conflict(String),
@@ -69,6 +72,7 @@ impl WebError {
                 "Request not understood",
                 "The request was malformed. Go back and try again.",
             ),
+            WebError::InvalidInput(sentence) => ("Request not understood", sentence),
             WebError::Conflict(_) => ("Not possible right now", "This action is not possible right now."),
             WebError::TooLarge => (
                 "Request too large",
@@ -96,7 +100,7 @@ impl ResponseError for WebError {
             WebError::NotFound => StatusCode::NOT_FOUND,
             WebError::SignInRequired => StatusCode::SEE_OTHER,
             WebError::Forbidden(_) => StatusCode::FORBIDDEN,
-            WebError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            WebError::BadRequest(_) | WebError::InvalidInput(_) => StatusCode::BAD_REQUEST,
             WebError::Conflict(_) => StatusCode::CONFLICT,
             WebError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             WebError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -118,6 +122,13 @@ impl ResponseError for WebError {
             WebError::Unavailable(cause) => tracing::warn!(cause = %cause, "database unavailable"),
             other => tracing::info!(reason = %other, "request refused"),
         }
+        self.page()
+    }
+}
+
+impl WebError {
+    /// The error page (without logging): title, sentence, status and Retry-After.
+    pub fn page(&self) -> HttpResponse {
         let (title, message) = match self {
             WebError::Conflict(sentence) => ("Not possible right now", sentence.as_str()),
             other => other.human(),

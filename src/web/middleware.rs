@@ -1,15 +1,19 @@
-//! Cross-cutting request handling: request ids, logs and metrics; security headers; the
-//! CSRF and Origin check of every state-changing browser request.
+//! Cross-cutting request handling: request ids, logs and metrics, and panics turned into
+//! 500 pages; security headers; the CSRF and Origin check of every state-changing browser
+//! request.
 
+use std::panic::AssertUnwindSafe;
 use std::time::Instant;
 
 use actix_session::SessionExt;
-use actix_web::body::MessageBody;
+use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::Method;
-use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{Error, HttpMessage, ResponseError, web};
+use actix_web::{Error, HttpMessage, HttpResponse, ResponseError, web};
+use futures_util::FutureExt;
 use tracing::Instrument;
 
 use super::WebState;
@@ -24,6 +28,10 @@ const MAX_FORM_BYTES: usize = 64 * 1024;
 
 /// Gives every request an id (kept from `X-Request-Id` when it is short and plain), a span
 /// that every log line of the request carries, one log line at the end, and metrics.
+///
+/// It is the outermost layer and catches unwinding: a panic anywhere below (a handler, an
+/// inner middleware) is logged with the request id and answered with a 500 (the error page,
+/// JSON for /api, the fragment for htmx) instead of a dropped connection.
 pub async fn observe(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -40,11 +48,32 @@ pub async fn observe(
     let method = req.method().to_string();
     let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
     let state = req.app_data::<web::Data<WebState>>().cloned();
+    let panic_answer = HandlerPanicked {
+        request_id: request_id.clone(),
+        api: req.path().starts_with("/api/"),
+        htmx: req.headers().contains_key("hx-request"),
+        https: state
+            .as_ref()
+            .is_some_and(|s| s.public_url.starts_with("https://")),
+    };
     let span = tracing::info_span!("request", request_id = %request_id, method = %method, route = %route);
     let started = Instant::now();
-    let mut res = next.call(req).instrument(span.clone()).await?;
+    // The request's own state unwinds with it; what outlives it (database, limiters, metrics)
+    // keeps its own consistency, so serving the next request after the unwind is sound.
+    let outcome = AssertUnwindSafe(next.call(req).instrument(span.clone()))
+        .catch_unwind()
+        .await;
+    let result = outcome.unwrap_or_else(|panic| {
+        span.in_scope(
+            || tracing::error!(panic = %panic_message(&*panic), "request failed: handler panicked"),
+        );
+        Err(panic_answer.into())
+    });
     let elapsed = started.elapsed();
-    let status = res.status();
+    let status = match &result {
+        Ok(res) => res.status(),
+        Err(e) => e.as_response_error().status_code(),
+    };
     span.in_scope(|| {
         tracing::info!(
             status = status.as_u16(),
@@ -58,6 +87,7 @@ pub async fn observe(
             .metrics
             .observe_request(&method, &route, status.as_u16(), elapsed);
     }
+    let mut res = result?;
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         res.headers_mut()
             .insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
@@ -65,7 +95,67 @@ pub async fn observe(
     Ok(res)
 }
 
-/// Security headers on every response.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)")
+}
+
+/// The answer to a request whose handler panicked. The request itself is gone with the
+/// unwind, so the answer is an error that carries what the response needs.
+#[derive(Debug, thiserror::Error)]
+#[error("handler panicked")]
+struct HandlerPanicked {
+    request_id: String,
+    api: bool,
+    htmx: bool,
+    https: bool,
+}
+
+impl ResponseError for HandlerPanicked {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::INTERNAL_SERVER_ERROR
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let page = WebError::Internal(String::new()).page();
+        let mut response = if self.api {
+            HttpResponse::InternalServerError().json(serde_json::json!({
+                "error": "internal",
+                "message": "an unexpected error occurred; nothing was changed",
+            }))
+        } else if self.htmx {
+            htmx_fragment(page)
+        } else {
+            page
+        };
+        let headers = response.headers_mut();
+        set_security_headers(headers, self.https);
+        if let Ok(value) = HeaderValue::from_str(&self.request_id) {
+            headers.insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
+        }
+        response
+    }
+}
+
+/// HEAD is answered wherever GET is: the request is routed as a GET, and the connection (which
+/// still knows it was a HEAD) sends the GET's status and headers, Content-Length included,
+/// without the body. The API proxy forwards each method as it came and is left alone.
+pub async fn head_as_get(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let proxied = req.path().starts_with("/api/v1/integrations/") && req.path().contains("/proxy/");
+    if req.method() == Method::HEAD && !proxied {
+        req.head_mut().method = Method::GET;
+    }
+    next.call(req).await
+}
+
+/// Security headers on every response, and `Cache-Control: no-store` unless the handler chose
+/// its caching.
 pub async fn security_headers(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -74,7 +164,16 @@ pub async fn security_headers(
         .app_data::<web::Data<WebState>>()
         .is_some_and(|s| s.public_url.starts_with("https://"));
     let mut res = next.call(req).await?;
-    let headers = res.headers_mut();
+    set_security_headers(res.headers_mut(), https);
+    Ok(res)
+}
+
+fn set_security_headers(headers: &mut HeaderMap, https: bool) {
+    // Pages, partials, exports and API answers hold an organization's data or a session's
+    // CSRF token: no cache keeps them. Static assets say their own caching.
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
     let mut set = |name: HeaderName, value: &'static str| {
         headers.insert(name, HeaderValue::from_static(value));
     };
@@ -102,7 +201,6 @@ pub async fn security_headers(
             "max-age=63072000; includeSubDomains",
         );
     }
-    Ok(res)
 }
 
 /// Every state-changing browser request must come from our origin and carry the session's
@@ -111,7 +209,7 @@ pub async fn security_headers(
 pub async fn verify_csrf(
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<actix_web::body::EitherBody<impl MessageBody>>, Error> {
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
     let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     if safe || req.path().starts_with("/api/") {
         return Ok(next.call(req).await?.map_into_left_body());
@@ -203,36 +301,42 @@ fn form_urlencoded_field(body: &[u8], name: &str) -> Option<String> {
 pub async fn htmx_errors(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<actix_web::body::EitherBody<impl MessageBody>>, Error> {
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
     let htmx = req.headers().contains_key("hx-request");
     let res = next.call(req).await?;
     let status = res.status();
-    let message = res
+    let has_message = res
         .response()
         .extensions()
-        .get::<super::errors::HumanMessage>()
-        .map(|m| m.0.clone());
-    match message {
-        Some(message) if htmx && (status.is_client_error() || status.is_server_error()) => {
-            let fragment = format!(
-                "<p class=\"alert error\" role=\"alert\">{}</p>",
-                askama::filters::escape(&message, askama::filters::Html)
-                    .map(|m| m.to_string())
-                    .unwrap_or_default()
-            );
-            let (req, mut response) = res.into_parts();
-            let mut replaced = actix_web::HttpResponse::build(status);
-            replaced
-                .content_type("text/html; charset=utf-8")
-                .insert_header(("HX-Retarget", "#errors"))
-                .insert_header(("HX-Reswap", "innerHTML"));
-            for name in [header::RETRY_AFTER] {
-                if let Some(value) = response.headers_mut().remove(&name).next() {
-                    replaced.insert_header((name, value));
-                }
-            }
-            Ok(ServiceResponse::new(req, replaced.body(fragment)).map_into_right_body())
-        }
-        _ => Ok(res.map_into_left_body()),
+        .contains::<super::errors::HumanMessage>();
+    if htmx && has_message && (status.is_client_error() || status.is_server_error()) {
+        let (req, response) = res.into_parts();
+        return Ok(ServiceResponse::new(req, htmx_fragment(response)).map_into_right_body());
     }
+    Ok(res.map_into_left_body())
+}
+
+/// An error response's sentence (its `HumanMessage`) as a fragment for the page's `#errors`
+/// region, with the same status and Retry-After.
+fn htmx_fragment<B>(mut response: HttpResponse<B>) -> HttpResponse {
+    let message = response
+        .extensions()
+        .get::<super::errors::HumanMessage>()
+        .map(|m| m.0.clone())
+        .unwrap_or_default();
+    let fragment = format!(
+        "<p class=\"alert error\" role=\"alert\">{}</p>",
+        askama::filters::escape(&message, askama::filters::Html)
+            .map(|m| m.to_string())
+            .unwrap_or_default()
+    );
+    let mut replaced = HttpResponse::build(response.status());
+    replaced
+        .content_type("text/html; charset=utf-8")
+        .insert_header(("HX-Retarget", "#errors"))
+        .insert_header(("HX-Reswap", "innerHTML"));
+    if let Some(value) = response.headers_mut().remove(header::RETRY_AFTER).next() {
+        replaced.insert_header((header::RETRY_AFTER, value));
+    }
+    replaced.body(fragment)
 }

@@ -111,8 +111,8 @@ impl FromRequest for CurrentAdmin {
             };
             let now = now_secs();
             let settings = &state.ctx.settings;
-            let idle = now - seen > settings.session_idle_timeout.as_secs() as i64;
-            let too_old = now - born > settings.session_max_age.as_secs() as i64;
+            let idle = now.saturating_sub(seen) > settings.session_idle_timeout.as_secs() as i64;
+            let too_old = now.saturating_sub(born) > settings.session_max_age.as_secs() as i64;
             if idle || too_old {
                 session.purge();
                 return Err(WebError::SignInRequired);
@@ -121,7 +121,7 @@ impl FromRequest for CurrentAdmin {
                 session.purge();
                 return Err(WebError::SignInRequired);
             };
-            if now - seen >= SEEN_RESOLUTION_SECS {
+            if now.saturating_sub(seen) >= SEEN_RESOLUTION_SECS {
                 session
                     .insert(LAST_SEEN, now)
                     .map_err(|e| WebError::Internal(format!("session write: {e}")))?;

@@ -50,6 +50,8 @@ pub fn captured_logs() -> String {
 
 pub struct TestApp {
     pub address: String,
+    /// The METRICS_BIND_ADDR listener's address, when the test set one.
+    pub metrics_address: Option<String>,
     pub client: Client,
     pub ctx: AppContext,
     /// DATABASE_URL of this test's database, for a second instance or the CLI.
@@ -76,6 +78,7 @@ impl Drop for PgSchema {
 pub struct TestAppBuilder {
     vars: HashMap<String, String>,
     idle_timeout: Option<Duration>,
+    extra_routes: fn(&mut actix_web::web::ServiceConfig),
 }
 
 impl TestAppBuilder {
@@ -86,6 +89,12 @@ impl TestAppBuilder {
 
     pub fn idle_timeout(mut self, timeout: Duration) -> Self {
         self.idle_timeout = Some(timeout);
+        self
+    }
+
+    /// Routes that exist only in this test's app (e.g. one that panics).
+    pub fn extra_routes(mut self, routes: fn(&mut actix_web::web::ServiceConfig)) -> Self {
+        self.extra_routes = routes;
         self
     }
 
@@ -110,12 +119,16 @@ impl TestAppBuilder {
             settings.session_idle_timeout = idle;
         }
         let data_dir = settings.data_dir.clone();
-        let app = Application::build(settings).await.expect("app builds");
+        let app = Application::build_with_extra_routes(settings, self.extra_routes)
+            .await
+            .expect("app builds");
         let address = format!("http://127.0.0.1:{}", app.port());
+        let metrics_address = app.metrics_port().map(|port| format!("http://127.0.0.1:{port}"));
         let ctx = app.context().clone();
         tokio::spawn(app.run());
         TestApp {
             address,
+            metrics_address,
             client: browser(),
             ctx,
             database_url,
@@ -130,6 +143,7 @@ pub fn app() -> TestAppBuilder {
     TestAppBuilder {
         vars: HashMap::new(),
         idle_timeout: None,
+        extra_routes: |_| {},
     }
 }
 
@@ -173,6 +187,10 @@ impl TestApp {
 
     pub async fn get_with(&self, client: &Client, path: &str) -> Response {
         client.get(self.url(path)).send().await.expect("GET")
+    }
+
+    pub async fn head(&self, path: &str) -> Response {
+        self.client.head(self.url(path)).send().await.expect("HEAD")
     }
 
     pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> Response {

@@ -11,6 +11,7 @@ mod cli;
 mod cross_org;
 mod csrf;
 mod database;
+mod hardening;
 mod integrations_page;
 mod internal_api;
 mod keys;

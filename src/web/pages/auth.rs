@@ -142,7 +142,8 @@ pub async fn login_submit(
         }
         Ok::<_, WebError>(response)
     };
-    if let Err(wait) = state.login_limits.check(state.client_ip(&req), &form.email) {
+    let client = state.client_ip(&req);
+    if let Err(wait) = state.login_limits.check(client, &form.email) {
         state.ctx.metrics.login_failed("rate_limited");
         tracing::warn!(wait_secs = wait, "sign-in attempts limited");
         let minutes = wait.div_ceil(60);
@@ -162,6 +163,7 @@ pub async fn login_submit(
             Ok(see_other("/integrations"))
         }
         None => {
+            state.login_limits.record_failure(client, &form.email);
             state.ctx.metrics.login_failed("credentials");
             tracing::info!("sign-in refused");
             refuse(StatusCode::UNAUTHORIZED, BAD_CREDENTIALS.into(), None)

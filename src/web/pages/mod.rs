@@ -3,7 +3,7 @@
 mod auth;
 mod connect;
 mod detail;
-mod health;
+pub(super) mod health;
 mod integrations;
 mod oversight;
 mod tokens;

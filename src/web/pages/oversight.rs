@@ -51,25 +51,51 @@ pub struct AuditQuery {
     page: Option<i64>,
 }
 
+/// Dates the filters accept: anything else is a typo, and the edges of chrono's range would
+/// overflow the "to" date's next midnight.
+const FIRST_DAY: chrono::NaiveDate = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
+const LAST_DAY: chrono::NaiveDate = chrono::NaiveDate::from_ymd_opt(9999, 12, 31).expect("valid date");
+const BAD_DATE: &str = "Dates are written YYYY-MM-DD, between 1970-01-01 and 9999-12-31.";
+/// Pages of the log at most (at 25 entries a page, far more than the retention keeps).
+const MAX_PAGE: i64 = 100_000;
+const BAD_PAGE: &str = "The page number must be from 1 to 100000.";
+
 impl AuditQuery {
     fn filter(&self, integration_id: Option<String>) -> Result<LogFilter, WebError> {
         let text = |v: &str| Some(v.trim()).filter(|v| !v.is_empty()).map(str::to_owned);
-        let date = |v: &str, days: i64| -> Result<Option<chrono::NaiveDateTime>, WebError> {
-            match text(v) {
-                None => Ok(None),
-                Some(v) => chrono::NaiveDate::parse_from_str(&v, "%Y-%m-%d")
-                    .map(|d| Some(d.and_hms_opt(0, 0, 0).expect("midnight") + chrono::Duration::days(days)))
-                    .map_err(|_| WebError::BadRequest("dates are YYYY-MM-DD".into())),
-            }
+        let day = |v: &str| -> Result<Option<chrono::NaiveDate>, WebError> {
+            text(v)
+                .map(|v| {
+                    chrono::NaiveDate::parse_from_str(&v, "%Y-%m-%d")
+                        .ok()
+                        .filter(|d| (FIRST_DAY..=LAST_DAY).contains(d))
+                        .ok_or(WebError::InvalidInput(BAD_DATE))
+                })
+                .transpose()
+        };
+        // "to" is inclusive: entries before the next day's midnight.
+        let to = match day(&self.to)? {
+            Some(d) => Some(d.succ_opt().ok_or(WebError::InvalidInput(BAD_DATE))?),
+            None => None,
         };
         Ok(LogFilter {
             integration_id,
             provider: text(&self.provider),
             kind: text(&self.kind),
             status: text(&self.status),
-            from: date(&self.from, 0)?,
-            to: date(&self.to, 1)?,
+            from: day(&self.from)?.map(|d| d.and_time(chrono::NaiveTime::MIN)),
+            to: to.map(|d| d.and_time(chrono::NaiveTime::MIN)),
         })
+    }
+
+    /// The page asked for (1 when none), within 1..=MAX_PAGE.
+    fn page(&self) -> Result<i64, WebError> {
+        let page = self.page.unwrap_or(1);
+        if (1..=MAX_PAGE).contains(&page) {
+            Ok(page)
+        } else {
+            Err(WebError::InvalidInput(BAD_PAGE))
+        }
     }
 
     /// The same filters as a query string (for pagination and the CSV link).
@@ -124,7 +150,7 @@ fn page_links(base: &str, query: &AuditQuery, log: &AuditPage) -> (Option<String
     let link = |page: i64| format!("{base}?{}", query.query_string(page));
     (
         (log.page > 1).then(|| link(log.page - 1)),
-        (log.page < log.pages).then(|| link(log.page + 1)),
+        (log.page < log.pages.min(MAX_PAGE)).then(|| link(log.page + 1)),
     )
 }
 
@@ -139,7 +165,7 @@ pub async fn audit(
         &state.ctx,
         admin.org_id(),
         query.filter(None)?,
-        query.page.unwrap_or(1),
+        query.page()?,
         PAGE_SIZE,
     )
     .await?;
@@ -240,7 +266,7 @@ async fn logs_partial(
 ) -> Result<LogsPartial, WebError> {
     // Another organization's id finds no rows: the log is filtered by the org first.
     let filter = query.filter(Some(integration.to_text()))?;
-    let log = oversight::audit_page(&state.ctx, admin.org_id(), filter, query.page.unwrap_or(1), 10).await?;
+    let log = oversight::audit_page(&state.ctx, admin.org_id(), filter, query.page()?, 10).await?;
     let (prev_url, next_url) = page_links(&format!("/integrations/{integration}/logs"), &query, &log);
     Ok(LogsPartial {
         integration_id: integration.to_text(),
