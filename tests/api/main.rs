@@ -5,6 +5,7 @@
 mod helpers;
 
 mod admin_ui;
+mod adversarial;
 mod auth;
 mod catalogue;
 mod cli;

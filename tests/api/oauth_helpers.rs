@@ -204,3 +204,14 @@ pub async fn seed_integration(
         .await
         .unwrap()
 }
+
+/// How many integrations there are, of any organization and state.
+pub async fn integration_count(app: &TestApp) -> i64 {
+    use diesel::prelude::*;
+    use targetym_integrations::db::schema::integrations;
+    app.ctx
+        .db
+        .run(|conn| Ok(integrations::table.count().get_result(conn)?))
+        .await
+        .unwrap()
+}
