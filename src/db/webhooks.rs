@@ -36,6 +36,10 @@ pub struct WebhookRow {
     pub updated_at: NaiveDateTime,
     /// Google channels: "calendar" or "drive".
     pub channel_kind: Option<String>,
+    /// Deliveries acknowledged but not stored because the row was stopped.
+    pub dropped_count: i64,
+    /// Asana, Notion: when the first-use handshake window opened (created or reset).
+    pub handshake_opened_at: Option<NaiveDateTime>,
 }
 
 impl std::fmt::Debug for WebhookRow {

@@ -136,6 +136,8 @@ pub async fn create_endpoint(
         created_at: now,
         updated_at: now,
         channel_kind: None,
+        dropped_count: 0,
+        handshake_opened_at: None,
     };
     let url = endpoint_url(ctx, &endpoint);
     ctx.db.run(move |conn| webhooks::insert(conn, &endpoint)).await?;

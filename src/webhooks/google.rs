@@ -163,6 +163,8 @@ pub async fn watch(
         created_at: now,
         updated_at: now,
         channel_kind: Some(kind.as_str().to_owned()),
+        dropped_count: 0,
+        handshake_opened_at: None,
     };
     let stored = row.clone();
     ctx.db.run(move |conn| webhooks::insert(conn, &stored)).await?;

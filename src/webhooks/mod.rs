@@ -284,6 +284,8 @@ async fn slack_webhook(ctx: &AppContext, team: &str) -> Result<Option<WebhookRow
                 created_at: now,
                 updated_at: now,
                 channel_kind: None,
+                dropped_count: 0,
+                handshake_opened_at: None,
             };
             // Two first events at once: one insert wins, the other reads it.
             match webhooks::insert(conn, &row) {
