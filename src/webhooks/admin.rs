@@ -3,9 +3,10 @@
 
 use crate::accounts::Admin;
 use crate::context::AppContext;
+use crate::db::sync_logs::EventOwner;
 use crate::db::webhooks::{self, WebhookRow, status};
 use crate::db::{self, DbError, integrations, sync_logs};
-use crate::domain::{IntegrationId, WebhookKind};
+use crate::domain::{IntegrationId, OrgId, WebhookKind};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EndpointError {
@@ -173,10 +174,21 @@ pub async fn list_endpoints(
 }
 
 /// Queues a stored event again (the same entry: no duplicate). `false` when there is no such
-/// finished event (of this organization, when one is given).
-pub async fn replay(ctx: &AppContext, org: Option<&str>, event_id: &str) -> Result<bool, DbError> {
-    let (org, id) = (org.map(str::to_owned), event_id.to_owned());
+/// finished event (of this organization's integration, when one is given).
+pub async fn replay(
+    ctx: &AppContext,
+    owner: Option<(OrgId, IntegrationId)>,
+    event_id: &str,
+) -> Result<bool, DbError> {
+    let owner = owner.map(|(org, integration)| (org.to_text(), integration.to_text()));
+    let id = event_id.to_owned();
     ctx.db
-        .run(move |conn| sync_logs::requeue_event(conn, &id, org.as_deref(), db::now()))
+        .run(move |conn| {
+            let owner = owner.as_ref().map(|(org_id, integration_id)| EventOwner {
+                org_id,
+                integration_id,
+            });
+            sync_logs::requeue_event(conn, &id, owner, db::now())
+        })
         .await
 }

@@ -109,7 +109,7 @@ pub async fn replay(
     let event = uuid::Uuid::parse_str(&event)
         .map_err(|_| WebError::NotFound)?
         .to_string();
-    if !admin_hooks::replay(&state.ctx, Some(&admin.org_id().to_text()), &event).await? {
+    if !admin_hooks::replay(&state.ctx, Some((admin.org_id(), integration)), &event).await? {
         return Err(WebError::NotFound);
     }
     set_flash(&admin.session, "success", "The event is queued again.")?;
