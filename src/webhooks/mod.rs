@@ -213,7 +213,26 @@ pub async fn receive_slack(ctx: &AppContext, delivery: &Delivery<'_>) -> Result<
         return Ok(Ack::Stored);
     };
     let message = format!("Slack {}", verify_text(event_type));
-    store(ctx, &row, event_id.to_owned(), message, delivery.body.to_vec()).await
+    let (event_id, payload) = (event_id.to_owned(), without_secrets(json, SLACK_SECRETS));
+    store(ctx, &row, event_id, message, payload).await
+}
+
+/// Slack's legacy verification token rides at the top of every event.
+const SLACK_SECRETS: &[&str] = &["token"];
+/// Microsoft Graph echoes our clientState in every notification.
+const GRAPH_SECRETS: &[&str] = &["clientState"];
+/// Notion's verification token is the signing key of every later delivery.
+const NOTION_SECRETS: &[&str] = &["verification_token"];
+
+/// The payload to store, without the fields a provider documents as a verification secret:
+/// a stored payload reaches pages, the GDPR export and replays.
+fn without_secrets(mut json: Value, fields: &[&str]) -> Vec<u8> {
+    if let Some(object) = json.as_object_mut() {
+        for field in fields {
+            object.remove(*field);
+        }
+    }
+    json.to_string().into_bytes()
 }
 
 /// A provider's words, bounded for a log line.
@@ -502,7 +521,7 @@ async fn receive_graph(
         return Err(rejected(ctx, "microsoft", Rejection::BadSignature));
     }
     for item in items {
-        let bytes = item.to_string().into_bytes();
+        let bytes = without_secrets(item.clone(), GRAPH_SECRETS);
         let message = format!(
             "Microsoft Graph {}",
             event_type(item, &["/changeType", "/lifecycleEvent"])
@@ -568,7 +587,7 @@ async fn receive_notion(
         .map(str::to_owned)
         .unwrap_or_else(|| body_hash(delivery.body));
     let message = format!("Notion {}", event_type(&json, &["/type"]));
-    store(ctx, row, dedup, message, delivery.body.to_vec()).await
+    store(ctx, row, dedup, message, without_secrets(json, NOTION_SECRETS)).await
 }
 
 /// Zoom: x-zm-signature over "v0:{timestamp}:{body}"; the URL validation is answered with

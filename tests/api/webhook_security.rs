@@ -3,12 +3,16 @@
 //! of what was signed, first-use handshake windows, cheap forgeries, replay scoped to its
 //! integration.
 
+use diesel::prelude::*;
 use reqwest::StatusCode;
 
 use crate::oauth_helpers::OAuthApp;
-use crate::webhooks::{app, integration, now_secs, post_slack, slack_event, slack_signature, stored_events};
+use crate::webhooks::{
+    add_endpoint, app, deliver, integration, now_secs, post_slack, slack_event, slack_signature,
+    stored_events,
+};
 use targetym_integrations::db;
-
+use targetym_integrations::db::schema::integration_sync_logs as logs;
 use targetym_integrations::worker::Worker;
 
 /// Sends a signed Slack event; returns the answer's status.
@@ -26,11 +30,88 @@ async fn post_with_csrf(t: &OAuthApp, client: &reqwest::Client, path: &str) -> r
         .await
 }
 
+async fn export_of(t: &OAuthApp, client: &reqwest::Client) -> String {
+    t.app
+        .get_with(client, "/gdpr/export.json")
+        .await
+        .text()
+        .await
+        .unwrap()
+}
+
+async fn page(t: &OAuthApp, id: &str) -> String {
+    t.app
+        .get_with(&t.admin, &format!("/integrations/{id}"))
+        .await
+        .text()
+        .await
+        .unwrap()
+}
+
 async fn run_worker(t: &OAuthApp) {
     Worker::new(t.app.ctx.clone())
         .run_due_work(db::now())
         .await
         .unwrap();
+}
+
+#[tokio::test]
+async fn verification_secrets_in_payloads_are_never_stored_shown_or_exported() {
+    let t = app().await;
+    let slack = integration(&t, "slack", "T123").await;
+    let planted = "xoxv-planted-legacy-verification-token";
+    let body = serde_json::json!({
+        "token": planted,
+        "team_id": "T123",
+        "type": "event_callback",
+        "event_id": "EvPlanted",
+        "event": { "type": "member_joined_channel", "user": "U1", "channel": "C1" },
+    })
+    .to_string();
+    assert_eq!(send_slack(&t, &body).await, StatusCode::OK);
+
+    let microsoft = integration(&t, "microsoft", "tenant:user").await;
+    let (url, client_state) = add_endpoint(&t, &microsoft, None).await;
+    let client_state = client_state.unwrap();
+    let notification = serde_json::json!({"value":[{"subscriptionId":"s-1","clientState":client_state,
+        "changeType":"created","resource":"Users/u/Events/e"}]})
+    .to_string();
+    assert_eq!(deliver(&url, &[], &notification).await.status(), StatusCode::OK);
+    run_worker(&t).await;
+
+    let payloads: Vec<Option<Vec<u8>>> = t
+        .app
+        .ctx
+        .db
+        .run(|conn| {
+            Ok(logs::table
+                .filter(logs::kind.eq("webhook_event"))
+                .select(logs::payload)
+                .load(conn)?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(payloads.len(), 2);
+    for payload in payloads.iter().flatten() {
+        let text = String::from_utf8_lossy(payload);
+        assert!(!text.contains(planted) && !text.contains(&client_state), "{text}");
+    }
+    let slack_payload: serde_json::Value = serde_json::from_slice(
+        payloads
+            .iter()
+            .flatten()
+            .find(|p| String::from_utf8_lossy(p).contains("EvPlanted"))
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(slack_payload["event"]["user"], "U1", "the rest is kept");
+    let export = export_of(&t, &t.admin).await;
+    assert!(export.contains("EvPlanted"));
+    for secret in [planted, client_state.as_str()] {
+        assert!(!export.contains(secret), "a secret in the export");
+        assert!(!page(&t, &slack).await.contains(secret));
+        assert!(!page(&t, &microsoft).await.contains(secret));
+    }
 }
 
 #[tokio::test]
