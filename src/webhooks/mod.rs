@@ -402,7 +402,7 @@ pub async fn receive(
                 delivery,
                 "linear-signature",
                 verify::sha256_bare,
-                "linear-delivery",
+                Dedup::SignedBody,
             )
             .await
         }
@@ -413,7 +413,7 @@ pub async fn receive(
                 delivery,
                 "x-hub-signature",
                 verify::sha256_prefixed,
-                "x-atlassian-webhook-identifier",
+                Dedup::SignedBody,
             )
             .await
         }
@@ -424,7 +424,7 @@ pub async fn receive(
                 delivery,
                 "x-hub-signature-256",
                 verify::sha256_prefixed,
-                "x-github-delivery",
+                Dedup::SignedBody,
             )
             .await
         }
@@ -435,7 +435,7 @@ pub async fn receive(
                 delivery,
                 "x-dropbox-signature",
                 verify::sha256_bare,
-                "",
+                Dedup::EachDelivery,
             )
             .await
         }
@@ -461,6 +461,17 @@ fn event_type(json: &Value, pointers: &[&str]) -> String {
         .unwrap_or_else(|| "event".into())
 }
 
+/// What makes two deliveries the same event.
+#[derive(Debug, Clone, Copy)]
+enum Dedup {
+    /// The signed body: a captured delivery re-sent under a new delivery-id header (which is
+    /// not signed) is still the same event.
+    SignedBody,
+    /// Nothing: each delivery is a "something changed" signal (Dropbox sends identical
+    /// bodies, without id or time, for each change).
+    EachDelivery,
+}
+
 /// Schemes of one HMAC header over the raw body (GitHub, Jira, Linear, Dropbox).
 async fn receive_signed(
     ctx: &AppContext,
@@ -468,7 +479,7 @@ async fn receive_signed(
     delivery: &Delivery<'_>,
     signature_header: &str,
     check: verify::BodySignatureCheck,
-    delivery_id_header: &str,
+    dedup: Dedup,
 ) -> Result<Ack, WebhookError> {
     let secret = open_secret(ctx, row)
         .ok_or_else(|| rejected(ctx, &row.provider_slug, Rejection::MissingSignature))?;
@@ -481,11 +492,10 @@ async fn receive_signed(
         verify::linear_timestamp(ts, chrono::Utc::now().timestamp_millis())
             .map_err(|r| rejected(ctx, "linear", r))?;
     }
-    let dedup = delivery
-        .header(delivery_id_header)
-        .filter(|id| !id.is_empty() && id.len() <= 128)
-        .map(str::to_owned)
-        .unwrap_or_else(|| body_hash(delivery.body));
+    let dedup = match dedup {
+        Dedup::SignedBody => format!("body:{}", body_hash(delivery.body)),
+        Dedup::EachDelivery => format!("delivery:{}", uuid::Uuid::new_v4()),
+    };
     let kind = delivery
         .header("x-github-event")
         .map(verify_text)

@@ -8,7 +8,7 @@ use reqwest::StatusCode;
 
 use crate::oauth_helpers::OAuthApp;
 use crate::webhooks::{
-    add_endpoint, app, deliver, integration, now_secs, post_slack, slack_event, slack_signature,
+    add_endpoint, app, deliver, hex_mac, integration, now_secs, post_slack, slack_event, slack_signature,
     stored_events,
 };
 use targetym_integrations::db;
@@ -112,6 +112,54 @@ async fn verification_secrets_in_payloads_are_never_stored_shown_or_exported() {
         assert!(!page(&t, &slack).await.contains(secret));
         assert!(!page(&t, &microsoft).await.contains(secret));
     }
+}
+
+#[tokio::test]
+async fn a_signed_delivery_resent_with_a_new_delivery_id_is_stored_once() {
+    let t = app().await;
+    let body = r#"{"action":"opened","webhookEvent":"jira:issue_created","type":"Issue"}"#;
+    for (provider, header, delivery_header) in [
+        ("github", "X-Hub-Signature-256", "X-GitHub-Delivery"),
+        ("jira", "X-Hub-Signature", "X-Atlassian-Webhook-Identifier"),
+    ] {
+        let id = integration(&t, provider, "acct").await;
+        let (url, secret) = add_endpoint(&t, &id, None).await;
+        let signature = format!("sha256={}", hex_mac(&secret.unwrap(), body));
+        for delivery in ["d-1", "d-2-replayed"] {
+            let headers = [
+                (header, signature.clone()),
+                (delivery_header, delivery.to_owned()),
+            ];
+            assert_eq!(deliver(&url, &headers, body).await.status(), StatusCode::OK);
+        }
+    }
+    let id = integration(&t, "linear", "org-1").await;
+    let (url, _) = add_endpoint(&t, &id, Some("lin_wh_secret")).await;
+    let fresh = serde_json::json!({"action":"create","type":"Issue",
+        "webhookTimestamp": chrono::Utc::now().timestamp_millis()})
+    .to_string();
+    for delivery in ["l-1", "l-2-replayed"] {
+        let headers = [
+            ("Linear-Signature", hex_mac("lin_wh_secret", &fresh)),
+            ("Linear-Delivery", delivery.to_owned()),
+        ];
+        assert_eq!(deliver(&url, &headers, &fresh).await.status(), StatusCode::OK);
+    }
+    assert_eq!(stored_events(&t).await.len(), 3, "one per signed body");
+}
+
+#[tokio::test]
+async fn identical_dropbox_notifications_are_each_stored() {
+    let t = app().await;
+    let id = integration(&t, "dropbox", "dbid:1").await;
+    let (url, _) = add_endpoint(&t, &id, Some("dropbox-app-secret")).await;
+    let notice = r#"{"list_folder":{"accounts":["dbid:1"]},"delta":{"users":[1]}}"#;
+    for _ in 0..2 {
+        let headers = [("X-Dropbox-Signature", hex_mac("dropbox-app-secret", notice))];
+        assert_eq!(deliver(&url, &headers, notice).await.status(), StatusCode::OK);
+    }
+    assert_eq!(stored_events(&t).await.len(), 2, "each change signal counts");
+    assert!(page(&t, &id).await.contains("data-received=\"2\""));
 }
 
 #[tokio::test]
