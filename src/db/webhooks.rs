@@ -120,9 +120,13 @@ pub fn count_received(
     Ok(())
 }
 
-pub fn count_rejected(conn: &mut DbConnection, id: &str) -> Result<(), DbError> {
+/// Adds deliveries counted in memory (refused, and acknowledged without storing).
+pub fn add_counts(conn: &mut DbConnection, id: &str, rejected: i64, dropped: i64) -> Result<(), DbError> {
     diesel::update(w::table.find(id))
-        .set(w::rejected_count.eq(w::rejected_count + 1))
+        .set((
+            w::rejected_count.eq(w::rejected_count + rejected),
+            w::dropped_count.eq(w::dropped_count + dropped),
+        ))
         .execute(conn)?;
     Ok(())
 }

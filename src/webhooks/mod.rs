@@ -3,6 +3,7 @@
 //! it is acknowledged, and then processed by the worker as a queued sync-log job.
 
 pub mod admin;
+pub mod counts;
 pub mod google;
 pub mod process;
 pub mod sink;
@@ -101,13 +102,6 @@ fn rejected(ctx: &AppContext, provider: &str, reason: Rejection) -> WebhookError
         tracing::warn!(provider, reason = %reason, "webhook delivery rejected");
     }
     WebhookError::Unauthorized(reason)
-}
-
-async fn count_rejected(ctx: &AppContext, webhook_id: &str) {
-    let id = webhook_id.to_owned();
-    if let Err(e) = ctx.db.run(move |conn| webhooks::count_rejected(conn, &id)).await {
-        tracing::warn!(error = %e, "could not count a rejected delivery");
-    }
 }
 
 fn open_secret(ctx: &AppContext, row: &WebhookRow) -> Option<Vec<u8>> {
@@ -332,7 +326,7 @@ pub async fn receive_google(ctx: &AppContext, delivery: &Delivery<'_>) -> Result
     let expected = open_secret(ctx, &row).unwrap_or_default();
     let given = delivery.header("x-goog-channel-token").unwrap_or_default();
     if expected.is_empty() || !verify::secrets_match(&expected, given.as_bytes()) {
-        count_rejected(ctx, &row.id).await;
+        ctx.delivery_counts.rejected(&row.id);
         return Err(rejected(ctx, "google", Rejection::BadSignature));
     }
     let state = delivery.header("x-goog-resource-state").unwrap_or_default();
@@ -444,7 +438,7 @@ pub async fn receive(
         }
     };
     if matches!(result, Err(WebhookError::Unauthorized(_))) {
-        count_rejected(ctx, &row.id).await;
+        ctx.delivery_counts.rejected(&row.id);
     }
     result
 }

@@ -12,7 +12,7 @@ use crate::webhooks::{
     stored_events,
 };
 use targetym_integrations::db;
-use targetym_integrations::db::schema::integration_sync_logs as logs;
+use targetym_integrations::db::schema::{integration_sync_logs as logs, integration_webhooks as hooks};
 use targetym_integrations::worker::Worker;
 
 /// Sends a signed Slack event; returns the answer's status.
@@ -160,6 +160,40 @@ async fn identical_dropbox_notifications_are_each_stored() {
     }
     assert_eq!(stored_events(&t).await.len(), 2, "each change signal counts");
     assert!(page(&t, &id).await.contains("data-received=\"2\""));
+}
+
+async fn rejected_counts(t: &OAuthApp) -> i64 {
+    let counts: Vec<i64> = t
+        .app
+        .ctx
+        .db
+        .run(|conn| Ok(hooks::table.select(hooks::rejected_count).load(conn)?))
+        .await
+        .unwrap();
+    counts.iter().sum()
+}
+
+#[tokio::test]
+async fn forged_deliveries_are_counted_in_memory_and_written_at_the_next_flush() {
+    let t = app().await;
+    let id = integration(&t, "github", "octo").await;
+    let (url, _) = add_endpoint(&t, &id, None).await;
+    let body = r#"{"action":"opened"}"#;
+    for n in 0..7 {
+        let forged = [(
+            "X-Hub-Signature-256",
+            format!("sha256={}", hex_mac(&format!("guess-{n}"), body)),
+        )];
+        assert_eq!(
+            deliver(&url, &forged, body).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(rejected_counts(&t).await, 0, "no database write per forgery");
+    run_worker(&t).await;
+    assert_eq!(rejected_counts(&t).await, 7);
+    run_worker(&t).await;
+    assert_eq!(rejected_counts(&t).await, 7, "each counted once");
 }
 
 #[tokio::test]
