@@ -32,6 +32,8 @@ pub struct EndpointView {
     pub status: String,
     pub received: i64,
     pub rejected: i64,
+    /// Acknowledged but not stored: delivered after the endpoint was stopped.
+    pub dropped: i64,
     pub last_event_at: Option<String>,
     pub expires_at: Option<String>,
 }
@@ -167,6 +169,7 @@ pub async fn list_endpoints(
             status: row.status.clone(),
             received: row.received_count,
             rejected: row.rejected_count,
+            dropped: row.dropped_count,
             last_event_at: row.last_event_at.map(format),
             expires_at: row.expires_at.map(format),
         })

@@ -6,14 +6,21 @@
 use diesel::prelude::*;
 use reqwest::StatusCode;
 
+use crate::helpers::{self};
 use crate::oauth_helpers::OAuthApp;
 use crate::webhooks::{
-    add_endpoint, app, deliver, hex_mac, integration, now_secs, post_slack, slack_event, slack_signature,
-    stored_events,
+    add_endpoint, app, deliver, google_notification, hex_mac, integration, now_secs, post_slack, slack_event,
+    slack_signature, stored_events,
 };
 use targetym_integrations::db;
-use targetym_integrations::db::schema::{integration_sync_logs as logs, integration_webhooks as hooks};
+use targetym_integrations::db::schema::{
+    integration_credentials as creds, integration_sync_logs as logs, integration_webhooks as hooks,
+    integrations,
+};
 use targetym_integrations::worker::Worker;
+
+const HELD_ELSEWHERE: &str = "This Slack workspace is already connected to another organization in \
+                              Targetym; it must be disconnected there first.";
 
 /// Sends a signed Slack event; returns the answer's status.
 async fn send_slack(t: &OAuthApp, body: &str) -> StatusCode {
@@ -21,6 +28,36 @@ async fn send_slack(t: &OAuthApp, body: &str) -> StatusCode {
     post_slack(t, body, &ts, &slack_signature(&ts, body), None)
         .await
         .status()
+}
+
+/// Stored webhook events as (organization, dedup key, integration).
+async fn events_by_org(t: &OAuthApp) -> Vec<(String, Option<String>, Option<String>)> {
+    t.app
+        .ctx
+        .db
+        .run(|conn| {
+            Ok(logs::table
+                .filter(logs::kind.eq("webhook_event"))
+                .select((logs::org_id, logs::dedup_key, logs::integration_id))
+                .load(conn)?)
+        })
+        .await
+        .unwrap()
+}
+
+async fn integrations_of(t: &OAuthApp, org: &str) -> Vec<(String, String)> {
+    let org = org.to_owned();
+    t.app
+        .ctx
+        .db
+        .run(move |conn| {
+            Ok(integrations::table
+                .filter(integrations::org_id.eq(org))
+                .select((integrations::id, integrations::status))
+                .load(conn)?)
+        })
+        .await
+        .unwrap()
 }
 
 async fn post_with_csrf(t: &OAuthApp, client: &reqwest::Client, path: &str) -> reqwest::Response {
@@ -48,11 +85,334 @@ async fn page(t: &OAuthApp, id: &str) -> String {
         .unwrap()
 }
 
+async fn metrics(t: &OAuthApp) -> String {
+    t.app.get("/metrics").await.text().await.unwrap()
+}
+
 async fn run_worker(t: &OAuthApp) {
     Worker::new(t.app.ctx.clone())
         .run_due_work(db::now())
         .await
         .unwrap();
+}
+
+#[tokio::test]
+async fn slack_events_follow_the_workspace_from_one_organization_to_the_next() {
+    let t = app().await;
+    let acme = t.app.org_of("ada@acme.example").await.to_text();
+    assert_eq!(t.connect("slack").await.callback.status(), StatusCode::OK);
+    let (acme_slack, _) = integrations_of(&t, &acme).await.remove(0);
+    assert_eq!(
+        send_slack(&t, &slack_event("T-MOCK", "EvAcme1", "message")).await,
+        StatusCode::OK
+    );
+    assert_eq!(events_by_org(&t).await.len(), 1);
+
+    let res = post_with_csrf(&t, &t.admin, &format!("/integrations/{acme_slack}/disconnect")).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    // After the disconnect: acknowledged (Slack stops retrying), counted, not stored.
+    assert_eq!(
+        send_slack(&t, &slack_event("T-MOCK", "EvAfterDisconnect", "user_change")).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        events_by_org(&t).await.len(),
+        1,
+        "nothing stored for the old organization"
+    );
+    assert!(
+        metrics(&t)
+            .await
+            .contains("webhook_deliveries_total{outcome=\"disconnected\",provider=\"slack\"} 1")
+    );
+    run_worker(&t).await;
+    assert!(
+        page(&t, &acme_slack).await.contains("data-dropped=\"1\""),
+        "counted on the route"
+    );
+
+    // Another organization connects the workspace: its events are theirs from now on.
+    let beta = t.app.signed_in_admin("Beta Ltd", "bob@beta.example").await;
+    let beta_org = t.app.org_of("bob@beta.example").await.to_text();
+    let flow = t.connect_as(&beta, "slack", None).await;
+    assert_eq!(flow.callback.status(), StatusCode::OK);
+    let (beta_slack, _) = integrations_of(&t, &beta_org).await.remove(0);
+    assert_eq!(
+        send_slack(&t, &slack_event("T-MOCK", "EvBeta1", "user_change")).await,
+        StatusCode::OK
+    );
+    let events = events_by_org(&t).await;
+    let beta_event = events
+        .iter()
+        .find(|(_, key, _)| key.as_deref().is_some_and(|k| k.ends_with("EvBeta1")))
+        .expect("stored");
+    assert_eq!(beta_event.0, beta_org);
+    assert_eq!(beta_event.2.as_deref(), Some(beta_slack.as_str()));
+    assert!(
+        !export_of(&t, &t.admin).await.contains("EvBeta1"),
+        "not in the old organization's export"
+    );
+    assert!(export_of(&t, &beta).await.contains("EvBeta1"));
+}
+
+#[tokio::test]
+async fn a_workspace_another_organization_holds_cannot_be_connected_twice() {
+    let t = app().await;
+    let acme = t.app.org_of("ada@acme.example").await.to_text();
+    assert_eq!(t.connect("slack").await.callback.status(), StatusCode::OK);
+    let beta = t.app.signed_in_admin("Beta Ltd", "bob@beta.example").await;
+    let beta_org = t.app.org_of("bob@beta.example").await.to_text();
+
+    let refused = t.connect_as(&beta, "slack", None).await.callback;
+    assert_eq!(refused.status(), StatusCode::CONFLICT);
+    let html = refused.text().await.unwrap();
+    assert!(html.contains(HELD_ELSEWHERE), "{html}");
+    assert!(integrations_of(&t, &beta_org).await.is_empty(), "nothing stored");
+    let credentials: i64 = t
+        .app
+        .ctx
+        .db
+        .run(|conn| Ok(creds::table.count().get_result(conn)?))
+        .await
+        .unwrap();
+    assert_eq!(credentials, 1, "only the first organization's tokens");
+    assert_eq!(
+        t.mock.counters().revocations,
+        0,
+        "the shared bot token is not revoked"
+    );
+    let recorded: Vec<(String, Option<String>)> = t
+        .app
+        .ctx
+        .db
+        .run(move |conn| {
+            Ok(logs::table
+                .filter(logs::org_id.eq(beta_org))
+                .filter(logs::kind.eq("connect"))
+                .select((logs::status, logs::error))
+                .load(conn)?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(recorded[0].0, "failed");
+    assert_eq!(recorded[0].1.as_deref(), Some(HELD_ELSEWHERE));
+
+    // The holder reconnecting its own workspace is fine, and it keeps the events.
+    assert_eq!(t.connect("slack").await.callback.status(), StatusCode::OK);
+    assert_eq!(
+        send_slack(&t, &slack_event("T-MOCK", "EvStill", "message")).await,
+        StatusCode::OK
+    );
+    let events = events_by_org(&t).await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].0, acme);
+}
+
+#[tokio::test]
+async fn a_route_cached_before_another_instance_changed_it_never_delivers_to_the_old_integration() {
+    let t = app().await;
+    let acme_slack = integration(&t, "slack", "T123").await;
+    assert_eq!(
+        send_slack(&t, &slack_event("T123", "EvWarm", "message")).await,
+        StatusCode::OK,
+        "this instance now caches the route"
+    );
+    // Another instance disconnects it: the database changes, this instance's cache does not.
+    let id = acme_slack.clone();
+    t.app
+        .ctx
+        .db
+        .run(move |conn| {
+            db::integrations::mark_disconnected(conn, &id, db::now())?;
+            db::webhooks::stop_for_integration(conn, &id, db::now())?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        send_slack(&t, &slack_event("T123", "EvStale", "message")).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        events_by_org(&t).await.len(),
+        1,
+        "not stored for the disconnected integration"
+    );
+    // And another organization connects the workspace there.
+    t.app.signed_in_admin("Beta Ltd", "bob@beta.example").await;
+    let beta_org = t.app.org_of("bob@beta.example").await.to_text();
+    let (org, beta_slack) = (beta_org.clone(), uuid::Uuid::new_v4().to_string());
+    let id = beta_slack.clone();
+    t.app
+        .ctx
+        .db
+        .run(move |conn| {
+            db::integrations::insert(
+                conn,
+                &db::integrations::NewIntegration {
+                    id: &id,
+                    org_id: &org,
+                    provider_slug: "slack",
+                    status: "connected",
+                    external_account_id: "T123",
+                    external_account_name: "Workspace",
+                    granted_scopes: "read",
+                    connected_by: None,
+                },
+            )?;
+            db::webhooks::bind_slack_route(
+                conn,
+                &db::webhooks::SlackRoute {
+                    org_id: &org,
+                    integration_id: &id,
+                    team_id: "T123",
+                    rate_limit_per_minute: 100,
+                    at: db::now(),
+                },
+            )
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        send_slack(&t, &slack_event("T123", "EvBeta", "message")).await,
+        StatusCode::OK
+    );
+    let events = events_by_org(&t).await;
+    assert_eq!(events.len(), 2);
+    let beta_event = events
+        .iter()
+        .find(|(_, key, _)| key.as_deref().is_some_and(|k| k.ends_with("EvBeta")))
+        .expect("stored at once, whatever the cache said");
+    assert_eq!(
+        (&beta_event.0, beta_event.2.as_deref()),
+        (&beta_org, Some(beta_slack.as_str()))
+    );
+}
+
+/// Registers the integration's Google watch channels (the job the callback queues).
+async fn register_channels(t: &OAuthApp, id: &str) {
+    let org = t.app.org_of("ada@acme.example").await.to_text();
+    let integration = id.to_owned();
+    t.app
+        .ctx
+        .db
+        .run(move |conn| {
+            db::sync_logs::enqueue(
+                conn,
+                &db::sync_logs::NewJob {
+                    org_id: &org,
+                    integration_id: Some(&integration),
+                    provider_slug: "google",
+                    kind: "watch",
+                    message: "Register the calendar watch channel",
+                    dedup_key: None,
+                    payload: None,
+                    max_attempts: 3,
+                },
+                db::now(),
+            )
+        })
+        .await
+        .unwrap();
+    run_worker(t).await;
+    assert_eq!(t.mock.watch_channels().len(), 2);
+}
+
+#[tokio::test]
+async fn disconnect_stops_google_channels_at_their_own_api_and_disables_endpoints() {
+    let t = app().await;
+    let google = integration(&t, "google", "ada@acme.example").await;
+    register_channels(&t, &google).await;
+    let github = integration(&t, "github", "octo").await;
+    let (url, secret) = add_endpoint(&t, &github, None).await;
+    let secret = secret.unwrap();
+
+    for id in [&google, &github] {
+        let res = post_with_csrf(&t, &t.admin, &format!("/integrations/{id}/disconnect")).await;
+        assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    }
+    let channels = t.mock.watch_channels();
+    for channel in &channels {
+        assert!(channel.stopped, "{channel:?}");
+        assert_eq!(
+            channel.stopped_at.as_deref(),
+            Some(channel.resource.as_str()),
+            "stopped at its own API"
+        );
+    }
+    let calendar = channels.iter().find(|c| c.resource == "calendar").unwrap();
+    assert_eq!(
+        google_notification(&t, &calendar.id, &calendar.token, "exists", "7")
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let body = r#"{"action":"opened"}"#;
+    let signed = [
+        (
+            "X-Hub-Signature-256",
+            format!("sha256={}", hex_mac(&secret, body)),
+        ),
+        ("X-GitHub-Delivery", "late-1".to_owned()),
+    ];
+    assert_eq!(deliver(&url, &signed, body).await.status(), StatusCode::OK);
+    assert!(
+        stored_events(&t).await.is_empty(),
+        "nothing stored after a disconnect"
+    );
+    let text = metrics(&t).await;
+    assert!(text.contains("webhook_deliveries_total{outcome=\"disconnected\",provider=\"google\"} 1"));
+    assert!(text.contains("webhook_deliveries_total{outcome=\"disconnected\",provider=\"github\"} 1"));
+    run_worker(&t).await;
+    let github_page = page(&t, &github).await;
+    assert!(github_page.contains("data-dropped=\"1\""), "{github_page}");
+    assert!(github_page.contains("<td>stopped</td>"));
+    assert!(page(&t, &google).await.contains("data-dropped=\"1\""));
+}
+
+#[tokio::test]
+async fn erasure_stops_google_channels_and_nothing_is_stored_afterwards() {
+    let t = app().await;
+    let google = integration(&t, "google", "ada@acme.example").await;
+    register_channels(&t, &google).await;
+    let confirm = t
+        .app
+        .get_with(&t.admin, &format!("/integrations/{google}/erase"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let csrf = helpers::csrf_in(&confirm).unwrap();
+    let res = t
+        .app
+        .post_form_with(
+            &t.admin,
+            &format!("/integrations/{google}/erase"),
+            &[("csrf_token", &csrf)],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let channels = t.mock.watch_channels();
+    assert!(
+        channels
+            .iter()
+            .all(|c| c.stopped_at.as_deref() == Some(c.resource.as_str())),
+        "{channels:?}"
+    );
+    let drive = channels.iter().find(|c| c.resource == "drive").unwrap();
+    assert_eq!(
+        google_notification(&t, &drive.id, &drive.token, "exists", "3")
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert!(stored_events(&t).await.is_empty());
+    assert!(
+        metrics(&t)
+            .await
+            .contains("webhook_deliveries_total{outcome=\"disconnected\",provider=\"google\"} 1")
+    );
 }
 
 #[tokio::test]

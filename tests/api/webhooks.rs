@@ -519,12 +519,15 @@ async fn google_channels_are_registered_verified_deduplicated_and_renewed() {
         .clone();
     assert_ne!(new_calendar.id, channel.id);
     assert_eq!(t.mock.counters().channel_stops, 2);
+    // A late notification on the replaced channel: acknowledged, not stored.
+    let stored_before = stored_events(&t).await.len();
     assert_eq!(
         google_notification(&t, &channel.id, &channel.token, "exists", "9")
             .await
             .status(),
-        StatusCode::NOT_FOUND
+        StatusCode::OK
     );
+    assert_eq!(stored_events(&t).await.len(), stored_before);
     assert_eq!(
         google_notification(&t, &new_calendar.id, &new_calendar.token, "exists", "1")
             .await
