@@ -26,6 +26,8 @@ pub mod kind {
     pub const TEST: &str = "test";
     /// Register a Google watch channel for an integration.
     pub const WATCH: &str = "watch";
+    /// An admin reset a webhook's first-use handshake (Asana, Notion).
+    pub const WEBHOOK_RESET: &str = "webhook_reset";
 }
 
 /// How it ended. Stored as text in `status`.

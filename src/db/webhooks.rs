@@ -91,17 +91,51 @@ pub fn list_for_integration(
         .load(conn)?)
 }
 
-/// Stores a secret learned in a handshake (Asana, Notion), only if none is set yet.
+/// Stores a secret learned in a handshake (Asana, Notion), only if none is set yet and the
+/// handshake window opened after `opened_after`.
 pub fn set_secret_once(
     conn: &mut DbConnection,
     id: &str,
     key_id: &str,
     sealed: &[u8],
+    opened_after: NaiveDateTime,
     at: NaiveDateTime,
 ) -> Result<bool, DbError> {
-    let updated = diesel::update(w::table.filter(w::id.eq(id)).filter(w::secret.is_null()))
-        .set((w::secret.eq(sealed), w::key_id.eq(key_id), w::updated_at.eq(at)))
-        .execute(conn)?;
+    let updated = diesel::update(
+        w::table
+            .filter(w::id.eq(id))
+            .filter(w::secret.is_null())
+            .filter(w::status.eq(status::ACTIVE))
+            .filter(w::handshake_opened_at.gt(opened_after)),
+    )
+    .set((w::secret.eq(sealed), w::key_id.eq(key_id), w::updated_at.eq(at)))
+    .execute(conn)?;
+    Ok(updated == 1)
+}
+
+/// Forgets a handshake's secret and opens a new window (an admin's reset). `false` when the
+/// organization's integration has no such active endpoint.
+pub fn reset_handshake(
+    conn: &mut DbConnection,
+    org_id: &str,
+    integration_id: &str,
+    id: &str,
+    at: NaiveDateTime,
+) -> Result<bool, DbError> {
+    let updated = diesel::update(
+        w::table
+            .filter(w::id.eq(id))
+            .filter(w::org_id.eq(org_id))
+            .filter(w::integration_id.eq(integration_id))
+            .filter(w::status.eq(status::ACTIVE)),
+    )
+    .set((
+        w::secret.eq(None::<Vec<u8>>),
+        w::key_id.eq(None::<String>),
+        w::handshake_opened_at.eq(at),
+        w::updated_at.eq(at),
+    ))
+    .execute(conn)?;
     Ok(updated == 1)
 }
 

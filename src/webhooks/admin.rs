@@ -28,7 +28,10 @@ pub struct CreatedEndpoint {
 
 /// One endpoint as the integration's page lists it.
 pub struct EndpointView {
+    pub id: String,
     pub url: String,
+    /// Asana, Notion: an admin can reset the first-use handshake.
+    pub resettable: bool,
     pub status: String,
     pub received: i64,
     pub rejected: i64,
@@ -102,10 +105,7 @@ pub async fn create_endpoint(
             "The signing secret is longer than 256 characters.".into(),
         ));
     }
-    let handshake = matches!(
-        provider.def.webhook_kind,
-        WebhookKind::AsanaHook | WebhookKind::NotionSignature
-    );
+    let handshake = has_handshake(ctx, &row.provider_slug);
     let secret = match (pasted, generated, handshake) {
         (Some(secret), _, _) => Some(secret.to_owned()),
         (None, true, _) => Some(crate::crypto::random_token(32)),
@@ -140,7 +140,8 @@ pub async fn create_endpoint(
         updated_at: now,
         channel_kind: None,
         dropped_count: 0,
-        handshake_opened_at: None,
+        // The handshake window opens now for a secret the provider will send.
+        handshake_opened_at: (handshake && secret.is_none()).then_some(now),
     };
     let url = endpoint_url(ctx, &endpoint);
     ctx.db.run(move |conn| webhooks::insert(conn, &endpoint)).await?;
@@ -165,7 +166,9 @@ pub async fn list_endpoints(
     Ok(rows
         .iter()
         .map(|row| EndpointView {
+            id: row.id.clone(),
             url: endpoint_url(ctx, row),
+            resettable: row.status == status::ACTIVE && has_handshake(ctx, &row.provider_slug),
             status: row.status.clone(),
             received: row.received_count,
             rejected: row.rejected_count,
@@ -174,6 +177,78 @@ pub async fn list_endpoints(
             expires_at: row.expires_at.map(format),
         })
         .collect())
+}
+
+/// Whether the provider sets the signing secret in a first-use handshake (Asana, Notion).
+fn has_handshake(ctx: &AppContext, provider: &str) -> bool {
+    ctx.catalogue.get(provider).is_some_and(|p| {
+        matches!(
+            p.def.webhook_kind,
+            WebhookKind::AsanaHook | WebhookKind::NotionSignature
+        )
+    })
+}
+
+/// Forgets an endpoint's handshake secret and opens a new window of
+/// [`super::HANDSHAKE_WINDOW`] for the provider's next handshake; logged.
+pub async fn reset_handshake(
+    ctx: &AppContext,
+    admin: &Admin,
+    integration: IntegrationId,
+    webhook_id: &str,
+) -> Result<(), EndpointError> {
+    let webhook_id = uuid::Uuid::parse_str(webhook_id)
+        .map_err(|_| EndpointError::NotFound)?
+        .to_string();
+    let (org, id, user) = (
+        admin.org_id.to_text(),
+        integration.to_text(),
+        admin.user_id.to_text(),
+    );
+    let endpoint = ctx
+        .db
+        .run({
+            let (org, id, webhook_id) = (org.clone(), id.clone(), webhook_id.clone());
+            move |conn| {
+                webhooks::find_by_id(conn, &webhook_id).map(|row| {
+                    row.filter(|row| row.org_id == org && row.integration_id.as_deref() == Some(id.as_str()))
+                })
+            }
+        })
+        .await?
+        .filter(|row| has_handshake(ctx, &row.provider_slug))
+        .ok_or(EndpointError::NotFound)?;
+    let reset = ctx
+        .db
+        .run(move |conn| {
+            db::transaction(conn, |conn| {
+                let now = db::now();
+                if !webhooks::reset_handshake(conn, &org, &id, &webhook_id, now)? {
+                    return Ok(false);
+                }
+                sync_logs::append(
+                    conn,
+                    &sync_logs::NewSyncLog {
+                        org_id: &org,
+                        integration_id: Some(&id),
+                        provider_slug: &endpoint.provider_slug,
+                        kind: sync_logs::kind::WEBHOOK_RESET,
+                        status: sync_logs::status::SUCCEEDED,
+                        message: "Webhook handshake reset by an admin; a new secret is accepted for 10 minutes",
+                        error: None,
+                        actor_user_id: Some(&user),
+                        duration_ms: None,
+                    },
+                )?;
+                Ok(true)
+            })
+        })
+        .await?;
+    if !reset {
+        return Err(EndpointError::NotFound);
+    }
+    tracing::info!(webhook_id = %endpoint.id, "webhook handshake reset");
+    Ok(())
 }
 
 /// Queues a stored event again (the same entry: no duplicate). `false` when there is no such

@@ -696,16 +696,29 @@ async fn receive_zoom(
     .await
 }
 
-/// Stores a secret learned in a handshake, once: a second handshake cannot replace it.
+/// How long after an endpoint is created (or its handshake reset) a first-use secret is
+/// accepted: whoever finds the URL later cannot plant their own.
+pub const HANDSHAKE_WINDOW: chrono::Duration = chrono::Duration::minutes(10);
+
+/// Stores a secret learned in a handshake, once and only within the handshake window: a
+/// second handshake cannot replace it.
 async fn learn_secret(ctx: &AppContext, row: &WebhookRow, secret: &[u8]) -> Result<(), WebhookError> {
     if row.secret.is_some() {
         return Err(rejected(ctx, &row.provider_slug, Rejection::BadSignature));
+    }
+    let now = db::now();
+    let opened_after = now - HANDSHAKE_WINDOW;
+    if row
+        .handshake_opened_at
+        .is_none_or(|opened| opened <= opened_after)
+    {
+        return Err(rejected(ctx, &row.provider_slug, Rejection::HandshakeClosed));
     }
     let sealed = seal_secret(ctx, &row.id, secret);
     let (id, key) = (row.id.clone(), ctx.keyring.current_key_id());
     let set = ctx
         .db
-        .run(move |conn| webhooks::set_secret_once(conn, &id, &key, &sealed, db::now()))
+        .run(move |conn| webhooks::set_secret_once(conn, &id, &key, &sealed, opened_after, now))
         .await?;
     if !set {
         return Err(rejected(ctx, &row.provider_slug, Rejection::BadSignature));

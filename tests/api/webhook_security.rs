@@ -6,7 +6,7 @@
 use diesel::prelude::*;
 use reqwest::StatusCode;
 
-use crate::helpers::{self};
+use crate::helpers::{self, location};
 use crate::oauth_helpers::OAuthApp;
 use crate::webhooks::{
     add_endpoint, app, deliver, google_notification, hex_mac, integration, now_secs, post_slack, slack_event,
@@ -520,6 +520,120 @@ async fn identical_dropbox_notifications_are_each_stored() {
     }
     assert_eq!(stored_events(&t).await.len(), 2, "each change signal counts");
     assert!(page(&t, &id).await.contains("data-received=\"2\""));
+}
+
+/// Moves an endpoint's handshake window (and creation) this far into the past.
+async fn age_endpoint(t: &OAuthApp, webhook_id: &str, minutes: i64) {
+    let (id, at) = (
+        webhook_id.to_owned(),
+        db::now() - chrono::Duration::minutes(minutes),
+    );
+    t.app
+        .ctx
+        .db
+        .run(move |conn| {
+            diesel::update(hooks::table.find(id))
+                .set((hooks::created_at.eq(at), hooks::handshake_opened_at.eq(at)))
+                .execute(conn)?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+}
+
+async fn webhook_secret_is_set(t: &OAuthApp, webhook_id: &str) -> bool {
+    let id = webhook_id.to_owned();
+    let secret: Option<Vec<u8>> = t
+        .app
+        .ctx
+        .db
+        .run(move |conn| Ok(hooks::table.find(id).select(hooks::secret).first(conn)?))
+        .await
+        .unwrap();
+    secret.is_some()
+}
+
+#[tokio::test]
+async fn first_use_handshakes_are_accepted_only_within_ten_minutes_until_an_admin_resets_them() {
+    let t = app().await;
+    let asana = integration(&t, "asana", "1200").await;
+    let (asana_url, _) = add_endpoint(&t, &asana, None).await;
+    let asana_hook = asana_url.rsplit('/').next().unwrap().to_owned();
+    let notion = integration(&t, "notion", "ws-1").await;
+    let (notion_url, _) = add_endpoint(&t, &notion, None).await;
+    let notion_hook = notion_url.rsplit('/').next().unwrap().to_owned();
+    age_endpoint(&t, &asana_hook, 11).await;
+    age_endpoint(&t, &notion_hook, 11).await;
+
+    let late = deliver(&asana_url, &[("X-Hook-Secret", "late-secret".into())], "").await;
+    assert_eq!(late.status(), StatusCode::UNAUTHORIZED);
+    assert!(!late.headers().contains_key("x-hook-secret"));
+    let verification = r#"{"verification_token":"secret_late_notion_token"}"#;
+    assert_eq!(
+        deliver(&notion_url, &[], verification).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert!(!webhook_secret_is_set(&t, &asana_hook).await);
+    assert!(!webhook_secret_is_set(&t, &notion_hook).await);
+    run_worker(&t).await;
+    assert!(page(&t, &asana).await.contains("data-rejected=\"1\""), "counted");
+
+    // Another organization cannot reset it.
+    let beta = t.app.signed_in_admin("Beta Ltd", "bob@beta.example").await;
+    let reset_path = format!("/integrations/{asana}/webhooks/{asana_hook}/handshake");
+    assert_eq!(
+        post_with_csrf(&t, &beta, &reset_path).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    let crossed_path = format!("/integrations/{notion}/webhooks/{asana_hook}/handshake");
+    assert_eq!(
+        post_with_csrf(&t, &t.admin, &crossed_path).await.status(),
+        StatusCode::NOT_FOUND,
+        "a webhook of another integration"
+    );
+    // Without a CSRF token: refused.
+    assert_eq!(
+        t.app.post_form_with(&t.admin, &reset_path, &[]).await.status(),
+        StatusCode::FORBIDDEN
+    );
+
+    // The admin resets it from the page: a new ten-minute window.
+    let asana_page = page(&t, &asana).await;
+    assert!(
+        asana_page.contains(&format!("action=\"{reset_path}\"")),
+        "{asana_page}"
+    );
+    let res = post_with_csrf(&t, &t.admin, &reset_path).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&res), format!("/integrations/{asana}"));
+    let res = deliver(&asana_url, &[("X-Hook-Secret", "fresh-secret".into())], "").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["x-hook-secret"], "fresh-secret");
+    let events = r#"{"events":[]}"#;
+    assert_eq!(
+        deliver(
+            &asana_url,
+            &[("X-Hook-Signature", hex_mac("fresh-secret", events))],
+            events
+        )
+        .await
+        .status(),
+        StatusCode::OK
+    );
+    let logged: Vec<String> = t
+        .app
+        .ctx
+        .db
+        .run(move |conn| {
+            Ok(logs::table
+                .filter(logs::integration_id.eq(asana))
+                .filter(logs::kind.eq("webhook_reset"))
+                .select(logs::message)
+                .load(conn)?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(logged.len(), 1, "the reset is in the log");
 }
 
 async fn rejected_counts(t: &OAuthApp) -> i64 {

@@ -66,6 +66,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/integrations/{id}/events/{event}/replay",
             web::post().to(detail::replay),
         )
+        .route(
+            "/integrations/{id}/webhooks/{webhook}/handshake",
+            web::post().to(detail::reset_handshake),
+        )
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
         .route("/metrics", web::get().to(health::metrics));
