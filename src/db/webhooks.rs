@@ -328,15 +328,19 @@ pub fn scrub_for_integration(
     Ok(())
 }
 
-/// Of these rows, the (id, integration) pairs that still take events. On PostgreSQL the rows
-/// are share-locked, so a disconnect committing meanwhile is either seen or waits for us.
+/// Of these rows, the (id, integration) pairs that still take events: the row is not stopped
+/// and its integration is not disconnected (or erased). On PostgreSQL the rows are
+/// share-locked, so a disconnect committing meanwhile is either seen or waits for us.
 pub fn live_targets(
     conn: &mut DbConnection,
     ids: &[&str],
 ) -> Result<std::collections::HashSet<(String, Option<String>)>, DbError> {
+    use super::schema::integrations as i;
     let query = w::table
+        .inner_join(i::table)
         .filter(w::id.eq_any(ids))
         .filter(w::status.ne(status::STOPPED))
+        .filter(i::status.ne(crate::domain::IntegrationStatus::Disconnected.as_str()))
         .select((w::id, w::integration_id));
     let rows: Vec<(String, Option<String>)> = match conn {
         DbConnection::Postgresql(conn) => query.for_share().load(conn)?,

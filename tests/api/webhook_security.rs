@@ -290,6 +290,33 @@ async fn a_route_cached_before_another_instance_changed_it_never_delivers_to_the
     );
 }
 
+#[tokio::test]
+async fn an_endpoint_left_active_on_a_disconnected_integration_stores_nothing() {
+    let t = app().await;
+    let github = integration(&t, "github", "octo").await;
+    let (url, secret) = add_endpoint(&t, &github, None).await;
+    // E.g. a channel a renewal registered while the integration was being disconnected.
+    let id = github.clone();
+    t.app
+        .ctx
+        .db
+        .run(move |conn| db::integrations::mark_disconnected(conn, &id, db::now()))
+        .await
+        .unwrap();
+    let body = r#"{"action":"opened"}"#;
+    let signed = [(
+        "X-Hub-Signature-256",
+        format!("sha256={}", hex_mac(&secret.unwrap(), body)),
+    )];
+    assert_eq!(deliver(&url, &signed, body).await.status(), StatusCode::OK);
+    assert!(stored_events(&t).await.is_empty());
+    assert!(
+        metrics(&t)
+            .await
+            .contains("webhook_deliveries_total{outcome=\"disconnected\",provider=\"github\"} 1")
+    );
+}
+
 /// Registers the integration's Google watch channels (the job the callback queues).
 async fn register_channels(t: &OAuthApp, id: &str) {
     let org = t.app.org_of("ada@acme.example").await.to_text();
