@@ -32,6 +32,7 @@ impl DeliveryCounts {
 
     fn add(&self, webhook_id: &str, count: impl FnOnce(&mut Pending)) {
         let mut pending = self.lock();
+        // Looked up first: a flood on one row allocates no key per request.
         match pending.get_mut(webhook_id) {
             Some(entry) => count(entry),
             None => count(pending.entry(webhook_id.to_owned()).or_default()),
