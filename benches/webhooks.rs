@@ -24,8 +24,8 @@ use secrecy::SecretString;
 use targetym_integrations::accounts::{self, NewAdminInput};
 use targetym_integrations::config::Settings;
 use targetym_integrations::context::AppContext;
-use targetym_integrations::db::integrations;
 use targetym_integrations::db::schema::integration_sync_logs as logs;
+use targetym_integrations::db::{integrations, webhooks};
 use targetym_integrations::webhooks::verify::hmac_sha256;
 
 const SECRET: &str = "bench-signing-secret";
@@ -83,17 +83,29 @@ async fn prepare(database_url: &str, data_dir: &std::path::Path) {
     let org = accounts::create_admin(&ctx.db, input).await.unwrap();
     ctx.db
         .run(move |conn| {
+            let (id, org) = (uuid::Uuid::new_v4().to_string(), org.to_text());
             integrations::insert(
                 conn,
                 &integrations::NewIntegration {
-                    id: &uuid::Uuid::new_v4().to_string(),
-                    org_id: &org.to_text(),
+                    id: &id,
+                    org_id: &org,
                     provider_slug: "slack",
                     status: "connected",
                     external_account_id: TEAM,
                     external_account_name: "Bench Workspace",
                     granted_scopes: "chat:write",
                     connected_by: None,
+                },
+            )?;
+            // What the callback does: the workspace's events go to this integration.
+            webhooks::bind_slack_route(
+                conn,
+                &webhooks::SlackRoute {
+                    org_id: &org,
+                    integration_id: &id,
+                    team_id: TEAM,
+                    rate_limit_per_minute: 10_000_000,
+                    at: targetym_integrations::db::now(),
                 },
             )
         })

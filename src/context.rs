@@ -33,6 +33,8 @@ pub struct AppContext {
     pub event_sink: crate::webhooks::sink::EventSink,
     pub webhook_limits: Arc<crate::webhooks::RateLimits>,
     pub slack_routes: Arc<crate::webhooks::SlackRoutes>,
+    /// Refused and dropped deliveries not yet written to their webhook rows.
+    pub delivery_counts: Arc<crate::webhooks::counts::DeliveryCounts>,
     pub log_throttle: Arc<crate::metrics::LogThrottle>,
 }
 
@@ -90,6 +92,7 @@ impl AppContext {
             event_sink: crate::webhooks::sink::EventSink::start(db.clone()),
             webhook_limits: Arc::default(),
             slack_routes: Arc::default(),
+            delivery_counts: Arc::default(),
             log_throttle: Arc::default(),
         })
     }

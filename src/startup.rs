@@ -159,6 +159,9 @@ impl Application {
         if let Some(worker) = worker {
             worker.shutdown().await;
         }
+        if let Err(e) = crate::webhooks::counts::flush(&self.ctx).await {
+            tracing::error!(error = %e, "could not write the webhook delivery counts at shutdown");
+        }
         served?;
         operator_served?;
         tracing::info!("stopped");

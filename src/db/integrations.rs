@@ -499,22 +499,6 @@ pub fn take_due_syncs(
     Ok(taken)
 }
 
-/// A live integration of `provider` connected to this account (webhook routing).
-pub fn find_live_by_account(
-    conn: &mut DbConnection,
-    provider: &str,
-    account: &str,
-) -> Result<Option<IntegrationRow>, DbError> {
-    Ok(i::table
-        .filter(i::provider_slug.eq(provider))
-        .filter(i::external_account_id.eq(account))
-        .filter(i::status.eq_any(LIVE_STATUSES))
-        .order(i::connected_at.desc())
-        .select(IntegrationRow::as_select())
-        .first(conn)
-        .optional()?)
-}
-
 pub fn find_live(conn: &mut DbConnection, id: &str) -> Result<Option<IntegrationRow>, DbError> {
     Ok(i::table
         .find(id)

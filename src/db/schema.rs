@@ -120,6 +120,8 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         channel_kind -> Nullable<Text>,
+        dropped_count -> BigInt,
+        handshake_opened_at -> Nullable<Timestamp>,
     }
 }
 

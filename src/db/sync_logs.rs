@@ -26,6 +26,8 @@ pub mod kind {
     pub const TEST: &str = "test";
     /// Register a Google watch channel for an integration.
     pub const WATCH: &str = "watch";
+    /// An admin reset a webhook's first-use handshake (Asana, Notion).
+    pub const WEBHOOK_RESET: &str = "webhook_reset";
 }
 
 /// How it ended. Stored as text in `status`.
@@ -374,13 +376,20 @@ pub fn insert_events(
         .collect())
 }
 
+/// Whose event a replay must be: the organization and the integration in the URL.
+#[derive(Debug, Clone, Copy)]
+pub struct EventOwner<'a> {
+    pub org_id: &'a str,
+    pub integration_id: &'a str,
+}
+
 /// Queues a stored webhook event again (replay): the same entry, not a copy. `false` when it
-/// is not a finished webhook event of the organization (`None`: any organization, for the
+/// is not a finished webhook event of that organization's integration (`None`: any, for the
 /// operator's CLI).
 pub fn requeue_event(
     conn: &mut DbConnection,
     id: &str,
-    org_id: Option<&str>,
+    owner: Option<EventOwner<'_>>,
     at: NaiveDateTime,
 ) -> Result<bool, DbError> {
     let mut target = l::table
@@ -388,8 +397,10 @@ pub fn requeue_event(
         .filter(l::kind.eq(kind::WEBHOOK_EVENT))
         .filter(l::status.eq_any([status::SUCCEEDED, status::FAILED]))
         .into_boxed();
-    if let Some(org) = org_id {
-        target = target.filter(l::org_id.eq(org));
+    if let Some(owner) = owner {
+        target = target
+            .filter(l::org_id.eq(owner.org_id))
+            .filter(l::integration_id.eq(owner.integration_id));
     }
     let found: Option<String> = target.select(l::id).first(conn).optional()?;
     let Some(found) = found else { return Ok(false) };

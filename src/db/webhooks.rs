@@ -36,6 +36,10 @@ pub struct WebhookRow {
     pub updated_at: NaiveDateTime,
     /// Google channels: "calendar" or "drive".
     pub channel_kind: Option<String>,
+    /// Deliveries acknowledged but not stored because the row was stopped.
+    pub dropped_count: i64,
+    /// Asana, Notion: when the first-use handshake window opened (created or reset).
+    pub handshake_opened_at: Option<NaiveDateTime>,
 }
 
 impl std::fmt::Debug for WebhookRow {
@@ -87,17 +91,51 @@ pub fn list_for_integration(
         .load(conn)?)
 }
 
-/// Stores a secret learned in a handshake (Asana, Notion), only if none is set yet.
+/// Stores a secret learned in a handshake (Asana, Notion), only if none is set yet and the
+/// handshake window opened after `opened_after`.
 pub fn set_secret_once(
     conn: &mut DbConnection,
     id: &str,
     key_id: &str,
     sealed: &[u8],
+    opened_after: NaiveDateTime,
     at: NaiveDateTime,
 ) -> Result<bool, DbError> {
-    let updated = diesel::update(w::table.filter(w::id.eq(id)).filter(w::secret.is_null()))
-        .set((w::secret.eq(sealed), w::key_id.eq(key_id), w::updated_at.eq(at)))
-        .execute(conn)?;
+    let updated = diesel::update(
+        w::table
+            .filter(w::id.eq(id))
+            .filter(w::secret.is_null())
+            .filter(w::status.eq(status::ACTIVE))
+            .filter(w::handshake_opened_at.gt(opened_after)),
+    )
+    .set((w::secret.eq(sealed), w::key_id.eq(key_id), w::updated_at.eq(at)))
+    .execute(conn)?;
+    Ok(updated == 1)
+}
+
+/// Forgets a handshake's secret and opens a new window (an admin's reset). `false` when the
+/// organization's integration has no such active endpoint.
+pub fn reset_handshake(
+    conn: &mut DbConnection,
+    org_id: &str,
+    integration_id: &str,
+    id: &str,
+    at: NaiveDateTime,
+) -> Result<bool, DbError> {
+    let updated = diesel::update(
+        w::table
+            .filter(w::id.eq(id))
+            .filter(w::org_id.eq(org_id))
+            .filter(w::integration_id.eq(integration_id))
+            .filter(w::status.eq(status::ACTIVE)),
+    )
+    .set((
+        w::secret.eq(None::<Vec<u8>>),
+        w::key_id.eq(None::<String>),
+        w::handshake_opened_at.eq(at),
+        w::updated_at.eq(at),
+    ))
+    .execute(conn)?;
     Ok(updated == 1)
 }
 
@@ -116,9 +154,13 @@ pub fn count_received(
     Ok(())
 }
 
-pub fn count_rejected(conn: &mut DbConnection, id: &str) -> Result<(), DbError> {
+/// Adds deliveries counted in memory (refused, and acknowledged without storing).
+pub fn add_counts(conn: &mut DbConnection, id: &str, rejected: i64, dropped: i64) -> Result<(), DbError> {
     diesel::update(w::table.find(id))
-        .set(w::rejected_count.eq(w::rejected_count + 1))
+        .set((
+            w::rejected_count.eq(w::rejected_count + rejected),
+            w::dropped_count.eq(w::dropped_count + dropped),
+        ))
         .execute(conn)?;
     Ok(())
 }
@@ -190,6 +232,120 @@ pub fn list_for_org(conn: &mut DbConnection, org_id: &str) -> Result<Vec<Webhook
         .load(conn)?)
 }
 
-pub fn delete_for_integration(conn: &mut DbConnection, integration_id: &str) -> Result<usize, DbError> {
-    Ok(diesel::delete(w::table.filter(w::integration_id.eq(integration_id))).execute(conn)?)
+/// The Slack route of a workspace to one integration, as a connect binds it.
+pub struct SlackRoute<'a> {
+    pub org_id: &'a str,
+    pub integration_id: &'a str,
+    pub team_id: &'a str,
+    pub rate_limit_per_minute: i32,
+    pub at: NaiveDateTime,
+}
+
+/// Routes the workspace's events to this integration. `false` (nothing written) when another
+/// organization's live integration holds the route.
+pub fn bind_slack_route(conn: &mut DbConnection, route: &SlackRoute<'_>) -> Result<bool, DbError> {
+    let existing = find_by_external_id(conn, "slack", route.team_id)?;
+    if let Some(row) = &existing {
+        if row.status != status::STOPPED && row.org_id != route.org_id {
+            return Ok(false);
+        }
+        if row.integration_id.as_deref() == Some(route.integration_id) {
+            diesel::update(w::table.find(&row.id))
+                .set((w::status.eq(status::ACTIVE), w::updated_at.eq(route.at)))
+                .execute(conn)?;
+            return Ok(true);
+        }
+        // Another integration's old route: a new row, so its counters and any cached copy
+        // of it stay with the old integration.
+        diesel::delete(w::table.find(&row.id)).execute(conn)?;
+    }
+    let row = WebhookRow {
+        id: uuid::Uuid::new_v4().to_string(),
+        org_id: route.org_id.to_owned(),
+        integration_id: Some(route.integration_id.to_owned()),
+        provider_slug: "slack".into(),
+        external_id: route.team_id.to_owned(),
+        resource_id: None,
+        key_id: None,
+        secret: None,
+        status: status::ACTIVE.into(),
+        expires_at: None,
+        received_count: 0,
+        rejected_count: 0,
+        last_event_at: None,
+        rate_limit_per_minute: route.rate_limit_per_minute,
+        created_at: route.at,
+        updated_at: route.at,
+        channel_kind: None,
+        dropped_count: 0,
+        handshake_opened_at: None,
+    };
+    match insert(conn, &row) {
+        Ok(()) => Ok(true),
+        // Another organization bound it at the same moment.
+        Err(e) if e.is_unique_violation() => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Stops every endpoint, channel and route of an integration (disconnect): later deliveries
+/// are acknowledged and counted, never stored.
+pub fn stop_for_integration(
+    conn: &mut DbConnection,
+    integration_id: &str,
+    at: NaiveDateTime,
+) -> Result<usize, DbError> {
+    Ok(diesel::update(
+        w::table
+            .filter(w::integration_id.eq(integration_id))
+            .filter(w::status.ne(status::STOPPED)),
+    )
+    .set((w::status.eq(status::STOPPED), w::updated_at.eq(at)))
+    .execute(conn)?)
+}
+
+/// Erasure: the Slack route goes (its key is the erased workspace's id); the other rows stay
+/// stopped, without secret or provider resource id, so late deliveries are still counted.
+pub fn scrub_for_integration(
+    conn: &mut DbConnection,
+    integration_id: &str,
+    at: NaiveDateTime,
+) -> Result<(), DbError> {
+    diesel::delete(
+        w::table
+            .filter(w::integration_id.eq(integration_id))
+            .filter(w::provider_slug.eq("slack")),
+    )
+    .execute(conn)?;
+    diesel::update(w::table.filter(w::integration_id.eq(integration_id)))
+        .set((
+            w::status.eq(status::STOPPED),
+            w::secret.eq(None::<Vec<u8>>),
+            w::key_id.eq(None::<String>),
+            w::resource_id.eq(None::<String>),
+            w::updated_at.eq(at),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Of these rows, the (id, integration) pairs that still take events: the row is not stopped
+/// and its integration is not disconnected (or erased). On PostgreSQL the rows are
+/// share-locked, so a disconnect committing meanwhile is either seen or waits for us.
+pub fn live_targets(
+    conn: &mut DbConnection,
+    ids: &[&str],
+) -> Result<std::collections::HashSet<(String, Option<String>)>, DbError> {
+    use super::schema::integrations as i;
+    let query = w::table
+        .inner_join(i::table)
+        .filter(w::id.eq_any(ids))
+        .filter(w::status.ne(status::STOPPED))
+        .filter(i::status.ne(crate::domain::IntegrationStatus::Disconnected.as_str()))
+        .select((w::id, w::integration_id));
+    let rows: Vec<(String, Option<String>)> = match conn {
+        DbConnection::Postgresql(conn) => query.for_share().load(conn)?,
+        DbConnection::Sqlite(conn) => query.load(conn)?,
+    };
+    Ok(rows.into_iter().collect())
 }

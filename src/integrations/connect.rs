@@ -14,8 +14,8 @@ use crate::crypto::sha256_hex;
 use crate::db::consents::{self, ConsentRow};
 use crate::db::oauth_states::{self, StateRow};
 use crate::db::sync_logs::{self, NewSyncLog, kind, status};
-use crate::db::{self, DbConnection, DbError, integrations};
-use crate::domain::{AuthKind, IntegrationId};
+use crate::db::{self, DbConnection, DbError, integrations, webhooks};
+use crate::domain::{AuthKind, IntegrationId, WebhookKind};
 use crate::oauth::{self, OAuthError, sanitize};
 use crate::providers::{Provider, scopes};
 
@@ -219,9 +219,21 @@ pub enum CallbackError {
         provider_name: String,
         reason: String,
     },
+    /// We refused the connection (e.g. the account is another organization's); recorded
+    /// in the sync log, nothing stored.
+    #[error("connecting {provider_name} was refused: {reason}")]
+    Refused {
+        slug: String,
+        provider_name: String,
+        reason: String,
+    },
     #[error(transparent)]
     Db(#[from] DbError),
 }
+
+/// Why a Slack connection is refused when another organization holds the workspace.
+pub const SLACK_WORKSPACE_HELD: &str = "This Slack workspace is already connected to another \
+                                        organization in Targetym; it must be disconnected there first.";
 
 pub struct CallbackOutcome {
     pub integration_id: String,
@@ -244,42 +256,30 @@ pub async fn complete_callback(
         .map(|p| p.def.name.clone())
         .unwrap_or_else(|| state.provider_slug.clone());
     match connect_account(ctx, &params, &state).await {
-        Ok((tokens, account)) => {
-            let outcome = store_connection(ctx, &state, tokens, account, started).await?;
-            tracing::info!(provider = %state.provider_slug, integration_id = %outcome.integration_id, "connected");
-            Ok(CallbackOutcome {
-                provider_name,
-                ..outcome
-            })
-        }
+        Ok((tokens, account)) => match store_connection(ctx, &state, tokens, account, started).await? {
+            Some(outcome) => {
+                tracing::info!(provider = %state.provider_slug, integration_id = %outcome.integration_id, "connected");
+                Ok(CallbackOutcome {
+                    provider_name,
+                    ..outcome
+                })
+            }
+            None => {
+                // The token just obtained is not revoked: a Slack workspace installation
+                // shares one bot token, so revoking it would cut the other organization's
+                // live connection.
+                let reason = SLACK_WORKSPACE_HELD.to_owned();
+                record_failure(ctx, &state, &reason, started).await?;
+                Err(CallbackError::Refused {
+                    slug: state.provider_slug,
+                    provider_name,
+                    reason,
+                })
+            }
+        },
         Err(reason) => {
             tracing::warn!(provider = %state.provider_slug, reason = %reason, "connection failed");
-            let (org, slug, user) = (
-                state.org_id.clone(),
-                state.provider_slug.clone(),
-                state.user_id.clone(),
-            );
-            let integration = state.integration_id.clone();
-            let logged = reason.clone();
-            let duration = started.elapsed().as_millis() as i64;
-            ctx.db
-                .run(move |conn| {
-                    sync_logs::append(
-                        conn,
-                        &NewSyncLog {
-                            org_id: &org,
-                            integration_id: integration.as_deref(),
-                            provider_slug: &slug,
-                            kind: kind::CONNECT,
-                            status: status::FAILED,
-                            message: "Connection failed",
-                            error: Some(&logged),
-                            actor_user_id: Some(&user),
-                            duration_ms: Some(duration),
-                        },
-                    )
-                })
-                .await?;
+            record_failure(ctx, &state, &reason, started).await?;
             Err(CallbackError::Failed {
                 slug: state.provider_slug,
                 provider_name,
@@ -287,6 +287,42 @@ pub async fn complete_callback(
             })
         }
     }
+}
+
+/// A failed or refused connection in the sync log.
+async fn record_failure(
+    ctx: &AppContext,
+    state: &StateRow,
+    reason: &str,
+    started: Instant,
+) -> Result<(), DbError> {
+    let (org, slug, user) = (
+        state.org_id.clone(),
+        state.provider_slug.clone(),
+        state.user_id.clone(),
+    );
+    let integration = state.integration_id.clone();
+    let logged = reason.to_owned();
+    let duration = started.elapsed().as_millis() as i64;
+    ctx.db
+        .run(move |conn| {
+            sync_logs::append(
+                conn,
+                &NewSyncLog {
+                    org_id: &org,
+                    integration_id: integration.as_deref(),
+                    provider_slug: &slug,
+                    kind: kind::CONNECT,
+                    status: status::FAILED,
+                    message: "Connection failed",
+                    error: Some(&logged),
+                    actor_user_id: Some(&user),
+                    duration_ms: Some(duration),
+                },
+            )
+        })
+        .await?;
+    Ok(())
 }
 
 /// Finds and consumes the state; every refusal leaves the database as it was.
@@ -438,22 +474,28 @@ fn check_issuer(
     }
 }
 
+/// Stores the connection in one transaction; `None` (nothing stored) when the account is a
+/// Slack workspace another organization holds.
 async fn store_connection(
     ctx: &AppContext,
     state: &StateRow,
     tokens: oauth::TokenSet,
     account: oauth::Account,
     started: Instant,
-) -> Result<CallbackOutcome, CallbackError> {
+) -> Result<Option<CallbackOutcome>, CallbackError> {
     let keyring = ctx.keyring.clone();
     let state = state.clone();
     let now = db::now();
     let expires_at = tokens.expires_in.map(|secs| now + Duration::seconds(secs));
     let next_maintenance = super::tokens::next_maintenance_at(ctx, expires_at, now);
-    let watch_channels = ctx
+    let webhook_kind = ctx
         .catalogue
         .get(&state.provider_slug)
-        .is_some_and(|p| p.def.webhook_kind == crate::domain::WebhookKind::GoogleChannel);
+        .map(|p| p.def.webhook_kind);
+    let watch_channels = webhook_kind == Some(WebhookKind::GoogleChannel);
+    let slack_route = webhook_kind == Some(WebhookKind::SlackEvents);
+    let route_rate = ctx.settings.webhook_rate_limit_per_minute;
+    let team = account.id.clone();
     let outcome = ctx
         .db
         .run(move |conn: &mut DbConnection| {
@@ -471,6 +513,20 @@ async fn store_connection(
                         next_refresh_at: Some(next_maintenance),
                     },
                 )?;
+                let bound = !slack_route
+                    || webhooks::bind_slack_route(
+                        conn,
+                        &webhooks::SlackRoute {
+                            org_id: &state.org_id,
+                            integration_id: &integration_id,
+                            team_id: &account.id,
+                            rate_limit_per_minute: route_rate,
+                            at: now,
+                        },
+                    )?;
+                if !bound {
+                    return Err(workspace_held_elsewhere());
+                }
                 let row = credentials::seal(&keyring, &integration_id, &tokens, None, &granted, now);
                 crate::db::credentials::upsert(conn, &row)?;
                 if watch_channels {
@@ -515,6 +571,23 @@ async fn store_connection(
                 })
             })
         })
-        .await?;
-    Ok(outcome)
+        .await;
+    if slack_route {
+        ctx.slack_routes.forget(&team);
+    }
+    match outcome {
+        Ok(outcome) => Ok(Some(outcome)),
+        Err(e) if is_workspace_held_elsewhere(&e) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Rolls the connect transaction back without an error of the database: the Slack
+/// workspace is another organization's.
+fn workspace_held_elsewhere() -> DbError {
+    DbError::Query(diesel::result::Error::RollbackTransaction)
+}
+
+fn is_workspace_held_elsewhere(e: &DbError) -> bool {
+    matches!(e, DbError::Query(diesel::result::Error::RollbackTransaction))
 }

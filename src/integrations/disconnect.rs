@@ -1,5 +1,7 @@
-//! Disconnect: revoke at the provider where it offers it, then forget the tokens. A failing
-//! revocation does not block the local disconnect; it is recorded.
+//! Disconnect: stop the integration's Google watch channels and revoke at the provider where
+//! it offers it (both while the token still works), then forget the tokens and stop every
+//! webhook endpoint, channel and Slack route of it. A failing revocation does not block the
+//! local disconnect; it is recorded.
 
 use std::time::Instant;
 
@@ -7,7 +9,7 @@ use super::credentials;
 use crate::accounts::Admin;
 use crate::context::AppContext;
 use crate::db::sync_logs::{self, NewSyncLog, kind, status};
-use crate::db::{self, DbError, consents, integrations};
+use crate::db::{self, DbError, consents, integrations, webhooks};
 use crate::domain::{IntegrationId, IntegrationStatus};
 
 pub struct DisconnectOutcome {
@@ -48,6 +50,7 @@ pub async fn disconnect(
         .map(|p| p.def.name.clone())
         .unwrap_or_else(|| row.provider_slug.clone());
 
+    crate::webhooks::google::stop_channels_of(ctx, admin.org_id, id).await?;
     let revocation = revoke_stored(ctx, &row.provider_slug, stored).await;
     let revocation_error = revocation.as_ref().err().cloned();
     if let Some(reason) = &revocation_error {
@@ -65,6 +68,7 @@ pub async fn disconnect(
                 let now = db::now();
                 crate::db::credentials::delete(conn, &logged_row.id)?;
                 integrations::mark_disconnected(conn, &logged_row.id, now)?;
+                webhooks::stop_for_integration(conn, &logged_row.id, now)?;
                 consents::withdraw_for_integration(conn, &logged_row.id, now)?;
                 sync_logs::append(
                     conn,
@@ -84,6 +88,9 @@ pub async fn disconnect(
             })
         })
         .await?;
+    if row.provider_slug == "slack" {
+        ctx.slack_routes.forget(&row.external_account_id);
+    }
     tracing::info!(integration_id = %row.id, provider = %row.provider_slug, "disconnected");
     Ok(DisconnectOutcome {
         provider_name,

@@ -494,9 +494,11 @@ pub struct ErasureOutcome {
     pub revocation_error: Option<String>,
 }
 
-/// Erases one integration's data: revokes at the provider, deletes its credentials and
-/// webhooks, removes personal data from its log and consents, and leaves a minimal record
-/// (the integration row, anonymised, and a log entry saying who erased it when).
+/// Erases one integration's data: stops its Google channels and revokes at the provider,
+/// deletes its credentials and Slack route, stops its other webhooks (kept without secrets,
+/// so late deliveries are counted), removes personal data from its log and consents, and
+/// leaves a minimal record (the integration row, anonymised, and a log entry saying who
+/// erased it when).
 pub async fn erase(
     ctx: &AppContext,
     admin: &Admin,
@@ -514,6 +516,7 @@ pub async fn erase(
     let Some(row) = row.filter(|r| !r.external_account_id.starts_with("erased:")) else {
         return Ok(None);
     };
+    crate::webhooks::google::stop_channels_of(ctx, admin.org_id, id).await?;
     let revocation = super::disconnect::revoke_stored(ctx, &row.provider_slug, stored).await;
     let revocation_error = revocation.err();
     let (org, user, error) = (
@@ -527,7 +530,7 @@ pub async fn erase(
             db::transaction(conn, |conn| {
                 let now = db::now();
                 db::credentials::delete(conn, &id)?;
-                webhooks::delete_for_integration(conn, &id)?;
+                webhooks::scrub_for_integration(conn, &id, now)?;
                 sync_logs::erase_for_integration(conn, &id)?;
                 consents::scrub_for_integration(conn, &id, now)?;
                 integrations::erase(conn, &id, now)?;
@@ -549,6 +552,9 @@ pub async fn erase(
             })
         })
         .await?;
+    if row.provider_slug == "slack" {
+        ctx.slack_routes.forget(&row.external_account_id);
+    }
     tracing::info!(integration_id = %row.id, "integration data erased");
     Ok(Some(ErasureOutcome {
         provider_name: ctx

@@ -283,7 +283,11 @@ fn routes(config: &mut web::ServiceConfig) {
         )
         .route(
             "/calendar/v3/channels/stop",
-            web::post().to(resources::channel_stop),
+            web::post().to(resources::calendar_channel_stop),
+        )
+        .route(
+            "/drive/v3/channels/stop",
+            web::post().to(resources::drive_channel_stop),
         )
         .route(
             "/drive/v3/changes/startPageToken",

@@ -100,6 +100,8 @@ pub struct WatchChannel {
     pub token: String,
     pub address: String,
     pub stopped: bool,
+    /// The stop endpoint that stopped it ("calendar" or "drive").
+    pub stopped_at: Option<String>,
 }
 
 /// POST /calendar/v3/calendars/{calendar}/events/watch (Google Calendar push notifications).
@@ -164,6 +166,7 @@ fn watch(
         token: text("token").unwrap_or_default(),
         address,
         stopped: false,
+        stopped_at: None,
     });
     state.counters.watches += 1;
     HttpResponse::Ok().json(json!({
@@ -176,10 +179,29 @@ fn watch(
 }
 
 /// POST /calendar/v3/channels/stop.
-pub(super) async fn channel_stop(
+pub(super) async fn calendar_channel_stop(
     req: HttpRequest,
     shared: web::Data<Shared>,
     body: web::Json<serde_json::Value>,
+) -> HttpResponse {
+    channel_stop(req, shared, body, "calendar")
+}
+
+/// POST /drive/v3/channels/stop.
+pub(super) async fn drive_channel_stop(
+    req: HttpRequest,
+    shared: web::Data<Shared>,
+    body: web::Json<serde_json::Value>,
+) -> HttpResponse {
+    channel_stop(req, shared, body, "drive")
+}
+
+/// Like Google, each API stops only its own channels: another API's channel is not found.
+fn channel_stop(
+    req: HttpRequest,
+    shared: web::Data<Shared>,
+    body: web::Json<serde_json::Value>,
+    api: &str,
 ) -> HttpResponse {
     let mut state = shared.lock();
     if !bearer_token(&req).is_some_and(|token| state.is_active_access_token(token)) {
@@ -190,9 +212,14 @@ pub(super) async fn channel_stop(
         .and_then(|v| v.as_str())
         .unwrap_or_default()
         .to_owned();
-    match state.watch_channels.iter_mut().find(|c| c.id == id && !c.stopped) {
+    match state
+        .watch_channels
+        .iter_mut()
+        .find(|c| c.id == id && c.resource == api && !c.stopped)
+    {
         Some(channel) => {
             channel.stopped = true;
+            channel.stopped_at = Some(api.to_owned());
             state.counters.channel_stops += 1;
             HttpResponse::NoContent().finish()
         }

@@ -3,9 +3,10 @@
 
 use crate::accounts::Admin;
 use crate::context::AppContext;
+use crate::db::sync_logs::EventOwner;
 use crate::db::webhooks::{self, WebhookRow, status};
 use crate::db::{self, DbError, integrations, sync_logs};
-use crate::domain::{IntegrationId, WebhookKind};
+use crate::domain::{IntegrationId, OrgId, WebhookKind};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EndpointError {
@@ -27,10 +28,15 @@ pub struct CreatedEndpoint {
 
 /// One endpoint as the integration's page lists it.
 pub struct EndpointView {
+    pub id: String,
     pub url: String,
+    /// Asana, Notion: an admin can reset the first-use handshake.
+    pub resettable: bool,
     pub status: String,
     pub received: i64,
     pub rejected: i64,
+    /// Acknowledged but not stored: delivered after the endpoint was stopped.
+    pub dropped: i64,
     pub last_event_at: Option<String>,
     pub expires_at: Option<String>,
 }
@@ -99,10 +105,7 @@ pub async fn create_endpoint(
             "The signing secret is longer than 256 characters.".into(),
         ));
     }
-    let handshake = matches!(
-        provider.def.webhook_kind,
-        WebhookKind::AsanaHook | WebhookKind::NotionSignature
-    );
+    let handshake = has_handshake(ctx, &row.provider_slug);
     let secret = match (pasted, generated, handshake) {
         (Some(secret), _, _) => Some(secret.to_owned()),
         (None, true, _) => Some(crate::crypto::random_token(32)),
@@ -136,6 +139,9 @@ pub async fn create_endpoint(
         created_at: now,
         updated_at: now,
         channel_kind: None,
+        dropped_count: 0,
+        // The handshake window opens now for a secret the provider will send.
+        handshake_opened_at: (handshake && secret.is_none()).then_some(now),
     };
     let url = endpoint_url(ctx, &endpoint);
     ctx.db.run(move |conn| webhooks::insert(conn, &endpoint)).await?;
@@ -160,21 +166,107 @@ pub async fn list_endpoints(
     Ok(rows
         .iter()
         .map(|row| EndpointView {
+            id: row.id.clone(),
             url: endpoint_url(ctx, row),
+            resettable: row.status == status::ACTIVE && has_handshake(ctx, &row.provider_slug),
             status: row.status.clone(),
             received: row.received_count,
             rejected: row.rejected_count,
+            dropped: row.dropped_count,
             last_event_at: row.last_event_at.map(format),
             expires_at: row.expires_at.map(format),
         })
         .collect())
 }
 
+/// Whether the provider sets the signing secret in a first-use handshake (Asana, Notion).
+fn has_handshake(ctx: &AppContext, provider: &str) -> bool {
+    ctx.catalogue.get(provider).is_some_and(|p| {
+        matches!(
+            p.def.webhook_kind,
+            WebhookKind::AsanaHook | WebhookKind::NotionSignature
+        )
+    })
+}
+
+/// Forgets an endpoint's handshake secret and opens a new window of
+/// [`super::HANDSHAKE_WINDOW`] for the provider's next handshake; logged.
+pub async fn reset_handshake(
+    ctx: &AppContext,
+    admin: &Admin,
+    integration: IntegrationId,
+    webhook_id: &str,
+) -> Result<(), EndpointError> {
+    let webhook_id = uuid::Uuid::parse_str(webhook_id)
+        .map_err(|_| EndpointError::NotFound)?
+        .to_string();
+    let (org, id, user) = (
+        admin.org_id.to_text(),
+        integration.to_text(),
+        admin.user_id.to_text(),
+    );
+    let endpoint = ctx
+        .db
+        .run({
+            let (org, id, webhook_id) = (org.clone(), id.clone(), webhook_id.clone());
+            move |conn| {
+                webhooks::find_by_id(conn, &webhook_id).map(|row| {
+                    row.filter(|row| row.org_id == org && row.integration_id.as_deref() == Some(id.as_str()))
+                })
+            }
+        })
+        .await?
+        .filter(|row| has_handshake(ctx, &row.provider_slug))
+        .ok_or(EndpointError::NotFound)?;
+    let reset = ctx
+        .db
+        .run(move |conn| {
+            db::transaction(conn, |conn| {
+                let now = db::now();
+                if !webhooks::reset_handshake(conn, &org, &id, &webhook_id, now)? {
+                    return Ok(false);
+                }
+                sync_logs::append(
+                    conn,
+                    &sync_logs::NewSyncLog {
+                        org_id: &org,
+                        integration_id: Some(&id),
+                        provider_slug: &endpoint.provider_slug,
+                        kind: sync_logs::kind::WEBHOOK_RESET,
+                        status: sync_logs::status::SUCCEEDED,
+                        message: "Webhook handshake reset by an admin; a new secret is accepted for 10 minutes",
+                        error: None,
+                        actor_user_id: Some(&user),
+                        duration_ms: None,
+                    },
+                )?;
+                Ok(true)
+            })
+        })
+        .await?;
+    if !reset {
+        return Err(EndpointError::NotFound);
+    }
+    tracing::info!(webhook_id = %endpoint.id, "webhook handshake reset");
+    Ok(())
+}
+
 /// Queues a stored event again (the same entry: no duplicate). `false` when there is no such
-/// finished event (of this organization, when one is given).
-pub async fn replay(ctx: &AppContext, org: Option<&str>, event_id: &str) -> Result<bool, DbError> {
-    let (org, id) = (org.map(str::to_owned), event_id.to_owned());
+/// finished event (of this organization's integration, when one is given).
+pub async fn replay(
+    ctx: &AppContext,
+    owner: Option<(OrgId, IntegrationId)>,
+    event_id: &str,
+) -> Result<bool, DbError> {
+    let owner = owner.map(|(org, integration)| (org.to_text(), integration.to_text()));
+    let id = event_id.to_owned();
     ctx.db
-        .run(move |conn| sync_logs::requeue_event(conn, &id, org.as_deref(), db::now()))
+        .run(move |conn| {
+            let owner = owner.as_ref().map(|(org_id, integration_id)| EventOwner {
+                org_id,
+                integration_id,
+            });
+            sync_logs::requeue_event(conn, &id, owner, db::now())
+        })
         .await
 }

@@ -74,6 +74,21 @@ impl WatchKind {
     pub fn parse(text: &str) -> Option<WatchKind> {
         WatchKind::ALL.into_iter().find(|k| k.as_str() == text)
     }
+
+    /// Each API stops only its own channels.
+    fn stop_path(self) -> &'static str {
+        match self {
+            WatchKind::Calendar => "/calendar/v3/channels/stop",
+            WatchKind::Drive => "/drive/v3/channels/stop",
+        }
+    }
+
+    fn of(row: &WebhookRow) -> WatchKind {
+        row.channel_kind
+            .as_deref()
+            .and_then(WatchKind::parse)
+            .unwrap_or(WatchKind::Calendar)
+    }
 }
 
 /// The watch endpoint of a kind (Drive's needs a start page token first).
@@ -163,6 +178,8 @@ pub async fn watch(
         created_at: now,
         updated_at: now,
         channel_kind: Some(kind.as_str().to_owned()),
+        dropped_count: 0,
+        handshake_opened_at: None,
     };
     let stored = row.clone();
     ctx.db.run(move |conn| webhooks::insert(conn, &stored)).await?;
@@ -179,10 +196,34 @@ pub async fn stop_channel(ctx: &AppContext, row: &WebhookRow) -> Result<(), Watc
         return Ok(());
     };
     let body = json!({ "id": row.external_id, "resourceId": row.resource_id });
-    match api_call(ctx, org, integration, "/calendar/v3/channels/stop", body).await {
+    match api_call(ctx, org, integration, WatchKind::of(row).stop_path(), body).await {
         Ok(_) | Err(WatchError::Api(ApiError::NotFound)) => Ok(()),
         Err(e) => Err(e),
     }
+}
+
+/// Stops the integration's channels at Google before its token goes (disconnect, erasure).
+/// A failure is logged, not fatal: the rows are stopped too, so whatever Google still sends
+/// until the channel expires is acknowledged and dropped.
+pub async fn stop_channels_of(
+    ctx: &AppContext,
+    org: OrgId,
+    integration: IntegrationId,
+) -> Result<(), DbError> {
+    let (org, id) = (org.to_text(), integration.to_text());
+    let rows = ctx
+        .db
+        .run(move |conn| webhooks::list_for_integration(conn, &org, &id))
+        .await?;
+    for row in rows
+        .iter()
+        .filter(|row| row.provider_slug == "google" && row.status != status::STOPPED)
+    {
+        if let Err(e) = stop_channel(ctx, row).await {
+            tracing::warn!(channel = %row.external_id, error = %e, "stopping a Google channel failed; it expires on its own");
+        }
+    }
+    Ok(())
 }
 
 /// The kinds the integration has no active channel of yet.
@@ -242,14 +283,9 @@ pub async fn renew_expiring(ctx: &AppContext, now: NaiveDateTime) -> Result<usiz
             None => false,
         };
         let outcome = match ids {
-            Some((integration, org)) if live => {
-                let kind = old
-                    .channel_kind
-                    .as_deref()
-                    .and_then(WatchKind::parse)
-                    .unwrap_or(WatchKind::Calendar);
-                watch(ctx, org, integration, kind, now).await.map(|_| ())
-            }
+            Some((integration, org)) if live => watch(ctx, org, integration, WatchKind::of(&old), now)
+                .await
+                .map(|_| ()),
             _ => Ok(()),
         };
         let id = old.id.clone();

@@ -3,6 +3,7 @@
 //! it is acknowledged, and then processed by the worker as a queued sync-log job.
 
 pub mod admin;
+pub mod counts;
 pub mod google;
 pub mod process;
 pub mod sink;
@@ -19,7 +20,7 @@ use crate::context::AppContext;
 use crate::crypto::keyring::Aad;
 use crate::db::sync_logs::NewEvent;
 use crate::db::webhooks::{self, WebhookRow, status};
-use crate::db::{self, DbError, integrations};
+use crate::db::{self, DbError};
 use crate::domain::WebhookKind;
 use sink::Stored;
 use verify::Rejection;
@@ -103,13 +104,6 @@ fn rejected(ctx: &AppContext, provider: &str, reason: Rejection) -> WebhookError
     WebhookError::Unauthorized(reason)
 }
 
-async fn count_rejected(ctx: &AppContext, webhook_id: &str) {
-    let id = webhook_id.to_owned();
-    if let Err(e) = ctx.db.run(move |conn| webhooks::count_rejected(conn, &id)).await {
-        tracing::warn!(error = %e, "could not count a rejected delivery");
-    }
-}
-
 fn open_secret(ctx: &AppContext, row: &WebhookRow) -> Option<Vec<u8>> {
     let sealed = row.secret.as_deref()?;
     let aad = Aad {
@@ -134,6 +128,15 @@ pub fn seal_secret(ctx: &AppContext, webhook_id: &str, secret: &[u8]) -> Vec<u8>
     )
 }
 
+/// A delivery for a stopped endpoint, channel or route (its integration disconnected or
+/// erased, or a Google channel replaced): acknowledged so the provider stops retrying,
+/// counted, and never stored for the organization that held it.
+fn dropped(ctx: &AppContext, row: &WebhookRow) -> Ack {
+    ctx.metrics.webhook(&row.provider_slug, "disconnected");
+    ctx.delivery_counts.dropped(&row.id);
+    Ack::Stored
+}
+
 async fn store(
     ctx: &AppContext,
     row: &WebhookRow,
@@ -141,6 +144,19 @@ async fn store(
     message: String,
     payload: Vec<u8>,
 ) -> Result<Ack, WebhookError> {
+    Ok(match store_event(ctx, row, dedup_key, message, payload).await? {
+        Stored::Gone => dropped(ctx, row),
+        Stored::New | Stored::Duplicate => Ack::Stored,
+    })
+}
+
+async fn store_event(
+    ctx: &AppContext,
+    row: &WebhookRow,
+    dedup_key: String,
+    message: String,
+    payload: Vec<u8>,
+) -> Result<Stored, WebhookError> {
     ctx.webhook_limits
         .take(&row.id, row.rate_limit_per_minute)
         .map_err(|retry_after_secs| {
@@ -156,15 +172,12 @@ async fn store(
         payload,
     };
     let stored = ctx.event_sink.store(event, row.id.clone()).await?;
-    ctx.metrics.webhook(
-        &row.provider_slug,
-        if stored == Stored::New {
-            "stored"
-        } else {
-            "duplicate"
-        },
-    );
-    Ok(Ack::Stored)
+    match stored {
+        Stored::New => ctx.metrics.webhook(&row.provider_slug, "stored"),
+        Stored::Duplicate => ctx.metrics.webhook(&row.provider_slug, "duplicate"),
+        Stored::Gone => {}
+    }
+    Ok(stored)
 }
 
 /// POST /api/webhooks/slack: the Events API of every connected workspace.
@@ -198,22 +211,101 @@ pub async fn receive_slack(ctx: &AppContext, delivery: &Delivery<'_>) -> Result<
     let team = json
         .get("team_id")
         .and_then(Value::as_str)
-        .ok_or(WebhookError::BadRequest("no team_id"))?;
+        .ok_or(WebhookError::BadRequest("no team_id"))?
+        .to_owned();
     let event_id = json
         .get("event_id")
         .and_then(Value::as_str)
-        .ok_or(WebhookError::BadRequest("no event_id"))?;
-    let event_type = json
-        .pointer("/event/type")
-        .and_then(Value::as_str)
-        .unwrap_or("event");
-    let Some(row) = cached_slack_webhook(ctx, team).await? else {
-        // Not a workspace of ours (any more): acknowledged so Slack stops, counted, not stored.
-        ctx.metrics.webhook("slack", "unknown_team");
-        return Ok(Ack::Stored);
+        .ok_or(WebhookError::BadRequest("no event_id"))?
+        .to_owned();
+    let event_type = verify_text(
+        json.pointer("/event/type")
+            .and_then(Value::as_str)
+            .unwrap_or("event"),
+    );
+    let event = SlackEvent {
+        id: event_id,
+        message: format!("Slack {event_type}"),
+        payload: without_secrets(json, SLACK_SECRETS),
     };
-    let message = format!("Slack {}", verify_text(event_type));
-    store(ctx, &row, event_id.to_owned(), message, delivery.body.to_vec()).await
+    let cached = ctx.slack_routes.get(&team);
+    let from_cache = cached.is_some();
+    let route = match cached {
+        Some(row) => Some(row),
+        None => slack_route(ctx, &team).await?,
+    };
+    match store_on_route(ctx, route, &event).await? {
+        Routed::Done(ack) => Ok(ack),
+        Routed::Stale(_) if from_cache => {
+            // The route changed since it was cached (a disconnect or a new connection, maybe
+            // on another instance): look it up again, once.
+            ctx.slack_routes.forget(&team);
+            let fresh = slack_route(ctx, &team).await?;
+            match store_on_route(ctx, fresh, &event).await? {
+                Routed::Done(ack) => Ok(ack),
+                Routed::Stale(row) => Ok(dropped(ctx, &row)),
+            }
+        }
+        Routed::Stale(row) => Ok(dropped(ctx, &row)),
+    }
+}
+
+struct SlackEvent {
+    id: String,
+    message: String,
+    payload: Vec<u8>,
+}
+
+enum Routed {
+    Done(Ack),
+    /// The storing transaction found the route no longer leads to this integration.
+    Stale(Box<WebhookRow>),
+}
+
+async fn store_on_route(
+    ctx: &AppContext,
+    route: Option<WebhookRow>,
+    event: &SlackEvent,
+) -> Result<Routed, WebhookError> {
+    let Some(row) = route else {
+        // Not a workspace of ours: acknowledged so Slack stops, counted, not stored.
+        ctx.metrics.webhook("slack", "unknown_team");
+        return Ok(Routed::Done(Ack::Stored));
+    };
+    if row.status == status::STOPPED {
+        return Ok(Routed::Done(dropped(ctx, &row)));
+    }
+    let stored = store_event(
+        ctx,
+        &row,
+        event.id.clone(),
+        event.message.clone(),
+        event.payload.clone(),
+    )
+    .await?;
+    Ok(if stored == Stored::Gone {
+        Routed::Stale(Box::new(row))
+    } else {
+        Routed::Done(Ack::Stored)
+    })
+}
+
+/// Slack's legacy verification token rides at the top of every event.
+const SLACK_SECRETS: &[&str] = &["token"];
+/// Microsoft Graph echoes our clientState in every notification.
+const GRAPH_SECRETS: &[&str] = &["clientState"];
+/// Notion's verification token is the signing key of every later delivery.
+const NOTION_SECRETS: &[&str] = &["verification_token"];
+
+/// The payload to store, without the fields a provider documents as a verification secret:
+/// a stored payload reaches pages, the GDPR export and replays.
+fn without_secrets(mut json: Value, fields: &[&str]) -> Vec<u8> {
+    if let Some(object) = json.as_object_mut() {
+        for field in fields {
+            object.remove(*field);
+        }
+    }
+    json.to_string().into_bytes()
 }
 
 /// A provider's words, bounded for a log line.
@@ -221,78 +313,54 @@ fn verify_text(text: &str) -> String {
     crate::oauth::sanitize(text, 80)
 }
 
-/// How long a workspace's routing is remembered (a disconnect is seen within this).
+/// How long a workspace's live route is remembered. Never a risk to routing: the storing
+/// transaction checks the route again (see `sink`), and a route found stale there is looked
+/// up afresh, so a disconnect or a new connection takes effect at the next event.
 const ROUTE_TTL: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// Routes recently looked up: team id -> its webhook row (or none), so a busy workspace's
-/// events do not each cost a lookup.
+/// Live routes recently looked up: team id -> its webhook row, so a busy workspace's events
+/// do not each cost a lookup. Only live routes are kept: a workspace just connected (here or
+/// on another instance) is found at its first event.
 #[derive(Default)]
-pub struct SlackRoutes(Mutex<HashMap<String, (Option<WebhookRow>, Instant)>>);
+pub struct SlackRoutes(Mutex<HashMap<String, (WebhookRow, Instant)>>);
 
-async fn cached_slack_webhook(ctx: &AppContext, team: &str) -> Result<Option<WebhookRow>, DbError> {
-    {
-        let routes = ctx
-            .slack_routes
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some((row, _)) = routes.get(team).filter(|(_, at)| at.elapsed() < ROUTE_TTL) {
-            return Ok(row.clone());
+impl SlackRoutes {
+    fn get(&self, team: &str) -> Option<WebhookRow> {
+        self.lock()
+            .get(team)
+            .filter(|(_, at)| at.elapsed() < ROUTE_TTL)
+            .map(|(row, _)| row.clone())
+    }
+
+    fn remember(&self, row: &WebhookRow) {
+        let mut routes = self.lock();
+        if routes.len() > 10_000 {
+            routes.retain(|_, (_, at)| at.elapsed() < ROUTE_TTL);
         }
+        routes.insert(row.external_id.clone(), (row.clone(), Instant::now()));
     }
-    let row = slack_webhook(ctx, team).await?;
-    let mut routes = ctx
-        .slack_routes
-        .0
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if routes.len() > 10_000 {
-        routes.retain(|_, (_, at)| at.elapsed() < ROUTE_TTL);
+
+    /// Drops a workspace's route (it was connected, disconnected or erased here).
+    pub fn forget(&self, team: &str) {
+        self.lock().remove(team);
     }
-    routes.insert(team.to_owned(), (row.clone(), Instant::now()));
-    Ok(row)
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (WebhookRow, Instant)>> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
-/// The webhook row of a connected Slack workspace, created on its first event.
-async fn slack_webhook(ctx: &AppContext, team: &str) -> Result<Option<WebhookRow>, DbError> {
-    let team = team.to_owned();
-    let rate = ctx.settings.webhook_rate_limit_per_minute;
-    ctx.db
-        .run(move |conn| {
-            if let Some(row) = webhooks::find_by_external_id(conn, "slack", &team)? {
-                return Ok(Some(row));
-            }
-            let Some(integration) = integrations::find_live_by_account(conn, "slack", &team)? else {
-                return Ok(None);
-            };
-            let now = db::now();
-            let row = WebhookRow {
-                id: uuid::Uuid::new_v4().to_string(),
-                org_id: integration.org_id,
-                integration_id: Some(integration.id),
-                provider_slug: "slack".into(),
-                external_id: team.clone(),
-                resource_id: None,
-                key_id: None,
-                secret: None,
-                status: status::ACTIVE.into(),
-                expires_at: None,
-                received_count: 0,
-                rejected_count: 0,
-                last_event_at: None,
-                rate_limit_per_minute: rate,
-                created_at: now,
-                updated_at: now,
-                channel_kind: None,
-            };
-            // Two first events at once: one insert wins, the other reads it.
-            match webhooks::insert(conn, &row) {
-                Ok(()) => Ok(Some(row)),
-                Err(e) if e.is_unique_violation() => webhooks::find_by_external_id(conn, "slack", &team),
-                Err(e) => Err(e),
-            }
-        })
-        .await
+/// The workspace's route as stored (bound when it was connected), remembered when live.
+async fn slack_route(ctx: &AppContext, team: &str) -> Result<Option<WebhookRow>, DbError> {
+    let team_id = team.to_owned();
+    let row = ctx
+        .db
+        .run(move |conn| webhooks::find_by_external_id(conn, "slack", &team_id))
+        .await?;
+    if let Some(live) = row.as_ref().filter(|row| row.status != status::STOPPED) {
+        ctx.slack_routes.remember(live);
+    }
+    Ok(row)
 }
 
 /// POST /api/webhooks/google: Calendar/Drive push notifications.
@@ -306,12 +374,14 @@ pub async fn receive_google(ctx: &AppContext, delivery: &Delivery<'_>) -> Result
         .db
         .run(move |conn| webhooks::find_by_external_id(conn, "google", &channel))
         .await?
-        .filter(|row| row.status != status::STOPPED)
         .ok_or(WebhookError::NotFound)?;
+    if row.status == status::STOPPED {
+        return Ok(dropped(ctx, &row));
+    }
     let expected = open_secret(ctx, &row).unwrap_or_default();
     let given = delivery.header("x-goog-channel-token").unwrap_or_default();
     if expected.is_empty() || !verify::secrets_match(&expected, given.as_bytes()) {
-        count_rejected(ctx, &row.id).await;
+        ctx.delivery_counts.rejected(&row.id);
         return Err(rejected(ctx, "google", Rejection::BadSignature));
     }
     let state = delivery.header("x-goog-resource-state").unwrap_or_default();
@@ -359,8 +429,16 @@ pub async fn receive(
         .db
         .run(move |conn| webhooks::find_by_id(conn, &webhook_id))
         .await?
-        .filter(|row| row.provider_slug == provider && row.status == status::ACTIVE)
+        .filter(|row| row.provider_slug == provider)
         .ok_or(WebhookError::NotFound)?;
+    if row.status == status::STOPPED {
+        // No handshake or challenge for a stopped endpoint; a notification is dropped.
+        return if is_get {
+            Err(WebhookError::NotFound)
+        } else {
+            Ok(dropped(ctx, &row))
+        };
+    }
     let result = match (kind, is_get) {
         (WebhookKind::DropboxSignature, true) => {
             let challenge = delivery
@@ -381,7 +459,7 @@ pub async fn receive(
                 delivery,
                 "linear-signature",
                 verify::sha256_bare,
-                "linear-delivery",
+                Dedup::SignedBody,
             )
             .await
         }
@@ -392,7 +470,7 @@ pub async fn receive(
                 delivery,
                 "x-hub-signature",
                 verify::sha256_prefixed,
-                "x-atlassian-webhook-identifier",
+                Dedup::SignedBody,
             )
             .await
         }
@@ -403,7 +481,7 @@ pub async fn receive(
                 delivery,
                 "x-hub-signature-256",
                 verify::sha256_prefixed,
-                "x-github-delivery",
+                Dedup::SignedBody,
             )
             .await
         }
@@ -414,7 +492,7 @@ pub async fn receive(
                 delivery,
                 "x-dropbox-signature",
                 verify::sha256_bare,
-                "",
+                Dedup::EachDelivery,
             )
             .await
         }
@@ -423,7 +501,7 @@ pub async fn receive(
         }
     };
     if matches!(result, Err(WebhookError::Unauthorized(_))) {
-        count_rejected(ctx, &row.id).await;
+        ctx.delivery_counts.rejected(&row.id);
     }
     result
 }
@@ -440,6 +518,17 @@ fn event_type(json: &Value, pointers: &[&str]) -> String {
         .unwrap_or_else(|| "event".into())
 }
 
+/// What makes two deliveries the same event.
+#[derive(Debug, Clone, Copy)]
+enum Dedup {
+    /// The signed body: a captured delivery re-sent under a new delivery-id header (which is
+    /// not signed) is still the same event.
+    SignedBody,
+    /// Nothing: each delivery is a "something changed" signal (Dropbox sends identical
+    /// bodies, without id or time, for each change).
+    EachDelivery,
+}
+
 /// Schemes of one HMAC header over the raw body (GitHub, Jira, Linear, Dropbox).
 async fn receive_signed(
     ctx: &AppContext,
@@ -447,7 +536,7 @@ async fn receive_signed(
     delivery: &Delivery<'_>,
     signature_header: &str,
     check: verify::BodySignatureCheck,
-    delivery_id_header: &str,
+    dedup: Dedup,
 ) -> Result<Ack, WebhookError> {
     let secret = open_secret(ctx, row)
         .ok_or_else(|| rejected(ctx, &row.provider_slug, Rejection::MissingSignature))?;
@@ -460,11 +549,10 @@ async fn receive_signed(
         verify::linear_timestamp(ts, chrono::Utc::now().timestamp_millis())
             .map_err(|r| rejected(ctx, "linear", r))?;
     }
-    let dedup = delivery
-        .header(delivery_id_header)
-        .filter(|id| !id.is_empty() && id.len() <= 128)
-        .map(str::to_owned)
-        .unwrap_or_else(|| body_hash(delivery.body));
+    let dedup = match dedup {
+        Dedup::SignedBody => format!("body:{}", body_hash(delivery.body)),
+        Dedup::EachDelivery => format!("delivery:{}", uuid::Uuid::new_v4()),
+    };
     let kind = delivery
         .header("x-github-event")
         .map(verify_text)
@@ -500,7 +588,7 @@ async fn receive_graph(
         return Err(rejected(ctx, "microsoft", Rejection::BadSignature));
     }
     for item in items {
-        let bytes = item.to_string().into_bytes();
+        let bytes = without_secrets(item.clone(), GRAPH_SECRETS);
         let message = format!(
             "Microsoft Graph {}",
             event_type(item, &["/changeType", "/lifecycleEvent"])
@@ -566,7 +654,7 @@ async fn receive_notion(
         .map(str::to_owned)
         .unwrap_or_else(|| body_hash(delivery.body));
     let message = format!("Notion {}", event_type(&json, &["/type"]));
-    store(ctx, row, dedup, message, delivery.body.to_vec()).await
+    store(ctx, row, dedup, message, without_secrets(json, NOTION_SECRETS)).await
 }
 
 /// Zoom: x-zm-signature over "v0:{timestamp}:{body}"; the URL validation is answered with
@@ -608,16 +696,29 @@ async fn receive_zoom(
     .await
 }
 
-/// Stores a secret learned in a handshake, once: a second handshake cannot replace it.
+/// How long after an endpoint is created (or its handshake reset) a first-use secret is
+/// accepted: whoever finds the URL later cannot plant their own.
+pub const HANDSHAKE_WINDOW: chrono::Duration = chrono::Duration::minutes(10);
+
+/// Stores a secret learned in a handshake, once and only within the handshake window: a
+/// second handshake cannot replace it.
 async fn learn_secret(ctx: &AppContext, row: &WebhookRow, secret: &[u8]) -> Result<(), WebhookError> {
     if row.secret.is_some() {
         return Err(rejected(ctx, &row.provider_slug, Rejection::BadSignature));
+    }
+    let now = db::now();
+    let opened_after = now - HANDSHAKE_WINDOW;
+    if row
+        .handshake_opened_at
+        .is_none_or(|opened| opened <= opened_after)
+    {
+        return Err(rejected(ctx, &row.provider_slug, Rejection::HandshakeClosed));
     }
     let sealed = seal_secret(ctx, &row.id, secret);
     let (id, key) = (row.id.clone(), ctx.keyring.current_key_id());
     let set = ctx
         .db
-        .run(move |conn| webhooks::set_secret_once(conn, &id, &key, &sealed, db::now()))
+        .run(move |conn| webhooks::set_secret_once(conn, &id, &key, &sealed, opened_after, now))
         .await?;
     if !set {
         return Err(rejected(ctx, &row.provider_slug, Rejection::BadSignature));

@@ -1,6 +1,10 @@
 //! Storing verified events with group commit: concurrent deliveries are written in one
 //! transaction per batch by a single writer, and each is acknowledged only after its batch
 //! has committed. A failed batch fails every delivery in it (the providers retry).
+//!
+//! Routing is checked again in the storing transaction: an event whose webhook row was stopped
+//! (disconnect, erasure) or re-bound to another integration since it was looked up is not
+//! stored, whatever a cache on any instance said.
 
 use std::collections::HashMap;
 
@@ -21,6 +25,8 @@ pub enum Stored {
     New,
     /// Already stored before (a provider's retry).
     Duplicate,
+    /// Not stored: the webhook row no longer routes to that integration.
+    Gone,
 }
 
 type Reply = oneshot::Sender<Result<Stored, String>>;
@@ -72,13 +78,36 @@ async fn write_batches(db: Db, rx: Queue) {
                 db::transaction(conn, |conn| {
                     let at = db::now();
                     let (events, webhook_ids): (Vec<NewEvent>, Vec<String>) = writes.into_iter().unzip();
-                    let outcomes: Vec<Stored> = sync_logs::insert_events(conn, &events, at)?
+                    let ids: Vec<&str> = webhook_ids.iter().map(String::as_str).collect();
+                    let live = webhooks::live_targets(conn, &ids)?;
+                    let routed: Vec<bool> = events
+                        .iter()
+                        .zip(&webhook_ids)
+                        .map(|(event, webhook)| {
+                            live.contains(&(webhook.clone(), event.integration_id.clone()))
+                        })
+                        .collect();
+                    let storable: Vec<NewEvent> = events
                         .into_iter()
-                        .map(|new| if new { Stored::New } else { Stored::Duplicate })
+                        .zip(&routed)
+                        .filter_map(|(event, routed)| routed.then_some(event))
+                        .collect();
+                    let mut inserted = sync_logs::insert_events(conn, &storable, at)?.into_iter();
+                    let outcomes: Vec<Stored> = routed
+                        .iter()
+                        .map(
+                            |routed| match (routed, routed.then(|| inserted.next()).flatten()) {
+                                (false, _) => Stored::Gone,
+                                (true, Some(true)) => Stored::New,
+                                (true, _) => Stored::Duplicate,
+                            },
+                        )
                         .collect();
                     let mut received: HashMap<String, i64> = HashMap::new();
-                    for webhook in webhook_ids {
-                        *received.entry(webhook).or_default() += 1;
+                    for (webhook, routed) in webhook_ids.into_iter().zip(routed) {
+                        if routed {
+                            *received.entry(webhook).or_default() += 1;
+                        }
                     }
                     for (webhook, events) in received {
                         webhooks::count_received(conn, &webhook, events, at)?;

@@ -22,6 +22,9 @@ pub enum Rejection {
     BadTimestamp,
     #[error("timestamp outside the allowed window")]
     StaleTimestamp,
+    /// A first-use secret offered after the endpoint's handshake window closed.
+    #[error("handshake window closed")]
+    HandshakeClosed,
 }
 
 /// A check of one signature header over the raw body: (secret, header value, body).

@@ -42,6 +42,8 @@ pub struct WorkReport {
     pub channels_renewed: usize,
     pub logs_purged: usize,
     pub states_purged: usize,
+    /// Webhook rows whose in-memory delivery counts were written.
+    pub webhook_counts_flushed: usize,
 }
 
 #[derive(Clone)]
@@ -150,8 +152,10 @@ impl Worker {
         Ok(())
     }
 
-    /// Purges old sync-log entries (in batches) and expired OAuth states.
+    /// Purges old sync-log entries (in batches) and expired OAuth states, and writes the
+    /// webhook delivery counts kept in memory.
     async fn housekeeping(&self, now: NaiveDateTime, report: &mut WorkReport) -> Result<(), DbError> {
+        report.webhook_counts_flushed += crate::webhooks::counts::flush(&self.ctx).await?;
         let cutoff = now - chrono::Duration::days(self.ctx.settings.worker.retention_days);
         loop {
             let purged = self

@@ -464,6 +464,8 @@ async fn schemes(t: &OAuthApp) -> Vec<Scheme> {
                     created_at: now,
                     updated_at: now,
                     channel_kind: Some("calendar".into()),
+                    dropped_count: 0,
+                    handshake_opened_at: None,
                 },
             )
         })
@@ -579,6 +581,7 @@ fn concrete_paths(ids: &[String], method: &str) -> Vec<String> {
                     .path
                     .replace("{id}", id)
                     .replace("{event}", id)
+                    .replace("{webhook}", id)
                     .replace("{slug}", "slack")
                     .replace("{file}", "app.css")
             })

@@ -23,6 +23,7 @@ struct Ids {
     integration: String,
     event: String,
     api_token: String,
+    webhook: String,
 }
 
 /// Placeholders that name no organization's data, and why.
@@ -58,6 +59,7 @@ fn with_ids(route: &Route, ids: &Ids) -> Option<String> {
             "{id}" if route.path.starts_with("/api-tokens/") => ids.api_token.clone(),
             "{id}" => ids.integration.clone(),
             "{event}" => ids.event.clone(),
+            "{webhook}" => ids.webhook.clone(),
             "{slug}" => "slack".to_owned(),
             "{tail:.*}" => "me".to_owned(),
             "{file}" => "app.css".to_owned(),
@@ -269,10 +271,23 @@ async fn org_a(t: &OAuthApp) -> Ids {
         .await
         .unwrap();
     let (api_token, _) = service_token(&t.app, "ada@acme.example").await;
+    let webhook = t
+        .app
+        .ctx
+        .db
+        .run(|conn| {
+            Ok(hooks::table
+                .filter(hooks::provider_slug.eq("github"))
+                .select(hooks::id)
+                .first::<String>(conn)?)
+        })
+        .await
+        .unwrap();
     Ids {
         integration,
         event,
         api_token,
+        webhook,
     }
 }
 
@@ -358,6 +373,7 @@ fn every_placeholder_of_the_router_is_classified() {
         integration: "i".into(),
         event: "e".into(),
         api_token: "t".into(),
+        webhook: "w".into(),
     };
     assert!(all_routes().filter_map(|route| with_ids(route, &ids)).count() > 0);
 }

@@ -22,5 +22,6 @@ mod platform;
 mod providers_file;
 mod setup;
 mod snapshots;
+mod webhook_security;
 mod webhooks;
 mod worker;

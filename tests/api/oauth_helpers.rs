@@ -169,6 +169,7 @@ pub async fn seed_integration(
     let org = app.org_of("ada@acme.example").await.to_text();
     let (access, refresh) = mock.issue_tokens("read write");
     let keyring = app.ctx.keyring.clone();
+    let rate = app.ctx.settings.webhook_rate_limit_per_minute;
     app.ctx
         .db
         .run(move |conn| {
@@ -199,6 +200,19 @@ pub async fn seed_integration(
                 conn,
                 &credentials::seal(&keyring, &id, &tokens, None, "read write", db::now()),
             )?;
+            if provider == "slack" {
+                // What the callback does: the workspace's events go to this integration.
+                db::webhooks::bind_slack_route(
+                    conn,
+                    &db::webhooks::SlackRoute {
+                        org_id: &org,
+                        integration_id: &id,
+                        team_id: account,
+                        rate_limit_per_minute: rate,
+                        at: db::now(),
+                    },
+                )?;
+            }
             Ok(id)
         })
         .await

@@ -198,6 +198,18 @@ pub async fn callback(
                 reason,
             },
         ),
+        Err(CallbackError::Refused {
+            slug,
+            provider_name,
+            reason,
+        }) => (
+            StatusCode::CONFLICT,
+            CallbackView::Failed {
+                provider: provider_name,
+                slug,
+                reason,
+            },
+        ),
         Err(CallbackError::Db(e)) => return Err(e.into()),
     };
     let mut response = html(

@@ -98,6 +98,28 @@ pub async fn add_webhook(
     }
 }
 
+/// POST /integrations/{id}/webhooks/{webhook}/handshake: a new first-use handshake window.
+pub async fn reset_handshake(
+    state: web::Data<WebState>,
+    admin: CurrentAdmin,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, WebError> {
+    let (id, webhook) = path.into_inner();
+    let integration = integration_id(&id)?;
+    match admin_hooks::reset_handshake(&state.ctx, &admin.admin, integration, &webhook).await {
+        Ok(()) => {
+            set_flash(
+                &admin.session,
+                "success",
+                "The handshake is reset: register the webhook at the provider again within 10 minutes.",
+            )?;
+            Ok(see_other(&format!("/integrations/{integration}")))
+        }
+        Err(EndpointError::NotFound | EndpointError::Invalid(_)) => Err(WebError::NotFound),
+        Err(EndpointError::Db(e)) => Err(e.into()),
+    }
+}
+
 /// POST /integrations/{id}/events/{event}/replay: queues a stored event again.
 pub async fn replay(
     state: web::Data<WebState>,
@@ -109,7 +131,7 @@ pub async fn replay(
     let event = uuid::Uuid::parse_str(&event)
         .map_err(|_| WebError::NotFound)?
         .to_string();
-    if !admin_hooks::replay(&state.ctx, Some(&admin.org_id().to_text()), &event).await? {
+    if !admin_hooks::replay(&state.ctx, Some((admin.org_id(), integration)), &event).await? {
         return Err(WebError::NotFound);
     }
     set_flash(&admin.session, "success", "The event is queued again.")?;

@@ -48,6 +48,7 @@ super::route_table! {
     get "/gdpr" => oversight::gdpr;
     get "/gdpr/export.json" => oversight::gdpr_export;
     post "/integrations/{id}/events/{event}/replay" => detail::replay;
+    post "/integrations/{id}/webhooks/{webhook}/handshake" => detail::reset_handshake;
     get "/healthz" => health::healthz;
     get "/readyz" => health::readyz;
     get "/metrics" => health::metrics;
