@@ -97,6 +97,7 @@ impl Application {
                 }))
                 .configure(routes::routes)
                 .configure(extra_routes)
+                .wrap(from_fn(middleware::refuse_nul))
                 .wrap(from_fn(middleware::verify_csrf))
                 .wrap(from_fn(middleware::htmx_errors))
                 .wrap(sessions)

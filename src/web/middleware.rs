@@ -203,6 +203,24 @@ fn set_security_headers(headers: &mut HeaderMap, https: bool) {
     }
 }
 
+/// True when form or URL text would decode to a NUL character, which no field of ours takes
+/// and PostgreSQL refuses in text (it would surface as a storage error).
+fn encodes_nul(text: &[u8]) -> bool {
+    text.contains(&0) || text.windows(3).any(|w| w.eq_ignore_ascii_case(b"%00"))
+}
+
+/// Refuses a request whose address carries a NUL character: a 400 that says so.
+pub async fn refuse_nul(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<actix_web::body::EitherBody<impl MessageBody>>, Error> {
+    if encodes_nul(req.uri().to_string().as_bytes()) {
+        let refused = WebError::InvalidInput("The address contains a NUL character.");
+        return Ok(req.into_response(refused.error_response()).map_into_right_body());
+    }
+    Ok(next.call(req).await?.map_into_left_body())
+}
+
 /// Every state-changing browser request must come from our origin and carry the session's
 /// CSRF token (the `X-CSRF-Token` header from htmx, or the `csrf_token` form field).
 /// Webhooks and the internal API authenticate otherwise and are not browser requests.
@@ -266,6 +284,9 @@ async fn check_csrf(req: &mut ServiceRequest) -> Result<(), WebError> {
         return Err(WebError::Forbidden("no CSRF token"));
     }
     let body = read_limited(req.take_payload(), MAX_FORM_BYTES).await?;
+    if encodes_nul(&body) {
+        return Err(WebError::InvalidInput("The form contains a NUL character."));
+    }
     let token = form_urlencoded_field(&body, CSRF_FIELD).unwrap_or_default();
     // Hand the body back to the handler's form extractor.
     req.set_payload(Payload::from(body));

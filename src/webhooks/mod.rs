@@ -150,6 +150,12 @@ async fn store(
     })
 }
 
+/// A provider's id of a workspace or an event: printable, bounded (what we look up and
+/// store; a NUL would not even reach PostgreSQL).
+fn is_provider_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 256 && !id.chars().any(char::is_control)
+}
+
 async fn store_event(
     ctx: &AppContext,
     row: &WebhookRow,
@@ -163,6 +169,9 @@ async fn store_event(
             ctx.metrics.webhook(&row.provider_slug, "rate_limited");
             WebhookError::RateLimited { retry_after_secs }
         })?;
+    if !is_provider_id(&dedup_key) {
+        return Err(WebhookError::BadRequest("malformed event id"));
+    }
     let event = NewEvent {
         org_id: row.org_id.clone(),
         integration_id: row.integration_id.clone(),
@@ -211,6 +220,7 @@ pub async fn receive_slack(ctx: &AppContext, delivery: &Delivery<'_>) -> Result<
     let team = json
         .get("team_id")
         .and_then(Value::as_str)
+        .filter(|team| is_provider_id(team))
         .ok_or(WebhookError::BadRequest("no team_id"))?
         .to_owned();
     let event_id = json

@@ -479,3 +479,59 @@ async fn the_dashboard_counts_entries_by_group_not_by_row() {
     assert_eq!(earlier.len(), 1, "{counts:?}");
     assert_eq!((earlier[0].hour, earlier[0].entries), (18, 1));
 }
+
+/// PostgreSQL refuses text with a NUL character; SQLite takes it. Either way a NUL from a
+/// request is refused as bad input before it reaches the database, never a 500.
+#[tokio::test]
+async fn a_nul_character_in_a_query_form_or_webhook_is_a_400_on_every_database() {
+    let t = crate::oauth_helpers::oauth_app_with(|b| b.var("SLACK_SIGNING_SECRET", "nul-secret")).await;
+    for path in ["/audit?provider=%00", "/audit?kind=a%00b", "/integrations?q=%00"] {
+        let res = t.app.get_with(&t.admin, path).await;
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{path}");
+    }
+    let anonymous = crate::helpers::browser();
+    let csrf = t.app.csrf_with(&anonymous, "/login").await;
+    let res = t
+        .app
+        .post_form_with(
+            &anonymous,
+            "/login",
+            &[
+                ("csrf_token", &csrf),
+                ("email", "ada\0@acme.example"),
+                ("password", "x"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST, "a form field");
+
+    crate::oauth_helpers::seed_integration(&t.app, &t.mock, "slack", "T1").await;
+    let ts = chrono::Utc::now().timestamp().to_string();
+    for (team, event) in [("T\u{0}1", "Ev1"), ("T1", "Ev\u{0}2")] {
+        let body = serde_json::json!({
+            "type": "event_callback", "team_id": team, "event_id": event,
+            "event": { "type": "message" },
+        })
+        .to_string();
+        let signature = format!(
+            "v0={}",
+            hex::encode(targetym_integrations::webhooks::verify::hmac_sha256(
+                b"nul-secret",
+                &[b"v0:", ts.as_bytes(), b":", body.as_bytes()]
+            ))
+        );
+        let res = reqwest::Client::new()
+            .post(t.app.url("/api/webhooks/slack"))
+            .header("X-Slack-Request-Timestamp", &ts)
+            .header("X-Slack-Signature", signature)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            res.status(),
+            StatusCode::BAD_REQUEST,
+            "team {team:?} event {event:?}"
+        );
+    }
+}
