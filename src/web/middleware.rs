@@ -284,17 +284,17 @@ async fn check_csrf(req: &mut ServiceRequest) -> Result<(), WebError> {
         return Err(WebError::Forbidden("no CSRF token"));
     }
     let body = read_limited(req.take_payload(), MAX_FORM_BYTES).await?;
-    if encodes_nul(&body) {
-        return Err(WebError::InvalidInput("The form contains a NUL character."));
-    }
     let token = form_urlencoded_field(&body, CSRF_FIELD).unwrap_or_default();
+    let nul = encodes_nul(&body);
     // Hand the body back to the handler's form extractor.
     req.set_payload(Payload::from(body));
-    if csrf_matches(&session, &token) {
-        Ok(())
-    } else {
-        Err(WebError::Forbidden("bad CSRF field"))
+    if !csrf_matches(&session, &token) {
+        return Err(WebError::Forbidden("bad CSRF field"));
     }
+    if nul {
+        return Err(WebError::InvalidInput("The form contains a NUL character."));
+    }
+    Ok(())
 }
 
 async fn read_limited(mut payload: Payload, limit: usize) -> Result<web::Bytes, WebError> {
