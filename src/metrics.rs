@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 pub struct Metrics {
@@ -16,6 +16,10 @@ pub struct Metrics {
     breaker_state: IntGaugeVec,
     jobs: IntCounterVec,
     webhooks: IntCounterVec,
+    worker_last_tick: IntGauge,
+    worker_up: IntGauge,
+    /// The actor's loop ended unexpectedly and is being restarted (/readyz says so).
+    worker_down: std::sync::atomic::AtomicBool,
 }
 
 impl Metrics {
@@ -80,8 +84,20 @@ impl Metrics {
             &["provider", "outcome"],
         )
         .expect("valid metric");
+        let worker_last_tick = IntGauge::new(
+            "worker_last_tick_timestamp_seconds",
+            "When the background actor last finished a round (Unix seconds); alert when it stops moving",
+        )
+        .expect("valid metric");
+        let worker_up = IntGauge::new(
+            "worker_up",
+            "1 while the background actor runs in this instance, 0 while it is down and being restarted",
+        )
+        .expect("valid metric");
         for metric in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(worker_last_tick.clone()),
+            Box::new(worker_up.clone()),
             Box::new(latency.clone()),
             Box::new(login_failures.clone()),
             Box::new(refreshes.clone()),
@@ -100,7 +116,25 @@ impl Metrics {
             breaker_state,
             jobs,
             webhooks,
+            worker_last_tick,
+            worker_up,
+            worker_down: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// A round of the background actor ended (well or not) at `unix_seconds`.
+    pub fn worker_ticked(&self, unix_seconds: i64) {
+        self.worker_last_tick.set(unix_seconds);
+    }
+
+    /// The actor started (`true`) or its loop ended unexpectedly (`false`).
+    pub fn worker_running(&self, up: bool) {
+        self.worker_up.set(i64::from(up));
+        self.worker_down.store(!up, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn worker_is_down(&self) -> bool {
+        self.worker_down.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// `route` is the matched pattern (e.g. `/integrations/{id}`), never the raw path, and

@@ -107,6 +107,34 @@ pub struct Claim {
     pub generation: i64,
 }
 
+/// Records in the integration's sync log that its maintenance failed on an internal error
+/// (a panic): the claim is left to expire, which is the backoff before the next attempt.
+pub async fn record_internal_failure(ctx: &AppContext, integration_id: &str) -> Result<(), DbError> {
+    let id = integration_id.to_owned();
+    ctx.db
+        .run(move |conn| {
+            let Some(row) = integrations::find_for_maintenance(conn, &id)? else {
+                return Ok(());
+            };
+            sync_logs::append(
+                conn,
+                &NewSyncLog {
+                    org_id: &row.org_id,
+                    integration_id: Some(&row.id),
+                    provider_slug: &row.provider_slug,
+                    kind: kind::REFRESH,
+                    status: status::FAILED,
+                    message: "Token maintenance failed on an internal error; it is retried shortly",
+                    error: Some("internal error"),
+                    actor_user_id: None,
+                    duration_ms: None,
+                },
+            )?;
+            Ok(())
+        })
+        .await
+}
+
 /// Claims an integration for this process (`None`: someone else holds it).
 pub async fn claim(
     ctx: &AppContext,

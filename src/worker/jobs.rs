@@ -1,10 +1,12 @@
 //! The sync log as a work queue: queued entries are claimed, run by kind, and end succeeded
 //! or failed (with the error and the duration), retried with backoff in between.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDateTime;
+use futures_util::FutureExt;
 
 use super::WorkReport;
 use crate::context::AppContext;
@@ -67,7 +69,14 @@ pub(super) async fn process_due_jobs(
             .await?;
         let Some(job) = claimed else { continue };
         let started = Instant::now();
-        let outcome = run_job(ctx, &job).await;
+        // A panic fails this attempt only, retried with backoff like any other failure.
+        let outcome = AssertUnwindSafe(run_job(ctx, &job))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|_| {
+                tracing::error!(job_id = %job.id, kind = %job.kind, "job panicked");
+                Err(JobFailure::retryable("internal error (the job panicked)"))
+            });
         let duration = started.elapsed().as_millis() as i64;
         let (result, metric) = match &outcome {
             Ok(message) => (OwnedResult::Succeeded(message.clone()), "succeeded"),

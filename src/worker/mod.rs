@@ -6,18 +6,21 @@
 mod jobs;
 
 use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use chrono::NaiveDateTime;
-use futures_util::StreamExt;
 use futures_util::stream;
+use futures_util::{FutureExt, StreamExt};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::context::AppContext;
 use crate::db::{self, DbError, integrations, oauth_states, sync_logs};
 use crate::integrations::tokens::{self, Outcome};
+use crate::metrics::Metrics;
 
 /// Attempts of a queued sync before it ends failed.
 pub const SYNC_MAX_ATTEMPTS: i32 = jobs::MAX_ATTEMPTS;
@@ -60,15 +63,36 @@ impl Worker {
         }
     }
 
-    /// One round of everything that is due at `now`.
+    /// One round of everything that is due at `now`. Each stage runs whatever the others
+    /// did: a failing stage (the database gone for a moment) does not hold back the rest, and
+    /// the round answers the first error after all of them ran.
     pub async fn run_due_work(&self, now: NaiveDateTime) -> Result<WorkReport, DbError> {
         let mut report = WorkReport::default();
-        self.refresh_due_tokens(now, &mut report).await?;
-        self.enqueue_due_syncs(now, &mut report).await?;
-        jobs::process_due_jobs(&self.ctx, &self.stopping, now, &mut report).await?;
-        report.channels_renewed += crate::webhooks::google::renew_expiring(&self.ctx, now).await?;
-        self.housekeeping(now, &mut report).await?;
-        Ok(report)
+        let mut first_error = None;
+        let mut note = |stage: &str, result: Result<(), DbError>| {
+            if let Err(e) = result {
+                tracing::error!(stage, error = %e, "background stage failed; the others ran");
+                first_error.get_or_insert(e);
+            }
+        };
+        note("token refresh", self.refresh_due_tokens(now, &mut report).await);
+        note("scheduled syncs", self.enqueue_due_syncs(now, &mut report).await);
+        note(
+            "jobs",
+            jobs::process_due_jobs(&self.ctx, &self.stopping, now, &mut report).await,
+        );
+        note(
+            "watch channels",
+            crate::webhooks::google::renew_expiring(&self.ctx, now)
+                .await
+                .map(|renewed| report.channels_renewed += renewed),
+        );
+        note("housekeeping", self.housekeeping(now, &mut report).await);
+        self.ctx.metrics.worker_ticked(chrono::Utc::now().timestamp());
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(report),
+        }
     }
 
     /// Claims the integrations whose token maintenance is due and works through them, at most
@@ -116,9 +140,21 @@ impl Worker {
             // Shutting down: leave it for the next round, here or elsewhere.
             return Ok(Some(Outcome::Deferred));
         }
-        match tokens::claim(&self.ctx, &id, now, true).await? {
-            Some(claim) => Ok(Some(tokens::maintain(&self.ctx, &claim, now).await?)),
-            None => Ok(None),
+        let Some(claim) = tokens::claim(&self.ctx, &id, now, true).await? else {
+            return Ok(None);
+        };
+        // A panic (a provider's answer we did not foresee) fails this integration's step
+        // only: it is logged, and the claim's lease expiring is its backoff before a retry.
+        match AssertUnwindSafe(tokens::maintain(&self.ctx, &claim, now))
+            .catch_unwind()
+            .await
+        {
+            Ok(outcome) => Ok(Some(outcome?)),
+            Err(panic) => {
+                tracing::error!(integration_id = %id, panic = %panic_text(&panic), "token maintenance panicked; retried after its lease");
+                tokens::record_internal_failure(&self.ctx, &id).await?;
+                Ok(Some(Outcome::Retry("internal error".into())))
+            }
         }
     }
 
@@ -176,36 +212,90 @@ impl Worker {
         Ok(())
     }
 
-    /// Runs a round every tick until told to stop.
+    /// Runs a round every tick until told to stop, under a supervisor that restarts the loop
+    /// if it ever ends otherwise.
     pub fn start(self) -> WorkerHandle {
-        let (stop, mut stopped) = watch::channel(false);
+        let (stop, stopped) = watch::channel(false);
         let worker = self.clone();
-        let task = tokio::spawn(async move {
-            let mut tick = tokio::time::interval(worker.ctx.settings.worker.tick);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => {}
-                    _ = stopped.changed() => break,
-                }
-                match worker.run_due_work(db::now()).await {
-                    Ok(report) if report != WorkReport::default() => {
-                        tracing::info!(?report, "background round")
-                    }
-                    Ok(_) => {}
-                    Err(e) => tracing::error!(error = %e, "background round failed; retrying next tick"),
-                }
-                if *stopped.borrow() {
-                    break;
-                }
-            }
-        });
+        let metrics = self.ctx.metrics.clone();
+        let task = tokio::spawn(supervise(metrics, stopped.clone(), move || {
+            worker.clone().rounds(stopped.clone())
+        }));
         WorkerHandle {
             stop,
             task,
             worker: self,
         }
     }
+
+    async fn rounds(self, mut stopped: watch::Receiver<bool>) {
+        let mut tick = tokio::time::interval(self.ctx.settings.worker.tick);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = stopped.changed() => break,
+            }
+            match self.run_due_work(db::now()).await {
+                Ok(report) if report != WorkReport::default() => {
+                    tracing::info!(?report, "background round")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "background round failed; retrying next tick"),
+            }
+            if *stopped.borrow() {
+                break;
+            }
+        }
+    }
+}
+
+/// Restarts of a dead loop wait this long at first, doubling up to `RESTART_MAX`.
+const RESTART_FIRST: Duration = Duration::from_secs(1);
+const RESTART_MAX: Duration = Duration::from_secs(60);
+
+/// Runs the loop `run` makes until `stopped` says so. If the loop ends before that (a panic
+/// escaped it, or it returned), the instance is marked down (`worker_up` 0, /readyz 503),
+/// and a new loop starts after a backoff.
+pub async fn supervise<F, Fut>(metrics: Arc<Metrics>, stopped: watch::Receiver<bool>, run: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let mut wait = RESTART_FIRST;
+    loop {
+        metrics.worker_running(true);
+        let ended = tokio::spawn(run()).await;
+        if *stopped.borrow() {
+            return;
+        }
+        metrics.worker_running(false);
+        match ended {
+            Err(e) if e.is_panic() => {
+                tracing::error!(panic = %panic_text(&e.into_panic()), restart_in_secs = wait.as_secs(), "the background actor panicked; restarting it")
+            }
+            _ => tracing::error!(
+                restart_in_secs = wait.as_secs(),
+                "the background actor stopped unexpectedly; restarting it"
+            ),
+        }
+        let mut stopped = stopped.clone();
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = stopped.changed() => return,
+        }
+        wait = (wait * 2).min(RESTART_MAX);
+    }
+}
+
+/// What a panic said, for the log.
+fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
+    let text = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into());
+    crate::oauth::sanitize(&text, 200)
 }
 
 /// The running actor. `shutdown` lets the round in progress finish its in-flight calls, gives
@@ -240,5 +330,42 @@ impl WorkerHandle {
                 tracing::error!(error = %e, "could not release claims at shutdown; they expire with their lease")
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_loop_that_dies_is_reported_down_and_restarted() {
+        let metrics = Arc::new(Metrics::new());
+        let (stop, stopped) = watch::channel(false);
+        let runs = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = runs.clone();
+        let supervisor = tokio::spawn(supervise(metrics.clone(), stopped, move || {
+            let run = counted.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if run == 0 {
+                    panic!("the first loop dies");
+                }
+                std::future::pending::<()>().await;
+            }
+        }));
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while runs.load(Ordering::SeqCst) < 1 || !metrics.worker_is_down() {
+            assert!(std::time::Instant::now() < deadline, "the death was not reported");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(metrics.render().contains("worker_up 0"));
+        while runs.load(Ordering::SeqCst) < 2 {
+            assert!(std::time::Instant::now() < deadline, "not restarted");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!metrics.worker_is_down(), "up again");
+        stop.send(true).unwrap();
+        // A stop while a loop runs: the supervisor returns (the loop is cancelled with it).
+        supervisor.abort();
     }
 }

@@ -73,9 +73,15 @@ pub async fn oauth_app() -> OAuthApp {
 pub async fn oauth_app_with(
     customize: impl FnOnce(helpers::TestAppBuilder) -> helpers::TestAppBuilder,
 ) -> OAuthApp {
-    let mock = MockProvider::start(MockConfig::default())
-        .await
-        .expect("mock provider starts");
+    oauth_app_with_mock(MockConfig::default(), customize).await
+}
+
+/// The app and a mock provider started with `config`.
+pub async fn oauth_app_with_mock(
+    config: MockConfig,
+    customize: impl FnOnce(helpers::TestAppBuilder) -> helpers::TestAppBuilder,
+) -> OAuthApp {
+    let mock = MockProvider::start(config).await.expect("mock provider starts");
     mock.set_behaviour(|b: &mut Behaviour| b.iss_param = IssParam::Correct);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("providers.toml");

@@ -863,3 +863,59 @@ async fn a_sender_whose_claim_was_taken_over_cannot_overwrite_the_newer_result()
     assert_eq!(verdict, (false, false));
     assert_eq!(status_of(&t.app.ctx, &ids[0]).await.0, "needs_reauth");
 }
+
+/// Waits up to 10 s for the mock to have seen `n` refreshes.
+async fn refreshes_reach(t: &OAuthApp, n: u64) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while t.mock.counters().refreshes < n {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the actor stopped refreshing after {} refreshes",
+            t.mock.counters().refreshes
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_providers_absurd_token_lifetime_does_not_stop_the_actor() {
+    let absurd = targetym_integrations::mock_provider::MockConfig {
+        access_token_ttl_secs: 10_000_000_000_000,
+        ..Default::default()
+    };
+    let t = crate::oauth_helpers::oauth_app_with_mock(absurd, |b| {
+        b.var("WORKER_ENABLED", "true").var("WORKER_TICK_SECS", "1")
+    })
+    .await;
+    let ids = seed(&t, 1, Some(60), true, now() - minutes(1)).await;
+    refreshes_reach(&t, 1).await;
+    // The loop is still there: the token made due again is refreshed again.
+    let id = ids[0].clone();
+    t.app
+        .ctx
+        .db
+        .run(move |conn| {
+            use diesel::prelude::*;
+            use targetym_integrations::db::schema::integrations;
+            diesel::update(integrations::table.find(&id))
+                .set(integrations::next_refresh_at.eq(now() - minutes(1)))
+                .execute(conn)?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    refreshes_reach(&t, 2).await;
+    let metrics = t.app.get("/metrics").await.text().await.unwrap();
+    let tick: i64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("worker_last_tick_timestamp_seconds "))
+        .expect("the heartbeat metric")
+        .parse()
+        .unwrap();
+    assert!(
+        (chrono::Utc::now().timestamp() - tick).abs() < 10,
+        "a recent heartbeat"
+    );
+    assert!(metrics.contains("worker_up 1"));
+    assert_eq!(t.app.get("/readyz").await.status(), StatusCode::OK);
+}

@@ -19,8 +19,13 @@ pub async fn healthz() -> HttpResponse {
         .body("ok")
 }
 
-/// The database answers: this instance can serve.
+/// The database answers and the background actor runs: this instance can serve.
 pub async fn readyz(state: web::Data<WebState>) -> Result<HttpResponse, WebError> {
+    if state.ctx.metrics.worker_is_down() {
+        return Err(WebError::Unavailable(
+            "the background actor stopped and is being restarted".into(),
+        ));
+    }
     state
         .ctx
         .db
