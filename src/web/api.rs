@@ -312,6 +312,15 @@ async fn slack_message(
             "text must be 1 to 40,000 characters",
         );
     }
+    if let Some(at) = message.post_at
+        && !schedulable(at, chrono::Utc::now().timestamp())
+    {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "post_at must be a Unix time in the future, at most 120 days ahead (Slack's limit)",
+        );
+    }
     let api = match provider_api(&state, &service.0, &id).await {
         Ok(api) if api.provider.def.slug == "slack" => api,
         Ok(_) => {
@@ -348,6 +357,13 @@ async fn slack_message(
         result,
     )
     .await
+}
+
+/// Slack schedules messages up to 120 days ahead (chat.scheduleMessage, `time_too_far`).
+const MAX_SCHEDULE_AHEAD_SECS: i64 = 120 * 24 * 3600;
+
+fn schedulable(post_at: i64, now: i64) -> bool {
+    post_at > now && post_at.abs_diff(now) <= MAX_SCHEDULE_AHEAD_SECS.unsigned_abs()
 }
 
 /// A Google integration's API for this client, or the answer to give.

@@ -410,6 +410,11 @@ async fn slack_messages_to_a_channel_a_person_and_later() {
         json!({"channel": "C", "user": "U", "text": "both"}),
         json!({"channel": "C", "text": ""}),
         json!({"channel": "C", "text": "x", "extra": 1}),
+        // post_at: in the past, past Slack's 120 days, or at the ends of i64.
+        json!({"channel": "C", "text": "x", "post_at": chrono::Utc::now().timestamp() - 60}),
+        json!({"channel": "C", "text": "x", "post_at": chrono::Utc::now().timestamp() + 121 * 86_400}),
+        json!({"channel": "C", "text": "x", "post_at": i64::MAX}),
+        json!({"channel": "C", "text": "x", "post_at": i64::MIN}),
     ] {
         let res = api(&t, Some(&token), reqwest::Method::POST, &path, Some(bad.clone())).await;
         assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{bad}");
