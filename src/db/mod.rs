@@ -115,6 +115,58 @@ impl DatabaseUrl {
 pub struct ConnectionManager {
     url: DatabaseUrl,
     queries: Arc<AtomicU64>,
+    outage: Arc<Outage>,
+}
+
+/// How an outage reaches the log: its first failure at once, then at most one line every
+/// `OUTAGE_LOG_EVERY` with how many failures it stands for, and one line when the database
+/// answers again (r2d2 alone logs every failure of every connection).
+#[derive(Debug, Default)]
+pub struct Outage(std::sync::Mutex<OutageState>);
+
+#[derive(Debug, Default)]
+struct OutageState {
+    /// Failures since the outage began (0: no outage).
+    failures: u64,
+    /// Failures not yet in a log line, and when the last line was written.
+    unreported: u64,
+    last_line: Option<std::time::Instant>,
+}
+
+const OUTAGE_LOG_EVERY: Duration = Duration::from_secs(10);
+
+impl Outage {
+    /// A connection failed at `now`: `Some(failures this line stands for)` when a line is due.
+    pub fn failed(&self, now: std::time::Instant) -> Option<u64> {
+        let mut state = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        state.failures += 1;
+        state.unreported += 1;
+        let due = state
+            .last_line
+            .is_none_or(|at| now.duration_since(at) >= OUTAGE_LOG_EVERY);
+        due.then(|| {
+            state.last_line = Some(now);
+            std::mem::take(&mut state.unreported)
+        })
+    }
+
+    /// A connection opened: `Some(failures of the outage)` when this ends one.
+    pub fn recovered(&self) -> Option<u64> {
+        let mut state = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        (state.failures > 0).then(|| std::mem::take(&mut *state).failures)
+    }
+}
+
+/// The pool's error handler: connection failures go through the outage's throttle.
+#[derive(Debug)]
+struct OutageLog(Arc<Outage>);
+
+impl r2d2::HandleError<r2d2::Error> for OutageLog {
+    fn handle_error(&self, error: r2d2::Error) {
+        if let Some(failures) = self.0.failed(std::time::Instant::now()) {
+            tracing::error!(error = %error, failures, "the database cannot be reached; retrying (logged at most every 10 s)");
+        }
+    }
 }
 
 /// Counts the statements run on a connection (to prove pages do not grow with the data).
@@ -133,6 +185,24 @@ impl ManageConnection for ConnectionManager {
     type Error = r2d2::Error;
 
     fn connect(&self) -> Result<DbConnection, r2d2::Error> {
+        let conn = self.open()?;
+        if let Some(failures) = self.outage.recovered() {
+            tracing::warn!(failures, "the database answers again");
+        }
+        Ok(conn)
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), r2d2::Error> {
+        conn.batch_execute("SELECT 1").map_err(r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, _conn: &mut DbConnection) -> bool {
+        std::thread::panicking()
+    }
+}
+
+impl ConnectionManager {
+    fn open(&self) -> Result<DbConnection, r2d2::Error> {
         match &self.url {
             DatabaseUrl::Postgres(url) => {
                 let mut conn = PgConnection::establish(url).map_err(r2d2::Error::ConnectionError)?;
@@ -150,14 +220,6 @@ impl ManageConnection for ConnectionManager {
                 Ok(DbConnection::Sqlite(conn))
             }
         }
-    }
-
-    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), r2d2::Error> {
-        conn.batch_execute("SELECT 1").map_err(r2d2::Error::QueryError)
-    }
-
-    fn has_broken(&self, _conn: &mut DbConnection) -> bool {
-        std::thread::panicking()
     }
 }
 
@@ -178,12 +240,15 @@ impl Db {
             prepare_sqlite_file(path)?;
         }
         let queries = Arc::new(AtomicU64::new(0));
+        let outage = Arc::new(Outage::default());
         let pool = Pool::builder()
             .max_size(max_size)
             .connection_timeout(Duration::from_secs(10))
+            .error_handler(Box::new(OutageLog(outage.clone())))
             .build(ConnectionManager {
                 url: url.clone(),
                 queries: queries.clone(),
+                outage,
             })?;
         Ok(Db {
             pool,
@@ -273,6 +338,31 @@ pub fn now() -> chrono::NaiveDateTime {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_outage_is_logged_once_per_interval_and_its_end_once() {
+        let outage = super::Outage::default();
+        let t0 = std::time::Instant::now();
+        assert_eq!(outage.failed(t0), Some(1), "the first failure at once");
+        for n in 1..50 {
+            assert_eq!(
+                outage.failed(t0 + std::time::Duration::from_millis(n * 100)),
+                None
+            );
+        }
+        assert_eq!(
+            outage.failed(t0 + std::time::Duration::from_secs(10)),
+            Some(50),
+            "then one line for the 49 + 1 since"
+        );
+        assert_eq!(outage.recovered(), Some(51), "the end, once");
+        assert_eq!(outage.recovered(), None);
+        assert_eq!(
+            outage.failed(t0 + std::time::Duration::from_secs(11)),
+            Some(1),
+            "a new outage"
+        );
+    }
+
     use super::DatabaseUrl;
     use std::path::PathBuf;
 
