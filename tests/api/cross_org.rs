@@ -7,16 +7,14 @@ use diesel::prelude::*;
 use reqwest::{Client, Method, StatusCode};
 
 use crate::helpers::TestApp;
-use crate::oauth_helpers::{OAuthApp, oauth_app_with, seed_integration};
+use crate::oauth_helpers::{OAuthApp, seed_integration};
+use crate::webhooks::{now_secs, post_slack, slack_signature};
 use targetym_integrations::db::schema::{
     api_tokens, integration_consents as consents, integration_credentials as credentials,
     integration_oauth_states as states, integration_sync_logs as logs, integration_webhooks as hooks,
     integrations,
 };
 use targetym_integrations::web::{Route, all_routes};
-use targetym_integrations::webhooks::verify::hmac_sha256;
-
-const SIGNING_SECRET: &str = "cross-org-signing-secret";
 
 /// Org A's ids that a route may take.
 struct Ids {
@@ -236,27 +234,13 @@ async fn org_a(t: &OAuthApp) -> Ids {
     );
     t.connect("mock-oauth").await;
 
-    let ts = chrono::Utc::now().timestamp().to_string();
+    let ts = now_secs();
     let body = serde_json::json!({
         "team_id": "T-SWEEP", "type": "event_callback", "event_id": "EvSweep",
         "event": { "type": "member_joined_channel", "user": "U1", "channel": "C1" },
     })
     .to_string();
-    let signature = format!(
-        "v0={}",
-        hex::encode(hmac_sha256(
-            SIGNING_SECRET.as_bytes(),
-            &[b"v0:", ts.as_bytes(), b":", body.as_bytes()]
-        ))
-    );
-    let res = Client::new()
-        .post(t.app.url("/api/webhooks/slack"))
-        .header("X-Slack-Request-Timestamp", &ts)
-        .header("X-Slack-Signature", signature)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let res = post_slack(t, &body, &ts, &slack_signature(&ts, &body), None).await;
     assert_eq!(res.status(), StatusCode::OK);
     let event = t
         .app
@@ -293,7 +277,7 @@ async fn org_a(t: &OAuthApp) -> Ids {
 
 #[tokio::test]
 async fn every_route_with_an_id_refuses_another_organizations_ids_and_changes_nothing() {
-    let t = oauth_app_with(|b| b.var("SLACK_SIGNING_SECRET", SIGNING_SECRET)).await;
+    let t = crate::webhooks::app().await;
     let ids = org_a(&t).await;
     let org = t.app.org_of("ada@acme.example").await.to_text();
     let intruder = t.app.signed_in_admin("Beta Ltd", "bob@beta.example").await;
