@@ -321,12 +321,43 @@ pub fn run_migrations(conn: &mut DbConnection) -> Result<usize, DbError> {
     }
 }
 
-/// Runs `work` in one transaction (a savepoint when already inside one).
+/// Runs `work` in a transaction (a savepoint when one is already open). On SQLite the
+/// outermost one starts with `BEGIN IMMEDIATE`: a deferred transaction that read first cannot
+/// take the write lock once another connection has committed meanwhile, and fails at once
+/// with "database is locked" whatever the busy timeout; immediate, it waits for the lock like
+/// any writer.
 pub fn transaction<T>(
     conn: &mut DbConnection,
     work: impl FnOnce(&mut DbConnection) -> Result<T, DbError>,
 ) -> Result<T, DbError> {
-    conn.transaction(work)
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    let DbConnection::Sqlite(sqlite) = conn else {
+        return conn.transaction(work);
+    };
+    let outermost =
+        <AnsiTransactionManager as TransactionManager<SqliteConnection>>::transaction_manager_status_mut(
+            sqlite,
+        )
+        .transaction_depth()?
+        .is_none();
+    if !outermost {
+        return conn.transaction(work);
+    }
+    AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")?;
+    let result = work(conn);
+    let DbConnection::Sqlite(sqlite) = conn else {
+        unreachable!("the backend of a connection does not change");
+    };
+    match result {
+        Ok(value) => {
+            AnsiTransactionManager::commit_transaction(sqlite)?;
+            Ok(value)
+        }
+        Err(e) => {
+            AnsiTransactionManager::rollback_transaction(sqlite)?;
+            Err(e)
+        }
+    }
 }
 
 /// The current time in UTC, truncated to microseconds so that a value read back from either

@@ -330,22 +330,31 @@ pub fn scrub_for_integration(
 }
 
 /// Of these rows, the (id, integration) pairs that still take events: the row is not stopped
-/// and its integration is not disconnected (or erased). On PostgreSQL the rows are
-/// share-locked, so a disconnect committing meanwhile is either seen or waits for us.
+/// and its integration is not disconnected (or erased).
+///
+/// On PostgreSQL the webhook rows are locked first, in id order, for the update of their
+/// counters that follows in the same transaction: a disconnect (which stops them in its own
+/// transaction) then either committed before, and is seen, or waits for us. A share lock
+/// here deadlocked two writers upgrading it on the same row.
 pub fn live_targets(
     conn: &mut DbConnection,
     ids: &[&str],
 ) -> Result<std::collections::HashSet<(String, Option<String>)>, DbError> {
     use super::schema::integrations as i;
-    let query = w::table
+    if let DbConnection::Postgresql(pg) = conn {
+        w::table
+            .filter(w::id.eq_any(ids))
+            .order(w::id)
+            .select(w::id)
+            .for_no_key_update()
+            .load::<String>(pg)?;
+    }
+    let rows: Vec<(String, Option<String>)> = w::table
         .inner_join(i::table)
         .filter(w::id.eq_any(ids))
         .filter(w::status.ne(status::STOPPED))
         .filter(i::status.ne(crate::domain::IntegrationStatus::Disconnected.as_str()))
-        .select((w::id, w::integration_id));
-    let rows: Vec<(String, Option<String>)> = match conn {
-        DbConnection::Postgresql(conn) => query.for_share().load(conn)?,
-        DbConnection::Sqlite(conn) => query.load(conn)?,
-    };
+        .select((w::id, w::integration_id))
+        .load(conn)?;
     Ok(rows.into_iter().collect())
 }

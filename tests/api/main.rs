@@ -12,6 +12,7 @@ mod cli;
 mod cross_org;
 mod csrf;
 mod database;
+mod faults;
 mod hardening;
 mod integrations_page;
 mod internal_api;

@@ -8,7 +8,7 @@ use targetym_integrations::db::schema::{integration_sync_logs as logs, integrati
 use targetym_integrations::webhooks::verify::hmac_sha256;
 use targetym_integrations::worker::Worker;
 
-const SIGNING_SECRET: &str = "slack-signing-secret-for-tests";
+pub(crate) const SIGNING_SECRET: &str = "slack-signing-secret-for-tests";
 
 pub(crate) async fn app() -> OAuthApp {
     app_with(&[]).await
