@@ -139,19 +139,31 @@ pub fn reset_handshake(
     Ok(updated == 1)
 }
 
-pub fn count_received(
+/// Counts events stored on a webhook row, if the row still takes events for that integration;
+/// `false` when it was stopped or re-bound meanwhile. The update locks the row until commit:
+/// a disconnect (which stops the row in its own transaction) either committed before, and
+/// this finds the row stopped, or waits for our commit.
+pub fn count_received_if_live(
     conn: &mut DbConnection,
     id: &str,
+    integration_id: Option<&str>,
     events: i64,
     at: NaiveDateTime,
-) -> Result<(), DbError> {
-    diesel::update(w::table.find(id))
-        .set((
-            w::received_count.eq(w::received_count + events),
-            w::last_event_at.eq(at),
-        ))
-        .execute(conn)?;
-    Ok(())
+) -> Result<bool, DbError> {
+    let live = w::table.find(id).filter(w::status.ne(status::STOPPED));
+    let set = (
+        w::received_count.eq(w::received_count + events),
+        w::last_event_at.eq(at),
+    );
+    let updated = match integration_id {
+        Some(integration) => diesel::update(live.filter(w::integration_id.eq(integration)))
+            .set(set)
+            .execute(conn)?,
+        None => diesel::update(live.filter(w::integration_id.is_null()))
+            .set(set)
+            .execute(conn)?,
+    };
+    Ok(updated == 1)
 }
 
 /// Adds deliveries counted in memory (refused, and acknowledged without storing).
@@ -330,25 +342,13 @@ pub fn scrub_for_integration(
 }
 
 /// Of these rows, the (id, integration) pairs that still take events: the row is not stopped
-/// and its integration is not disconnected (or erased).
-///
-/// On PostgreSQL the webhook rows are locked first, in id order, for the update of their
-/// counters that follows in the same transaction: a disconnect (which stops them in its own
-/// transaction) then either committed before, and is seen, or waits for us. A share lock
-/// here deadlocked two writers upgrading it on the same row.
+/// and its integration is not disconnected (or erased). A plain read: the storing transaction
+/// confirms each row with `count_received_if_live`, which locks it.
 pub fn live_targets(
     conn: &mut DbConnection,
     ids: &[&str],
 ) -> Result<std::collections::HashSet<(String, Option<String>)>, DbError> {
     use super::schema::integrations as i;
-    if let DbConnection::Postgresql(pg) = conn {
-        w::table
-            .filter(w::id.eq_any(ids))
-            .order(w::id)
-            .select(w::id)
-            .for_no_key_update()
-            .load::<String>(pg)?;
-    }
     let rows: Vec<(String, Option<String>)> = w::table
         .inner_join(i::table)
         .filter(w::id.eq_any(ids))

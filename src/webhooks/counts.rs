@@ -64,7 +64,9 @@ pub async fn flush(ctx: &AppContext) -> Result<usize, DbError> {
     if counts.is_empty() {
         return Ok(0);
     }
-    let writes: Vec<(String, Pending)> = counts.iter().map(|(id, p)| (id.clone(), *p)).collect();
+    // In id order, like the event writers, so shared rows are locked in one order.
+    let mut writes: Vec<(String, Pending)> = counts.iter().map(|(id, p)| (id.clone(), *p)).collect();
+    writes.sort_by(|a, b| a.0.cmp(&b.0));
     let written = ctx
         .db
         .run(move |conn| {

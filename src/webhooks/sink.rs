@@ -4,9 +4,11 @@
 //!
 //! Routing is checked again in the storing transaction: an event whose webhook row was stopped
 //! (disconnect, erasure) or re-bound to another integration since it was looked up is not
-//! stored, whatever a cache on any instance said.
+//! stored, whatever a cache on any instance said. The counter update at the end locks each row
+//! (in id order, so writers do not deadlock) and finds it still routing there, or fails the
+//! batch: the providers retry into the new state.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -87,6 +89,8 @@ async fn write_batches(db: Db, rx: Queue) {
                             live.contains(&(webhook.clone(), event.integration_id.clone()))
                         })
                         .collect();
+                    let integrations: Vec<Option<String>> =
+                        events.iter().map(|event| event.integration_id.clone()).collect();
                     let storable: Vec<NewEvent> = events
                         .into_iter()
                         .zip(&routed)
@@ -103,14 +107,27 @@ async fn write_batches(db: Db, rx: Queue) {
                             },
                         )
                         .collect();
-                    let mut received: HashMap<String, i64> = HashMap::new();
-                    for (webhook, routed) in webhook_ids.into_iter().zip(routed) {
+                    // In id order, so two writers lock shared rows in the same order.
+                    let mut received: BTreeMap<String, (Option<String>, i64)> = BTreeMap::new();
+                    for ((webhook, integration), routed) in
+                        webhook_ids.into_iter().zip(integrations).zip(routed)
+                    {
                         if routed {
-                            *received.entry(webhook).or_default() += 1;
+                            received.entry(webhook).or_insert((integration, 0)).1 += 1;
                         }
                     }
-                    for (webhook, events) in received {
-                        webhooks::count_received(conn, &webhook, events, at)?;
+                    for (webhook, (integration, events)) in received {
+                        if !webhooks::count_received_if_live(
+                            conn,
+                            &webhook,
+                            integration.as_deref(),
+                            events,
+                            at,
+                        )? {
+                            // Stopped since it was read: nothing of this batch is kept, and
+                            // the providers retry into the new state.
+                            return Err(DbError::WriteFailed("a webhook was stopped meanwhile".into()));
+                        }
                     }
                     Ok(outcomes)
                 })
