@@ -122,7 +122,11 @@ pub struct ConnectionManager {
 /// `OUTAGE_LOG_EVERY` with how many failures it stands for, and one line when the database
 /// answers again (r2d2 alone logs every failure of every connection).
 #[derive(Debug, Default)]
-pub struct Outage(std::sync::Mutex<OutageState>);
+pub struct Outage {
+    state: std::sync::Mutex<OutageState>,
+    /// Every failure since start (never reset).
+    total: AtomicU64,
+}
 
 #[derive(Debug, Default)]
 struct OutageState {
@@ -138,7 +142,11 @@ const OUTAGE_LOG_EVERY: Duration = Duration::from_secs(10);
 impl Outage {
     /// A connection failed at `now`: `Some(failures this line stands for)` when a line is due.
     pub fn failed(&self, now: std::time::Instant) -> Option<u64> {
-        let mut state = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.total.fetch_add(1, Ordering::Relaxed);
+        let mut state = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         state.failures += 1;
         state.unreported += 1;
         let due = state
@@ -152,7 +160,10 @@ impl Outage {
 
     /// A connection opened: `Some(failures of the outage)` when this ends one.
     pub fn recovered(&self) -> Option<u64> {
-        let mut state = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut state = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         (state.failures > 0).then(|| std::mem::take(&mut *state).failures)
     }
 }
@@ -196,8 +207,10 @@ impl ManageConnection for ConnectionManager {
         conn.batch_execute("SELECT 1").map_err(r2d2::Error::QueryError)
     }
 
-    fn has_broken(&self, _conn: &mut DbConnection) -> bool {
-        std::thread::panicking()
+    /// As diesel's own manager: a connection that panicked mid-use, lost its server, or was
+    /// left in a broken transaction does not go back to the pool.
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        std::thread::panicking() || diesel::r2d2::R2D2Connection::is_broken(conn)
     }
 }
 
@@ -231,6 +244,7 @@ pub struct Db {
     pool: DbPool,
     backend_is_postgres: bool,
     queries: Arc<AtomicU64>,
+    outage: Arc<Outage>,
 }
 
 impl Db {
@@ -248,17 +262,23 @@ impl Db {
             .build(ConnectionManager {
                 url: url.clone(),
                 queries: queries.clone(),
-                outage,
+                outage: outage.clone(),
             })?;
         Ok(Db {
             pool,
             backend_is_postgres: url.is_postgres(),
             queries,
+            outage,
         })
     }
 
     pub fn is_postgres(&self) -> bool {
         self.backend_is_postgres
+    }
+
+    /// Connections that failed to open or failed their check on checkout, since start.
+    pub fn connection_failures(&self) -> u64 {
+        self.outage.total.load(Ordering::Relaxed)
     }
 
     /// Statements run through this pool so far.

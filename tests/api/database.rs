@@ -109,3 +109,30 @@ async fn unique_constraints_hold() {
         "one integration per org + provider + account"
     );
 }
+
+/// A connection that broke while in use (the server ended it) is not handed out again, to be
+/// found dead by the next checkout's check and reported as a database failure.
+#[tokio::test]
+async fn a_connection_broken_in_use_does_not_go_back_to_the_pool() {
+    use diesel::connection::SimpleConnection;
+    let app = spawn_app().await;
+    let db = targetym_integrations::db::Db::connect(&app.ctx.settings.database_url, 1).unwrap();
+    // An ordinary failing statement breaks nothing.
+    let failed = db
+        .run(|conn| Ok(conn.batch_execute("SELECT no_such_column FROM organizations")?))
+        .await;
+    assert!(failed.is_err());
+    if db.is_postgres() {
+        // The server ends this very connection under us.
+        let ended = db
+            .run(|conn| Ok(conn.batch_execute("SELECT pg_terminate_backend(pg_backend_pid())")?))
+            .await;
+        assert!(ended.is_err());
+    }
+    for _ in 0..3 {
+        db.run(|conn| Ok(conn.batch_execute("SELECT 1")?))
+            .await
+            .expect("a working connection");
+    }
+    assert_eq!(db.connection_failures(), 0, "no broken connection was handed out");
+}
