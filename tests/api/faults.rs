@@ -292,7 +292,9 @@ async fn a_database_outage_during_webhook_load_loses_nothing_and_heals_without_r
             Some(std::thread::spawn(move || {
                 use diesel::connection::SimpleConnection;
                 let mut conn = diesel::SqliteConnection::establish(&path).unwrap();
-                conn.batch_execute("BEGIN EXCLUSIVE").unwrap();
+                // Taking the lock waits for the app's writers like any other writer.
+                conn.batch_execute("PRAGMA busy_timeout = 10000; BEGIN EXCLUSIVE")
+                    .unwrap();
                 std::thread::sleep(held);
                 conn.batch_execute("COMMIT").unwrap();
             }))
