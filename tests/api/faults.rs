@@ -57,8 +57,10 @@ async fn wait_ready(base: &str) {
     }
 }
 
-async fn stored_event_ids(t: &OAuthApp) -> HashSet<String> {
-    t.app
+/// The acknowledged event ids that are not in the database.
+async fn unstored(t: &OAuthApp, acked: &[String]) -> Vec<String> {
+    let stored: HashSet<String> = t
+        .app
         .ctx
         .db
         .run(|conn| {
@@ -72,7 +74,18 @@ async fn stored_event_ids(t: &OAuthApp) -> HashSet<String> {
         .into_iter()
         .flatten()
         .filter_map(|key| key.rsplit(':').next().map(str::to_owned))
-        .collect()
+        .collect();
+    acked.iter().filter(|id| !stored.contains(*id)).cloned().collect()
+}
+
+fn assert_none_lost(acked: &[String], lost: &[String]) {
+    assert!(
+        lost.is_empty(),
+        "{} of {} acknowledged events lost, e.g. {:?}",
+        lost.len(),
+        acked.len(),
+        lost.first()
+    );
 }
 
 /// Sixteen senders of unique signed Slack events for workspace T-KILL, until stopped or the
@@ -176,17 +189,10 @@ async fn every_event_acknowledged_before_a_kill_9_is_stored() {
     // Restarted on the same database, it serves, and every acknowledged event is there.
     let (mut again, base) = start_binary(&t);
     wait_ready(&base).await;
-    let stored = stored_event_ids(&t).await;
-    let lost: Vec<&String> = acked.iter().filter(|id| !stored.contains(*id)).collect();
+    let lost = unstored(&t, &acked).await;
     again.kill().unwrap();
     again.wait().unwrap();
-    assert!(
-        lost.is_empty(),
-        "{} of {} acknowledged events lost, e.g. {:?}",
-        lost.len(),
-        acked.len(),
-        lost.first()
-    );
+    assert_none_lost(&acked, &lost);
 }
 
 /// A TCP proxy to PostgreSQL that can cut every connection and refuse new ones: the database
@@ -315,17 +321,10 @@ async fn a_database_outage_during_webhook_load_loses_nothing_and_heals_without_r
             .all(|status| *status == StatusCode::SERVICE_UNAVAILABLE),
         "only 503 (retry later) while the database was away: {refused:?}"
     );
-    let stored = stored_event_ids(&t).await;
-    let lost: Vec<&String> = acked.iter().filter(|id| !stored.contains(*id)).collect();
+    let lost = unstored(&t, &acked).await;
     let ready = reqwest::get(format!("{base}/readyz")).await.unwrap().status();
     child.kill().unwrap();
     child.wait().unwrap();
-    assert!(
-        lost.is_empty(),
-        "{} of {} acknowledged events lost, e.g. {:?}",
-        lost.len(),
-        acked.len(),
-        lost.first()
-    );
+    assert_none_lost(&acked, &lost);
     assert_eq!(ready, StatusCode::OK);
 }

@@ -20,6 +20,15 @@ async fn service_token(t: &OAuthApp, client: &reqwest::Client, name: &str) -> St
     html[start..start + html[start..].find('<').unwrap()].to_owned()
 }
 
+/// What `GET /api/v1/integrations` answers this token.
+async fn list_integrations(t: &OAuthApp, token: &str) -> Value {
+    api(t, Some(token), reqwest::Method::GET, "/api/v1/integrations", None)
+        .await
+        .json()
+        .await
+        .unwrap()
+}
+
 async fn api(
     t: &OAuthApp,
     token: Option<&str>,
@@ -131,17 +140,7 @@ async fn another_organizations_integration_is_not_found() {
     let id = first_integration(&t.app).await;
     let other = t.app.signed_in_admin("Beta Ltd", "bob@beta.example").await;
     let theirs = service_token(&t, &other, "beta-service").await;
-    let listed: Value = api(
-        &t,
-        Some(&theirs),
-        reqwest::Method::GET,
-        "/api/v1/integrations",
-        None,
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let listed: Value = list_integrations(&t, &theirs).await;
     assert_eq!(listed["integrations"], json!([]));
     let res = api(
         &t,
@@ -809,17 +808,7 @@ async fn calendar_events_and_emails_through_google() {
     // A Slack integration is not a calendar.
     let flow = t.connect("slack").await;
     assert_eq!(flow.callback.status(), StatusCode::OK);
-    let listed: Value = api(
-        &t,
-        Some(&token),
-        reqwest::Method::GET,
-        "/api/v1/integrations",
-        None,
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let listed: Value = list_integrations(&t, &token).await;
     let slack_id = listed["integrations"]
         .as_array()
         .unwrap()
@@ -1076,17 +1065,7 @@ async fn a_token_limited_to_chosen_integrations_reaches_only_those() {
     assert_eq!(res.status(), StatusCode::CREATED);
     let token = created_token(&res.text().await.unwrap());
 
-    let listed: Value = api(
-        &t,
-        Some(&token),
-        reqwest::Method::GET,
-        "/api/v1/integrations",
-        None,
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let listed: Value = list_integrations(&t, &token).await;
     let listed: Vec<&str> = listed["integrations"]
         .as_array()
         .unwrap()
