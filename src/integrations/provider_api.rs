@@ -10,6 +10,7 @@ use reqwest::Method;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
+use tokio::time::Instant;
 
 use super::tokens::{self, TokenError};
 use crate::context::AppContext;
@@ -40,6 +41,9 @@ pub enum ApiError {
     RateLimited { retry_after: Option<Duration> },
     #[error("the provider is unavailable: {0}")]
     ProviderDown(String),
+    /// The provider's circuit breaker is open: no call was made.
+    #[error("calls to the provider are paused after repeated failures (circuit open)")]
+    CircuitOpen { retry_after: Duration },
     /// The provider refused the request itself (4xx).
     #[error("the provider refused the request: {0}")]
     BadRequest(String),
@@ -62,6 +66,9 @@ pub struct ApiRequest {
     pub body: Option<(String, Vec<u8>)>,
     /// Repeating it cannot do anything twice (GET, PUT, DELETE, or a POST that is idempotent).
     pub retry_safe: bool,
+    /// A successful answer must be JSON: anything else (a proxy's HTML page, garbage) counts
+    /// as the provider failing.
+    pub expects_json: bool,
 }
 
 impl ApiRequest {
@@ -72,6 +79,7 @@ impl ApiRequest {
             query: Vec::new(),
             body: None,
             retry_safe: true,
+            expects_json: true,
         }
     }
 
@@ -86,6 +94,7 @@ impl ApiRequest {
                 body.to_string().into_bytes(),
             )),
             retry_safe: false,
+            expects_json: true,
         }
     }
 
@@ -149,18 +158,41 @@ impl<'a> ProviderApi<'a> {
 
     pub async fn send(&self, request: &ApiRequest) -> Result<ApiResponse, ApiError> {
         let slug = &self.provider.def.slug;
+        // All attempts and waits of one call together: a hung provider costs its caller this
+        // much at most, however many retries were left.
+        let timeout = self.ctx.settings.provider_timeout;
+        let deadline = Instant::now() + timeout * 2;
         let mut token = self.token(tokens::fresh_access_token(self.ctx, self.org, self.integration).await)?;
         let mut refreshed = false;
         let mut attempt = 0;
+        // Why the last attempt failed: what a retry the breaker refuses reports.
+        let mut failure = None;
         loop {
             attempt += 1;
-            let admission = self.ctx.breakers.admit(slug, db::now()).map_err(|_| {
-                ApiError::ProviderDown("calls are paused after repeated failures (circuit open)".into())
-            })?;
-            let outcome = self.once(request, &token).await;
+            let admission = match self.ctx.breakers.admit(slug, db::now()) {
+                Ok(admission) => admission,
+                Err(until) => {
+                    return Err(failure.map_or_else(
+                        || ApiError::CircuitOpen {
+                            retry_after: (until - db::now()).to_std().unwrap_or_default(),
+                        },
+                        ApiError::ProviderDown,
+                    ));
+                }
+            };
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                drop(admission);
+                return Err(ApiError::ProviderDown(format!(
+                    "no answer within {} s",
+                    (timeout * 2).as_secs()
+                )));
+            }
+            let outcome = self.once(request, &token, timeout.min(left)).await;
             let retry = |wait: Option<Duration>| -> Option<Duration> {
                 let wait = backoff(attempt - 1, RETRY_BASE, MAX_RETRY_WAIT, wait);
-                (attempt < MAX_ATTEMPTS && wait <= MAX_RETRY_WAIT).then_some(wait)
+                (attempt < MAX_ATTEMPTS && wait <= MAX_RETRY_WAIT && Instant::now() + wait < deadline)
+                    .then_some(wait)
             };
             match outcome {
                 Ok(response) => {
@@ -194,6 +226,7 @@ impl<'a> ProviderApi<'a> {
                         Some(wait) => tokio::time::sleep(wait).await,
                         None => return Err(ApiError::ProviderDown(why)),
                     }
+                    failure = Some(why);
                 }
                 Err(Failure::Final(error)) => {
                     admission.succeeded();
@@ -212,12 +245,17 @@ impl<'a> ProviderApi<'a> {
         })
     }
 
-    async fn once(&self, request: &ApiRequest, token: &SecretString) -> Result<ApiResponse, Failure> {
+    async fn once(
+        &self,
+        request: &ApiRequest,
+        token: &SecretString,
+        timeout: Duration,
+    ) -> Result<ApiResponse, Failure> {
         let mut builder = self
             .ctx
             .http
             .request(request.method.clone(), &request.url)
-            .timeout(self.ctx.settings.provider_timeout)
+            .timeout(timeout)
             .header(AUTHORIZATION, format!("Bearer {}", token.expose_secret()))
             .query(&request.query);
         for (name, value) in super::health::api_headers(&self.provider.def.slug) {
@@ -241,12 +279,24 @@ impl<'a> ProviderApi<'a> {
             .await
             .map_err(|e| Failure::Down(e.to_string()))?;
         classify(&self.provider.def.slug, status, retry_after, &body)?;
+        if request.expects_json && (200..300).contains(&status) && !is_json(&body) {
+            // A captive portal, a load balancer's error page, a cut or garbled answer.
+            let what = content_type
+                .as_deref()
+                .map_or("no type".into(), |t| crate::oauth::sanitize(t, 60));
+            return Err(Failure::Down(format!("the answer is not JSON ({what})")));
+        }
         Ok(ApiResponse {
             status,
             content_type,
             body,
         })
     }
+}
+
+/// Empty (a 204) or JSON.
+fn is_json(body: &[u8]) -> bool {
+    body.iter().all(u8::is_ascii_whitespace) || serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok()
 }
 
 /// One attempt's failure, by what to do next.

@@ -85,6 +85,18 @@ fn api_error(e: &ApiError) -> HttpResponse {
             response
         }
         ApiError::ProviderDown(why) => error(StatusCode::SERVICE_UNAVAILABLE, "provider_unavailable", why),
+        ApiError::CircuitOpen { retry_after } => {
+            let mut response = error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "provider_unavailable",
+                &e.to_string(),
+            );
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(retry_after.as_secs().max(1)),
+            );
+            response
+        }
         ApiError::BadRequest(why) => error(StatusCode::UNPROCESSABLE_ENTITY, "provider_rejected", why),
         ApiError::NotFound => error(
             StatusCode::NOT_FOUND,
@@ -584,8 +596,15 @@ async fn proxy(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("application/json");
+    // A JSON answer is expected unless the caller asked for another type (a file's bytes).
+    let expects_json = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|accept| accept.contains("json") || accept.trim() == "*/*");
     let request = ApiRequest {
         retry_safe: matches!(method.as_str(), "GET" | "PUT" | "DELETE"),
+        expects_json,
         method: method.clone(),
         url,
         query,
@@ -659,7 +678,8 @@ pub fn openapi_document() -> Value {
             "/integrations/{id}/proxy/{path}": {
                 "parameters": [id, { "name": "path", "in": "path", "required": true, "schema": { "type": "string" },
                     "description": "a path under the provider's API base (no `..`, no absolute URL, no encoded separators)" }],
-                "get": { "summary": "Forward to the provider's API with a fresh token", "responses": { "200": { "description": "the provider's answer, passed back" }, "400": { "description": "the path leaves the provider's API" }, "401": errors["401"], "404": errors["404"] } },
+                "description": "A successful answer must be JSON unless the request's Accept names another type (a file's bytes, say); one that is not (a proxy's HTML page, a cut or garbled body) answers 503 and counts as the provider failing. The call and its retries take at most twice PROVIDER_TIMEOUT_SECS; after repeated failures calls answer 503 with Retry-After at once (circuit open).",
+                "get": { "summary": "Forward to the provider's API with a fresh token", "responses": { "200": { "description": "the provider's answer, passed back" }, "400": { "description": "the path leaves the provider's API" }, "401": errors["401"], "404": errors["404"], "503": errors["503"] } },
                 "post": { "summary": "Forward to the provider's API with a fresh token", "responses": { "200": { "description": "the provider's answer, passed back" }, "400": { "description": "the path leaves the provider's API" }, "401": errors["401"], "404": errors["404"] } },
                 "put": { "summary": "Forward to the provider's API with a fresh token", "responses": { "200": { "description": "the provider's answer, passed back" } } },
                 "patch": { "summary": "Forward to the provider's API with a fresh token", "responses": { "200": { "description": "the provider's answer, passed back" } } },

@@ -30,7 +30,9 @@ impl WatchError {
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            WatchError::Api(ApiError::RateLimited { .. } | ApiError::ProviderDown(_)) | WatchError::Db(_)
+            WatchError::Api(
+                ApiError::RateLimited { .. } | ApiError::ProviderDown(_) | ApiError::CircuitOpen { .. },
+            ) | WatchError::Db(_)
         )
     }
 }

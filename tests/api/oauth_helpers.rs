@@ -169,11 +169,20 @@ pub async fn seed_integration(
     provider: &'static str,
     account: &'static str,
 ) -> String {
+    seed_with_tokens(app, provider, account, mock.issue_tokens("read write")).await
+}
+
+/// The same with a token pair of the caller's (for a provider that is not the mock).
+pub async fn seed_with_tokens(
+    app: &TestApp,
+    provider: &'static str,
+    account: &'static str,
+    (access, refresh): (String, String),
+) -> String {
     use secrecy::SecretString;
     use targetym_integrations::db::{self, credentials as stored};
     use targetym_integrations::integrations::credentials;
     let org = app.org_of("ada@acme.example").await.to_text();
-    let (access, refresh) = mock.issue_tokens("read write");
     let keyring = app.ctx.keyring.clone();
     let rate = app.ctx.settings.webhook_rate_limit_per_minute;
     app.ctx

@@ -1,5 +1,7 @@
 //! Faults against the real binary: what was acknowledged survives them.
 
+mod provider;
+
 use std::collections::HashSet;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -8,6 +10,7 @@ use std::time::{Duration, Instant};
 use diesel::prelude::*;
 use reqwest::StatusCode;
 
+use crate::helpers::TestApp;
 use crate::oauth_helpers::OAuthApp;
 use crate::webhooks::{SIGNING_SECRET, integration, now_secs, slack_event, slack_signature};
 use targetym_integrations::db::schema::integration_sync_logs as logs;
@@ -16,11 +19,12 @@ const BINARY: &str = env!("CARGO_BIN_EXE_targetym-integrations");
 
 /// The real binary serving the test app's database (and its keys) on a free port.
 fn start_binary(t: &OAuthApp) -> (Child, String) {
-    start_binary_on(t, &t.app.database_url)
+    start_binary_on(&t.app, &t.app.database_url, &[])
 }
 
-/// The same, reaching the database at `database_url` (through a proxy, say).
-fn start_binary_on(t: &OAuthApp, database_url: &str) -> (Child, String) {
+/// The same, reaching the database at `database_url` (through a proxy, say), with `vars` on
+/// top of the defaults.
+fn start_binary_on(app: &TestApp, database_url: &str, vars: &[(&str, &str)]) -> (Child, String) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -30,12 +34,13 @@ fn start_binary_on(t: &OAuthApp, database_url: &str) -> (Child, String) {
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("DATABASE_URL", database_url)
-        .env("DATA_DIR", &t.app.data_dir)
+        .env("DATA_DIR", &app.data_dir)
         .env("BIND_ADDR", format!("127.0.0.1:{port}"))
         .env("SLACK_SIGNING_SECRET", SIGNING_SECRET)
         .env("WORKER_ENABLED", "false")
         .env("RUST_LOG", "warn")
-        .current_dir(t.app.data_dir.parent().unwrap())
+        .envs(vars.iter().copied())
+        .current_dir(app.data_dir.parent().unwrap())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -280,7 +285,7 @@ async fn a_database_outage_during_webhook_load_loses_nothing_and_heals_without_r
     let url = proxy
         .as_ref()
         .map_or(t.app.database_url.clone(), |(_, via)| via.clone());
-    let (mut child, base) = start_binary_on(&t, &url);
+    let (mut child, base) = start_binary_on(&t.app, &url, &[]);
     wait_ready(&base).await;
 
     let load = Load::start(&base, "Outage");
