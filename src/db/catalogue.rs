@@ -127,14 +127,18 @@ pub fn seed(conn: &mut DbConnection, defs: &[ProviderDef]) -> Result<usize, DbEr
                 Some(_) => {}
             }
         }
+        // Writes only what changed, so that an instance starts on a database it may only read.
         let slugs: Vec<&str> = defs.iter().map(|d| d.slug.as_str()).collect();
-        changed += diesel::update(
-            p::table
-                .filter(p::slug.ne_all(&slugs))
-                .filter(p::enabled.eq(true)),
-        )
-        .set((p::enabled.eq(false), p::updated_at.eq(now())))
-        .execute(conn)?;
+        let gone: Vec<String> = p::table
+            .filter(p::slug.ne_all(&slugs))
+            .filter(p::enabled.eq(true))
+            .select(p::slug)
+            .load(conn)?;
+        if !gone.is_empty() {
+            changed += diesel::update(p::table.filter(p::slug.eq_any(&gone)))
+                .set((p::enabled.eq(false), p::updated_at.eq(now())))
+                .execute(conn)?;
+        }
         Ok(changed)
     })
 }

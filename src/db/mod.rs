@@ -10,6 +10,7 @@ pub mod oauth_states;
 pub mod orgs;
 pub mod schema;
 pub mod sync_logs;
+mod watch;
 pub mod webhooks;
 
 use std::path::{Path, PathBuf};
@@ -23,6 +24,9 @@ use diesel::r2d2::{self, ManageConnection, Pool};
 use diesel::sqlite::SqliteConnection;
 use diesel::{Connection, RunQueryDsl};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+pub use watch::refuses_writes;
+use watch::{Outage, OutageLog, Watch};
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -66,6 +70,16 @@ impl DbError {
                 _
             ))
         )
+    }
+
+    /// True when the database refused a write it would take once it has room again (a full
+    /// disk, a read-only file): the caller answers "unavailable", not "internal error".
+    pub fn is_write_refused(&self) -> bool {
+        match self {
+            DbError::Query(diesel::result::Error::DatabaseError(_, info)) => refuses_writes(info.message()),
+            DbError::WriteFailed(message) => refuses_writes(message),
+            _ => false,
+        }
     }
 }
 
@@ -116,79 +130,7 @@ pub struct ConnectionManager {
     url: DatabaseUrl,
     queries: Arc<AtomicU64>,
     outage: Arc<Outage>,
-}
-
-/// How an outage reaches the log: its first failure at once, then at most one line every
-/// `OUTAGE_LOG_EVERY` with how many failures it stands for, and one line when the database
-/// answers again (r2d2 alone logs every failure of every connection).
-#[derive(Debug, Default)]
-pub struct Outage {
-    state: std::sync::Mutex<OutageState>,
-    /// Every failure since start (never reset).
-    total: AtomicU64,
-}
-
-#[derive(Debug, Default)]
-struct OutageState {
-    /// Failures since the outage began (0: no outage).
-    failures: u64,
-    /// Failures not yet in a log line, and when the last line was written.
-    unreported: u64,
-    last_line: Option<std::time::Instant>,
-}
-
-const OUTAGE_LOG_EVERY: Duration = Duration::from_secs(10);
-
-impl Outage {
-    /// A connection failed at `now`: `Some(failures this line stands for)` when a line is due.
-    pub fn failed(&self, now: std::time::Instant) -> Option<u64> {
-        self.total.fetch_add(1, Ordering::Relaxed);
-        let mut state = self
-            .state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        state.failures += 1;
-        state.unreported += 1;
-        let due = state
-            .last_line
-            .is_none_or(|at| now.duration_since(at) >= OUTAGE_LOG_EVERY);
-        due.then(|| {
-            state.last_line = Some(now);
-            std::mem::take(&mut state.unreported)
-        })
-    }
-
-    /// A connection opened: `Some(failures of the outage)` when this ends one.
-    pub fn recovered(&self) -> Option<u64> {
-        let mut state = self
-            .state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        (state.failures > 0).then(|| std::mem::take(&mut *state).failures)
-    }
-}
-
-/// The pool's error handler: connection failures go through the outage's throttle.
-#[derive(Debug)]
-struct OutageLog(Arc<Outage>);
-
-impl r2d2::HandleError<r2d2::Error> for OutageLog {
-    fn handle_error(&self, error: r2d2::Error) {
-        if let Some(failures) = self.0.failed(std::time::Instant::now()) {
-            tracing::error!(error = %error, failures, "the database cannot be reached; retrying (logged at most every 10 s)");
-        }
-    }
-}
-
-/// Counts the statements run on a connection (to prove pages do not grow with the data).
-struct QueryCounter(Arc<AtomicU64>);
-
-impl diesel::connection::Instrumentation for QueryCounter {
-    fn on_connection_event(&mut self, event: diesel::connection::InstrumentationEvent<'_>) {
-        if let diesel::connection::InstrumentationEvent::StartQuery { .. } = event {
-            self.0.fetch_add(1, Ordering::Relaxed);
-        }
-    }
+    refusals: Arc<Outage>,
 }
 
 impl ManageConnection for ConnectionManager {
@@ -197,7 +139,7 @@ impl ManageConnection for ConnectionManager {
 
     fn connect(&self) -> Result<DbConnection, r2d2::Error> {
         let conn = self.open()?;
-        if let Some(failures) = self.outage.recovered() {
+        if let Some(failures) = self.outage.recovered(std::time::Instant::now(), Duration::ZERO) {
             tracing::warn!(failures, "the database answers again");
         }
         Ok(conn)
@@ -215,11 +157,18 @@ impl ManageConnection for ConnectionManager {
 }
 
 impl ConnectionManager {
+    fn watch(&self) -> Watch {
+        Watch {
+            queries: self.queries.clone(),
+            refusals: self.refusals.clone(),
+        }
+    }
+
     fn open(&self) -> Result<DbConnection, r2d2::Error> {
         match &self.url {
             DatabaseUrl::Postgres(url) => {
                 let mut conn = PgConnection::establish(url).map_err(r2d2::Error::ConnectionError)?;
-                conn.set_instrumentation(QueryCounter(self.queries.clone()));
+                conn.set_instrumentation(self.watch());
                 Ok(DbConnection::Postgresql(conn))
             }
             DatabaseUrl::Sqlite(path) => {
@@ -229,7 +178,7 @@ impl ConnectionManager {
                     "PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
                 )
                 .map_err(r2d2::Error::QueryError)?;
-                conn.set_instrumentation(QueryCounter(self.queries.clone()));
+                conn.set_instrumentation(self.watch());
                 Ok(DbConnection::Sqlite(conn))
             }
         }
@@ -255,6 +204,7 @@ impl Db {
         }
         let queries = Arc::new(AtomicU64::new(0));
         let outage = Arc::new(Outage::default());
+        let refusals = Arc::new(Outage::default());
         let pool = Pool::builder()
             .max_size(max_size)
             .connection_timeout(Duration::from_secs(10))
@@ -263,6 +213,7 @@ impl Db {
                 url: url.clone(),
                 queries: queries.clone(),
                 outage: outage.clone(),
+                refusals,
             })?;
         Ok(Db {
             pool,
@@ -278,7 +229,7 @@ impl Db {
 
     /// Connections that failed to open or failed their check on checkout, since start.
     pub fn connection_failures(&self) -> u64 {
-        self.outage.total.load(Ordering::Relaxed)
+        self.outage.total()
     }
 
     /// Statements run through this pool so far.
@@ -389,31 +340,6 @@ pub fn now() -> chrono::NaiveDateTime {
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn an_outage_is_logged_once_per_interval_and_its_end_once() {
-        let outage = super::Outage::default();
-        let t0 = std::time::Instant::now();
-        assert_eq!(outage.failed(t0), Some(1), "the first failure at once");
-        for n in 1..50 {
-            assert_eq!(
-                outage.failed(t0 + std::time::Duration::from_millis(n * 100)),
-                None
-            );
-        }
-        assert_eq!(
-            outage.failed(t0 + std::time::Duration::from_secs(10)),
-            Some(50),
-            "then one line for the 49 + 1 since"
-        );
-        assert_eq!(outage.recovered(), Some(51), "the end, once");
-        assert_eq!(outage.recovered(), None);
-        assert_eq!(
-            outage.failed(t0 + std::time::Duration::from_secs(11)),
-            Some(1),
-            "a new outage"
-        );
-    }
-
     use super::DatabaseUrl;
     use std::path::PathBuf;
 

@@ -107,7 +107,12 @@ fn api_error(e: &ApiError) -> HttpResponse {
 }
 
 fn db_error(e: DbError) -> HttpResponse {
-    tracing::error!(error = %e, "internal API storage failure");
+    if e.is_write_refused() {
+        // The database's watch logs refused writes, throttled.
+        tracing::debug!(error = %e, "internal API write refused");
+    } else {
+        tracing::error!(error = %e, "internal API storage failure");
+    }
     error(
         StatusCode::SERVICE_UNAVAILABLE,
         "unavailable",

@@ -30,6 +30,9 @@ pub enum WebError {
     TooManyRequests { retry_after_secs: u64 },
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    /// The database reads but refuses writes (a full disk, a read-only file).
+    #[error("writes refused: {0}")]
+    WritesRefused(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -38,6 +41,7 @@ impl From<DbError> for WebError {
     fn from(e: DbError) -> Self {
         match e {
             e if e.is_not_found() => WebError::NotFound,
+            e if e.is_write_refused() => WebError::WritesRefused(e.to_string()),
             DbError::Pool(e) => WebError::Unavailable(e.to_string()),
             DbError::Query(diesel::result::Error::DatabaseError(
                 diesel::result::DatabaseErrorKind::ClosedConnection
@@ -86,6 +90,10 @@ impl WebError {
                 "Temporarily unavailable",
                 "The service cannot reach its database right now. Nothing was changed; please try again shortly.",
             ),
+            WebError::WritesRefused(_) => (
+                "Temporarily unavailable",
+                "The service cannot save changes right now: its storage is full or read-only. Nothing was changed; please try again shortly.",
+            ),
             WebError::Internal(_) => (
                 "Something went wrong",
                 "An unexpected error occurred. Nothing was changed; please try again.",
@@ -104,7 +112,7 @@ impl ResponseError for WebError {
             WebError::Conflict(_) => StatusCode::CONFLICT,
             WebError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             WebError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            WebError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            WebError::Unavailable(_) | WebError::WritesRefused(_) => StatusCode::SERVICE_UNAVAILABLE,
             WebError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -120,6 +128,8 @@ impl ResponseError for WebError {
             }
             WebError::Internal(cause) => tracing::error!(cause = %cause, "request failed"),
             WebError::Unavailable(cause) => tracing::warn!(cause = %cause, "database unavailable"),
+            // The database's watch logs these, throttled.
+            WebError::WritesRefused(cause) => tracing::debug!(cause = %cause, "write refused"),
             other => tracing::info!(reason = %other, "request refused"),
         }
         self.page()
@@ -141,7 +151,7 @@ impl WebError {
         if let WebError::TooManyRequests { retry_after_secs } = self {
             response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
         }
-        if matches!(self, WebError::Unavailable(_)) {
+        if matches!(self, WebError::Unavailable(_) | WebError::WritesRefused(_)) {
             response.insert_header((header::RETRY_AFTER, "5"));
         }
         let mut response = response.body(body);

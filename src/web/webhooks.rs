@@ -84,7 +84,12 @@ fn respond(result: Result<Ack, WebhookError>) -> HttpResponse {
             .content_type("text/plain; charset=utf-8")
             .body("too many deliveries"),
         Err(WebhookError::Unavailable(e)) => {
-            tracing::error!(error = %e, "webhook not stored; answering 503 so the provider retries");
+            if e.is_write_refused() {
+                // The database's watch logs refused writes, throttled.
+                tracing::debug!(error = %e, "webhook not stored (write refused); answering 503");
+            } else {
+                tracing::error!(error = %e, "webhook not stored; answering 503 so the provider retries");
+            }
             HttpResponse::ServiceUnavailable()
                 .insert_header((header::RETRY_AFTER, "5"))
                 .content_type("text/plain; charset=utf-8")

@@ -140,7 +140,12 @@ async fn write_batches(db: Db, rx: Queue) {
                 }
             }
             Err(e) => {
-                tracing::error!(error = %e, "storing webhook events failed; they are not acknowledged");
+                if e.is_write_refused() {
+                    // The database's watch logs refused writes, throttled.
+                    tracing::debug!(error = %e, "webhook events not stored (write refused)");
+                } else {
+                    tracing::error!(error = %e, "storing webhook events failed; they are not acknowledged");
+                }
                 for reply in replies {
                     let _ = reply.send(Err(e.to_string()));
                 }

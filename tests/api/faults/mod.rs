@@ -1,5 +1,6 @@
 //! Faults against the real binary: what was acknowledged survives them.
 
+mod disk;
 mod provider;
 
 use std::collections::HashSet;
@@ -13,6 +14,7 @@ use reqwest::StatusCode;
 use crate::helpers::TestApp;
 use crate::oauth_helpers::OAuthApp;
 use crate::webhooks::{SIGNING_SECRET, integration, now_secs, slack_event, slack_signature};
+use targetym_integrations::db::Db;
 use targetym_integrations::db::schema::integration_sync_logs as logs;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_targetym-integrations");
@@ -62,12 +64,33 @@ async fn wait_ready(base: &str) {
     }
 }
 
-/// The acknowledged event ids that are not in the database.
+/// A browser signed in to the binary at `base`.
+async fn sign_in(base: &str, email: &str) -> reqwest::Client {
+    let client = crate::helpers::browser();
+    let page = client.get(format!("{base}/login")).send().await.unwrap();
+    let csrf = crate::helpers::csrf_in(&page.text().await.unwrap()).unwrap();
+    let res = client
+        .post(format!("{base}/login"))
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("email", email),
+            ("password", crate::helpers::PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER, "sign-in at the binary");
+    client
+}
+
+/// The acknowledged event ids that are not in the test app's database.
 async fn unstored(t: &OAuthApp, acked: &[String]) -> Vec<String> {
-    let stored: HashSet<String> = t
-        .app
-        .ctx
-        .db
+    unstored_in(&t.app.ctx.db, acked).await
+}
+
+/// The acknowledged event ids that are not in `db`.
+async fn unstored_in(db: &Db, acked: &[String]) -> Vec<String> {
+    let stored: HashSet<String> = db
         .run(|conn| {
             Ok(logs::table
                 .filter(logs::kind.eq("webhook_event"))

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use reqwest::{Client, StatusCode};
 use serde_json::Value;
 
-use super::{start_binary_on, wait_ready};
-use crate::helpers::{self, PASSWORD, csrf_in};
+use super::{sign_in, start_binary_on, wait_ready};
+use crate::helpers::{self, csrf_in};
 use crate::oauth_helpers::seed_with_tokens;
 
 /// The ways it misbehaves; each is a provider of its own (`bad-<way>`), under `/<way>/`.
@@ -116,25 +116,6 @@ fn misbehave(mut socket: TcpStream, calls: &Mutex<HashMap<String, usize>>) {
         "cut" => socket.write_all(format!("{json_head}{{\"ok\":tr").as_bytes()),
         _ => socket.write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n"),
     };
-}
-
-/// A browser signed in to the binary at `base`.
-async fn sign_in(base: &str, email: &str) -> Client {
-    let client = helpers::browser();
-    let page = client.get(format!("{base}/login")).send().await.unwrap();
-    let csrf = csrf_in(&page.text().await.unwrap()).unwrap();
-    let res = client
-        .post(format!("{base}/login"))
-        .form(&[
-            ("csrf_token", csrf.as_str()),
-            ("email", email),
-            ("password", PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::SEE_OTHER, "sign-in at the binary");
-    client
 }
 
 /// Latencies of one page, fetched back to back until stopped.
