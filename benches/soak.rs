@@ -1,0 +1,363 @@
+//! The soak: the release binary with its worker on, for SOAK_SECONDS (default 600), under
+//!   - signed Slack events at half the rate measured at full speed first (SOAK_RATE sets it),
+//!   - an admin viewing the integrations page twice a second,
+//!   - 20 integrations of a mock provider whose access tokens live 20 s, kept fresh by the
+//!     worker (refresh tokens rotate at every refresh),
+//!   - one restart halfway (SIGTERM, then a new process on the same database);
+//!
+//! then checks: no 5xx and no refused connection outside the restart window, every
+//! acknowledged event stored, every integration still connected with no failed refresh, and
+//! each process's resident memory at its end within 20% of what it was after a minute.
+//!
+//!   cargo bench --bench soak                                      # SQLite
+//!   BENCH_DATABASE_URL=postgres://postgres@127.0.0.1/test cargo bench --bench soak
+
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use diesel::prelude::*;
+use secrecy::SecretString;
+
+use support::{
+    EMAIL, PASSWORD, Server, context, database, drop_database, env_number, free_port, full_speed, post_event,
+    prepare, start_server, stored_events, wait_up,
+};
+use targetym_integrations::context::AppContext;
+use targetym_integrations::db::schema::{integration_sync_logs as logs, integrations as rows};
+use targetym_integrations::db::{self, credentials as stored};
+use targetym_integrations::domain::OrgId;
+use targetym_integrations::integrations::credentials;
+use targetym_integrations::mock_provider::{MockConfig, MockProvider};
+
+const INTEGRATIONS: usize = 20;
+const TOKEN_TTL_SECS: i64 = 20;
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(run());
+}
+
+fn providers_file(mock: &MockProvider) -> String {
+    let base = mock.base_url();
+    format!(
+        r#"
+[[provider]]
+slug = "mock-oauth"
+name = "Mock OAuth"
+kind = "oauth2"
+authorize_url = "{base}/authorize"
+token_url = "{base}/token"
+revoke_url = "{base}/revoke"
+userinfo_url = "{base}/userinfo"
+client_id = "mock-client"
+client_secret = "mock-secret"
+scopes = ["read", "write"]
+token_auth_method = "client_secret_post"
+category = "Testing"
+"#
+    )
+}
+
+/// Integrations of the mock provider with tokens it issued (living TOKEN_TTL_SECS).
+async fn connect_mock_integrations(ctx: &AppContext, mock: &MockProvider, org: OrgId) {
+    for n in 0..INTEGRATIONS {
+        let (access, refresh) = mock.issue_tokens("read write");
+        let (keyring, org) = (ctx.keyring.clone(), org.to_text());
+        ctx.db
+            .run(move |conn| {
+                let id = uuid::Uuid::new_v4().to_string();
+                let account = format!("account-{n}");
+                db::integrations::insert(
+                    conn,
+                    &db::integrations::NewIntegration {
+                        id: &id,
+                        org_id: &org,
+                        provider_slug: "mock-oauth",
+                        status: "connected",
+                        external_account_id: &account,
+                        external_account_name: &account,
+                        granted_scopes: "read write",
+                        connected_by: None,
+                    },
+                )?;
+                let tokens = targetym_integrations::oauth::TokenSet {
+                    access_token: SecretString::from(access),
+                    refresh_token: Some(SecretString::from(refresh)),
+                    token_type: "Bearer".into(),
+                    expires_in: Some(TOKEN_TTL_SECS),
+                    scope: None,
+                    id_token: None,
+                    extra: serde_json::Value::Null,
+                };
+                let sealed = credentials::seal(&keyring, &id, &tokens, None, "read write", db::now());
+                stored::upsert(conn, &sealed)
+            })
+            .await
+            .unwrap();
+    }
+}
+
+/// A browser signed in at `base`.
+async fn sign_in(base: &str) -> reqwest::Client {
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = client.get(format!("{base}/login")).send().await.unwrap();
+    let html = page.text().await.unwrap();
+    let marker = "name=\"csrf_token\" value=\"";
+    let start = html.find(marker).unwrap() + marker.len();
+    let csrf = &html[start..start + html[start..].find('"').unwrap()];
+    let res = client
+        .post(format!("{base}/login"))
+        .form(&[("csrf_token", csrf), ("email", EMAIL), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), reqwest::StatusCode::SEE_OTHER, "sign-in");
+    client
+}
+
+fn rss_kib(server: &Server) -> u64 {
+    std::fs::read_to_string(format!("/proc/{}/status", server.0.id()))
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix("VmRSS:"))
+                .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// What went wrong, by when (seconds since the start): 5xx answers and failed connections.
+#[derive(Default)]
+struct Failures(std::sync::Mutex<Vec<(f64, String)>>);
+
+impl Failures {
+    fn add(&self, started: Instant, what: String) {
+        self.0
+            .lock()
+            .unwrap()
+            .push((started.elapsed().as_secs_f64(), what));
+    }
+}
+
+async fn run() {
+    let seconds = env_number("SOAK_SECONDS", 600);
+    let dir = tempfile::tempdir().unwrap();
+    let (database_url, backend) = database(dir.path());
+    let mock = MockProvider::start(MockConfig {
+        access_token_ttl_secs: TOKEN_TTL_SECS,
+        auto_approve: true,
+        ..MockConfig::default()
+    })
+    .await
+    .unwrap();
+    let providers = dir.path().join("providers.toml");
+    std::fs::write(&providers, providers_file(&mock)).unwrap();
+    let providers = providers.display().to_string();
+    let vars = [
+        ("PROVIDERS_FILE", providers.as_str()),
+        ("WORKER_ENABLED", "true"),
+        ("WORKER_TICK_SECS", "1"),
+    ];
+    let ctx = context(&database_url, dir.path(), &vars[..1]).await;
+    let org = prepare(&ctx).await;
+    connect_mock_integrations(&ctx, &mock, org).await;
+
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut server = start_server(&database_url, dir.path(), port, &vars);
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    wait_up(&client, &base).await;
+
+    // Half of what it takes at full speed.
+    let rate = match env_number("SOAK_RATE", 0) {
+        0 => {
+            let (c, b) = (client.clone(), base.clone());
+            let (acked, _, _) = full_speed(64, Duration::from_secs(5), move |n| {
+                let (c, b) = (c.clone(), b.clone());
+                async move { post_event(&c, &b, n, "max").await }
+            })
+            .await;
+            (acked / 5 / 2).max(1)
+        }
+        rate => rate,
+    };
+    let measured = stored_events(&ctx).await;
+    println!(
+        "soak — {backend}, {seconds} s, {rate} events/s, {INTEGRATIONS} integrations with {TOKEN_TTL_SECS} s tokens"
+    );
+
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(seconds);
+    let acked = Arc::new(AtomicU64::new(0));
+    let failures = Arc::new(Failures::default());
+
+    // The events, paced every 10 ms, at most 256 in flight.
+    let sender = {
+        let (client, base, acked, failures) = (client.clone(), base.clone(), acked.clone(), failures.clone());
+        tokio::spawn(async move {
+            let in_flight = Arc::new(tokio::sync::Semaphore::new(256));
+            let mut tick = tokio::time::interval(Duration::from_millis(10));
+            let mut n = 0u64;
+            while Instant::now() < deadline {
+                tick.tick().await;
+                let due = (started.elapsed().as_secs_f64() * rate as f64) as u64;
+                while n < due {
+                    let permit = in_flight.clone().acquire_owned().await.unwrap();
+                    let (client, base, acked, failures) =
+                        (client.clone(), base.clone(), acked.clone(), failures.clone());
+                    let id = n;
+                    tokio::spawn(async move {
+                        let (body, ts, signature) = support::signed_event(id, "soak");
+                        let sent = client
+                            .post(format!("{base}/api/webhooks/slack"))
+                            .header("content-type", "application/json")
+                            .header("X-Slack-Request-Timestamp", ts)
+                            .header("X-Slack-Signature", signature)
+                            .body(body)
+                            .send()
+                            .await;
+                        match sent {
+                            Ok(r) if r.status() == reqwest::StatusCode::OK => {
+                                acked.fetch_add(1, Ordering::Relaxed);
+                            }
+                            Ok(r) => failures.add(started, format!("event: HTTP {}", r.status())),
+                            Err(e) => failures.add(started, format!("event: {e}")),
+                        }
+                        drop(permit);
+                    });
+                    n += 1;
+                }
+            }
+            n
+        })
+    };
+
+    // The admin's page, twice a second.
+    let pages = {
+        let (base, failures) = (base.clone(), failures.clone());
+        let admin = sign_in(&base).await;
+        tokio::spawn(async move {
+            let mut views = 0u64;
+            while Instant::now() < deadline {
+                match admin.get(format!("{base}/integrations")).send().await {
+                    Ok(r) if r.status() == reqwest::StatusCode::OK => views += 1,
+                    Ok(r) if r.status() == reqwest::StatusCode::SEE_OTHER => {
+                        failures.add(started, "page: signed out".into());
+                    }
+                    Ok(r) => failures.add(started, format!("page: HTTP {}", r.status())),
+                    Err(e) => failures.add(started, format!("page: {e}")),
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            views
+        })
+    };
+
+    // Memory after a minute and at the end of each process; the restart halfway.
+    let minute = Duration::from_secs(60.min(seconds / 4));
+    tokio::time::sleep(minute).await;
+    let first_rss = (rss_kib(&server), 0);
+    tokio::time::sleep_until((started + Duration::from_secs(seconds / 2)).into()).await;
+    let first_rss = (first_rss.0, rss_kib(&server));
+    let stopping = started.elapsed().as_secs_f64();
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &server.0.id().to_string()])
+        .status();
+    let _ = server.0.wait();
+    server = start_server(&database_url, dir.path(), port, &vars);
+    wait_up(&client, &base).await;
+    let up_again = started.elapsed().as_secs_f64();
+    tokio::time::sleep(minute).await;
+    let second_rss = rss_kib(&server);
+    let sent = sender.await.unwrap();
+    let views = pages.await.unwrap();
+    // Let the last requests in flight finish.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let second_rss = (second_rss, rss_kib(&server));
+    drop(server);
+
+    let acked = acked.load(Ordering::Relaxed);
+    let stored = stored_events(&ctx).await - measured;
+    let failures = failures.0.lock().unwrap().clone();
+    let window = (stopping - 0.5)..(up_again + 2.0);
+    let outside: Vec<&(f64, String)> = failures.iter().filter(|(at, _)| !window.contains(at)).collect();
+    let (connected, failed_refreshes, refreshes) = ctx
+        .db
+        .run(|conn| {
+            let connected: i64 = rows::table
+                .filter(rows::provider_slug.eq("mock-oauth"))
+                .filter(rows::status.eq("connected"))
+                .count()
+                .get_result(conn)?;
+            let failed: i64 = logs::table
+                .filter(logs::kind.eq("refresh"))
+                .filter(logs::status.eq("failed"))
+                .count()
+                .get_result(conn)?;
+            let refreshed: i64 = logs::table
+                .filter(logs::kind.eq("refresh"))
+                .filter(logs::status.eq("succeeded"))
+                .count()
+                .get_result(conn)?;
+            Ok((connected, failed, refreshed))
+        })
+        .await
+        .unwrap();
+    let counters = mock.counters();
+    let growth = |(after_a_minute, at_end): (u64, u64)| at_end as f64 / after_a_minute.max(1) as f64;
+
+    println!("  events      {sent} sent, {acked} acknowledged, {stored} stored");
+    println!(
+        "  failures    {} during the restart ({:.1}–{:.1} s), {} outside it",
+        failures.len() - outside.len(),
+        stopping,
+        up_again,
+        outside.len()
+    );
+    println!("  pages       {views} views of /integrations");
+    println!(
+        "  tokens      {refreshes} refreshes logged, {} at the provider, {failed_refreshes} failed, {} rotated tokens reused; {connected} of {INTEGRATIONS} connected",
+        counters.refreshes, counters.refresh_token_reuses
+    );
+    println!(
+        "  memory      first process {} → {} KiB ({:.2}×), second {} → {} KiB ({:.2}×)",
+        first_rss.0,
+        first_rss.1,
+        growth(first_rss),
+        second_rss.0,
+        second_rss.1,
+        growth(second_rss)
+    );
+    for (at, what) in outside.iter().take(5) {
+        println!("  outside the restart at {at:.1} s: {what}");
+    }
+    drop_database(&database_url);
+
+    assert!(outside.is_empty(), "failures outside the restart window");
+    assert!(stored >= acked, "an acknowledged event is missing");
+    assert_eq!(connected as usize, INTEGRATIONS, "an integration was lost");
+    assert_eq!(failed_refreshes, 0, "a refresh failed");
+    assert_eq!(
+        counters.refresh_token_reuses, 0,
+        "a rotated refresh token was used again"
+    );
+    assert!(refreshes as u64 >= seconds / 20, "the tokens were refreshed");
+    for rss in [first_rss, second_rss] {
+        assert!(growth(rss) <= 1.2, "resident memory grew more than 20%");
+    }
+}

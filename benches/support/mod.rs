@@ -1,0 +1,252 @@
+//! What the benchmarks share: a fresh database with an admin and a Slack workspace, the
+//! release binary on 127.0.0.1, signed Slack events, load loops and percentiles.
+
+#![allow(dead_code)] // each benchmark uses its own part
+
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use secrecy::SecretString;
+
+use targetym_integrations::accounts::{self, NewAdminInput};
+use targetym_integrations::config::Settings;
+use targetym_integrations::context::AppContext;
+use targetym_integrations::db::schema::integration_sync_logs as logs;
+use targetym_integrations::db::{integrations, webhooks};
+use targetym_integrations::domain::OrgId;
+use targetym_integrations::webhooks::verify::hmac_sha256;
+
+pub const SECRET: &str = "bench-signing-secret";
+pub const TEAM: &str = "T-BENCH";
+pub const EMAIL: &str = "bench@acme.example";
+pub const PASSWORD: &str = "bench password 123";
+
+/// The binary, killed when dropped.
+pub struct Server(pub Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// A Slack event with a unique id, its timestamp and signature.
+pub fn signed_event(n: u64, run: &str) -> (String, String, String) {
+    let body = format!(
+        r#"{{"token":"t","team_id":"{TEAM}","api_app_id":"A1","type":"event_callback","event_id":"Ev{run}{n:09}","event_time":1700000000,"event":{{"type":"message","user":"U1","channel":"C1","text":"hello"}}}}"#
+    );
+    let ts = chrono::Utc::now().timestamp().to_string();
+    let mac = hmac_sha256(SECRET.as_bytes(), &[b"v0:", ts.as_bytes(), b":", body.as_bytes()]);
+    (body, ts, format!("v0={}", hex::encode(mac)))
+}
+
+/// Sends one signed event; true when it was acknowledged (200).
+pub async fn post_event(client: &reqwest::Client, base: &str, n: u64, run: &str) -> bool {
+    let (body, ts, signature) = signed_event(n, run);
+    client
+        .post(format!("{base}/api/webhooks/slack"))
+        .header("content-type", "application/json")
+        .header("X-Slack-Request-Timestamp", ts)
+        .header("X-Slack-Signature", signature)
+        .body(body)
+        .send()
+        .await
+        .is_ok_and(|r| r.status() == reqwest::StatusCode::OK)
+}
+
+/// Latencies in microseconds, sorted; the result in milliseconds.
+pub fn percentile(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index] as f64 / 1000.0
+}
+
+/// BENCH_DATABASE_URL (a fresh schema in it) or a SQLite file in `dir`; and the backend's name.
+pub fn database(dir: &std::path::Path) -> (String, &'static str) {
+    match std::env::var("BENCH_DATABASE_URL").ok().filter(|u| !u.is_empty()) {
+        Some(admin_url) => {
+            let schema = format!("bench_{}", uuid::Uuid::new_v4().simple());
+            let mut conn = diesel::PgConnection::establish(&admin_url).expect("BENCH_DATABASE_URL reachable");
+            conn.batch_execute(&format!("CREATE SCHEMA {schema}")).unwrap();
+            let sep = if admin_url.contains('?') { '&' } else { '?' };
+            (
+                format!("{admin_url}{sep}options=-csearch_path%3D{schema}"),
+                "PostgreSQL",
+            )
+        }
+        None => (dir.join("bench.sqlite3").display().to_string(), "SQLite"),
+    }
+}
+
+/// Drops the schema `database` made, if it made one.
+pub fn drop_database(database_url: &str) {
+    if let Some(schema) = database_url.split("search_path%3D").nth(1) {
+        let admin_url = std::env::var("BENCH_DATABASE_URL").unwrap();
+        let mut conn = diesel::PgConnection::establish(&admin_url).unwrap();
+        let _ = conn.batch_execute(&format!("DROP SCHEMA {schema} CASCADE"));
+    }
+}
+
+/// The app's context on that database (its migrations applied, the catalogue seeded).
+pub async fn context(database_url: &str, data_dir: &std::path::Path, vars: &[(&str, &str)]) -> AppContext {
+    let mut all = std::collections::HashMap::from([
+        ("DATABASE_URL".to_owned(), database_url.to_owned()),
+        ("DATA_DIR".to_owned(), data_dir.display().to_string()),
+    ]);
+    all.extend(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let ctx = AppContext::load(Settings::from_vars(&all).unwrap())
+        .await
+        .unwrap();
+    ctx.prepare_database().await.unwrap();
+    ctx
+}
+
+/// An admin and a connected Slack workspace whose events are routed (no rate limit to speak
+/// of); the organization.
+pub async fn prepare(ctx: &AppContext) -> OrgId {
+    let input = NewAdminInput::parse("Bench HR", EMAIL, SecretString::from(PASSWORD)).unwrap();
+    let org = accounts::create_admin(&ctx.db, input).await.unwrap();
+    ctx.db
+        .run(move |conn| {
+            let (id, org) = (uuid::Uuid::new_v4().to_string(), org.to_text());
+            integrations::insert(
+                conn,
+                &integrations::NewIntegration {
+                    id: &id,
+                    org_id: &org,
+                    provider_slug: "slack",
+                    status: "connected",
+                    external_account_id: TEAM,
+                    external_account_name: "Bench Workspace",
+                    granted_scopes: "chat:write",
+                    connected_by: None,
+                },
+            )?;
+            // What the callback does: the workspace's events go to this integration.
+            webhooks::bind_slack_route(
+                conn,
+                &webhooks::SlackRoute {
+                    org_id: &org,
+                    integration_id: &id,
+                    team_id: TEAM,
+                    rate_limit_per_minute: 10_000_000,
+                    at: targetym_integrations::db::now(),
+                },
+            )
+        })
+        .await
+        .unwrap();
+    org
+}
+
+/// The release binary on `port`, with the worker off unless `vars` turn it on.
+pub fn start_server(
+    database_url: &str,
+    data_dir: &std::path::Path,
+    port: u16,
+    vars: &[(&str, &str)],
+) -> Server {
+    let child = Command::new(env!("CARGO_BIN_EXE_targetym-integrations"))
+        .env_clear()
+        .env("DATABASE_URL", database_url)
+        .env("DATA_DIR", data_dir)
+        .env("BIND_ADDR", format!("127.0.0.1:{port}"))
+        .env("SLACK_SIGNING_SECRET", SECRET)
+        .env("WEBHOOK_RATE_LIMIT_PER_MINUTE", "10000000")
+        .env("DB_POOL_SIZE", "8")
+        // Ingestion alone: the actor would process the stored events meanwhile.
+        .env("WORKER_ENABLED", "false")
+        .env("RUST_LOG", "warn")
+        .envs(vars.iter().copied())
+        .current_dir(data_dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the release binary starts");
+    Server(child)
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Waits (up to 10 s) until `base` answers /healthz.
+pub async fn wait_up(client: &reqwest::Client, base: &str) {
+    for _ in 0..200 {
+        if client.get(format!("{base}/healthz")).send().await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{base} did not come up");
+}
+
+/// Webhook events stored so far.
+pub async fn stored_events(ctx: &AppContext) -> u64 {
+    ctx.db
+        .run(|conn| {
+            Ok(logs::table
+                .filter(logs::kind.eq("webhook_event"))
+                .count()
+                .get_result::<i64>(conn)?)
+        })
+        .await
+        .unwrap() as u64
+}
+
+/// `concurrency` loops sending requests as fast as answers come, for `duration`: how many
+/// succeeded, their latencies (µs, sorted), how many failed.
+pub async fn full_speed<F, Fut>(concurrency: u64, duration: Duration, send: F) -> (u64, Vec<u64>, u64)
+where
+    F: Fn(u64) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    let send = Arc::new(send);
+    let counter = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + duration;
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (send, counter) = (send.clone(), counter.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut failures = 0;
+            while Instant::now() < deadline {
+                let n = counter.fetch_add(1, Ordering::Relaxed);
+                let started = Instant::now();
+                if send(n).await {
+                    latencies.push(started.elapsed().as_micros() as u64);
+                } else {
+                    failures += 1;
+                }
+            }
+            (latencies, failures)
+        }));
+    }
+    let mut all = Vec::new();
+    let mut failures = 0;
+    for task in tasks {
+        let (latencies, failed) = task.await.unwrap();
+        all.extend(latencies);
+        failures += failed;
+    }
+    all.sort_unstable();
+    (all.len() as u64, all, failures)
+}
