@@ -131,7 +131,7 @@ impl Instrumentation for Watch {
                     tracing::error!(
                         cause = %cause,
                         refused,
-                        "the database refuses writes; they answer 503 until it accepts them again, reads go on (logged at most every 10 s)"
+                        "the database refuses writes; they answer 503 until it accepts them again, reads go on; check free space and that the database files (SQLite: with their -wal and -shm) are writable (logged at most every 10 s)"
                     );
                 }
             }

@@ -17,7 +17,8 @@ use targetym_integrations::db::{DatabaseUrl, Db};
 
 /// A shell in the namespace: mounts the tmpfs and copies the seed database onto it, then
 /// obeys `start` (the binary, without the capabilities that let root ignore file modes),
-/// `fill` and `free` (the disk), `lock` and `unlock` (the database file's write permission),
+/// `fill` and `free` (the disk), `lock` (the database file read-only) and `unlock` (it and the
+/// write-ahead log files SQLite made meanwhile, with the same mode, writable),
 /// and `stop` (which stops the binary and copies the database out).
 const CONTROLLER: &str = r#"
 set -e
@@ -246,8 +247,9 @@ async fn a_full_disk_refuses_writes_with_503_keeps_reads_and_heals_without_resta
     check_after(disk, &acked, "database or disk is full").await;
 }
 
-/// SQLite opens a file it may not write read-only and keeps the process's view of its
-/// write-ahead log read-only while any connection is open: this one heals with a restart.
+/// SQLite opens a file it may not write read-only, creates its write-ahead log files with the
+/// same mode, and keeps the process's shared view of that log read-only while any of its
+/// connections is open: this one heals with a restart once the files' mode is fixed.
 #[tokio::test]
 async fn a_read_only_database_file_refuses_writes_with_503_and_keeps_reads_and_sign_in() {
     let (mut disk, id, _dir) = confined().await;
@@ -284,6 +286,7 @@ async fn a_read_only_database_file_refuses_writes_with_503_and_keeps_reads_and_s
     let refusal_lines = log.lines().filter(|l| l.contains("refuses writes")).count();
     assert!((1..=4).contains(&refusal_lines), "{refusal_lines} lines: {log}");
 
+    // The operator fixes the mode of the database and of the log files SQLite made meanwhile.
     disk.command("unlock");
     disk.command("start");
     wait_ready(&base).await;
