@@ -7,10 +7,12 @@ use secrecy::ExposeSecret;
 
 use crate::config::Settings;
 use crate::crypto::{EncryptionKey, Keyring};
+use crate::db::event_sink::EventSink;
 use crate::db::{Db, DbError};
 use crate::metrics::Metrics;
 use crate::providers::Catalogue;
 use crate::providers::breaker::Breakers;
+use crate::runtime::{DeliveryCounts, RateLimits, RefreshLocks, SlackRoutes};
 
 #[derive(Clone)]
 pub struct AppContext {
@@ -26,15 +28,15 @@ pub struct AppContext {
     /// One circuit breaker per provider, shared by the worker and on-demand refreshes.
     pub breakers: Arc<Breakers>,
     /// Single-flight of token refreshes within this process.
-    pub refresh_locks: Arc<crate::integrations::tokens::RefreshLocks>,
+    pub refresh_locks: Arc<RefreshLocks>,
     /// Who this process is in leases ("<host>:<pid>:<random>").
     pub instance_id: Arc<str>,
     /// Stores verified webhook events with group commit.
-    pub event_sink: crate::webhooks::sink::EventSink,
-    pub webhook_limits: Arc<crate::webhooks::RateLimits>,
-    pub slack_routes: Arc<crate::webhooks::SlackRoutes>,
+    pub event_sink: EventSink,
+    pub webhook_limits: Arc<RateLimits>,
+    pub slack_routes: Arc<SlackRoutes>,
     /// Refused and dropped deliveries not yet written to their webhook rows.
-    pub delivery_counts: Arc<crate::webhooks::counts::DeliveryCounts>,
+    pub delivery_counts: Arc<DeliveryCounts>,
     pub log_throttle: Arc<crate::metrics::LogThrottle>,
 }
 
@@ -89,7 +91,7 @@ impl AppContext {
             breakers: Arc::new(breakers),
             refresh_locks: Arc::default(),
             instance_id: instance_id.into(),
-            event_sink: crate::webhooks::sink::EventSink::start(db.clone()),
+            event_sink: EventSink::start(db.clone()),
             webhook_limits: Arc::default(),
             slack_routes: Arc::default(),
             delivery_counts: Arc::default(),

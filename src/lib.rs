@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod mock_provider;
 pub mod oauth;
 pub mod providers;
+pub mod runtime;
 pub mod startup;
 pub mod telemetry;
 pub mod web;

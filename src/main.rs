@@ -254,7 +254,7 @@ async fn replay_webhook(settings: Settings, id: &str) -> anyhow::Result<()> {
     let ctx = AppContext::load(settings).await?;
     ctx.prepare_database().await?;
     anyhow::ensure!(
-        targetym_integrations::webhooks::admin::replay(&ctx, None, &id).await?,
+        targetym_integrations::integrations::webhook_endpoints::replay(&ctx, None, &id).await?,
         "no finished webhook event has the id {id}"
     );
     println!("event {id} is queued again");

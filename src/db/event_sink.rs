@@ -12,8 +12,9 @@ use std::collections::BTreeMap;
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::db::sync_logs::{self, NewEvent};
-use crate::db::{self, Db, DbError, webhooks};
+use super::sync_logs::{self, NewEvent};
+use super::{Db, DbError, webhooks};
+use crate::db;
 
 /// Deliveries written per transaction at most.
 const MAX_BATCH: usize = 512;

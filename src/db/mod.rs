@@ -5,6 +5,7 @@ pub mod api_tokens;
 pub mod catalogue;
 pub mod consents;
 pub mod credentials;
+pub mod event_sink;
 pub mod integrations;
 pub mod oauth_states;
 pub mod orgs;
@@ -13,7 +14,7 @@ pub mod sync_logs;
 mod watch;
 pub mod webhooks;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -25,6 +26,7 @@ use diesel::sqlite::SqliteConnection;
 use diesel::{Connection, RunQueryDsl};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
+pub use crate::config::DatabaseUrl;
 pub use watch::refuses_writes;
 use watch::{Outage, OutageLog, Watch};
 
@@ -80,47 +82,6 @@ impl DbError {
             DbError::WriteFailed(message) => refuses_writes(message),
             _ => false,
         }
-    }
-}
-
-/// Where the data lives, decided from DATABASE_URL's scheme.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DatabaseUrl {
-    Postgres(String),
-    Sqlite(PathBuf),
-}
-
-impl DatabaseUrl {
-    /// `postgres://` / `postgresql://` URLs go to PostgreSQL; `sqlite://path`, `sqlite:path`
-    /// and plain paths to SQLite. An empty value is refused rather than silently opening a
-    /// temporary database.
-    pub fn parse(url: &str) -> Result<Self, String> {
-        let url = url.trim();
-        if url.is_empty() {
-            return Err("DATABASE_URL is empty".into());
-        }
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            return Ok(DatabaseUrl::Postgres(url.to_owned()));
-        }
-        let path = url
-            .strip_prefix("sqlite://")
-            .or_else(|| url.strip_prefix("sqlite:"))
-            .unwrap_or(url);
-        if path.is_empty() || path == ":memory:" || path.contains("://") {
-            return Err(format!(
-                "DATABASE_URL must be postgres://..., sqlite://<file> or a file path (got a {} value)",
-                if path == ":memory:" {
-                    "in-memory"
-                } else {
-                    "non-file"
-                }
-            ));
-        }
-        Ok(DatabaseUrl::Sqlite(PathBuf::from(path)))
-    }
-
-    pub fn is_postgres(&self) -> bool {
-        matches!(self, DatabaseUrl::Postgres(_))
     }
 }
 

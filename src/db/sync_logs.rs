@@ -74,6 +74,9 @@ pub fn append(conn: &mut DbConnection, entry: &NewSyncLog<'_>) -> Result<String,
     Ok(id)
 }
 
+/// Attempts of a queued job (a sync, a webhook event's processing) before it ends failed.
+pub const JOB_MAX_ATTEMPTS: i32 = 5;
+
 pub mod queue_status {
     pub const QUEUED: &str = "queued";
     pub const RUNNING: &str = "running";

@@ -2,11 +2,18 @@
 
 mod email;
 mod ids;
+mod schedule;
 mod status;
 
 pub use email::Email;
 pub use ids::{IntegrationId, OrgId, ProviderSlug, UserId};
+pub use schedule::Schedule;
 pub use status::IntegrationStatus;
+
+/// A moment as pages show it: `2026-12-02 14:05 UTC`.
+pub fn format_time(at: chrono::NaiveDateTime) -> String {
+    at.format("%Y-%m-%d %H:%M UTC").to_string()
+}
 
 /// Declares a closed set of string-coded values stored in text columns.
 macro_rules! text_enum {

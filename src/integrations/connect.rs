@@ -541,7 +541,7 @@ async fn store_connection(
                             message: "Register the calendar watch channel",
                             dedup_key: None,
                             payload: None,
-                            max_attempts: crate::worker::SYNC_MAX_ATTEMPTS,
+                            max_attempts: crate::db::sync_logs::JOB_MAX_ATTEMPTS,
                         },
                         now,
                     )?;

@@ -1,10 +1,8 @@
 //! What an integration's page shows (never a token).
 
-use chrono::NaiveDateTime;
-
 use crate::context::AppContext;
 use crate::db::{DbError, consents, credentials, integrations};
-use crate::domain::{IntegrationId, IntegrationStatus, OrgId};
+use crate::domain::{IntegrationId, IntegrationStatus, OrgId, Schedule, format_time};
 
 pub struct IntegrationDetail {
     pub id: String,
@@ -24,8 +22,8 @@ pub struct IntegrationDetail {
     pub can_disconnect: bool,
     pub can_reconnect: bool,
     pub consents: Vec<ConsentView>,
-    pub webhooks: Vec<crate::webhooks::admin::EndpointView>,
-    pub schedule: super::oversight::Schedule,
+    pub webhooks: Vec<crate::integrations::webhook_endpoints::EndpointView>,
+    pub schedule: Schedule,
     pub last_sync_at: Option<String>,
     /// The data was erased (GDPR): only the minimal record is left.
     pub erased: bool,
@@ -38,10 +36,6 @@ pub struct ConsentView {
     pub scopes: String,
     pub text_version: String,
     pub withdrawn_at: Option<String>,
-}
-
-pub fn format_time(at: NaiveDateTime) -> String {
-    at.format("%Y-%m-%d %H:%M UTC").to_string()
 }
 
 impl IntegrationStatus {
@@ -80,7 +74,7 @@ pub async fn detail(
         return Ok(None);
     };
     let status = IntegrationStatus::parse(&row.status).unwrap_or(IntegrationStatus::Error);
-    let webhooks = crate::webhooks::admin::list_endpoints(ctx, &row.org_id, &row.id).await?;
+    let webhooks = crate::integrations::webhook_endpoints::list_endpoints(ctx, &row.org_id, &row.id).await?;
     let can_add_webhook = ctx.catalogue.get(&row.provider_slug).is_some_and(|p| {
         !matches!(
             p.def.webhook_kind,
@@ -90,7 +84,7 @@ pub async fn detail(
         )
     });
     Ok(Some(IntegrationDetail {
-        schedule: super::oversight::Schedule::from_minutes(row.sync_interval_minutes),
+        schedule: Schedule::from_minutes(row.sync_interval_minutes),
         last_sync_at: row.last_sync_at.map(format_time),
         erased: row.external_account_id.starts_with("erased:"),
         webhooks,

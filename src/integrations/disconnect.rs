@@ -50,7 +50,7 @@ pub async fn disconnect(
         .map(|p| p.def.name.clone())
         .unwrap_or_else(|| row.provider_slug.clone());
 
-    crate::webhooks::google::stop_channels_of(ctx, admin.org_id, id).await?;
+    crate::integrations::google_channels::stop_channels_of(ctx, admin.org_id, id).await?;
     let revocation = revoke_stored(ctx, &row.provider_slug, stored).await;
     let revocation_error = revocation.as_ref().err().cloned();
     if let Some(reason) = &revocation_error {

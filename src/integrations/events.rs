@@ -96,7 +96,7 @@ async fn queue_sync(ctx: &AppContext, job: &JobRow) -> Result<(), DbError> {
                     message: "Sync after a webhook event",
                     dedup_key: Some(&dedup),
                     payload: None,
-                    max_attempts: crate::worker::SYNC_MAX_ATTEMPTS,
+                    max_attempts: crate::db::sync_logs::JOB_MAX_ATTEMPTS,
                 },
                 db::now(),
             )

@@ -5,11 +5,11 @@
 use chrono::{Duration, NaiveDateTime};
 use serde_json::{Value, json};
 
+use super::provider_api::{ApiError, ApiRequest, ProviderApi};
 use crate::context::AppContext;
 use crate::db::webhooks::{self, WebhookRow, status};
 use crate::db::{self, DbError, integrations};
 use crate::domain::{IntegrationId, OrgId};
-use crate::integrations::provider_api::{ApiError, ApiRequest, ProviderApi};
 
 /// How long a new channel is asked to live (Google may shorten it).
 pub const CHANNEL_TTL: Duration = Duration::days(7);
@@ -163,7 +163,7 @@ pub async fn watch(
         .unwrap_or(expires);
     let row_id = uuid::Uuid::new_v4().to_string();
     let row = WebhookRow {
-        secret: Some(super::seal_secret(ctx, &row_id, token.as_bytes())),
+        secret: Some(crate::webhooks::seal_secret(ctx, &row_id, token.as_bytes())),
         key_id: Some(ctx.keyring.current_key_id()),
         id: row_id,
         org_id: org.to_text(),

@@ -7,18 +7,6 @@ use serde_json::Value;
 use super::provider_api::{ApiError, ApiRequest, ProviderApi};
 use crate::providers::catalogue::IdentitySource;
 
-/// Headers some APIs require on every call.
-pub fn api_headers(provider: &str) -> &'static [(&'static str, &'static str)] {
-    match provider {
-        "notion" => &[("Notion-Version", "2022-06-28")],
-        "github" => &[
-            ("Accept", "application/vnd.github+json"),
-            ("X-GitHub-Api-Version", "2022-11-28"),
-        ],
-        _ => &[],
-    }
-}
-
 /// Runs the provider's identity call; returns the account name it reports (when it names one).
 pub async fn identity_call(api: &ProviderApi<'_>) -> Result<Option<String>, ApiError> {
     let def = &api.provider.def;

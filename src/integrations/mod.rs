@@ -4,7 +4,9 @@ mod connect;
 pub mod credentials;
 mod detail;
 mod disconnect;
+pub mod events;
 pub mod google;
+pub mod google_channels;
 pub mod health;
 pub mod key_rotation;
 pub mod oversight;
@@ -12,12 +14,13 @@ pub mod provider_api;
 pub mod slack;
 mod test_connection;
 pub mod tokens;
+pub mod webhook_endpoints;
 
 pub use connect::{
     CallbackError, CallbackOutcome, CallbackParams, ConnectError, ConnectRequest, ConnectView, StateProblem,
     complete_callback, connect_view, start_connect,
 };
-pub use detail::{IntegrationDetail, detail, format_time};
+pub use detail::{IntegrationDetail, detail};
 pub use disconnect::{DisconnectError, DisconnectOutcome, disconnect};
 pub use test_connection::{TestResult, test_connection};
 

@@ -6,12 +6,11 @@
 use chrono::{Duration, NaiveDateTime};
 use serde_json::{Value, json};
 
-use super::detail::format_time;
 use crate::accounts::Admin;
 use crate::context::AppContext;
 use crate::db::sync_logs::{self, AuditRow, LogFilter, NewSyncLog, kind, status};
 use crate::db::{self, DbError, consents, integrations, webhooks};
-use crate::domain::{IntegrationId, IntegrationStatus, OrgId};
+use crate::domain::{IntegrationId, IntegrationStatus, OrgId, Schedule, format_time};
 
 /// Hourly buckets of the last 24 hours, oldest first.
 pub const HOURS: usize = 24;
@@ -269,62 +268,6 @@ fn csv_cell(value: &str) -> String {
     }
 }
 
-/// How often an integration's sync runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Schedule {
-    Off,
-    Every15Minutes,
-    Hourly,
-    Daily,
-}
-
-impl Schedule {
-    pub const ALL: [Schedule; 4] = [
-        Schedule::Off,
-        Schedule::Every15Minutes,
-        Schedule::Hourly,
-        Schedule::Daily,
-    ];
-
-    pub fn parse(value: &str) -> Option<Schedule> {
-        Schedule::ALL.into_iter().find(|s| s.value() == value)
-    }
-
-    pub fn from_minutes(minutes: Option<i32>) -> Schedule {
-        Schedule::ALL
-            .into_iter()
-            .find(|s| s.minutes() == minutes)
-            .unwrap_or(Schedule::Off)
-    }
-
-    pub fn minutes(self) -> Option<i32> {
-        match self {
-            Schedule::Off => None,
-            Schedule::Every15Minutes => Some(15),
-            Schedule::Hourly => Some(60),
-            Schedule::Daily => Some(1440),
-        }
-    }
-
-    pub fn value(self) -> &'static str {
-        match self {
-            Schedule::Off => "off",
-            Schedule::Every15Minutes => "15m",
-            Schedule::Hourly => "hourly",
-            Schedule::Daily => "daily",
-        }
-    }
-
-    pub fn label(self) -> &'static str {
-        match self {
-            Schedule::Off => "Off",
-            Schedule::Every15Minutes => "Every 15 minutes",
-            Schedule::Hourly => "Hourly",
-            Schedule::Daily => "Daily",
-        }
-    }
-}
-
 /// Sets the sync schedule; `false` for an integration of another organization.
 pub async fn set_schedule(
     ctx: &AppContext,
@@ -516,7 +459,7 @@ pub async fn erase(
     let Some(row) = row.filter(|r| !r.external_account_id.starts_with("erased:")) else {
         return Ok(None);
     };
-    crate::webhooks::google::stop_channels_of(ctx, admin.org_id, id).await?;
+    crate::integrations::google_channels::stop_channels_of(ctx, admin.org_id, id).await?;
     let revocation = super::disconnect::revoke_stored(ctx, &row.provider_slug, stored).await;
     let revocation_error = revocation.err();
     let (org, user, error) = (

@@ -258,8 +258,8 @@ impl<'a> ProviderApi<'a> {
             .timeout(timeout)
             .header(AUTHORIZATION, format!("Bearer {}", token.expose_secret()))
             .query(&request.query);
-        for (name, value) in super::health::api_headers(&self.provider.def.slug) {
-            builder = builder.header(*name, *value);
+        for (name, value) in &self.provider.def.api_headers {
+            builder = builder.header(name, value);
         }
         if let Some((content_type, body)) = &request.body {
             builder = builder.header(CONTENT_TYPE, content_type).body(body.clone());

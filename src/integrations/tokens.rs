@@ -8,8 +8,6 @@
 //! record stays: nobody sends that token again, and the integration asks for a reconnect
 //! instead of risking a reuse that strict providers answer by revoking the whole grant.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDateTime;
@@ -33,23 +31,6 @@ const RETRY_BASE: Duration = Duration::from_secs(30);
 const RETRY_CAP: Duration = Duration::from_secs(30 * 60);
 /// An access token closer than this to its expiry is refreshed before use.
 const MIN_REMAINING: chrono::Duration = chrono::Duration::seconds(60);
-
-/// Per-integration locks: callers in this process wait for the one refresh in flight.
-#[derive(Default)]
-pub struct RefreshLocks(Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>);
-
-impl RefreshLocks {
-    fn get(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
-        let mut map = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(lock) = map.get(id).and_then(Weak::upgrade) {
-            return lock;
-        }
-        map.retain(|_, weak| weak.strong_count() > 0);
-        let lock = Arc::new(tokio::sync::Mutex::new(()));
-        map.insert(id.to_owned(), Arc::downgrade(&lock));
-        lock
-    }
-}
 
 /// When to look at this token again: before it expires, spread over half the refresh window
 /// so that tokens issued together are not refreshed together; without an expiry, at the next

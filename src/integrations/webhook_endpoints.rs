@@ -122,7 +122,7 @@ pub async fn create_endpoint(
     let endpoint = WebhookRow {
         secret: secret
             .as_ref()
-            .map(|s| super::seal_secret(ctx, &webhook_id, s.as_bytes())),
+            .map(|s| crate::webhooks::seal_secret(ctx, &webhook_id, s.as_bytes())),
         key_id: secret.as_ref().map(|_| ctx.keyring.current_key_id()),
         external_id: webhook_id.clone(),
         id: webhook_id,
@@ -162,7 +162,7 @@ pub async fn list_endpoints(
         .db
         .run(move |conn| webhooks::list_for_integration(conn, &org, &id))
         .await?;
-    let format = crate::integrations::format_time;
+    let format = crate::domain::format_time;
     Ok(rows
         .iter()
         .map(|row| EndpointView {
@@ -190,7 +190,7 @@ fn has_handshake(ctx: &AppContext, provider: &str) -> bool {
 }
 
 /// Forgets an endpoint's handshake secret and opens a new window of
-/// [`super::HANDSHAKE_WINDOW`] for the provider's next handshake; logged.
+/// [`crate::webhooks::HANDSHAKE_WINDOW`] for the provider's next handshake; logged.
 pub async fn reset_handshake(
     ctx: &AppContext,
     admin: &Admin,

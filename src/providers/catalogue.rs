@@ -43,6 +43,8 @@ pub struct ProviderDef {
     /// The provider sends `iss` on the authorization response (RFC 9207), so a missing one
     /// is refused.
     pub iss_parameter_supported: bool,
+    /// Headers its API wants on every call (a version, an Accept type).
+    pub api_headers: Vec<(String, String)>,
 }
 
 /// Where the connected account's stable id and display name come from. Pointers are JSON
@@ -114,6 +116,7 @@ pub fn builtin_providers() -> Vec<ProviderDef> {
             },
             revoke_style: RevokeStyle::BearerSelf,
             iss_parameter_supported: false,
+            api_headers: Vec::new(),
             docs_url: "https://docs.slack.dev/authentication/installing-with-oauth".into(),
         },
         ProviderDef {
@@ -147,6 +150,7 @@ pub fn builtin_providers() -> Vec<ProviderDef> {
             identity: IdentitySource::IdToken,
             revoke_style: RevokeStyle::Rfc7009,
             iss_parameter_supported: false,
+            api_headers: Vec::new(),
             docs_url: "https://developers.google.com/identity/protocols/oauth2/web-server".into(),
         },
         ProviderDef {
@@ -183,6 +187,7 @@ pub fn builtin_providers() -> Vec<ProviderDef> {
             identity: IdentitySource::IdToken,
             revoke_style: RevokeStyle::None,
             iss_parameter_supported: false,
+            api_headers: Vec::new(),
             docs_url: "https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth2-auth-code-flow"
                 .into(),
         },
@@ -224,6 +229,7 @@ pub fn builtin_providers() -> Vec<ProviderDef> {
             // Asana revokes by refresh token, with the client credentials in the form.
             revoke_style: RevokeStyle::Rfc7009,
             iss_parameter_supported: false,
+            api_headers: Vec::new(),
             docs_url: "https://developers.asana.com/docs/oauth".into(),
         },
         ProviderDef {
@@ -254,6 +260,7 @@ pub fn builtin_providers() -> Vec<ProviderDef> {
             },
             revoke_style: RevokeStyle::Rfc7009Json,
             iss_parameter_supported: false,
+            api_headers: params(&[("Notion-Version", "2022-06-28")]),
             docs_url: "https://developers.notion.com/docs/authorization".into(),
         },
         ProviderDef {
@@ -291,6 +298,7 @@ pub fn builtin_providers() -> Vec<ProviderDef> {
             },
             revoke_style: RevokeStyle::None,
             iss_parameter_supported: false,
+            api_headers: Vec::new(),
             docs_url: "https://developer.atlassian.com/cloud/jira/platform/oauth-2-3lo-apps/".into(),
         },
         ProviderDef {
@@ -322,6 +330,7 @@ pub fn builtin_providers() -> Vec<ProviderDef> {
             },
             revoke_style: RevokeStyle::BearerSelf,
             iss_parameter_supported: false,
+            api_headers: Vec::new(),
             docs_url: "https://linear.app/developers/oauth-2-0-authentication".into(),
         },
         ProviderDef {
@@ -351,6 +360,7 @@ pub fn builtin_providers() -> Vec<ProviderDef> {
             },
             revoke_style: RevokeStyle::Rfc7009,
             iss_parameter_supported: false,
+            api_headers: Vec::new(),
             docs_url: "https://developers.zoom.us/docs/integrations/oauth/".into(),
         },
         ProviderDef {
@@ -386,6 +396,7 @@ pub fn builtin_providers() -> Vec<ProviderDef> {
             },
             revoke_style: RevokeStyle::BearerSelf,
             iss_parameter_supported: false,
+            api_headers: Vec::new(),
             docs_url: "https://developers.dropbox.com/oauth-guide".into(),
         },
         ProviderDef {
@@ -416,6 +427,10 @@ pub fn builtin_providers() -> Vec<ProviderDef> {
             },
             revoke_style: RevokeStyle::GithubApplicationToken,
             iss_parameter_supported: false,
+            api_headers: params(&[
+                ("Accept", "application/vnd.github+json"),
+                ("X-GitHub-Api-Version", "2022-11-28"),
+            ]),
             docs_url: "https://docs.github.com/en/apps/oauth-apps/building-oauth-apps/authorizing-oauth-apps"
                 .into(),
         },

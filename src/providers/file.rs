@@ -257,6 +257,7 @@ async fn new_provider(entry: &Entry, http: &reqwest::Client) -> Result<ProviderD
         identity: IdentitySource::IdToken,
         revoke_style: RevokeStyle::Rfc7009,
         iss_parameter_supported: false,
+        api_headers: Vec::new(),
     };
     match kind {
         AuthKind::Oidc => {

@@ -2,27 +2,21 @@
 //! its time window) before anything is parsed or stored, stored durably (deduplicated) before
 //! it is acknowledged, and then processed by the worker as a queued sync-log job.
 
-pub mod admin;
 pub mod counts;
-pub mod google;
-pub mod process;
-pub mod sink;
 pub mod verify;
 
 use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::Instant;
 
 use secrecy::ExposeSecret;
 use serde_json::Value;
 
 use crate::context::AppContext;
 use crate::crypto::keyring::Aad;
+use crate::db::event_sink::Stored;
 use crate::db::sync_logs::NewEvent;
 use crate::db::webhooks::{self, WebhookRow, status};
 use crate::db::{self, DbError};
 use crate::domain::WebhookKind;
-use sink::Stored;
 use verify::Rejection;
 
 pub const TABLE: &str = "integration_webhooks";
@@ -66,28 +60,6 @@ pub enum WebhookError {
     RateLimited { retry_after_secs: u64 },
     #[error("the event could not be stored: {0}")]
     Unavailable(#[from] DbError),
-}
-
-/// Per-webhook rate limits (token buckets of `rate_limit_per_minute`).
-#[derive(Default)]
-pub struct RateLimits(Mutex<HashMap<String, (f64, Instant)>>);
-
-impl RateLimits {
-    /// Takes one delivery from the webhook's bucket; `Err(seconds)` when it is empty.
-    fn take(&self, webhook_id: &str, per_minute: i32) -> Result<(), u64> {
-        let capacity = f64::from(per_minute.max(1));
-        let mut buckets = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let now = Instant::now();
-        let (tokens, last) = buckets.entry(webhook_id.to_owned()).or_insert((capacity, now));
-        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * capacity / 60.0).min(capacity);
-        *last = now;
-        if *tokens >= 1.0 {
-            *tokens -= 1.0;
-            Ok(())
-        } else {
-            Err(((1.0 - *tokens) * 60.0 / capacity).ceil().max(1.0) as u64)
-        }
-    }
 }
 
 fn now_unix() -> i64 {
@@ -321,43 +293,6 @@ fn without_secrets(mut json: Value, fields: &[&str]) -> Vec<u8> {
 /// A provider's words, bounded for a log line.
 fn verify_text(text: &str) -> String {
     crate::oauth::sanitize(text, 80)
-}
-
-/// How long a workspace's live route is remembered. Never a risk to routing: the storing
-/// transaction checks the route again (see `sink`), and a route found stale there is looked
-/// up afresh, so a disconnect or a new connection takes effect at the next event.
-const ROUTE_TTL: std::time::Duration = std::time::Duration::from_secs(30);
-
-/// Live routes recently looked up: team id -> its webhook row, so a busy workspace's events
-/// do not each cost a lookup. Only live routes are kept: a workspace just connected (here or
-/// on another instance) is found at its first event.
-#[derive(Default)]
-pub struct SlackRoutes(Mutex<HashMap<String, (WebhookRow, Instant)>>);
-
-impl SlackRoutes {
-    fn get(&self, team: &str) -> Option<WebhookRow> {
-        self.lock()
-            .get(team)
-            .filter(|(_, at)| at.elapsed() < ROUTE_TTL)
-            .map(|(row, _)| row.clone())
-    }
-
-    fn remember(&self, row: &WebhookRow) {
-        let mut routes = self.lock();
-        if routes.len() > 10_000 {
-            routes.retain(|_, (_, at)| at.elapsed() < ROUTE_TTL);
-        }
-        routes.insert(row.external_id.clone(), (row.clone(), Instant::now()));
-    }
-
-    /// Drops a workspace's route (it was connected, disconnected or erased here).
-    pub fn forget(&self, team: &str) {
-        self.lock().remove(team);
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (WebhookRow, Instant)>> {
-        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
 }
 
 /// The workspace's route as stored (bound when it was connected), remembered when live.

@@ -18,8 +18,6 @@ use crate::oauth;
 use crate::providers::backoff::backoff;
 use crate::providers::catalogue::IdentitySource;
 
-/// Attempts of a job before it ends failed.
-pub const MAX_ATTEMPTS: i32 = 5;
 const RETRY_BASE: Duration = Duration::from_secs(30);
 const RETRY_CAP: Duration = Duration::from_secs(60 * 60);
 
@@ -123,7 +121,7 @@ impl OwnedResult {
 async fn run_job(ctx: &AppContext, job: &JobRow) -> Result<String, JobFailure> {
     match job.kind.as_str() {
         kind::SYNC => sync_integration(ctx, job).await,
-        kind::WEBHOOK_EVENT => crate::webhooks::process::process_event(ctx, job)
+        kind::WEBHOOK_EVENT => crate::integrations::events::process_event(ctx, job)
             .await
             .map_err(|f| JobFailure {
                 error: f.error,
@@ -139,7 +137,7 @@ async fn run_job(ctx: &AppContext, job: &JobRow) -> Result<String, JobFailure> {
 /// Registers the Google watch channels (Calendar and Drive) of a newly connected
 /// integration, those it has not got yet.
 async fn watch_channel(ctx: &AppContext, job: &JobRow) -> Result<String, JobFailure> {
-    use crate::webhooks::google;
+    use crate::integrations::google_channels as google;
     let (integration_id, org_id) = job
         .integration_id
         .as_deref()

@@ -22,9 +22,6 @@ use crate::db::{self, DbError, integrations, oauth_states, sync_logs};
 use crate::integrations::tokens::{self, Outcome};
 use crate::metrics::Metrics;
 
-/// Attempts of a queued sync before it ends failed.
-pub const SYNC_MAX_ATTEMPTS: i32 = jobs::MAX_ATTEMPTS;
-
 /// Purges delete at most this many rows per statement.
 const PURGE_BATCH: i64 = 500;
 
@@ -83,7 +80,7 @@ impl Worker {
         );
         note(
             "watch channels",
-            crate::webhooks::google::renew_expiring(&self.ctx, now)
+            crate::integrations::google_channels::renew_expiring(&self.ctx, now)
                 .await
                 .map(|renewed| report.channels_renewed += renewed),
         );
@@ -175,7 +172,7 @@ impl Worker {
                         message: "Scheduled sync",
                         dedup_key: None,
                         payload: None,
-                        max_attempts: jobs::MAX_ATTEMPTS,
+                        max_attempts: sync_logs::JOB_MAX_ATTEMPTS,
                     };
                     if sync_logs::enqueue(conn, &job, now)?.is_some() {
                         queued += 1;

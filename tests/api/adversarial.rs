@@ -422,7 +422,7 @@ async fn schemes(t: &OAuthApp) -> Vec<Scheme> {
     ];
     for (provider, signing) in signed {
         let id = seed_integration(&t.app, &t.mock, provider, provider).await;
-        let created = targetym_integrations::webhooks::admin::create_endpoint(
+        let created = targetym_integrations::integrations::webhook_endpoints::create_endpoint(
             &t.app.ctx,
             &admin,
             IntegrationId::parse(&id).unwrap(),

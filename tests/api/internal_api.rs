@@ -901,12 +901,21 @@ async fn test_connection_runs_each_providers_identity_call_through_the_core() {
     assert!(page.contains("OK — Slack answered for Mock Workspace"), "{page}");
     assert!(t.mock.counters().identity_calls >= 1);
     // Notion and GitHub calls carry the headers their APIs require.
-    use targetym_integrations::integrations::health::api_headers;
-    assert_eq!(api_headers("notion"), &[("Notion-Version", "2022-06-28")]);
+    let api_headers = |slug: &str| {
+        targetym_integrations::providers::catalogue::builtin_providers()
+            .into_iter()
+            .find(|p| p.slug == slug)
+            .unwrap()
+            .api_headers
+    };
+    assert_eq!(
+        api_headers("notion"),
+        [("Notion-Version".to_owned(), "2022-06-28".to_owned())]
+    );
     assert!(
         api_headers("github")
             .iter()
-            .any(|(name, _)| *name == "X-GitHub-Api-Version")
+            .any(|(name, _)| name == "X-GitHub-Api-Version")
     );
 }
 

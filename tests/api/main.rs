@@ -17,6 +17,7 @@ mod hardening;
 mod integrations_page;
 mod internal_api;
 mod keys;
+mod layers;
 mod oauth;
 mod oauth_helpers;
 mod platform;

@@ -7,11 +7,11 @@ use askama::Template;
 
 use super::{Layout, html, is_htmx, see_other, set_flash};
 use crate::domain::IntegrationId;
+use crate::integrations::webhook_endpoints::{self as admin_hooks, CreatedEndpoint, EndpointError};
 use crate::integrations::{self, DisconnectError, IntegrationDetail, TestResult};
 use crate::web::WebState;
 use crate::web::errors::WebError;
 use crate::web::session::CurrentAdmin;
-use crate::webhooks::admin::{self as admin_hooks, CreatedEndpoint, EndpointError};
 
 fn integration_id(raw: &str) -> Result<IntegrationId, WebError> {
     IntegrationId::parse(raw).ok_or(WebError::NotFound)

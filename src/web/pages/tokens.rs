@@ -3,7 +3,7 @@
 use super::{Layout, html, see_other, set_flash};
 use crate::api_tokens::{self, CreateTokenError, IntegrationChoice};
 use crate::domain::IntegrationId;
-use crate::integrations::format_time;
+use crate::domain::format_time;
 use crate::web::WebState;
 use crate::web::errors::WebError;
 use crate::web::session::CurrentAdmin;

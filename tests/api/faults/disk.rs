@@ -59,7 +59,10 @@ impl Confined {
             .unwrap()
             .port();
         let mut controller = Command::new("unshare")
+            // A PID namespace of its own too: when the controller dies, whatever it started
+            // dies with it (even when a failing test drops it without `stop`).
             .args(["--user", "--map-root-user", "--mount", "--propagation", "private"])
+            .args(["--pid", "--fork", "--kill-child"])
             .args(["sh", "-c", CONTROLLER])
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
