@@ -37,11 +37,7 @@ const INTEGRATIONS: usize = 20;
 const TOKEN_TTL_SECS: i64 = 20;
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(run());
+    support::block_on(run());
 }
 
 fn providers_file(mock: &MockProvider) -> String {
@@ -240,20 +236,11 @@ async fn run() {
                         (client.clone(), base.clone(), acked.clone(), failures.clone());
                     let id = n;
                     tokio::spawn(async move {
-                        let (body, ts, signature) = support::signed_event(id, "soak");
-                        let sent = client
-                            .post(format!("{base}/api/webhooks/slack"))
-                            .header("content-type", "application/json")
-                            .header("X-Slack-Request-Timestamp", ts)
-                            .header("X-Slack-Signature", signature)
-                            .body(body)
-                            .send()
-                            .await;
-                        match sent {
-                            Ok(r) if r.status() == reqwest::StatusCode::OK => {
+                        match support::send_event(&client, &base, id, "soak").await {
+                            Ok(reqwest::StatusCode::OK) => {
                                 acked.fetch_add(1, Ordering::Relaxed);
                             }
-                            Ok(r) => failures.add(started, format!("event: HTTP {}", r.status())),
+                            Ok(status) => failures.add(started, format!("event: HTTP {status}")),
                             Err(e) => failures.add(started, format!("event: {e}")),
                         }
                         drop(permit);

@@ -57,11 +57,7 @@ where
 }
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(run());
+    support::block_on(run());
 }
 
 async fn run() {

@@ -180,3 +180,59 @@ pub async fn revoke(db: &Db, org: OrgId, id: &str) -> Result<bool, DbError> {
     db.run(move |conn| api_tokens::revoke(conn, &org, &id, db::now()))
         .await
 }
+
+/// The integrations this client may see: its organization's live ones (only those it is
+/// limited to, if it is).
+pub async fn visible_integrations(
+    db: &Db,
+    client: &ServiceClient,
+) -> Result<Vec<integrations::IntegrationRow>, DbError> {
+    let org = client.org_id.to_text();
+    let rows = db.run(move |conn| integrations::all_for_org(conn, &org)).await?;
+    Ok(rows
+        .into_iter()
+        .map(|(row, _)| row)
+        .filter(|row| row.status != IntegrationStatus::Disconnected.as_str() && client.may_use(&row.id))
+        .collect())
+}
+
+/// Writes a call of the internal API to the audit log: what was asked, by which token, of
+/// which integration (and provider), how it ended (an HTTP status, or why it failed) and how
+/// long it took.
+pub async fn record_call(
+    db: &Db,
+    client: &ServiceClient,
+    integration: Option<(&str, &str)>,
+    what: &str,
+    outcome: &Result<u16, String>,
+    duration_ms: i64,
+) -> Result<(), DbError> {
+    use crate::db::sync_logs::{self, NewSyncLog, kind, status};
+    let org = client.org_id.to_text();
+    let (integration_id, provider) = integration
+        .map(|(i, p)| (Some(i.to_owned()), p.to_owned()))
+        .unwrap_or((None, "api".into()));
+    let (ok, error) = match outcome {
+        Ok(code) => (*code < 400, (*code >= 400).then(|| format!("HTTP {code}"))),
+        Err(e) => (false, Some(e.clone())),
+    };
+    let message = format!("{what} (service token \"{}\")", client.name);
+    db.run(move |conn| {
+        sync_logs::append(
+            conn,
+            &NewSyncLog {
+                org_id: &org,
+                integration_id: integration_id.as_deref(),
+                provider_slug: &provider,
+                kind: kind::API_CALL,
+                status: if ok { status::SUCCEEDED } else { status::FAILED },
+                message: &message,
+                error: error.as_deref(),
+                actor_user_id: None,
+                duration_ms: Some(duration_ms),
+            },
+        )
+        .map(drop)
+    })
+    .await
+}

@@ -52,18 +52,39 @@ pub fn signed_event(n: u64, run: &str) -> (String, String, String) {
     (body, ts, format!("v0={}", hex::encode(mac)))
 }
 
-/// Sends one signed event; true when it was acknowledged (200).
-pub async fn post_event(client: &reqwest::Client, base: &str, n: u64, run: &str) -> bool {
+/// Sends one signed event; its answer's status.
+pub async fn send_event(
+    client: &reqwest::Client,
+    base: &str,
+    n: u64,
+    run: &str,
+) -> Result<reqwest::StatusCode, reqwest::Error> {
     let (body, ts, signature) = signed_event(n, run);
-    client
+    let response = client
         .post(format!("{base}/api/webhooks/slack"))
         .header("content-type", "application/json")
         .header("X-Slack-Request-Timestamp", ts)
         .header("X-Slack-Signature", signature)
         .body(body)
         .send()
+        .await?;
+    Ok(response.status())
+}
+
+/// Sends one signed event; true when it was acknowledged (200).
+pub async fn post_event(client: &reqwest::Client, base: &str, n: u64, run: &str) -> bool {
+    send_event(client, base, n, run)
         .await
-        .is_ok_and(|r| r.status() == reqwest::StatusCode::OK)
+        .is_ok_and(|status| status == reqwest::StatusCode::OK)
+}
+
+/// Runs a benchmark's body on a multi-threaded runtime.
+pub fn block_on(body: impl std::future::Future<Output = ()>) {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(body);
 }
 
 /// Latencies in microseconds, sorted; the result in milliseconds.

@@ -8,7 +8,8 @@ use serde_json::{Value, json};
 
 use crate::accounts::Admin;
 use crate::context::AppContext;
-use crate::db::sync_logs::{self, AuditRow, LogFilter, NewSyncLog, kind, status};
+pub use crate::db::sync_logs::LogFilter;
+use crate::db::sync_logs::{self, AuditRow, NewSyncLog, kind, status};
 use crate::db::{self, DbError, consents, integrations, webhooks};
 use crate::domain::{IntegrationId, IntegrationStatus, OrgId, Schedule, format_time};
 
@@ -72,7 +73,8 @@ pub struct Dashboard {
 /// counts entries by integration, kind, status and hour, so what is read grows with the
 /// number of integrations, never with the number of log entries (a webhook flood adds to
 /// counts, not to rows read).
-pub async fn dashboard(ctx: &AppContext, org: OrgId, now: NaiveDateTime) -> Result<Dashboard, DbError> {
+pub async fn dashboard(ctx: &AppContext, org: OrgId) -> Result<Dashboard, DbError> {
+    let now = db::now();
     let since = now - Duration::hours(HOURS as i64);
     let org_text = org.to_text();
     let (rows, activity) = ctx

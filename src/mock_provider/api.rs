@@ -16,8 +16,9 @@ use actix_web::http::header::{AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER, WWW_AUTH
 use actix_web::{Handler, HttpRequest, HttpResponse, Resource, web};
 use serde_json::{Value, json};
 
+use super::Shared;
 use super::resources::bearer_token;
-use super::state::{Shared, State};
+use super::state::State;
 
 /// One request to an API endpoint, as received (whatever the answer was).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -227,7 +228,7 @@ async fn serve(
 ) -> HttpResponse {
     let delay_ms = {
         let mut state = shared.lock();
-        state.api.calls.push(call.record());
+        shared.api().calls.push(call.record());
         state.counters.api_calls += 1;
         state.behaviour.api_delay_ms
     };
@@ -237,7 +238,7 @@ async fn serve(
     let mut state = shared.lock();
     match refusal(&mut state, style, &call) {
         Some(response) => response,
-        None => endpoint(&mut state.api, &call).unwrap_or_else(ApiError::into_response),
+        None => endpoint(&mut shared.api(), &call).unwrap_or_else(ApiError::into_response),
     }
 }
 

@@ -5,9 +5,10 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use url::Url;
 
+use super::Shared;
 use super::keys;
 use super::params::{self, Params};
-use super::state::{AuthRequest, Shared, scope_items};
+use super::state::{AuthRequest, scope_items};
 use super::{IssParam, MockConfig};
 
 const WRONG_ISSUER: &str = "https://evil.example";

@@ -19,11 +19,13 @@ mod token;
 mod tests;
 
 use std::net::{Ipv4Addr, TcpListener};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use actix_web::dev::ServerHandle;
 use actix_web::{App, HttpServer, web};
 
-use state::Shared;
+use api::ApiData;
+use state::State;
 
 pub use api::ApiCall;
 
@@ -165,6 +167,35 @@ pub struct Counters {
     pub last_pkce_verified: bool,
 }
 
+/// Everything the handlers share: fixed settings, the OAuth state, and what the API
+/// endpoints remember (locked after the state when both are needed).
+struct Shared {
+    pub issuer: String,
+    pub config: MockConfig,
+    state: Mutex<State>,
+    api: Mutex<ApiData>,
+}
+
+impl Shared {
+    pub fn new(issuer: String, config: MockConfig) -> Self {
+        Self {
+            issuer,
+            config,
+            state: Mutex::new(State::default()),
+            api: Mutex::new(ApiData::default()),
+        }
+    }
+
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        // A panicking test thread must not take every later request down with it.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn api(&self) -> MutexGuard<'_, ApiData> {
+        self.api.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
 /// A running mock provider; the server stops when this is dropped.
 pub struct MockProvider {
     shared: web::Data<Shared>,
@@ -210,10 +241,6 @@ impl MockProvider {
         self.shared.lock().counters.clone()
     }
 
-    pub fn reset_counters(&self) {
-        self.shared.lock().counters = Counters::default();
-    }
-
     /// Access tokens currently valid (unexpired, unrevoked), oldest first.
     pub fn issued_access_tokens(&self) -> Vec<String> {
         self.shared.lock().active_access_tokens()
@@ -237,18 +264,18 @@ impl MockProvider {
     }
 
     /// The calendar watch channels registered so far (Google-like).
-    pub fn watch_channels(&self) -> Vec<resources::WatchChannel> {
+    pub fn watch_channels(&self) -> Vec<state::WatchChannel> {
         self.shared.lock().watch_channels.clone()
     }
 
     /// Every Slack-like and Google-like API call received, oldest first, whatever the answer.
     pub fn api_calls(&self) -> Vec<ApiCall> {
-        self.shared.lock().api.calls()
+        self.shared.api().calls()
     }
 
     /// The RFC 5322 messages sent through Gmail's `messages/send`, decoded, oldest first.
     pub fn sent_emails(&self) -> Vec<String> {
-        self.shared.lock().api.sent_emails()
+        self.shared.api().sent_emails()
     }
 
     /// A grant made without the browser dance (as if someone had consented): returns its

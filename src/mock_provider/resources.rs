@@ -4,8 +4,9 @@ use actix_web::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
+use super::Shared;
 use super::keys;
-use super::state::Shared;
+use super::state::WatchChannel;
 
 pub(super) async fn discovery(shared: web::Data<Shared>) -> HttpResponse {
     let base = &shared.issuer;
@@ -88,20 +89,6 @@ pub(super) fn bearer_token(req: &HttpRequest) -> Option<&str> {
     let (scheme, token) = header.split_once(' ')?;
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
-}
-
-/// A Google-like Calendar watch channel, as registered.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WatchChannel {
-    /// "calendar" or "drive".
-    pub resource: String,
-    pub id: String,
-    pub resource_id: String,
-    pub token: String,
-    pub address: String,
-    pub stopped: bool,
-    /// The stop endpoint that stopped it ("calendar" or "drive").
-    pub stopped_at: Option<String>,
 }
 
 /// POST /calendar/v3/calendars/{calendar}/events/watch (Google Calendar push notifications).

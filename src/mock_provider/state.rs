@@ -1,7 +1,6 @@
 //! The provider's memory: pending consents, codes, tokens, and the rules of each grant.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
@@ -13,28 +12,6 @@ use super::error::OAuthError;
 use super::{Behaviour, Counters, MockConfig};
 
 const CODE_LIFETIME: Duration = Duration::from_secs(600);
-
-/// Everything the handlers share: fixed settings plus the mutable state.
-pub(super) struct Shared {
-    pub issuer: String,
-    pub config: MockConfig,
-    state: Mutex<State>,
-}
-
-impl Shared {
-    pub fn new(issuer: String, config: MockConfig) -> Self {
-        Self {
-            issuer,
-            config,
-            state: Mutex::new(State::default()),
-        }
-    }
-
-    pub fn lock(&self) -> MutexGuard<'_, State> {
-        // A panicking test thread must not take every later request down with it.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
 
 /// A validated authorization request, waiting for consent or bound to a code.
 #[derive(Debug, Clone)]
@@ -106,6 +83,20 @@ struct RefreshRecord {
     revoked: Option<Revocation>,
 }
 
+/// A Google-like Calendar watch channel, as registered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatchChannel {
+    /// "calendar" or "drive".
+    pub resource: String,
+    pub id: String,
+    pub resource_id: String,
+    pub token: String,
+    pub address: String,
+    pub stopped: bool,
+    /// The stop endpoint that stopped it ("calendar" or "drive").
+    pub stopped_at: Option<String>,
+}
+
 #[derive(Default)]
 pub(super) struct State {
     pub behaviour: Behaviour,
@@ -117,9 +108,7 @@ pub(super) struct State {
     next_seq: u64,
     /// POST /token requests in progress.
     pub in_flight_token_requests: u64,
-    pub watch_channels: Vec<super::resources::WatchChannel>,
-    /// What the Slack-like and Google-like API endpoints remember.
-    pub api: super::api::ApiData,
+    pub watch_channels: Vec<WatchChannel>,
 }
 
 impl State {

@@ -7,11 +7,12 @@ use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE, PRAGMA};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 
+use super::Shared;
 use super::client_auth::{self, Presented};
 use super::error::OAuthError;
 use super::keys::{self, IdTokenInput};
 use super::params::{self, Params};
-use super::state::{CodeExchange, IssuedTokens, Shared};
+use super::state::{CodeExchange, IssuedTokens};
 
 /// Counts a token request as in progress until dropped.
 struct InFlight(web::Data<Shared>);

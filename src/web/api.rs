@@ -14,8 +14,7 @@ use serde_json::{Value, json};
 
 use super::WebState;
 use crate::api_tokens::{self, ServiceClient};
-use crate::db::sync_logs::{self, NewSyncLog, status};
-use crate::db::{DbError, integrations};
+use crate::db::DbError;
 use crate::domain::IntegrationId;
 use crate::integrations::google::{Google, NewEvent};
 use crate::integrations::provider_api::{ApiError, ApiRequest, ProviderApi};
@@ -173,7 +172,7 @@ impl FromRequest for Service {
     }
 }
 
-/// Records an API call in the sync log.
+/// Records an API call in the audit log (a failure to record is logged, not answered).
 async fn record(
     state: &WebState,
     client: &ServiceClient,
@@ -182,36 +181,8 @@ async fn record(
     outcome: &Result<u16, String>,
     started: Instant,
 ) {
-    let (org, token_name) = (client.org_id.to_text(), client.name.clone());
-    let (integration_id, provider) = integration
-        .map(|(i, p)| (Some(i.to_owned()), p.to_owned()))
-        .unwrap_or((None, "api".into()));
-    let (ok, error) = match outcome {
-        Ok(code) => (*code < 400, (*code >= 400).then(|| format!("HTTP {code}"))),
-        Err(e) => (false, Some(e.clone())),
-    };
-    let message = format!("{what} (service token \"{token_name}\")");
     let duration = started.elapsed().as_millis() as i64;
-    let stored = state
-        .ctx
-        .db
-        .run(move |conn| {
-            sync_logs::append(
-                conn,
-                &NewSyncLog {
-                    org_id: &org,
-                    integration_id: integration_id.as_deref(),
-                    provider_slug: &provider,
-                    kind: sync_logs::kind::API_CALL,
-                    status: if ok { status::SUCCEEDED } else { status::FAILED },
-                    message: &message,
-                    error: error.as_deref(),
-                    actor_user_id: None,
-                    duration_ms: Some(duration),
-                },
-            )
-        })
-        .await;
+    let stored = api_tokens::record_call(&state.ctx.db, client, integration, &what, outcome, duration).await;
     if let Err(e) = stored {
         tracing::warn!(error = %e, "could not record an API call");
     }
@@ -244,20 +215,13 @@ async fn answer<T: serde::Serialize>(
 
 async fn list_integrations(state: web::Data<WebState>, service: Service) -> HttpResponse {
     let started = Instant::now();
-    let org = service.0.org_id.to_text();
-    let rows = match state
-        .ctx
-        .db
-        .run(move |conn| integrations::all_for_org(conn, &org))
-        .await
-    {
+    let rows = match api_tokens::visible_integrations(&state.ctx.db, &service.0).await {
         Ok(rows) => rows,
         Err(e) => return db_error(e),
     };
     let items: Vec<Value> = rows
         .into_iter()
-        .filter(|(row, _)| row.status != "disconnected" && service.0.may_use(&row.id))
-        .map(|(row, _)| {
+        .map(|row| {
             json!({
                 "id": row.id,
                 "provider": row.provider_slug,

@@ -8,10 +8,9 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::{Layout, html, is_htmx, see_other, set_flash};
-use crate::db::sync_logs::LogFilter;
 use crate::domain::IntegrationId;
 use crate::domain::Schedule;
-use crate::integrations::oversight::{self, AuditPage, ConsentEntry, Dashboard, PAGE_SIZE};
+use crate::integrations::oversight::{self, AuditPage, ConsentEntry, Dashboard, LogFilter, PAGE_SIZE};
 use crate::web::WebState;
 use crate::web::errors::WebError;
 use crate::web::session::CurrentAdmin;
@@ -24,7 +23,7 @@ struct DashboardPage {
 }
 
 pub async fn dashboard(state: web::Data<WebState>, admin: CurrentAdmin) -> Result<HttpResponse, WebError> {
-    let dashboard = oversight::dashboard(&state.ctx, admin.org_id(), crate::db::now()).await?;
+    let dashboard = oversight::dashboard(&state.ctx, admin.org_id()).await?;
     html(
         StatusCode::OK,
         DashboardPage {
