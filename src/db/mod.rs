@@ -15,8 +15,8 @@ mod watch;
 pub mod webhooks;
 
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
@@ -92,6 +92,9 @@ pub struct ConnectionManager {
     queries: Arc<AtomicU64>,
     outage: Arc<Outage>,
     refusals: Arc<Outage>,
+    /// Connections of this pool now open.
+    live: Arc<AtomicUsize>,
+    read_only: Arc<AtomicBool>,
 }
 
 impl ManageConnection for ConnectionManager {
@@ -119,10 +122,12 @@ impl ManageConnection for ConnectionManager {
 
 impl ConnectionManager {
     fn watch(&self) -> Watch {
-        Watch {
-            queries: self.queries.clone(),
-            refusals: self.refusals.clone(),
-        }
+        Watch::new(
+            self.queries.clone(),
+            self.refusals.clone(),
+            self.live.clone(),
+            self.read_only.clone(),
+        )
     }
 
     fn open(&self) -> Result<DbConnection, r2d2::Error> {
@@ -151,10 +156,52 @@ pub type DbPool = Pool<ConnectionManager>;
 /// The pool plus a way to run blocking diesel work off the async threads.
 #[derive(Clone)]
 pub struct Db {
-    pool: DbPool,
-    backend_is_postgres: bool,
+    pool: Arc<RwLock<Generation>>,
+    shared: Arc<Shared>,
+}
+
+/// What every pool of a `Db` shares.
+struct Shared {
+    url: DatabaseUrl,
+    max_size: u32,
     queries: Arc<AtomicU64>,
     outage: Arc<Outage>,
+    refusals: Arc<Outage>,
+    /// A write was refused because SQLite opened the file read-only; and when it last looked
+    /// whether the files can be written again.
+    read_only: Arc<AtomicBool>,
+    read_only_checked: Mutex<Option<std::time::Instant>>,
+}
+
+/// One pool and how many of its connections are open.
+struct Generation {
+    pool: DbPool,
+    live: Arc<AtomicUsize>,
+}
+
+impl Shared {
+    /// A new pool; `check` opens a first connection (and fails if it cannot).
+    fn generation(&self, check: bool) -> Result<Generation, DbError> {
+        let live = Arc::new(AtomicUsize::new(0));
+        let builder = Pool::builder()
+            .max_size(self.max_size)
+            .connection_timeout(Duration::from_secs(10))
+            .error_handler(Box::new(OutageLog(self.outage.clone())));
+        let manager = ConnectionManager {
+            url: self.url.clone(),
+            queries: self.queries.clone(),
+            outage: self.outage.clone(),
+            refusals: self.refusals.clone(),
+            live: live.clone(),
+            read_only: self.read_only.clone(),
+        };
+        let pool = if check {
+            builder.build(manager)?
+        } else {
+            builder.min_idle(Some(0)).build_unchecked(manager)
+        };
+        Ok(Generation { pool, live })
+    }
 }
 
 impl Db {
@@ -163,39 +210,83 @@ impl Db {
         if let DatabaseUrl::Sqlite(path) = url {
             prepare_sqlite_file(path)?;
         }
-        let queries = Arc::new(AtomicU64::new(0));
-        let outage = Arc::new(Outage::default());
-        let refusals = Arc::new(Outage::default());
-        let pool = Pool::builder()
-            .max_size(max_size)
-            .connection_timeout(Duration::from_secs(10))
-            .error_handler(Box::new(OutageLog(outage.clone())))
-            .build(ConnectionManager {
-                url: url.clone(),
-                queries: queries.clone(),
-                outage: outage.clone(),
-                refusals,
-            })?;
+        let shared = Shared {
+            url: url.clone(),
+            max_size,
+            queries: Arc::default(),
+            outage: Arc::default(),
+            refusals: Arc::default(),
+            read_only: Arc::default(),
+            read_only_checked: Mutex::default(),
+        };
         Ok(Db {
-            pool,
-            backend_is_postgres: url.is_postgres(),
-            queries,
-            outage,
+            pool: Arc::new(RwLock::new(shared.generation(true)?)),
+            shared: Arc::new(shared),
         })
     }
 
+    /// The pool to take a connection from. After SQLite opened the file read-only, once a
+    /// second it looks whether the files can be written again; if so, every connection is
+    /// closed before a new one opens (SQLite shares a process's view of the write-ahead log
+    /// among its connections, read-only as long as one that opened it so is open), and
+    /// writes come back without a restart. Blocking: called on the blocking pool.
+    fn current_pool(&self) -> DbPool {
+        if self.shared.read_only.load(Ordering::Relaxed) {
+            self.reopen_if_writable();
+        }
+        self.pool
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pool
+            .clone()
+    }
+
+    fn reopen_if_writable(&self) {
+        let DatabaseUrl::Sqlite(path) = &self.shared.url else {
+            return;
+        };
+        {
+            let mut checked = self
+                .shared
+                .read_only_checked
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if checked.is_some_and(|at| at.elapsed() < Duration::from_secs(1)) {
+                return;
+            }
+            *checked = Some(std::time::Instant::now());
+        }
+        if !sqlite_files_writable(path) {
+            return;
+        }
+        let Ok(fresh) = self.shared.generation(false) else {
+            return;
+        };
+        // Held while the old connections close: nobody opens a new one meanwhile.
+        let mut current = self.pool.write().unwrap_or_else(PoisonError::into_inner);
+        let old = std::mem::replace(&mut *current, fresh);
+        self.shared.read_only.store(false, Ordering::Relaxed);
+        let live = old.live.clone();
+        drop(old);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while live.load(Ordering::Relaxed) > 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        tracing::warn!("the database files are writable again; connections reopened");
+    }
+
     pub fn is_postgres(&self) -> bool {
-        self.backend_is_postgres
+        self.shared.url.is_postgres()
     }
 
     /// Connections that failed to open or failed their check on checkout, since start.
     pub fn connection_failures(&self) -> u64 {
-        self.outage.total()
+        self.shared.outage.total()
     }
 
     /// Statements run through this pool so far.
     pub fn query_count(&self) -> u64 {
-        self.queries.load(Ordering::Relaxed)
+        self.shared.queries.load(Ordering::Relaxed)
     }
 
     /// Runs `work` with a pooled connection on the blocking thread pool.
@@ -204,9 +295,9 @@ impl Db {
         T: Send + 'static,
         F: FnOnce(&mut DbConnection) -> Result<T, DbError> + Send + 'static,
     {
-        let pool = self.pool.clone();
+        let db = self.clone();
         tokio::task::spawn_blocking(move || {
-            let mut conn = pool.get()?;
+            let mut conn = db.current_pool().get()?;
             work(&mut conn)
         })
         .await
@@ -217,6 +308,19 @@ impl Db {
     pub async fn ping(&self) -> Result<(), DbError> {
         self.run(|conn| Ok(conn.batch_execute("SELECT 1")?)).await
     }
+}
+
+/// The database file, and its write-ahead log files where they exist, may be written.
+fn sqlite_files_writable(path: &Path) -> bool {
+    let mut files = vec![path.to_path_buf()];
+    for suffix in ["-wal", "-shm"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        files.push(name.into());
+    }
+    files.iter().enumerate().all(|(n, file)| {
+        (n > 0 && !file.exists()) || std::fs::OpenOptions::new().write(true).open(file).is_ok()
+    })
 }
 
 fn prepare_sqlite_file(path: &Path) -> Result<(), DbError> {

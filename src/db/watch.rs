@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use diesel::connection::{Instrumentation, InstrumentationEvent};
@@ -111,8 +111,35 @@ pub fn refuses_writes(message: &str) -> bool {
 /// Watches every statement of a connection: counts them (to prove pages do not grow with the
 /// data), and notices writes refused and, after them, the first write that succeeds.
 pub(super) struct Watch {
-    pub(super) queries: Arc<AtomicU64>,
-    pub(super) refusals: Arc<Outage>,
+    queries: Arc<AtomicU64>,
+    refusals: Arc<Outage>,
+    /// Its pool's open connections (this one among them until it is dropped).
+    live: Arc<AtomicUsize>,
+    /// Set when SQLite refuses a write because it opened the file read-only.
+    read_only: Arc<AtomicBool>,
+}
+
+impl Watch {
+    pub(super) fn new(
+        queries: Arc<AtomicU64>,
+        refusals: Arc<Outage>,
+        live: Arc<AtomicUsize>,
+        read_only: Arc<AtomicBool>,
+    ) -> Watch {
+        live.fetch_add(1, Ordering::Relaxed);
+        Watch {
+            queries,
+            refusals,
+            live,
+            read_only,
+        }
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        self.live.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Instrumentation for Watch {
@@ -125,6 +152,9 @@ impl Instrumentation for Watch {
                 error: Some(error), ..
             } => {
                 let cause = error.to_string();
+                if cause.contains("attempt to write a readonly database") {
+                    self.read_only.store(true, Ordering::Relaxed);
+                }
                 if refuses_writes(&cause)
                     && let Some(refused) = self.refusals.failed(Instant::now())
                 {
