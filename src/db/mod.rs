@@ -27,6 +27,7 @@ use diesel::{Connection, RunQueryDsl};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 pub use crate::config::DatabaseUrl;
+pub use crate::domain::now;
 pub use watch::refuses_writes;
 use watch::{Outage, OutageLog, Watch};
 
@@ -394,13 +395,6 @@ pub fn transaction<T>(
             Err(e)
         }
     }
-}
-
-/// The current time in UTC, truncated to microseconds so that a value read back from either
-/// backend compares equal to the one written.
-pub fn now() -> chrono::NaiveDateTime {
-    use chrono::{SubsecRound, Utc};
-    Utc::now().naive_utc().trunc_subsecs(6)
 }
 
 #[cfg(test)]

@@ -10,6 +10,13 @@ pub use ids::{IntegrationId, OrgId, ProviderSlug, UserId};
 pub use schedule::Schedule;
 pub use status::IntegrationStatus;
 
+/// The current time in UTC, truncated to microseconds so that a value read back from either
+/// backend compares equal to the one written.
+pub fn now() -> chrono::NaiveDateTime {
+    use chrono::{SubsecRound, Utc};
+    Utc::now().naive_utc().trunc_subsecs(6)
+}
+
 /// A moment as pages show it: `2026-12-02 14:05 UTC`.
 pub fn format_time(at: chrono::NaiveDateTime) -> String {
     at.format("%Y-%m-%d %H:%M UTC").to_string()

@@ -8,6 +8,8 @@ pub mod events;
 pub mod google;
 pub mod google_channels;
 pub mod health;
+pub mod housekeeping;
+pub mod jobs;
 pub mod key_rotation;
 pub mod oversight;
 pub mod provider_api;

@@ -3,8 +3,6 @@
 //! is claimed there first. `run_due_work` is one round (the loop calls it every tick; tests
 //! and operators call it directly).
 
-mod jobs;
-
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -18,7 +16,9 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::context::AppContext;
-use crate::db::{self, DbError, integrations, oauth_states, sync_logs};
+use crate::db::DbError;
+use crate::integrations::housekeeping;
+use crate::integrations::jobs::{JobCounts, process_due_jobs};
 use crate::integrations::tokens::{self, Outcome};
 use crate::metrics::Metrics;
 
@@ -74,10 +74,14 @@ impl Worker {
         };
         note("token refresh", self.refresh_due_tokens(now, &mut report).await);
         note("scheduled syncs", self.enqueue_due_syncs(now, &mut report).await);
+        let mut jobs = JobCounts::default();
         note(
             "jobs",
-            jobs::process_due_jobs(&self.ctx, &self.stopping, now, &mut report).await,
+            process_due_jobs(&self.ctx, &self.stopping, now, &mut jobs).await,
         );
+        report.jobs_succeeded += jobs.succeeded;
+        report.jobs_retried += jobs.retried;
+        report.jobs_failed += jobs.failed;
         note(
             "watch channels",
             crate::integrations::google_channels::renew_expiring(&self.ctx, now)
@@ -97,11 +101,7 @@ impl Worker {
     async fn refresh_due_tokens(&self, now: NaiveDateTime, report: &mut WorkReport) -> Result<(), DbError> {
         let settings = &self.ctx.settings.worker;
         let batch = settings.batch_size;
-        let due = self
-            .ctx
-            .db
-            .run(move |conn| integrations::due_for_maintenance(conn, now, batch))
-            .await?;
+        let due = housekeeping::due_for_maintenance(&self.ctx, now, batch).await?;
         // Each integration is claimed right before its step, so a claim lasts one provider
         // call, not the whole batch.
         let mut by_provider: HashMap<String, Vec<String>> = HashMap::new();
@@ -157,30 +157,7 @@ impl Worker {
 
     async fn enqueue_due_syncs(&self, now: NaiveDateTime, report: &mut WorkReport) -> Result<(), DbError> {
         let batch = self.ctx.settings.worker.batch_size;
-        let queued = self
-            .ctx
-            .db
-            .run(move |conn| {
-                let due = integrations::take_due_syncs(conn, now, batch)?;
-                let mut queued = 0;
-                for (id, org, provider) in due {
-                    let job = sync_logs::NewJob {
-                        org_id: &org,
-                        integration_id: Some(&id),
-                        provider_slug: &provider,
-                        kind: sync_logs::kind::SYNC,
-                        message: "Scheduled sync",
-                        dedup_key: None,
-                        payload: None,
-                        max_attempts: sync_logs::JOB_MAX_ATTEMPTS,
-                    };
-                    if sync_logs::enqueue(conn, &job, now)?.is_some() {
-                        queued += 1;
-                    }
-                }
-                Ok(queued)
-            })
-            .await?;
+        let queued = housekeeping::enqueue_due_syncs(&self.ctx, now, batch).await?;
         report.syncs_enqueued += queued;
         Ok(())
     }
@@ -191,21 +168,13 @@ impl Worker {
         report.webhook_counts_flushed += crate::webhooks::counts::flush(&self.ctx).await?;
         let cutoff = now - chrono::Duration::days(self.ctx.settings.worker.retention_days);
         loop {
-            let purged = self
-                .ctx
-                .db
-                .run(move |conn| sync_logs::purge_finished_before(conn, cutoff, PURGE_BATCH))
-                .await?;
+            let purged = housekeeping::purge_logs_before(&self.ctx, cutoff, PURGE_BATCH).await?;
             report.logs_purged += purged;
             if purged < PURGE_BATCH as usize || self.stopping.load(Ordering::SeqCst) {
                 break;
             }
         }
-        report.states_purged += self
-            .ctx
-            .db
-            .run(move |conn| oauth_states::purge_expired(conn, now))
-            .await?;
+        report.states_purged += housekeeping::purge_expired_states(&self.ctx, now).await?;
         Ok(())
     }
 
@@ -233,7 +202,7 @@ impl Worker {
                 _ = tick.tick() => {}
                 _ = stopped.changed() => break,
             }
-            match self.run_due_work(db::now()).await {
+            match self.run_due_work(crate::domain::now()).await {
                 Ok(report) if report != WorkReport::default() => {
                     tracing::info!(?report, "background round")
                 }
@@ -311,16 +280,7 @@ impl WorkerHandle {
             tracing::error!(error = %e, "the background actor ended abnormally");
         }
         let owner = self.worker.ctx.instance_id.to_string();
-        let released = self
-            .worker
-            .ctx
-            .db
-            .run(move |conn| {
-                let claims = integrations::release_all(conn, &owner)?;
-                let jobs = sync_logs::release_jobs(conn, &owner)?;
-                Ok(claims + jobs)
-            })
-            .await;
+        let released = housekeeping::release_claims(&self.worker.ctx, owner).await;
         match released {
             Ok(n) => tracing::info!(released = n, "background actor stopped"),
             Err(e) => {

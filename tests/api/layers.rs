@@ -21,10 +21,6 @@ const LAYERS: &[&[&str]] = &[
     &["domain", "crypto"],
 ];
 
-/// Files above the service layer that still use the database directly (issue 12's debt:
-/// empty it by moving their queries into the service layer, then delete the entry).
-const DIRECT_DATABASE_USE: &[&str] = &["src/worker/jobs.rs", "src/worker/mod.rs"];
-
 fn layer_of(module: &str) -> usize {
     LAYERS
         .iter()
@@ -99,7 +95,7 @@ fn every_import_points_down_and_no_modules_import_each_other() {
         let database = text
             .match_indices("crate::db")
             .any(|(at, _)| !text[at..].starts_with("crate::db::DbError"));
-        if above_services && database && !DIRECT_DATABASE_USE.contains(&relative.as_str()) {
+        if above_services && database {
             wrong.push(format!(
                 "{relative} uses the database directly; go through the service layer"
             ));

@@ -8,12 +8,11 @@ use std::time::{Duration, Instant};
 use chrono::NaiveDateTime;
 use futures_util::FutureExt;
 
-use super::WorkReport;
+use super::tokens::{self, TokenError};
 use crate::context::AppContext;
 use crate::db::sync_logs::{self, JobResult, JobRow, kind};
 use crate::db::{DbError, integrations};
 use crate::domain::{IntegrationId, OrgId};
-use crate::integrations::tokens::{self, TokenError};
 use crate::oauth;
 use crate::providers::backoff::backoff;
 use crate::providers::catalogue::IdentitySource;
@@ -43,11 +42,20 @@ impl JobFailure {
     }
 }
 
-pub(super) async fn process_due_jobs(
+/// How the jobs of a round ended.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct JobCounts {
+    pub succeeded: usize,
+    pub retried: usize,
+    pub failed: usize,
+}
+
+/// Claims the due jobs one by one (until `stopping`) and runs each; counts how they ended.
+pub async fn process_due_jobs(
     ctx: &AppContext,
     stopping: &AtomicBool,
     now: NaiveDateTime,
-    report: &mut WorkReport,
+    counts: &mut JobCounts,
 ) -> Result<(), DbError> {
     let batch = ctx.settings.worker.batch_size;
     let due = ctx
@@ -87,9 +95,9 @@ pub(super) async fn process_due_jobs(
         };
         ctx.metrics.job_outcome(&job.kind, metric);
         match metric {
-            "succeeded" => report.jobs_succeeded += 1,
-            "retry" => report.jobs_retried += 1,
-            _ => report.jobs_failed += 1,
+            "succeeded" => counts.succeeded += 1,
+            "retry" => counts.retried += 1,
+            _ => counts.failed += 1,
         }
         let (id, owner) = (job.id.clone(), ctx.instance_id.to_string());
         ctx.db
@@ -137,7 +145,7 @@ async fn run_job(ctx: &AppContext, job: &JobRow) -> Result<String, JobFailure> {
 /// Registers the Google watch channels (Calendar and Drive) of a newly connected
 /// integration, those it has not got yet.
 async fn watch_channel(ctx: &AppContext, job: &JobRow) -> Result<String, JobFailure> {
-    use crate::integrations::google_channels as google;
+    use super::google_channels as google;
     let (integration_id, org_id) = job
         .integration_id
         .as_deref()
