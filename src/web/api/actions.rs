@@ -1,0 +1,289 @@
+//! The actions: the integrations list, Slack messages, calendar events and email.
+
+use std::time::Instant;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::errors::{api_error, db_error, error};
+use super::{Service, answer, record};
+use crate::api_tokens::{self, ServiceClient};
+use crate::domain::IntegrationId;
+use crate::integrations::google::{Google, NewEvent};
+use crate::integrations::provider_api::ProviderApi;
+use crate::integrations::slack::Slack;
+use crate::web::WebState;
+
+pub(super) async fn list_integrations(state: web::Data<WebState>, service: Service) -> HttpResponse {
+    let started = Instant::now();
+    let rows = match api_tokens::visible_integrations(&state.ctx.db, &service.0).await {
+        Ok(rows) => rows,
+        Err(e) => return db_error(e),
+    };
+    let items: Vec<Value> = rows
+        .into_iter()
+        .map(|row| {
+            json!({
+                "id": row.id,
+                "provider": row.provider_slug,
+                "status": row.status,
+                "account_id": row.external_account_id,
+                "account_name": row.external_account_name,
+                "granted_scopes": row.granted_scopes.split(' ').filter(|s| !s.is_empty()).collect::<Vec<_>>(),
+                "connected_at": row.connected_at.map(|t| t.and_utc().to_rfc3339()),
+                "last_error": row.last_error,
+            })
+        })
+        .collect();
+    record(
+        &state,
+        &service.0,
+        None,
+        "GET /api/v1/integrations".into(),
+        &Ok(200),
+        started,
+    )
+    .await;
+    HttpResponse::Ok().json(json!({ "integrations": items }))
+}
+
+pub(super) async fn provider_api<'a>(
+    state: &'a WebState,
+    client: &ServiceClient,
+    raw_id: &str,
+) -> Result<ProviderApi<'a>, HttpResponse> {
+    // A token limited to other integrations learns nothing more than from a wrong id.
+    let id = IntegrationId::parse(raw_id)
+        .filter(|id| client.may_use(&id.to_text()))
+        .ok_or_else(|| error(StatusCode::NOT_FOUND, "not_found", "no such integration"))?;
+    ProviderApi::for_integration(&state.ctx, client.org_id, id)
+        .await
+        .map_err(|e| api_error(&e))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlackMessage {
+    /// A channel id, or
+    channel: Option<String>,
+    /// a user id (a direct message).
+    user: Option<String>,
+    text: String,
+    /// Unix seconds: schedule instead of sending now.
+    post_at: Option<i64>,
+}
+
+pub(super) async fn slack_message(
+    state: web::Data<WebState>,
+    service: Service,
+    id: web::Path<String>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let started = Instant::now();
+    let Ok(message) = serde_json::from_slice::<SlackMessage>(&body) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "expected {\"channel\" or \"user\", \"text\", optional \"post_at\"}",
+        );
+    };
+    if message.text.trim().is_empty() || message.text.len() > 40_000 {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "text must be 1 to 40,000 characters",
+        );
+    }
+    if let Some(at) = message.post_at
+        && !schedulable(at, chrono::Utc::now().timestamp())
+    {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "post_at must be a Unix time in the future, at most 120 days ahead (Slack's limit)",
+        );
+    }
+    let api = match provider_api(&state, &service.0, &id).await {
+        Ok(api) if api.provider.def.slug == "slack" => api,
+        Ok(_) => {
+            return error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "wrong_provider",
+                "this integration is not Slack",
+            );
+        }
+        Err(response) => return response,
+    };
+    let slack = Slack::new(api);
+    let result = match (&message.channel, &message.user, message.post_at) {
+        (Some(channel), None, None) => slack.post_message(channel, &message.text).await.map(|m| json!(m)),
+        (None, Some(user), None) => slack.send_dm(user, &message.text).await.map(|m| json!(m)),
+        (Some(channel), None, Some(at)) => slack
+            .schedule_message(channel, &message.text, at)
+            .await
+            .map(|id| json!({ "scheduled_message_id": id })),
+        _ => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                "give exactly one of channel or user (post_at only with channel)",
+            );
+        }
+    };
+    answer(
+        &state,
+        &service.0,
+        (&id, "slack"),
+        "Slack message",
+        started,
+        result,
+    )
+    .await
+}
+
+/// Slack schedules messages up to 120 days ahead (chat.scheduleMessage, `time_too_far`).
+const MAX_SCHEDULE_AHEAD_SECS: i64 = 120 * 24 * 3600;
+
+fn schedulable(post_at: i64, now: i64) -> bool {
+    post_at > now && post_at.abs_diff(now) <= MAX_SCHEDULE_AHEAD_SECS.unsigned_abs()
+}
+
+/// A Google integration's API for this client, or the answer to give.
+async fn google_api<'a>(
+    state: &'a WebState,
+    client: &ServiceClient,
+    raw_id: &str,
+) -> Result<Google<'a>, HttpResponse> {
+    match provider_api(state, client, raw_id).await {
+        Ok(api) if api.provider.def.slug == "google" => Ok(Google::new(api)),
+        Ok(_) => Err(error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "wrong_provider",
+            "this integration is not Google Workspace",
+        )),
+        Err(response) => Err(response),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CalendarEventRequest {
+    #[serde(default = "primary")]
+    calendar_id: String,
+    summary: String,
+    #[serde(default)]
+    description: Option<String>,
+    start: String,
+    end: String,
+    #[serde(default)]
+    attendees: Vec<String>,
+}
+
+fn primary() -> String {
+    "primary".into()
+}
+
+pub(super) async fn calendar_event(
+    state: web::Data<WebState>,
+    service: Service,
+    id: web::Path<String>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let started = Instant::now();
+    let Ok(request) = serde_json::from_slice::<CalendarEventRequest>(&body) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "expected {summary, start, end (RFC 3339), attendees?, description?, calendar_id?}",
+        );
+    };
+    let times_valid = [&request.start, &request.end]
+        .iter()
+        .all(|t| chrono::DateTime::parse_from_rfc3339(t).is_ok());
+    if request.summary.trim().is_empty()
+        || !times_valid
+        || request
+            .attendees
+            .iter()
+            .any(|a| crate::domain::Email::parse(a).is_err())
+    {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "a summary, RFC 3339 start and end, and valid attendee emails are required",
+        );
+    }
+    let google = match google_api(&state, &service.0, &id).await {
+        Ok(google) => google,
+        Err(response) => return response,
+    };
+    let new = NewEvent {
+        summary: request.summary,
+        description: request.description,
+        start: request.start,
+        end: request.end,
+        attendees: request.attendees,
+    };
+    let result = google.create_event(&request.calendar_id, &new).await;
+    answer(
+        &state,
+        &service.0,
+        (&id, "google"),
+        "Calendar event",
+        started,
+        result,
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailRequest {
+    to: String,
+    subject: String,
+    body: String,
+}
+
+pub(super) async fn email(
+    state: web::Data<WebState>,
+    service: Service,
+    id: web::Path<String>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let started = Instant::now();
+    let Ok(request) = serde_json::from_slice::<EmailRequest>(&body) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "expected {to, subject, body}",
+        );
+    };
+    if crate::domain::Email::parse(&request.to).is_err()
+        || request.subject.len() > 998
+        || request.body.len() > 500_000
+    {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "a valid recipient, a subject and a body are required",
+        );
+    }
+    let google = match google_api(&state, &service.0, &id).await {
+        Ok(google) => google,
+        Err(response) => return response,
+    };
+    let result = google
+        .send_email(&request.to, &request.subject, &request.body)
+        .await;
+    answer(
+        &state,
+        &service.0,
+        (&id, "google"),
+        "Email",
+        started,
+        result.map(|message_id| json!({ "id": message_id })),
+    )
+    .await
+}

@@ -1,0 +1,94 @@
+//! Who calls: the service token in `Authorization: Bearer tgi_…`, and its rate.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{FromRequest, HttpRequest, web};
+
+use super::errors::{db_error, error};
+use crate::api_tokens::{self, ServiceClient};
+use crate::web::WebState;
+
+/// Calls per service token, per instance: a token over its rate gets 429 with Retry-After,
+/// and one busy service cannot starve the others.
+pub struct ApiLimits(governor::DefaultKeyedRateLimiter<String>);
+
+impl ApiLimits {
+    pub fn new(per_minute: u32) -> ApiLimits {
+        let per_minute = std::num::NonZeroU32::new(per_minute).unwrap_or(std::num::NonZeroU32::MIN);
+        ApiLimits(governor::RateLimiter::keyed(governor::Quota::per_minute(
+            per_minute,
+        )))
+    }
+
+    /// `Err(seconds to wait)` when the token is over its rate.
+    pub(super) fn check(&self, token_id: &str) -> Result<(), u64> {
+        use governor::clock::{Clock, DefaultClock};
+        let result = self.0.check_key(&token_id.to_owned()).map_err(|not_until| {
+            not_until
+                .wait_time_from(DefaultClock::default().now())
+                .as_secs()
+                .max(1)
+        });
+        // Revoked and forgotten tokens do not stay in the map.
+        if self.0.len() > 10_000 {
+            self.0.retain_recent();
+        }
+        result
+    }
+}
+
+/// The calling service, from `Authorization: Bearer tgi_…`.
+pub struct Service(pub ServiceClient);
+
+impl FromRequest for Service {
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, actix_web::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<WebState>>().cloned();
+        let bearer = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::to_owned);
+        Box::pin(async move {
+            let unauthorized = || {
+                let mut response = error(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthorized",
+                    "a valid service token is required",
+                );
+                response.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"targetym-integrations\""),
+                );
+                actix_web::error::InternalError::from_response("unauthorized", response).into()
+            };
+            let (Some(state), Some(bearer)) = (state, bearer) else {
+                return Err(unauthorized());
+            };
+            match api_tokens::authenticate(&state.ctx.db, bearer.trim()).await {
+                Ok(Some(client)) => match state.api_limits.check(&client.token_id) {
+                    Ok(()) => Ok(Service(client)),
+                    Err(retry_after) => {
+                        let mut response = error(
+                            StatusCode::TOO_MANY_REQUESTS,
+                            "rate_limited",
+                            "this service token is over its rate; retry later",
+                        );
+                        response
+                            .headers_mut()
+                            .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+                        Err(actix_web::error::InternalError::from_response("rate limited", response).into())
+                    }
+                },
+                Ok(None) => Err(unauthorized()),
+                Err(e) => Err(actix_web::error::InternalError::from_response("storage", db_error(e)).into()),
+            }
+        })
+    }
+}

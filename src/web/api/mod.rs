@@ -1,0 +1,76 @@
+//! The internal JSON API for other Targetym services (/api/v1), authenticated by service
+//! tokens and scoped to the token's organization. Every call is recorded in the sync log.
+
+mod actions;
+mod auth;
+mod errors;
+mod openapi;
+mod proxy;
+
+use std::time::Instant;
+
+use actix_web::HttpResponse;
+
+use super::WebState;
+use crate::api_tokens::{self, ServiceClient};
+use crate::integrations::provider_api::ApiError;
+use actions::{calendar_event, email, list_integrations, slack_message};
+pub use auth::{ApiLimits, Service};
+use errors::api_error;
+use openapi::openapi;
+pub use openapi::openapi_document;
+use proxy::proxy;
+pub use proxy::proxy_url;
+
+/// Request bodies of the API at most.
+const MAX_BODY: usize = 1024 * 1024;
+
+super::route_table! {
+    get "/api/v1/openapi.json" => openapi;
+    get "/api/v1/integrations" => list_integrations;
+    post "/api/v1/integrations/{id}/slack/messages" => slack_message;
+    post "/api/v1/integrations/{id}/calendar/events" => calendar_event;
+    post "/api/v1/integrations/{id}/email" => email;
+    route "/api/v1/integrations/{id}/proxy/{tail:.*}" => proxy;
+}
+
+/// Records an API call in the audit log (a failure to record is logged, not answered).
+async fn record(
+    state: &WebState,
+    client: &ServiceClient,
+    integration: Option<(&str, &str)>,
+    what: String,
+    outcome: &Result<u16, String>,
+    started: Instant,
+) {
+    let duration = started.elapsed().as_millis() as i64;
+    let stored = api_tokens::record_call(&state.ctx.db, client, integration, &what, outcome, duration).await;
+    if let Err(e) = stored {
+        tracing::warn!(error = %e, "could not record an API call");
+    }
+}
+
+/// Records an action's outcome and answers with its result (JSON) or its typed error.
+async fn answer<T: serde::Serialize>(
+    state: &WebState,
+    client: &ServiceClient,
+    (integration, provider): (&str, &str),
+    what: &str,
+    started: Instant,
+    result: Result<T, ApiError>,
+) -> HttpResponse {
+    let outcome = result.as_ref().map(|_| 200).map_err(ToString::to_string);
+    record(
+        state,
+        client,
+        Some((integration, provider)),
+        what.to_owned(),
+        &outcome,
+        started,
+    )
+    .await;
+    match result {
+        Ok(value) => HttpResponse::Ok().json(value),
+        Err(e) => api_error(&e),
+    }
+}

@@ -1,0 +1,92 @@
+//! The OpenAPI 3.1 description of /api/v1 (a test checks it against the routes).
+
+use actix_web::HttpResponse;
+use serde_json::{Value, json};
+
+pub(super) async fn openapi() -> HttpResponse {
+    HttpResponse::Ok().json(openapi_document())
+}
+
+/// The OpenAPI 3.1 description of /api/v1 (a test checks it against the routes).
+pub fn openapi_document() -> Value {
+    let error = json!({ "$ref": "#/components/schemas/Error" });
+    let errors = json!({
+        "401": { "description": "missing, wrong or revoked service token", "content": { "application/json": { "schema": error } } },
+        "404": { "description": "no such integration in the token's organization, or not one the token is limited to", "content": { "application/json": { "schema": error } } },
+        "409": { "description": "the integration needs a reconnect", "content": { "application/json": { "schema": error } } },
+        "429": { "description": "this service token is over its rate (error rate_limited), or the provider is rate limiting; wait Retry-After seconds", "content": { "application/json": { "schema": error } } },
+        "503": { "description": "the provider or storage is unavailable", "content": { "application/json": { "schema": error } } },
+    });
+    let id = json!({ "name": "id", "in": "path", "required": true, "schema": { "type": "string", "format": "uuid" } });
+    json!({
+        "openapi": "3.1.0",
+        "info": { "title": "Targetym Integrations internal API", "version": "1.0.0",
+                  "description": "For other Targetym services. Authenticate with a service token: `Authorization: Bearer tgi_…`." },
+        "servers": [{ "url": "/api/v1" }],
+        "security": [{ "serviceToken": [] }],
+        "paths": {
+            "/integrations": { "get": {
+                "summary": "The organization's integrations and their status",
+                "responses": { "200": { "description": "the integrations", "content": { "application/json": { "schema": { "type": "object",
+                    "properties": { "integrations": { "type": "array", "items": { "$ref": "#/components/schemas/Integration" } } } } } } },
+                    "401": errors["401"] },
+            } },
+            "/integrations/{id}/slack/messages": { "post": {
+                "summary": "Send a Slack message to a channel or a person, now or scheduled",
+                "parameters": [id],
+                "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/SlackMessage" } } } },
+                "responses": { "200": { "description": "sent (channel, ts) or scheduled (scheduled_message_id)" },
+                    "400": { "description": "malformed request" }, "401": errors["401"], "404": errors["404"], "409": errors["409"],
+                    "422": { "description": "refused by Slack or not a Slack integration" }, "429": errors["429"], "503": errors["503"] },
+            } },
+            "/integrations/{id}/proxy/{path}": {
+                "parameters": [id, { "name": "path", "in": "path", "required": true, "schema": { "type": "string" },
+                    "description": "a path under the provider's API base (no `..`, no absolute URL, no encoded separators)" }],
+                "description": "A successful answer must be JSON unless the request's Accept names another type (a file's bytes, say); one that is not (a proxy's HTML page, a cut or garbled body) answers 503 and counts as the provider failing. The call and its retries take at most twice PROVIDER_TIMEOUT_SECS; after repeated failures calls answer 503 with Retry-After at once (circuit open).",
+                "get": { "summary": "Forward to the provider's API with a fresh token", "responses": { "200": { "description": "the provider's answer, passed back" }, "400": { "description": "the path leaves the provider's API" }, "401": errors["401"], "404": errors["404"], "503": errors["503"] } },
+                "post": { "summary": "Forward to the provider's API with a fresh token", "responses": { "200": { "description": "the provider's answer, passed back" }, "400": { "description": "the path leaves the provider's API" }, "401": errors["401"], "404": errors["404"] } },
+                "put": { "summary": "Forward to the provider's API with a fresh token", "responses": { "200": { "description": "the provider's answer, passed back" } } },
+                "patch": { "summary": "Forward to the provider's API with a fresh token", "responses": { "200": { "description": "the provider's answer, passed back" } } },
+                "delete": { "summary": "Forward to the provider's API with a fresh token", "responses": { "200": { "description": "the provider's answer, passed back" } } },
+            },
+            "/integrations/{id}/calendar/events": { "post": {
+                "summary": "Create a calendar event with attendees (Google Workspace)",
+                "parameters": [id],
+                "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/CalendarEvent" } } } },
+                "responses": { "200": { "description": "the event (id, summary, start, end, html_link)" },
+                    "400": { "description": "malformed request" }, "401": errors["401"], "404": errors["404"], "409": errors["409"],
+                    "422": { "description": "refused by the provider or not a Google integration" }, "429": errors["429"], "503": errors["503"] },
+            } },
+            "/integrations/{id}/email": { "post": {
+                "summary": "Send a plain-text email from the connected account (Gmail)",
+                "parameters": [id],
+                "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Email" } } } },
+                "responses": { "200": { "description": "sent (id)" },
+                    "400": { "description": "malformed request" }, "401": errors["401"], "404": errors["404"], "409": errors["409"],
+                    "422": { "description": "refused by the provider or not a Google integration" }, "429": errors["429"], "503": errors["503"] },
+            } },
+            "/openapi.json": { "get": { "summary": "This document", "security": [], "responses": { "200": { "description": "OpenAPI 3.1" } } } },
+        },
+        "components": {
+            "securitySchemes": { "serviceToken": { "type": "http", "scheme": "bearer" } },
+            "schemas": {
+                "Error": { "type": "object", "required": ["error", "message"], "properties": { "error": { "type": "string" }, "message": { "type": "string" } } },
+                "Integration": { "type": "object", "properties": {
+                    "id": { "type": "string", "format": "uuid" }, "provider": { "type": "string" }, "status": { "type": "string" },
+                    "account_id": { "type": "string" }, "account_name": { "type": "string" },
+                    "granted_scopes": { "type": "array", "items": { "type": "string" } },
+                    "connected_at": { "type": ["string", "null"], "format": "date-time" }, "last_error": { "type": ["string", "null"] } } },
+                "CalendarEvent": { "type": "object", "required": ["summary", "start", "end"], "additionalProperties": false, "properties": {
+                    "calendar_id": { "type": "string", "default": "primary" }, "summary": { "type": "string" },
+                    "description": { "type": "string" }, "start": { "type": "string", "format": "date-time" },
+                    "end": { "type": "string", "format": "date-time" },
+                    "attendees": { "type": "array", "items": { "type": "string", "format": "email" } } } },
+                "Email": { "type": "object", "required": ["to", "subject", "body"], "additionalProperties": false, "properties": {
+                    "to": { "type": "string", "format": "email" }, "subject": { "type": "string" }, "body": { "type": "string" } } },
+                "SlackMessage": { "type": "object", "required": ["text"], "additionalProperties": false, "properties": {
+                    "channel": { "type": "string" }, "user": { "type": "string" }, "text": { "type": "string", "maxLength": 40000 },
+                    "post_at": { "type": "integer", "description": "Unix seconds; with channel only" } } },
+            },
+        },
+    })
+}
