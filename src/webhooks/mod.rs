@@ -2,8 +2,15 @@
 //! its time window) before anything is parsed or stored, stored durably (deduplicated) before
 //! it is acknowledged, and then processed by the worker as a queued sync-log job.
 
+mod asana;
 pub mod counts;
+mod google;
+mod graph;
+mod notion;
+mod signed;
+mod slack;
 pub mod verify;
+mod zoom;
 
 use std::collections::HashMap;
 
@@ -17,7 +24,14 @@ use crate::db::sync_logs::NewEvent;
 use crate::db::webhooks::{self, WebhookRow, status};
 use crate::db::{self, DbError};
 use crate::domain::WebhookKind;
+use asana::receive_asana;
+pub use google::receive_google;
+use graph::receive_graph;
+use notion::receive_notion;
+use signed::{Dedup, receive_signed};
+pub use slack::receive_slack;
 use verify::Rejection;
+use zoom::receive_zoom;
 
 pub const TABLE: &str = "integration_webhooks";
 pub const SECRET: &str = "secret";
@@ -161,124 +175,6 @@ async fn store_event(
     Ok(stored)
 }
 
-/// POST /api/webhooks/slack: the Events API of every connected workspace.
-pub async fn receive_slack(ctx: &AppContext, delivery: &Delivery<'_>) -> Result<Ack, WebhookError> {
-    let secret = ctx
-        .settings
-        .slack_signing_secret
-        .as_ref()
-        .ok_or(WebhookError::NotFound)?;
-    verify::slack(
-        secret.expose_secret().as_bytes(),
-        delivery.header("x-slack-request-timestamp"),
-        delivery.header("x-slack-signature"),
-        delivery.body,
-        now_unix(),
-    )
-    .map_err(|reason| rejected(ctx, "slack", reason))?;
-    let json: Value = serde_json::from_slice(delivery.body)
-        .map_err(|_| WebhookError::BadRequest("the body is not JSON"))?;
-    match json.get("type").and_then(Value::as_str) {
-        Some("url_verification") => {
-            let challenge = json
-                .get("challenge")
-                .and_then(Value::as_str)
-                .ok_or(WebhookError::BadRequest("no challenge"))?;
-            return Ok(Ack::Text(challenge.to_owned()));
-        }
-        Some("event_callback") => {}
-        _ => return Err(WebhookError::BadRequest("not an Events API delivery")),
-    }
-    let team = json
-        .get("team_id")
-        .and_then(Value::as_str)
-        .filter(|team| is_provider_id(team))
-        .ok_or(WebhookError::BadRequest("no team_id"))?
-        .to_owned();
-    let event_id = json
-        .get("event_id")
-        .and_then(Value::as_str)
-        .ok_or(WebhookError::BadRequest("no event_id"))?
-        .to_owned();
-    let event_type = verify_text(
-        json.pointer("/event/type")
-            .and_then(Value::as_str)
-            .unwrap_or("event"),
-    );
-    let event = SlackEvent {
-        id: event_id,
-        message: format!("Slack {event_type}"),
-        payload: without_secrets(json, SLACK_SECRETS),
-    };
-    let cached = ctx.slack_routes.get(&team);
-    let from_cache = cached.is_some();
-    let route = match cached {
-        Some(row) => Some(row),
-        None => slack_route(ctx, &team).await?,
-    };
-    match store_on_route(ctx, route, &event).await? {
-        Routed::Done(ack) => Ok(ack),
-        Routed::Stale(_) if from_cache => {
-            // The route changed since it was cached (a disconnect or a new connection, maybe
-            // on another instance): look it up again, once.
-            ctx.slack_routes.forget(&team);
-            let fresh = slack_route(ctx, &team).await?;
-            match store_on_route(ctx, fresh, &event).await? {
-                Routed::Done(ack) => Ok(ack),
-                Routed::Stale(row) => Ok(dropped(ctx, &row)),
-            }
-        }
-        Routed::Stale(row) => Ok(dropped(ctx, &row)),
-    }
-}
-
-struct SlackEvent {
-    id: String,
-    message: String,
-    payload: Vec<u8>,
-}
-
-enum Routed {
-    Done(Ack),
-    /// The storing transaction found the route no longer leads to this integration.
-    Stale(Box<WebhookRow>),
-}
-
-async fn store_on_route(
-    ctx: &AppContext,
-    route: Option<WebhookRow>,
-    event: &SlackEvent,
-) -> Result<Routed, WebhookError> {
-    let Some(row) = route else {
-        // Not a workspace of ours: acknowledged so Slack stops, counted, not stored.
-        ctx.metrics.webhook("slack", "unknown_team");
-        return Ok(Routed::Done(Ack::Stored));
-    };
-    if row.status == status::STOPPED {
-        return Ok(Routed::Done(dropped(ctx, &row)));
-    }
-    let stored = store_event(
-        ctx,
-        &row,
-        event.id.clone(),
-        event.message.clone(),
-        event.payload.clone(),
-    )
-    .await?;
-    Ok(if stored == Stored::Gone {
-        Routed::Stale(Box::new(row))
-    } else {
-        Routed::Done(Ack::Stored)
-    })
-}
-
-/// Slack's legacy verification token rides at the top of every event.
-const SLACK_SECRETS: &[&str] = &["token"];
-/// Microsoft Graph echoes our clientState in every notification.
-const GRAPH_SECRETS: &[&str] = &["clientState"];
-/// Notion's verification token is the signing key of every later delivery.
-const NOTION_SECRETS: &[&str] = &["verification_token"];
-
 /// The payload to store, without the fields a provider documents as a verification secret:
 /// a stored payload reaches pages, the GDPR export and replays.
 fn without_secrets(mut json: Value, fields: &[&str]) -> Vec<u8> {
@@ -293,65 +189,6 @@ fn without_secrets(mut json: Value, fields: &[&str]) -> Vec<u8> {
 /// A provider's words, bounded for a log line.
 fn verify_text(text: &str) -> String {
     crate::oauth::sanitize(text, 80)
-}
-
-/// The workspace's route as stored (bound when it was connected), remembered when live.
-async fn slack_route(ctx: &AppContext, team: &str) -> Result<Option<WebhookRow>, DbError> {
-    let team_id = team.to_owned();
-    let row = ctx
-        .db
-        .run(move |conn| webhooks::find_by_external_id(conn, "slack", &team_id))
-        .await?;
-    if let Some(live) = row.as_ref().filter(|row| row.status != status::STOPPED) {
-        ctx.slack_routes.remember(live);
-    }
-    Ok(row)
-}
-
-/// POST /api/webhooks/google: Calendar/Drive push notifications.
-pub async fn receive_google(ctx: &AppContext, delivery: &Delivery<'_>) -> Result<Ack, WebhookError> {
-    let channel = delivery
-        .header("x-goog-channel-id")
-        .filter(|c| !c.is_empty() && c.len() <= 64)
-        .ok_or(WebhookError::NotFound)?
-        .to_owned();
-    let row = ctx
-        .db
-        .run(move |conn| webhooks::find_by_external_id(conn, "google", &channel))
-        .await?
-        .ok_or(WebhookError::NotFound)?;
-    if row.status == status::STOPPED {
-        return Ok(dropped(ctx, &row));
-    }
-    let expected = open_secret(ctx, &row).unwrap_or_default();
-    let given = delivery.header("x-goog-channel-token").unwrap_or_default();
-    if expected.is_empty() || !verify::secrets_match(&expected, given.as_bytes()) {
-        ctx.delivery_counts.rejected(&row.id);
-        return Err(rejected(ctx, "google", Rejection::BadSignature));
-    }
-    let state = delivery.header("x-goog-resource-state").unwrap_or_default();
-    let number = delivery.header("x-goog-message-number").unwrap_or_default();
-    if state == "sync" {
-        // The handshake of a new channel: nothing changed yet.
-        ctx.metrics.webhook("google", "sync");
-        return Ok(Ack::Stored);
-    }
-    let payload = serde_json::json!({
-        "resource_state": state,
-        "resource_id": delivery.header("x-goog-resource-id"),
-        "resource_uri": delivery.header("x-goog-resource-uri"),
-        "message_number": number,
-        "channel_expiration": delivery.header("x-goog-channel-expiration"),
-    });
-    let message = format!("Google {} notification", verify_text(state));
-    store(
-        ctx,
-        &row,
-        format!("msg:{number}"),
-        message,
-        payload.to_string().into_bytes(),
-    )
-    .await
 }
 
 /// GET and POST /api/webhooks/{provider}/{webhook_id}: the other providers' schemes.
@@ -461,184 +298,6 @@ fn event_type(json: &Value, pointers: &[&str]) -> String {
         .find_map(|p| json.pointer(p).and_then(Value::as_str))
         .map(verify_text)
         .unwrap_or_else(|| "event".into())
-}
-
-/// What makes two deliveries the same event.
-#[derive(Debug, Clone, Copy)]
-enum Dedup {
-    /// The signed body: a captured delivery re-sent under a new delivery-id header (which is
-    /// not signed) is still the same event.
-    SignedBody,
-    /// Nothing: each delivery is a "something changed" signal (Dropbox sends identical
-    /// bodies, without id or time, for each change).
-    EachDelivery,
-}
-
-/// Schemes of one HMAC header over the raw body (GitHub, Jira, Linear, Dropbox).
-async fn receive_signed(
-    ctx: &AppContext,
-    row: &WebhookRow,
-    delivery: &Delivery<'_>,
-    signature_header: &str,
-    check: verify::BodySignatureCheck,
-    dedup: Dedup,
-) -> Result<Ack, WebhookError> {
-    let secret = open_secret(ctx, row)
-        .ok_or_else(|| rejected(ctx, &row.provider_slug, Rejection::MissingSignature))?;
-    check(&secret, delivery.header(signature_header), delivery.body)
-        .map_err(|r| rejected(ctx, &row.provider_slug, r))?;
-    let json: Value = serde_json::from_slice(delivery.body)
-        .map_err(|_| WebhookError::BadRequest("the body is not JSON"))?;
-    if row.provider_slug == "linear" {
-        let ts = json.get("webhookTimestamp").and_then(Value::as_i64);
-        verify::linear_timestamp(ts, chrono::Utc::now().timestamp_millis())
-            .map_err(|r| rejected(ctx, "linear", r))?;
-    }
-    let dedup = match dedup {
-        Dedup::SignedBody => format!("body:{}", body_hash(delivery.body)),
-        Dedup::EachDelivery => format!("delivery:{}", uuid::Uuid::new_v4()),
-    };
-    let kind = delivery
-        .header("x-github-event")
-        .map(verify_text)
-        .unwrap_or_else(|| event_type(&json, &["/webhookEvent", "/type", "/action"]));
-    let message = format!("{} {kind}", row.provider_slug);
-    store(ctx, row, dedup, message, delivery.body.to_vec()).await
-}
-
-/// Microsoft Graph: validationToken echo; notifications carry the clientState we set.
-async fn receive_graph(
-    ctx: &AppContext,
-    row: &WebhookRow,
-    delivery: &Delivery<'_>,
-) -> Result<Ack, WebhookError> {
-    if let Some(token) = delivery.query.get("validationToken") {
-        return Ok(Ack::Text(token.clone()));
-    }
-    let secret =
-        open_secret(ctx, row).ok_or_else(|| rejected(ctx, "microsoft", Rejection::MissingSignature))?;
-    let json: Value = serde_json::from_slice(delivery.body)
-        .map_err(|_| WebhookError::BadRequest("the body is not JSON"))?;
-    let items = json
-        .get("value")
-        .and_then(Value::as_array)
-        .ok_or(WebhookError::BadRequest("no value array"))?;
-    let all_match = !items.is_empty()
-        && items.iter().all(|item| {
-            item.get("clientState")
-                .and_then(Value::as_str)
-                .is_some_and(|state| verify::secrets_match(&secret, state.as_bytes()))
-        });
-    if !all_match {
-        return Err(rejected(ctx, "microsoft", Rejection::BadSignature));
-    }
-    for item in items {
-        let bytes = without_secrets(item.clone(), GRAPH_SECRETS);
-        let message = format!(
-            "Microsoft Graph {}",
-            event_type(item, &["/changeType", "/lifecycleEvent"])
-        );
-        store(ctx, row, body_hash(&bytes), message, bytes).await?;
-    }
-    Ok(Ack::Stored)
-}
-
-/// Asana: the X-Hook-Secret handshake, then X-Hook-Signature on every event.
-async fn receive_asana(
-    ctx: &AppContext,
-    row: &WebhookRow,
-    delivery: &Delivery<'_>,
-) -> Result<Ack, WebhookError> {
-    if let Some(handshake) = delivery
-        .header("x-hook-secret")
-        .filter(|s| !s.is_empty() && s.len() <= 256)
-    {
-        learn_secret(ctx, row, handshake.as_bytes()).await?;
-        return Ok(Ack::Header("X-Hook-Secret", handshake.to_owned()));
-    }
-    let secret = open_secret(ctx, row).ok_or_else(|| rejected(ctx, "asana", Rejection::MissingSignature))?;
-    verify::sha256_bare(&secret, delivery.header("x-hook-signature"), delivery.body)
-        .map_err(|r| rejected(ctx, "asana", r))?;
-    let json: Value = serde_json::from_slice(delivery.body)
-        .map_err(|_| WebhookError::BadRequest("the body is not JSON"))?;
-    let count = json.get("events").and_then(Value::as_array).map_or(0, Vec::len);
-    store(
-        ctx,
-        row,
-        body_hash(delivery.body),
-        format!("Asana: {count} events"),
-        delivery.body.to_vec(),
-    )
-    .await
-}
-
-/// Notion: the first delivery carries the verification token (the signing key from then on).
-async fn receive_notion(
-    ctx: &AppContext,
-    row: &WebhookRow,
-    delivery: &Delivery<'_>,
-) -> Result<Ack, WebhookError> {
-    let Some(secret) = open_secret(ctx, row) else {
-        let json: Value = serde_json::from_slice(delivery.body)
-            .map_err(|_| WebhookError::BadRequest("the body is not JSON"))?;
-        let token = json
-            .get("verification_token")
-            .and_then(Value::as_str)
-            .filter(|t| !t.is_empty() && t.len() <= 256)
-            .ok_or_else(|| rejected(ctx, "notion", Rejection::MissingSignature))?;
-        learn_secret(ctx, row, token.as_bytes()).await?;
-        return Ok(Ack::Stored);
-    };
-    verify::sha256_prefixed(&secret, delivery.header("x-notion-signature"), delivery.body)
-        .map_err(|r| rejected(ctx, "notion", r))?;
-    let json: Value = serde_json::from_slice(delivery.body)
-        .map_err(|_| WebhookError::BadRequest("the body is not JSON"))?;
-    let dedup = json
-        .get("id")
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-        .unwrap_or_else(|| body_hash(delivery.body));
-    let message = format!("Notion {}", event_type(&json, &["/type"]));
-    store(ctx, row, dedup, message, without_secrets(json, NOTION_SECRETS)).await
-}
-
-/// Zoom: x-zm-signature over "v0:{timestamp}:{body}"; the URL validation is answered with
-/// the HMAC of its plain token.
-async fn receive_zoom(
-    ctx: &AppContext,
-    row: &WebhookRow,
-    delivery: &Delivery<'_>,
-) -> Result<Ack, WebhookError> {
-    let secret = open_secret(ctx, row).ok_or_else(|| rejected(ctx, "zoom", Rejection::MissingSignature))?;
-    verify::zoom(
-        &secret,
-        delivery.header("x-zm-request-timestamp"),
-        delivery.header("x-zm-signature"),
-        delivery.body,
-        now_unix(),
-    )
-    .map_err(|r| rejected(ctx, "zoom", r))?;
-    let json: Value = serde_json::from_slice(delivery.body)
-        .map_err(|_| WebhookError::BadRequest("the body is not JSON"))?;
-    if json.get("event").and_then(Value::as_str) == Some("endpoint.url_validation") {
-        let plain = json
-            .pointer("/payload/plainToken")
-            .and_then(Value::as_str)
-            .ok_or(WebhookError::BadRequest("no plainToken"))?;
-        return Ok(Ack::Json(serde_json::json!({
-            "plainToken": plain,
-            "encryptedToken": verify::zoom_encrypted_token(&secret, plain),
-        })));
-    }
-    let message = format!("Zoom {}", event_type(&json, &["/event"]));
-    store(
-        ctx,
-        row,
-        body_hash(delivery.body),
-        message,
-        delivery.body.to_vec(),
-    )
-    .await
 }
 
 /// How long after an endpoint is created (or its handshake reset) a first-use secret is
