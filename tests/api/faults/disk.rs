@@ -47,12 +47,14 @@ struct Confined {
     replies: BufReader<ChildStdout>,
     base: String,
     out: tempfile::TempDir,
+    /// Where the tmpfs is mounted inside the namespace (an empty folder outside it).
+    _disk: tempfile::TempDir,
 }
 
 impl Confined {
     fn start(seed: &std::path::Path, data_dir: &std::path::Path) -> Confined {
         let out = tempfile::tempdir().unwrap();
-        let disk = tempfile::tempdir().unwrap().keep();
+        let disk = tempfile::tempdir().unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -66,7 +68,7 @@ impl Confined {
             .args(["sh", "-c", CONTROLLER])
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("DISK", &disk)
+            .env("DISK", disk.path())
             .env("SEED", seed)
             .env("OUT", out.path())
             .env("BIN", BINARY)
@@ -94,6 +96,7 @@ impl Confined {
             replies,
             base: format!("http://127.0.0.1:{port}"),
             out,
+            _disk: disk,
         }
     }
 
