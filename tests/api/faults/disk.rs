@@ -217,28 +217,21 @@ async fn check_after(mut disk: Confined, acked: &[String], cause: &str) {
     );
 }
 
-#[tokio::test]
-async fn a_full_disk_refuses_writes_with_503_keeps_reads_and_heals_without_restart() {
-    let (mut disk, id, _dir) = confined().await;
-    disk.command("start");
+/// Rides out a fault that refuses writes under `load`: writes answer 503 (a page's says why),
+/// reads keep working; after `heal` writes come back by themselves, and nothing acknowledged
+/// is lost. `cause` is what the log must name.
+async fn ride_out(mut disk: Confined, id: &str, admin: &Client, load: Load, heal: &str, cause: &str) {
     let base = disk.base.clone();
-    wait_ready(&base).await;
-    let admin = sign_in(&base, "ada@acme.example").await;
-    let load = Load::start(&base, "Full");
-    load.wait_for_acks(100).await;
-
-    disk.command("fill");
     wait_for_refusals(&load).await;
-    reads_work(&base, &admin, &id).await;
-    let (status, page) = page_write(&base, &admin).await;
-    disk.command("free");
-    // Writes come back by themselves.
+    reads_work(&base, admin, id).await;
+    let (status, page) = page_write(&base, admin).await;
+    disk.command(heal);
     let acks = load.acks();
     load.wait_for_acks(acks + 100).await;
     // (Refusals end in the log once writes have gone through for a second.)
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(
-        page_write(&base, &admin).await.0,
+        page_write(&base, admin).await.0,
         StatusCode::CREATED,
         "after the fault"
     );
@@ -248,9 +241,22 @@ async fn a_full_disk_refuses_writes_with_503_keeps_reads_and_heals_without_resta
     assert!(page.contains("cannot save changes"), "the page says why: {page}");
     assert!(
         refused.iter().all(|s| *s == StatusCode::SERVICE_UNAVAILABLE),
-        "only 503 while the disk was full: {refused:?}"
+        "only 503 while writes were refused: {refused:?}"
     );
-    check_after(disk, &acked, "database or disk is full").await;
+    check_after(disk, &acked, cause).await;
+}
+
+#[tokio::test]
+async fn a_full_disk_refuses_writes_with_503_keeps_reads_and_heals_without_restart() {
+    let (mut disk, id, _dir) = confined().await;
+    disk.command("start");
+    let base = disk.base.clone();
+    wait_ready(&base).await;
+    let admin = sign_in(&base, "ada@acme.example").await;
+    let load = Load::start(&base, "Full");
+    load.wait_for_acks(100).await;
+    disk.command("fill");
+    ride_out(disk, &id, &admin, load, "free", "database or disk is full").await;
 }
 
 /// SQLite opens a file it may not write read-only, and creates its write-ahead log files with
@@ -269,26 +275,15 @@ async fn a_read_only_database_file_refuses_writes_with_503_keeps_reads_and_heals
     wait_ready(&base).await;
     let admin = sign_in(&base, "ada@acme.example").await;
     let load = Load::start(&base, "ReadOnly");
-    wait_for_refusals(&load).await;
-    reads_work(&base, &admin, &id).await;
-    let (status, page) = page_write(&base, &admin).await;
-    // The operator makes the database and the log files SQLite made meanwhile writable.
-    disk.command("unlock");
-    // Writes come back without a restart.
-    load.wait_for_acks(100).await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(
-        page_write(&base, &admin).await.0,
-        StatusCode::CREATED,
-        "after the fault"
-    );
-    let (acked, refused) = load.finish().await;
-
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "a page's write: {page}");
-    assert!(page.contains("cannot save changes"), "the page says why: {page}");
-    assert!(
-        refused.iter().all(|s| *s == StatusCode::SERVICE_UNAVAILABLE),
-        "only 503 while the file was read-only: {refused:?}"
-    );
-    check_after(disk, &acked, "attempt to write a readonly database").await;
+    // "unlock": the operator makes the database and the log files SQLite made meanwhile
+    // writable.
+    ride_out(
+        disk,
+        &id,
+        &admin,
+        load,
+        "unlock",
+        "attempt to write a readonly database",
+    )
+    .await;
 }
