@@ -29,7 +29,7 @@ use support::{
 use targetym_integrations::context::AppContext;
 use targetym_integrations::db::schema::{integration_sync_logs as logs, integrations as rows};
 use targetym_integrations::db::{self, credentials as stored};
-use targetym_integrations::domain::OrgId;
+use targetym_integrations::domain::{IntegrationId, IntegrationStatus, OrgId};
 use targetym_integrations::integrations::credentials;
 use targetym_integrations::mock_provider::{MockConfig, MockProvider};
 
@@ -73,10 +73,10 @@ async fn connect_mock_integrations(ctx: &AppContext, mock: &MockProvider, org: O
                 db::integrations::insert(
                     conn,
                     &db::integrations::NewIntegration {
-                        id: &id,
-                        org_id: &org,
+                        id: IntegrationId::parse(&id).unwrap(),
+                        org_id: OrgId::parse(&org).unwrap(),
                         provider_slug: "mock-oauth",
-                        status: "connected",
+                        status: IntegrationStatus::Connected,
                         external_account_id: &account,
                         external_account_name: &account,
                         granted_scopes: "read write",
@@ -92,7 +92,14 @@ async fn connect_mock_integrations(ctx: &AppContext, mock: &MockProvider, org: O
                     id_token: None,
                     extra: serde_json::Value::Null,
                 };
-                let sealed = credentials::seal(&keyring, &id, &tokens, None, "read write", db::now());
+                let sealed = credentials::seal(
+                    &keyring,
+                    IntegrationId::parse(&id).unwrap(),
+                    &tokens,
+                    None,
+                    "read write",
+                    db::now(),
+                );
                 stored::upsert(conn, &sealed)?;
                 // Due for the worker at once, as after a connection.
                 diesel::update(rows::table.find(&id))

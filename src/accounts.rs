@@ -79,12 +79,12 @@ pub async fn complete_setup(db: &Db, input: NewAdminInput) -> Result<Admin, Acco
     };
     db.run(move |conn| {
         let new = NewAdmin {
-            user_id: &user_id.to_text(),
+            user_id,
             email: &email,
             password_hash: &hash,
-            role: Role::Admin.as_str(),
+            role: Role::Admin,
         };
-        Ok(orgs::create_first_org(conn, &org_id.to_text(), &org_name, &new))
+        Ok(orgs::create_first_org(conn, org_id, &org_name, &new))
     })
     .await??;
     Ok(admin)
@@ -102,20 +102,15 @@ pub async fn create_admin(db: &Db, input: NewAdminInput) -> Result<OrgId, Accoun
     let org_id = db
         .run(move |conn| {
             let new = NewAdmin {
-                user_id: &user_id.to_text(),
+                user_id,
                 email: &email,
                 password_hash: &hash,
-                role: Role::Admin.as_str(),
+                role: Role::Admin,
             };
-            Ok(orgs::create_admin_in_org(
-                conn,
-                &OrgId::new().to_text(),
-                &org_name,
-                &new,
-            ))
+            Ok(orgs::create_admin_in_org(conn, OrgId::new(), &org_name, &new))
         })
         .await??;
-    OrgId::parse(&org_id).ok_or_else(|| AccountError::Invalid("stored organization id is not a UUID".into()))
+    Ok(org_id)
 }
 
 /// Checks an email and password. `None` for any mismatch (unknown account or wrong
@@ -137,16 +132,16 @@ pub async fn authenticate(db: &Db, email: &str, password: SecretString) -> Resul
     let Some(user) = user.filter(|_| verified) else {
         return Ok(None);
     };
-    let (user_id, org_id) = (user.id.clone(), user.org_id.clone());
+    let (user_id, org_id) = (user.id, user.org_id);
     let found = db
         .run(move |conn| {
-            match orgs::record_login(conn, &user_id) {
+            match orgs::record_login(conn, user_id) {
                 // The time of a sign-in is not worth refusing it: while the database takes no
                 // writes (a full disk), admins still sign in and read.
                 Err(e) if !e.is_write_refused() => return Err(e),
                 _ => {}
             }
-            orgs::find_user_with_org(conn, &user_id, &org_id)
+            orgs::find_user_with_org(conn, user_id, org_id)
         })
         .await?;
     Ok(found.and_then(|(user, org)| admin_from_rows(user, org)))
@@ -155,15 +150,15 @@ pub async fn authenticate(db: &Db, email: &str, password: SecretString) -> Resul
 /// The admin a session names, if that account still exists in that organization.
 pub async fn find_admin(db: &Db, user_id: UserId, org_id: OrgId) -> Result<Option<Admin>, DbError> {
     let found = db
-        .run(move |conn| orgs::find_user_with_org(conn, &user_id.to_text(), &org_id.to_text()))
+        .run(move |conn| orgs::find_user_with_org(conn, user_id, org_id))
         .await?;
     Ok(found.and_then(|(user, org)| admin_from_rows(user, org)))
 }
 
 fn admin_from_rows(user: orgs::UserRow, org: orgs::OrgRow) -> Option<Admin> {
     Some(Admin {
-        user_id: UserId::parse(&user.id)?,
-        org_id: OrgId::parse(&org.id)?,
+        user_id: user.id,
+        org_id: org.id,
         email: user.email,
         org_name: org.name,
     })

@@ -7,7 +7,7 @@ use crate::context::AppContext;
 use crate::crypto::{random_token, sha256_hex};
 use crate::db::api_tokens::{self, ApiTokenRow};
 use crate::db::{self, Db, DbError, integrations};
-use crate::domain::{IntegrationId, IntegrationStatus, OrgId, UserId};
+use crate::domain::{IntegrationId, IntegrationStatus, LogKind, LogStatus, OrgId, UserId};
 
 /// Tokens start with this, so they are recognisable (and greppable by secret scanners).
 pub const PREFIX: &str = "tgi_";
@@ -21,15 +21,15 @@ pub struct ServiceClient {
     pub token_id: String,
     pub name: String,
     /// `Some`: the only integrations this token may use; `None`: all of the organization's.
-    pub integrations: Option<Vec<String>>,
+    pub integrations: Option<Vec<IntegrationId>>,
 }
 
 impl ServiceClient {
     /// Whether this token may act on the integration (of its organization: checked apart).
-    pub fn may_use(&self, integration_id: &str) -> bool {
+    pub fn may_use(&self, integration_id: IntegrationId) -> bool {
         self.integrations
             .as_ref()
-            .is_none_or(|ids| ids.iter().any(|id| id == integration_id))
+            .is_none_or(|ids| ids.contains(&integration_id))
     }
 }
 
@@ -45,7 +45,7 @@ pub enum CreateTokenError {
 /// An integration a token can be limited to, as the admin recognises it.
 #[derive(Debug, Clone)]
 pub struct IntegrationChoice {
-    pub id: String,
+    pub id: IntegrationId,
     pub label: String,
 }
 
@@ -68,23 +68,23 @@ pub async fn create(
     let token = format!("{PREFIX}{}", random_token(32));
     let row = ApiTokenRow {
         id: uuid::Uuid::new_v4().to_string(),
-        org_id: org.to_text(),
+        org_id: org,
         name: crate::oauth::sanitize(name.trim(), 100),
         token_hash: sha256_hex(token.as_bytes()),
         token_prefix: token.chars().take(PREFIX.len() + 6).collect(),
-        created_by: created_by.map(UserId::to_text),
+        created_by,
         created_at: db::now(),
         last_used_at: None,
         revoked_at: None,
         restricted: !limit_to.is_empty(),
     };
     let stored = row.clone();
-    let chosen: Vec<String> = limit_to.iter().map(|id| id.to_text()).collect();
+    let chosen = limit_to.to_vec();
     let created = db
         .run(move |conn| {
             for id in &chosen {
-                let live = integrations::find_for_org(conn, &stored.org_id, id)?
-                    .is_some_and(|r| r.status != IntegrationStatus::Disconnected.as_str());
+                let live = integrations::find_for_org(conn, stored.org_id, *id)?
+                    .is_some_and(|r| r.status != IntegrationStatus::Disconnected);
                 if !live {
                     return Ok(false);
                 }
@@ -116,8 +116,8 @@ pub async fn authenticate(db: &Db, bearer: &str) -> Result<Option<ServiceClient>
         let id = row.id.clone();
         db.run(move |conn| api_tokens::touch(conn, &id, now)).await?;
     }
-    Ok(OrgId::parse(&row.org_id).map(|org_id| ServiceClient {
-        org_id,
+    Ok(Some(ServiceClient {
+        org_id: row.org_id,
         token_id: row.id,
         name: row.name,
         integrations,
@@ -129,14 +129,13 @@ pub async fn list(
     ctx: &AppContext,
     org: OrgId,
 ) -> Result<(Vec<TokenListing>, Vec<IntegrationChoice>), DbError> {
-    let org = org.to_text();
     let (rows, allowed, all) = ctx
         .db
         .run(move |conn| {
             Ok((
-                api_tokens::list_for_org(conn, &org)?,
-                api_tokens::allowed_for_org(conn, &org)?,
-                integrations::all_for_org(conn, &org)?,
+                api_tokens::list_for_org(conn, org)?,
+                api_tokens::allowed_for_org(conn, org)?,
+                integrations::all_for_org(conn, org)?,
             ))
         })
         .await?;
@@ -147,12 +146,12 @@ pub async fn list(
             .map_or(row.provider_slug.as_str(), |p| p.def.name.as_str());
         format!("{provider} — {}", row.external_account_name)
     };
-    let labels: HashMap<&str, String> = all.iter().map(|(row, _)| (row.id.as_str(), label(row))).collect();
+    let labels: HashMap<IntegrationId, String> = all.iter().map(|(row, _)| (row.id, label(row))).collect();
     let choices = all
         .iter()
-        .filter(|(row, _)| row.status != IntegrationStatus::Disconnected.as_str())
+        .filter(|(row, _)| row.status != IntegrationStatus::Disconnected)
         .map(|(row, _)| IntegrationChoice {
-            id: row.id.clone(),
+            id: row.id,
             label: label(row),
         })
         .collect();
@@ -163,9 +162,9 @@ pub async fn list(
                 allowed
                     .iter()
                     .filter(|(token, _)| *token == row.id)
-                    .map(|(_, id)| IntegrationChoice {
-                        id: id.clone(),
-                        label: labels.get(id.as_str()).cloned().unwrap_or_else(|| id.clone()),
+                    .map(|&(_, id)| IntegrationChoice {
+                        id,
+                        label: labels.get(&id).cloned().unwrap_or_else(|| id.to_text()),
                     })
                     .collect()
             });
@@ -176,8 +175,8 @@ pub async fn list(
 }
 
 pub async fn revoke(db: &Db, org: OrgId, id: &str) -> Result<bool, DbError> {
-    let (org, id) = (org.to_text(), id.to_owned());
-    db.run(move |conn| api_tokens::revoke(conn, &org, &id, db::now()))
+    let id = id.to_owned();
+    db.run(move |conn| api_tokens::revoke(conn, org, &id, db::now()))
         .await
 }
 
@@ -187,12 +186,12 @@ pub async fn visible_integrations(
     db: &Db,
     client: &ServiceClient,
 ) -> Result<Vec<integrations::IntegrationRow>, DbError> {
-    let org = client.org_id.to_text();
-    let rows = db.run(move |conn| integrations::all_for_org(conn, &org)).await?;
+    let org = client.org_id;
+    let rows = db.run(move |conn| integrations::all_for_org(conn, org)).await?;
     Ok(rows
         .into_iter()
         .map(|(row, _)| row)
-        .filter(|row| row.status != IntegrationStatus::Disconnected.as_str() && client.may_use(&row.id))
+        .filter(|row| row.status != IntegrationStatus::Disconnected && client.may_use(row.id))
         .collect())
 }
 
@@ -202,15 +201,15 @@ pub async fn visible_integrations(
 pub async fn record_call(
     db: &Db,
     client: &ServiceClient,
-    integration: Option<(&str, &str)>,
+    integration: Option<(IntegrationId, &str)>,
     what: &str,
     outcome: &Result<u16, String>,
     duration_ms: i64,
 ) -> Result<(), DbError> {
-    use crate::db::sync_logs::{self, NewSyncLog, kind, status};
-    let org = client.org_id.to_text();
+    use crate::db::sync_logs::{self, NewSyncLog};
+    let org = client.org_id;
     let (integration_id, provider) = integration
-        .map(|(i, p)| (Some(i.to_owned()), p.to_owned()))
+        .map(|(i, p)| (Some(i), p.to_owned()))
         .unwrap_or((None, "api".into()));
     let (ok, error) = match outcome {
         Ok(code) => (*code < 400, (*code >= 400).then(|| format!("HTTP {code}"))),
@@ -221,11 +220,15 @@ pub async fn record_call(
         sync_logs::append(
             conn,
             &NewSyncLog {
-                org_id: &org,
-                integration_id: integration_id.as_deref(),
+                org_id: org,
+                integration_id,
                 provider_slug: &provider,
-                kind: kind::API_CALL,
-                status: if ok { status::SUCCEEDED } else { status::FAILED },
+                kind: LogKind::ApiCall,
+                status: if ok {
+                    LogStatus::Succeeded
+                } else {
+                    LogStatus::Failed
+                },
                 message: &message,
                 error: error.as_deref(),
                 actor_user_id: None,

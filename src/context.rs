@@ -3,10 +3,8 @@
 
 use std::sync::Arc;
 
-use secrecy::ExposeSecret;
-
 use crate::config::Settings;
-use crate::crypto::{EncryptionKey, Keyring};
+use crate::crypto::Keyring;
 use crate::db::event_sink::EventSink;
 use crate::db::{Db, DbError};
 use crate::metrics::Metrics;
@@ -53,12 +51,9 @@ impl AppContext {
     /// included); does not touch the schema.
     pub async fn load(settings: Settings) -> Result<AppContext, ContextError> {
         let db = Db::connect(&settings.database_url, settings.db_pool_size)?;
-        let key = |hex: &secrecy::SecretString| {
-            EncryptionKey::from_hex(hex.expose_secret()).expect("validated when the settings were read")
-        };
         let keyring = Keyring::new(
-            key(&settings.encryption_key),
-            settings.previous_encryption_keys.iter().map(key).collect(),
+            settings.encryption_key.clone(),
+            settings.previous_encryption_keys.clone(),
         );
         let http = crate::providers::http::client(settings.provider_timeout);
         let catalogue = Catalogue::load(&settings, &http).await?;

@@ -17,7 +17,7 @@ use targetym_integrations::config::Settings;
 use targetym_integrations::context::AppContext;
 use targetym_integrations::db::schema::integration_sync_logs as logs;
 use targetym_integrations::db::{integrations, webhooks};
-use targetym_integrations::domain::OrgId;
+use targetym_integrations::domain::{IntegrationId, IntegrationStatus, OrgId};
 use targetym_integrations::webhooks::verify::hmac_sha256;
 
 pub const SECRET: &str = "bench-signing-secret";
@@ -147,10 +147,10 @@ pub async fn prepare(ctx: &AppContext) -> OrgId {
             integrations::insert(
                 conn,
                 &integrations::NewIntegration {
-                    id: &id,
-                    org_id: &org,
+                    id: IntegrationId::parse(&id).unwrap(),
+                    org_id: OrgId::parse(&org).unwrap(),
                     provider_slug: "slack",
-                    status: "connected",
+                    status: IntegrationStatus::Connected,
                     external_account_id: TEAM,
                     external_account_name: "Bench Workspace",
                     granted_scopes: "chat:write",
@@ -161,8 +161,8 @@ pub async fn prepare(ctx: &AppContext) -> OrgId {
             webhooks::bind_slack_route(
                 conn,
                 &webhooks::SlackRoute {
-                    org_id: &org,
-                    integration_id: &id,
+                    org_id: OrgId::parse(&org).unwrap(),
+                    integration_id: IntegrationId::parse(&id).unwrap(),
                     team_id: TEAM,
                     rate_limit_per_minute: 10_000_000,
                     at: targetym_integrations::db::now(),

@@ -17,6 +17,7 @@ const HEADER_LEN: usize = 1 + KEY_ID_LEN + NONCE_LEN;
 
 /// One 256-bit key and its id (the first 4 bytes of a SHA-256 over it, so the id says nothing
 /// about the key but is stable across restarts and instances).
+#[derive(Clone)]
 pub struct EncryptionKey {
     id: [u8; KEY_ID_LEN],
     cipher: Aes256Gcm,

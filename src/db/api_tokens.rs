@@ -6,17 +6,18 @@ use diesel::prelude::*;
 use super::schema::api_token_integrations as allowed;
 use super::schema::api_tokens as t;
 use super::{DbConnection, DbError};
+use crate::domain::{IntegrationId, OrgId, UserId};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = t)]
 pub struct ApiTokenRow {
     pub id: String,
-    pub org_id: String,
+    pub org_id: OrgId,
     pub name: String,
     pub token_hash: String,
     /// The first characters, to recognise a token in the list.
     pub token_prefix: String,
-    pub created_by: Option<String>,
+    pub created_by: Option<UserId>,
     pub created_at: NaiveDateTime,
     pub last_used_at: Option<NaiveDateTime>,
     pub revoked_at: Option<NaiveDateTime>,
@@ -25,7 +26,11 @@ pub struct ApiTokenRow {
 }
 
 /// Stores a token and, for a restricted one, the integrations it may use.
-pub fn insert(conn: &mut DbConnection, row: &ApiTokenRow, integrations: &[String]) -> Result<(), DbError> {
+pub fn insert(
+    conn: &mut DbConnection,
+    row: &ApiTokenRow,
+    integrations: &[IntegrationId],
+) -> Result<(), DbError> {
     super::transaction(conn, |conn| {
         diesel::insert_into(t::table).values(row).execute(conn)?;
         for integration in integrations {
@@ -41,7 +46,7 @@ pub fn insert(conn: &mut DbConnection, row: &ApiTokenRow, integrations: &[String
 }
 
 /// `Some`: the only integrations a restricted token may use; `None`: all of its organization's.
-pub type AllowedIntegrations = Option<Vec<String>>;
+pub type AllowedIntegrations = Option<Vec<IntegrationId>>;
 
 /// The live token with this hash, and the integrations it may use when it is restricted.
 pub fn find_live_by_hash(
@@ -71,7 +76,10 @@ pub fn find_live_by_hash(
 }
 
 /// (token id, integration id) of every restricted token of the organization.
-pub fn allowed_for_org(conn: &mut DbConnection, org_id: &str) -> Result<Vec<(String, String)>, DbError> {
+pub fn allowed_for_org(
+    conn: &mut DbConnection,
+    org_id: OrgId,
+) -> Result<Vec<(String, IntegrationId)>, DbError> {
     Ok(allowed::table
         .inner_join(t::table)
         .filter(t::org_id.eq(org_id))
@@ -79,7 +87,7 @@ pub fn allowed_for_org(conn: &mut DbConnection, org_id: &str) -> Result<Vec<(Str
         .load(conn)?)
 }
 
-pub fn list_for_org(conn: &mut DbConnection, org_id: &str) -> Result<Vec<ApiTokenRow>, DbError> {
+pub fn list_for_org(conn: &mut DbConnection, org_id: OrgId) -> Result<Vec<ApiTokenRow>, DbError> {
     Ok(t::table
         .filter(t::org_id.eq(org_id))
         .order(t::created_at.desc())
@@ -95,7 +103,7 @@ pub fn touch(conn: &mut DbConnection, id: &str, at: NaiveDateTime) -> Result<(),
 }
 
 /// Revokes a token of the organization; `false` when there is no such live token.
-pub fn revoke(conn: &mut DbConnection, org_id: &str, id: &str, at: NaiveDateTime) -> Result<bool, DbError> {
+pub fn revoke(conn: &mut DbConnection, org_id: OrgId, id: &str, at: NaiveDateTime) -> Result<bool, DbError> {
     let updated = diesel::update(
         t::table
             .filter(t::org_id.eq(org_id))

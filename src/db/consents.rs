@@ -6,15 +6,16 @@ use diesel::prelude::*;
 
 use super::schema::integration_consents as c;
 use super::{DbConnection, DbError};
+use crate::domain::{IntegrationId, OrgId, UserId};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = c)]
 pub struct ConsentRow {
     pub id: String,
-    pub org_id: String,
-    pub user_id: Option<String>,
+    pub org_id: OrgId,
+    pub user_id: Option<UserId>,
     pub provider_slug: String,
-    pub integration_id: Option<String>,
+    pub integration_id: Option<IntegrationId>,
     pub scopes: String,
     pub consent_text_version: String,
     pub ip_address: Option<String>,
@@ -31,7 +32,7 @@ pub fn insert(conn: &mut DbConnection, row: &ConsentRow) -> Result<(), DbError> 
 pub fn attach_to_integration(
     conn: &mut DbConnection,
     consent_id: &str,
-    integration_id: &str,
+    integration_id: IntegrationId,
 ) -> Result<(), DbError> {
     diesel::update(c::table.find(consent_id))
         .set(c::integration_id.eq(integration_id))
@@ -42,7 +43,7 @@ pub fn attach_to_integration(
 /// Marks every standing consent of the integration withdrawn. Returns how many.
 pub fn withdraw_for_integration(
     conn: &mut DbConnection,
-    integration_id: &str,
+    integration_id: IntegrationId,
     at: NaiveDateTime,
 ) -> Result<usize, DbError> {
     Ok(diesel::update(
@@ -56,8 +57,8 @@ pub fn withdraw_for_integration(
 
 pub fn list_for_integration(
     conn: &mut DbConnection,
-    org_id: &str,
-    integration_id: &str,
+    org_id: OrgId,
+    integration_id: IntegrationId,
 ) -> Result<Vec<ConsentRow>, DbError> {
     Ok(c::table
         .filter(c::org_id.eq(org_id))
@@ -70,7 +71,7 @@ pub fn list_for_integration(
 /// The organization's ledger, newest first, with the consenting admin's email.
 pub fn ledger_for_org(
     conn: &mut DbConnection,
-    org_id: &str,
+    org_id: OrgId,
 ) -> Result<Vec<(ConsentRow, Option<String>)>, DbError> {
     use super::schema::users;
     Ok(c::table
@@ -84,7 +85,7 @@ pub fn ledger_for_org(
 /// Erasure: the ledger keeps who consented to what and when (Art. 7(1) proof), not where from.
 pub fn scrub_for_integration(
     conn: &mut DbConnection,
-    integration_id: &str,
+    integration_id: IntegrationId,
     at: NaiveDateTime,
 ) -> Result<usize, DbError> {
     withdraw_for_integration(conn, integration_id, at)?;

@@ -6,11 +6,12 @@ use diesel::prelude::*;
 
 use super::schema::integration_credentials as c;
 use super::{DbConnection, DbError};
+use crate::domain::IntegrationId;
 
 #[derive(Clone, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = c, treat_none_as_null = true)]
 pub struct CredentialRow {
-    pub integration_id: String,
+    pub integration_id: IntegrationId,
     pub key_id: String,
     pub access_token: Vec<u8>,
     pub refresh_token: Option<Vec<u8>>,
@@ -41,7 +42,10 @@ pub fn upsert(conn: &mut DbConnection, row: &CredentialRow) -> Result<(), DbErro
     Ok(())
 }
 
-pub fn find(conn: &mut DbConnection, integration_id: &str) -> Result<Option<CredentialRow>, DbError> {
+pub fn find(
+    conn: &mut DbConnection,
+    integration_id: IntegrationId,
+) -> Result<Option<CredentialRow>, DbError> {
     Ok(c::table
         .find(integration_id)
         .select(CredentialRow::as_select())
@@ -49,7 +53,7 @@ pub fn find(conn: &mut DbConnection, integration_id: &str) -> Result<Option<Cred
         .optional()?)
 }
 
-pub fn delete(conn: &mut DbConnection, integration_id: &str) -> Result<usize, DbError> {
+pub fn delete(conn: &mut DbConnection, integration_id: IntegrationId) -> Result<usize, DbError> {
     Ok(diesel::delete(c::table.find(integration_id)).execute(conn)?)
 }
 
@@ -87,7 +91,11 @@ pub fn reseal(
 }
 
 /// Marks the access token expired (the provider refused it), so the next use refreshes.
-pub fn expire_now(conn: &mut DbConnection, integration_id: &str, at: NaiveDateTime) -> Result<(), DbError> {
+pub fn expire_now(
+    conn: &mut DbConnection,
+    integration_id: IntegrationId,
+    at: NaiveDateTime,
+) -> Result<(), DbError> {
     diesel::update(c::table.find(integration_id))
         .set(c::expires_at.eq(at - chrono::Duration::seconds(1)))
         .execute(conn)?;

@@ -15,6 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::sync_logs::{self, NewEvent};
 use super::{Db, DbError, webhooks};
 use crate::db;
+use crate::domain::IntegrationId;
 
 /// Deliveries written per transaction at most.
 const MAX_BATCH: usize = 512;
@@ -86,12 +87,10 @@ async fn write_batches(db: Db, rx: Queue) {
                     let routed: Vec<bool> = events
                         .iter()
                         .zip(&webhook_ids)
-                        .map(|(event, webhook)| {
-                            live.contains(&(webhook.clone(), event.integration_id.clone()))
-                        })
+                        .map(|(event, webhook)| live.contains(&(webhook.clone(), event.integration_id)))
                         .collect();
-                    let integrations: Vec<Option<String>> =
-                        events.iter().map(|event| event.integration_id.clone()).collect();
+                    let integrations: Vec<Option<IntegrationId>> =
+                        events.iter().map(|event| event.integration_id).collect();
                     let storable: Vec<NewEvent> = events
                         .into_iter()
                         .zip(&routed)
@@ -109,7 +108,7 @@ async fn write_batches(db: Db, rx: Queue) {
                         )
                         .collect();
                     // In id order, so two writers lock shared rows in the same order.
-                    let mut received: BTreeMap<String, (Option<String>, i64)> = BTreeMap::new();
+                    let mut received: BTreeMap<String, (Option<IntegrationId>, i64)> = BTreeMap::new();
                     for ((webhook, integration), routed) in
                         webhook_ids.into_iter().zip(integrations).zip(routed)
                     {
@@ -118,13 +117,7 @@ async fn write_batches(db: Db, rx: Queue) {
                         }
                     }
                     for (webhook, (integration, events)) in received {
-                        if !webhooks::count_received_if_live(
-                            conn,
-                            &webhook,
-                            integration.as_deref(),
-                            events,
-                            at,
-                        )? {
+                        if !webhooks::count_received_if_live(conn, &webhook, integration, events, at)? {
                             // Stopped since it was read: nothing of this batch is kept, and
                             // the providers retry into the new state.
                             return Err(DbError::WriteFailed("a webhook was stopped meanwhile".into()));

@@ -5,15 +5,15 @@ use diesel::prelude::*;
 
 use super::schema::integrations as i;
 use super::{DbConnection, DbError, now, transaction};
-use crate::domain::IntegrationStatus;
+use crate::domain::{IntegrationId, IntegrationStatus, OrgId, UserId};
 
 /// What the settings page needs of an integration.
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = i)]
 pub struct IntegrationSummary {
-    pub id: String,
+    pub id: IntegrationId,
     pub provider_slug: String,
-    pub status: String,
+    pub status: IntegrationStatus,
     pub external_account_name: String,
     pub last_error: Option<String>,
     pub connected_at: Option<NaiveDateTime>,
@@ -22,14 +22,14 @@ pub struct IntegrationSummary {
 
 /// A newly connected integration, as the OAuth callback records it.
 pub struct NewIntegration<'a> {
-    pub id: &'a str,
-    pub org_id: &'a str,
+    pub id: IntegrationId,
+    pub org_id: OrgId,
     pub provider_slug: &'a str,
-    pub status: &'a str,
+    pub status: IntegrationStatus,
     pub external_account_id: &'a str,
     pub external_account_name: &'a str,
     pub granted_scopes: &'a str,
-    pub connected_by: Option<&'a str>,
+    pub connected_by: Option<UserId>,
 }
 
 pub fn insert(conn: &mut DbConnection, new: &NewIntegration<'_>) -> Result<(), DbError> {
@@ -56,11 +56,11 @@ pub fn insert(conn: &mut DbConnection, new: &NewIntegration<'_>) -> Result<(), D
 /// served by `integrations_org_provider_idx`.
 pub fn list_active_for_org(
     conn: &mut DbConnection,
-    org_id: &str,
+    org_id: OrgId,
 ) -> Result<Vec<IntegrationSummary>, DbError> {
     Ok(i::table
         .filter(i::org_id.eq(org_id))
-        .filter(i::status.ne("disconnected"))
+        .filter(i::status.ne(IntegrationStatus::Disconnected))
         .order((i::provider_slug.asc(), i::created_at.asc()))
         .select(IntegrationSummary::as_select())
         .load(conn)?)
@@ -70,14 +70,14 @@ pub fn list_active_for_org(
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = i)]
 pub struct IntegrationRow {
-    pub id: String,
-    pub org_id: String,
+    pub id: IntegrationId,
+    pub org_id: OrgId,
     pub provider_slug: String,
-    pub status: String,
+    pub status: IntegrationStatus,
     pub external_account_id: String,
     pub external_account_name: String,
     pub granted_scopes: String,
-    pub connected_by: Option<String>,
+    pub connected_by: Option<UserId>,
     pub connected_at: Option<NaiveDateTime>,
     pub disconnected_at: Option<NaiveDateTime>,
     pub last_refresh_at: Option<NaiveDateTime>,
@@ -92,8 +92,8 @@ pub struct IntegrationRow {
 /// One integration of the organization; `None` for an id of another organization too.
 pub fn find_for_org(
     conn: &mut DbConnection,
-    org_id: &str,
-    id: &str,
+    org_id: OrgId,
+    id: IntegrationId,
 ) -> Result<Option<IntegrationRow>, DbError> {
     Ok(i::table
         .filter(i::org_id.eq(org_id))
@@ -105,37 +105,37 @@ pub fn find_for_org(
 
 /// A successful connection, as the callback records it.
 pub struct Connected<'a> {
-    pub org_id: &'a str,
+    pub org_id: OrgId,
     pub provider_slug: &'a str,
     pub external_account_id: &'a str,
     pub external_account_name: &'a str,
     pub granted_scopes: &'a str,
-    pub connected_by: &'a str,
+    pub connected_by: UserId,
     pub next_refresh_at: Option<NaiveDateTime>,
 }
 
 /// Records the connection: the organization's integration with this provider account is
 /// updated when it exists (a reconnect keeps its history), created otherwise. Returns its id.
-pub fn upsert_connected(conn: &mut DbConnection, c: &Connected<'_>) -> Result<String, DbError> {
+pub fn upsert_connected(conn: &mut DbConnection, c: &Connected<'_>) -> Result<IntegrationId, DbError> {
     let at = now();
     let existing = i::table
         .filter(i::org_id.eq(c.org_id))
         .filter(i::provider_slug.eq(c.provider_slug))
         .filter(i::external_account_id.eq(c.external_account_id))
         .select(i::id)
-        .first::<String>(conn)
+        .first::<IntegrationId>(conn)
         .optional()?;
     let id = match existing {
         Some(id) => id,
         None => {
-            let id = uuid::Uuid::new_v4().to_string();
+            let id = IntegrationId::new();
             insert(
                 conn,
                 &NewIntegration {
-                    id: &id,
+                    id,
                     org_id: c.org_id,
                     provider_slug: c.provider_slug,
-                    status: IntegrationStatus::Connected.as_str(),
+                    status: IntegrationStatus::Connected,
                     external_account_id: c.external_account_id,
                     external_account_name: c.external_account_name,
                     granted_scopes: c.granted_scopes,
@@ -145,9 +145,9 @@ pub fn upsert_connected(conn: &mut DbConnection, c: &Connected<'_>) -> Result<St
             id
         }
     };
-    diesel::update(i::table.find(&id))
+    diesel::update(i::table.find(id))
         .set((
-            i::status.eq(IntegrationStatus::Connected.as_str()),
+            i::status.eq(IntegrationStatus::Connected),
             i::external_account_name.eq(c.external_account_name),
             i::granted_scopes.eq(c.granted_scopes),
             i::connected_by.eq(c.connected_by),
@@ -166,10 +166,14 @@ pub fn upsert_connected(conn: &mut DbConnection, c: &Connected<'_>) -> Result<St
     Ok(id)
 }
 
-pub fn mark_disconnected(conn: &mut DbConnection, id: &str, at: NaiveDateTime) -> Result<(), DbError> {
+pub fn mark_disconnected(
+    conn: &mut DbConnection,
+    id: IntegrationId,
+    at: NaiveDateTime,
+) -> Result<(), DbError> {
     diesel::update(i::table.find(id))
         .set((
-            i::status.eq(IntegrationStatus::Disconnected.as_str()),
+            i::status.eq(IntegrationStatus::Disconnected),
             i::disconnected_at.eq(at),
             i::next_refresh_at.eq(None::<NaiveDateTime>),
             i::lease_owner.eq(None::<String>),
@@ -181,16 +185,20 @@ pub fn mark_disconnected(conn: &mut DbConnection, id: &str, at: NaiveDateTime) -
 }
 
 /// Statuses whose tokens the worker keeps fresh.
-pub const LIVE_STATUSES: [&str; 3] = ["connected", "degraded", "refreshing"];
+pub const LIVE_STATUSES: [IntegrationStatus; 3] = [
+    IntegrationStatus::Connected,
+    IntegrationStatus::Degraded,
+    IntegrationStatus::Refreshing,
+];
 
 /// What token maintenance needs of an integration.
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = i)]
 pub struct MaintenanceRow {
-    pub id: String,
-    pub org_id: String,
+    pub id: IntegrationId,
+    pub org_id: OrgId,
     pub provider_slug: String,
-    pub status: String,
+    pub status: IntegrationStatus,
     pub refresh_failures: i32,
     pub lease_owner: Option<String>,
     pub lease_generation: i64,
@@ -204,7 +212,7 @@ pub fn due_for_maintenance(
     conn: &mut DbConnection,
     now: NaiveDateTime,
     limit: i64,
-) -> Result<Vec<(String, String)>, DbError> {
+) -> Result<Vec<(IntegrationId, String)>, DbError> {
     Ok(i::table
         .filter(i::status.eq_any(LIVE_STATUSES))
         .filter(i::next_refresh_at.le(now))
@@ -218,13 +226,13 @@ pub fn due_for_maintenance(
 /// The provider no longer accepts the integration's token (seen outside a refresh).
 pub fn mark_needs_reauth(
     conn: &mut DbConnection,
-    id: &str,
+    id: IntegrationId,
     error: &str,
     at: NaiveDateTime,
 ) -> Result<(), DbError> {
     diesel::update(i::table.find(id).filter(i::status.eq_any(LIVE_STATUSES)))
         .set((
-            i::status.eq(IntegrationStatus::NeedsReauth.as_str()),
+            i::status.eq(IntegrationStatus::NeedsReauth),
             i::last_error.eq(error),
             i::last_error_at.eq(at),
             i::next_refresh_at.eq(None::<NaiveDateTime>),
@@ -237,7 +245,7 @@ pub fn mark_needs_reauth(
 /// Records a finished sync.
 pub fn record_sync(
     conn: &mut DbConnection,
-    id: &str,
+    id: IntegrationId,
     account_name: Option<&str>,
     at: NaiveDateTime,
 ) -> Result<(), DbError> {
@@ -257,7 +265,7 @@ pub fn record_sync(
 /// claim's generation (the fence of later writes).
 pub fn claim(
     conn: &mut DbConnection,
-    id: &str,
+    id: IntegrationId,
     owner: &str,
     now: NaiveDateTime,
     until: NaiveDateTime,
@@ -290,7 +298,10 @@ pub fn claim(
     })
 }
 
-pub fn find_for_maintenance(conn: &mut DbConnection, id: &str) -> Result<Option<MaintenanceRow>, DbError> {
+pub fn find_for_maintenance(
+    conn: &mut DbConnection,
+    id: IntegrationId,
+) -> Result<Option<MaintenanceRow>, DbError> {
     Ok(i::table
         .find(id)
         .select(MaintenanceRow::as_select())
@@ -299,7 +310,7 @@ pub fn find_for_maintenance(conn: &mut DbConnection, id: &str) -> Result<Option<
 }
 
 /// Gives up a claim (shutdown, or nothing to do).
-pub fn release(conn: &mut DbConnection, id: &str, owner: &str) -> Result<(), DbError> {
+pub fn release(conn: &mut DbConnection, id: IntegrationId, owner: &str) -> Result<(), DbError> {
     diesel::update(i::table.filter(i::id.eq(id)).filter(i::lease_owner.eq(owner)))
         .set((
             i::lease_owner.eq(None::<String>),
@@ -313,7 +324,7 @@ pub fn release(conn: &mut DbConnection, id: &str, owner: &str) -> Result<(), DbE
 /// claim was lost or someone else's send is on record.
 pub fn mark_refresh_sent(
     conn: &mut DbConnection,
-    id: &str,
+    id: IntegrationId,
     owner: &str,
     generation: i64,
     marker: &str,
@@ -329,25 +340,26 @@ pub fn mark_refresh_sent(
     .set((
         i::refresh_sent.eq(marker),
         i::refresh_sent_at.eq(now),
-        i::status.eq("refreshing"),
+        i::status.eq(IntegrationStatus::Refreshing),
     ))
     .execute(conn)?;
     Ok(updated == 1)
 }
 
 /// The end of a maintenance step, as stored.
-pub enum MaintenanceResult<'a> {
+#[derive(Debug, Clone)]
+pub enum MaintenanceResult {
     /// New tokens are stored (or the token was validated): all good until `next_at`.
     Healthy { next_at: NaiveDateTime, refreshed: bool },
     /// A temporary failure: try again at `next_at`.
     Retry {
         next_at: NaiveDateTime,
         failures: i32,
-        error: &'a str,
+        error: String,
         give_up: bool,
     },
     /// The grant is gone: an admin must reconnect.
-    NeedsReauth { error: &'a str },
+    NeedsReauth { error: String },
     /// Nothing happened (provider unavailable by the breaker, someone else's send in flight).
     Deferred { next_at: NaiveDateTime },
 }
@@ -355,24 +367,25 @@ pub enum MaintenanceResult<'a> {
 /// Which write this is: under the claim (nothing sent by this holder; it may clear a dead
 /// sender's marker), or as the sender of a refresh (fenced by the send marker, which only
 /// the sender holds: once a claim holder has cleared it, a late sender cannot write).
-pub enum Fence<'a> {
-    Claim { owner: &'a str, generation: i64 },
-    Sent { marker: &'a str },
+#[derive(Debug, Clone)]
+pub enum Fence {
+    Claim { owner: String, generation: i64 },
+    Sent { marker: String },
 }
 
 /// Stores the result and releases the claim, if the fence still holds. `false` otherwise
 /// (a newer result is on record; nothing was written).
 pub fn finish_maintenance(
     conn: &mut DbConnection,
-    id: &str,
-    fence: Fence<'_>,
-    result: MaintenanceResult<'_>,
+    id: IntegrationId,
+    fence: &Fence,
+    result: &MaintenanceResult,
     now: NaiveDateTime,
 ) -> Result<bool, DbError> {
     // One filter for both fences (an empty marker or owner never matches a real one).
     let (marker, owner, generation) = match fence {
-        Fence::Claim { owner, generation } => ("", owner, generation),
-        Fence::Sent { marker } => (marker, "", -1),
+        Fence::Claim { owner, generation } => ("", owner.as_str(), *generation),
+        Fence::Sent { marker } => (marker.as_str(), "", -1),
     };
     let target = i::table.filter(i::id.eq(id)).filter(
         i::refresh_sent
@@ -387,9 +400,9 @@ pub fn finish_maintenance(
         i::updated_at.eq(now),
     );
     let updated = match result {
-        MaintenanceResult::Healthy { next_at, refreshed } => {
+        &MaintenanceResult::Healthy { next_at, refreshed } => {
             let stamp = (
-                i::status.eq(IntegrationStatus::Connected.as_str()),
+                i::status.eq(IntegrationStatus::Connected),
                 i::refresh_failures.eq(0),
                 i::last_error.eq(None::<String>),
                 i::last_error_at.eq(None::<NaiveDateTime>),
@@ -410,6 +423,7 @@ pub fn finish_maintenance(
             error,
             give_up,
         } => {
+            let (next_at, failures, give_up) = (*next_at, *failures, *give_up);
             let status = if give_up {
                 IntegrationStatus::Error
             } else {
@@ -417,7 +431,7 @@ pub fn finish_maintenance(
             };
             diesel::update(target)
                 .set((
-                    i::status.eq(status.as_str()),
+                    i::status.eq(status),
                     i::refresh_failures.eq(failures),
                     i::last_error.eq(error),
                     i::last_error_at.eq(now),
@@ -428,14 +442,14 @@ pub fn finish_maintenance(
         }
         MaintenanceResult::NeedsReauth { error } => diesel::update(target)
             .set((
-                i::status.eq(IntegrationStatus::NeedsReauth.as_str()),
+                i::status.eq(IntegrationStatus::NeedsReauth),
                 i::last_error.eq(error),
                 i::last_error_at.eq(now),
                 i::next_refresh_at.eq(None::<NaiveDateTime>),
                 release,
             ))
             .execute(conn)?,
-        MaintenanceResult::Deferred { next_at } => diesel::update(target)
+        &MaintenanceResult::Deferred { next_at } => diesel::update(target)
             .set((
                 i::next_refresh_at.eq(next_at),
                 i::lease_owner.eq(None::<String>),
@@ -462,8 +476,8 @@ pub fn take_due_syncs(
     conn: &mut DbConnection,
     now: NaiveDateTime,
     limit: i64,
-) -> Result<Vec<(String, String, String)>, DbError> {
-    let due: Vec<(String, String, String, i32, Option<NaiveDateTime>)> = i::table
+) -> Result<Vec<(IntegrationId, OrgId, String)>, DbError> {
+    let due: Vec<(IntegrationId, OrgId, String, i32, Option<NaiveDateTime>)> = i::table
         .filter(i::status.eq_any(LIVE_STATUSES))
         .filter(i::sync_interval_minutes.is_not_null())
         .filter(i::next_sync_at.is_null().or(i::next_sync_at.le(now)))
@@ -481,14 +495,12 @@ pub fn take_due_syncs(
         let next = now + chrono::Duration::minutes(i64::from(minutes));
         // Compare-and-set on the previous value: of two instances, one moves it.
         let moved = match previous {
-            Some(previous) => diesel::update(
-                i::table
-                    .filter(i::id.eq(&id))
-                    .filter(i::next_sync_at.eq(previous)),
-            )
-            .set(i::next_sync_at.eq(next))
-            .execute(conn)?,
-            None => diesel::update(i::table.filter(i::id.eq(&id)).filter(i::next_sync_at.is_null()))
+            Some(previous) => {
+                diesel::update(i::table.filter(i::id.eq(id)).filter(i::next_sync_at.eq(previous)))
+                    .set(i::next_sync_at.eq(next))
+                    .execute(conn)?
+            }
+            None => diesel::update(i::table.filter(i::id.eq(id)).filter(i::next_sync_at.is_null()))
                 .set(i::next_sync_at.eq(next))
                 .execute(conn)?,
         };
@@ -499,7 +511,7 @@ pub fn take_due_syncs(
     Ok(taken)
 }
 
-pub fn find_live(conn: &mut DbConnection, id: &str) -> Result<Option<IntegrationRow>, DbError> {
+pub fn find_live(conn: &mut DbConnection, id: IntegrationId) -> Result<Option<IntegrationRow>, DbError> {
     Ok(i::table
         .find(id)
         .filter(i::status.eq_any(LIVE_STATUSES))
@@ -511,8 +523,8 @@ pub fn find_live(conn: &mut DbConnection, id: &str) -> Result<Option<Integration
 /// Sets (or clears) an integration's sync schedule; the first run is one interval from now.
 pub fn set_sync_interval(
     conn: &mut DbConnection,
-    org_id: &str,
-    id: &str,
+    org_id: OrgId,
+    id: IntegrationId,
     minutes: Option<i32>,
     at: NaiveDateTime,
 ) -> Result<bool, DbError> {
@@ -530,7 +542,7 @@ pub fn set_sync_interval(
 /// Everything the dashboard and the export list: every integration of the organization.
 pub fn all_for_org(
     conn: &mut DbConnection,
-    org_id: &str,
+    org_id: OrgId,
 ) -> Result<Vec<(IntegrationRow, Option<i32>)>, DbError> {
     Ok(i::table
         .filter(i::org_id.eq(org_id))
@@ -541,10 +553,10 @@ pub fn all_for_org(
 
 /// The minimal record an erasure leaves: that there was an integration with this provider,
 /// disconnected, and nothing that names the account.
-pub fn erase(conn: &mut DbConnection, id: &str, at: NaiveDateTime) -> Result<(), DbError> {
+pub fn erase(conn: &mut DbConnection, id: IntegrationId, at: NaiveDateTime) -> Result<(), DbError> {
     diesel::update(i::table.find(id))
         .set((
-            i::status.eq(IntegrationStatus::Disconnected.as_str()),
+            i::status.eq(IntegrationStatus::Disconnected),
             i::external_account_id.eq(format!("erased:{id}")),
             i::external_account_name.eq("[erased]"),
             i::granted_scopes.eq(""),

@@ -11,6 +11,7 @@ pub mod oauth_states;
 pub mod orgs;
 pub mod schema;
 pub mod sync_logs;
+mod types;
 mod watch;
 pub mod webhooks;
 

@@ -6,16 +6,17 @@ use diesel::prelude::*;
 
 use super::schema::integration_oauth_states as s;
 use super::{DbConnection, DbError};
+use crate::domain::{IntegrationId, OrgId, UserId};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = s)]
 pub struct StateRow {
     pub id: String,
     pub state_hash: String,
-    pub org_id: String,
-    pub user_id: String,
+    pub org_id: OrgId,
+    pub user_id: UserId,
     pub provider_slug: String,
-    pub integration_id: Option<String>,
+    pub integration_id: Option<IntegrationId>,
     pub consent_id: Option<String>,
     /// SHA-256 of the browser session's id.
     pub session_binding: String,

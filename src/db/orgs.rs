@@ -5,11 +5,12 @@ use diesel::prelude::*;
 
 use super::schema::{instance_setup, organizations, users};
 use super::{DbConnection, DbError, now};
+use crate::domain::{OrgId, Role, UserId};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = organizations)]
 pub struct OrgRow {
-    pub id: String,
+    pub id: OrgId,
     pub name: String,
     pub created_at: NaiveDateTime,
 }
@@ -17,21 +18,21 @@ pub struct OrgRow {
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = users)]
 pub struct UserRow {
-    pub id: String,
-    pub org_id: String,
+    pub id: UserId,
+    pub org_id: OrgId,
     pub email: String,
     pub password_hash: String,
-    pub role: String,
+    pub role: Role,
     pub last_login_at: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
 }
 
 /// A new admin as the account service hands it over (password already hashed).
 pub struct NewAdmin<'a> {
-    pub user_id: &'a str,
+    pub user_id: UserId,
     pub email: &'a str,
     pub password_hash: &'a str,
-    pub role: &'a str,
+    pub role: Role,
 }
 
 pub fn setup_completed(conn: &mut DbConnection) -> Result<bool, DbError> {
@@ -80,7 +81,7 @@ impl From<diesel::result::Error> for CreateAdminError {
 /// First-run setup: the organization and its first admin, once and only once.
 pub fn create_first_org(
     conn: &mut DbConnection,
-    org_id: &str,
+    org_id: OrgId,
     org_name: &str,
     admin: &NewAdmin<'_>,
 ) -> Result<(), CreateAdminError> {
@@ -98,30 +99,30 @@ pub fn create_first_org(
 /// does not exist. Returns the organization's id. Also completes the first-run setup.
 pub fn create_admin_in_org(
     conn: &mut DbConnection,
-    new_org_id: &str,
+    new_org_id: OrgId,
     org_name: &str,
     admin: &NewAdmin<'_>,
-) -> Result<String, CreateAdminError> {
+) -> Result<OrgId, CreateAdminError> {
     conn.transaction(|conn| {
         let existing = organizations::table
             .filter(organizations::name.eq(org_name))
             .select(organizations::id)
-            .first::<String>(conn)
+            .first::<OrgId>(conn)
             .optional()?;
         let org_id = match existing {
             Some(id) => id,
             None => {
                 insert_org(conn, new_org_id, org_name)?;
-                new_org_id.to_owned()
+                new_org_id
             }
         };
-        insert_user(conn, &org_id, admin)?;
+        insert_user(conn, org_id, admin)?;
         mark_setup_completed(conn)?;
         Ok(org_id)
     })
 }
 
-fn insert_org(conn: &mut DbConnection, id: &str, name: &str) -> Result<(), diesel::result::Error> {
+fn insert_org(conn: &mut DbConnection, id: OrgId, name: &str) -> Result<(), diesel::result::Error> {
     diesel::insert_into(organizations::table)
         .values((
             organizations::id.eq(id),
@@ -134,7 +135,7 @@ fn insert_org(conn: &mut DbConnection, id: &str, name: &str) -> Result<(), diese
 
 fn insert_user(
     conn: &mut DbConnection,
-    org_id: &str,
+    org_id: OrgId,
     admin: &NewAdmin<'_>,
 ) -> Result<(), diesel::result::Error> {
     diesel::insert_into(users::table)
@@ -161,8 +162,8 @@ pub fn find_user_by_email(conn: &mut DbConnection, email: &str) -> Result<Option
 /// The user and their organization, as the session names them.
 pub fn find_user_with_org(
     conn: &mut DbConnection,
-    user_id: &str,
-    org_id: &str,
+    user_id: UserId,
+    org_id: OrgId,
 ) -> Result<Option<(UserRow, OrgRow)>, DbError> {
     Ok(users::table
         .inner_join(organizations::table)
@@ -173,7 +174,7 @@ pub fn find_user_with_org(
         .optional()?)
 }
 
-pub fn record_login(conn: &mut DbConnection, user_id: &str) -> Result<(), DbError> {
+pub fn record_login(conn: &mut DbConnection, user_id: UserId) -> Result<(), DbError> {
     diesel::update(users::table.find(user_id))
         .set(users::last_login_at.eq(now()))
         .execute(conn)?;

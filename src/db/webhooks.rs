@@ -5,20 +5,14 @@ use diesel::prelude::*;
 
 use super::schema::integration_webhooks as w;
 use super::{DbConnection, DbError};
-
-pub mod status {
-    pub const ACTIVE: &str = "active";
-    /// A Google channel being replaced by a new one.
-    pub const RENEWING: &str = "renewing";
-    pub const STOPPED: &str = "stopped";
-}
+use crate::domain::{IntegrationId, OrgId, WebhookStatus};
 
 #[derive(Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = w)]
 pub struct WebhookRow {
     pub id: String,
-    pub org_id: String,
-    pub integration_id: Option<String>,
+    pub org_id: OrgId,
+    pub integration_id: Option<IntegrationId>,
     pub provider_slug: String,
     /// Google: the channel id; Slack: the team id; others: the row id (in the URL).
     pub external_id: String,
@@ -26,7 +20,7 @@ pub struct WebhookRow {
     pub key_id: Option<String>,
     /// Sealed signing secret, channel token or clientState.
     pub secret: Option<Vec<u8>>,
-    pub status: String,
+    pub status: WebhookStatus,
     pub expires_at: Option<NaiveDateTime>,
     pub received_count: i64,
     pub rejected_count: i64,
@@ -80,8 +74,8 @@ pub fn find_by_id(conn: &mut DbConnection, id: &str) -> Result<Option<WebhookRow
 
 pub fn list_for_integration(
     conn: &mut DbConnection,
-    org_id: &str,
-    integration_id: &str,
+    org_id: OrgId,
+    integration_id: IntegrationId,
 ) -> Result<Vec<WebhookRow>, DbError> {
     Ok(w::table
         .filter(w::org_id.eq(org_id))
@@ -105,7 +99,7 @@ pub fn set_secret_once(
         w::table
             .filter(w::id.eq(id))
             .filter(w::secret.is_null())
-            .filter(w::status.eq(status::ACTIVE))
+            .filter(w::status.eq(WebhookStatus::Active))
             .filter(w::handshake_opened_at.gt(opened_after)),
     )
     .set((w::secret.eq(sealed), w::key_id.eq(key_id), w::updated_at.eq(at)))
@@ -117,8 +111,8 @@ pub fn set_secret_once(
 /// organization's integration has no such active endpoint.
 pub fn reset_handshake(
     conn: &mut DbConnection,
-    org_id: &str,
-    integration_id: &str,
+    org_id: OrgId,
+    integration_id: IntegrationId,
     id: &str,
     at: NaiveDateTime,
 ) -> Result<bool, DbError> {
@@ -127,7 +121,7 @@ pub fn reset_handshake(
             .filter(w::id.eq(id))
             .filter(w::org_id.eq(org_id))
             .filter(w::integration_id.eq(integration_id))
-            .filter(w::status.eq(status::ACTIVE)),
+            .filter(w::status.eq(WebhookStatus::Active)),
     )
     .set((
         w::secret.eq(None::<Vec<u8>>),
@@ -146,11 +140,11 @@ pub fn reset_handshake(
 pub fn count_received_if_live(
     conn: &mut DbConnection,
     id: &str,
-    integration_id: Option<&str>,
+    integration_id: Option<IntegrationId>,
     events: i64,
     at: NaiveDateTime,
 ) -> Result<bool, DbError> {
-    let live = w::table.find(id).filter(w::status.ne(status::STOPPED));
+    let live = w::table.find(id).filter(w::status.ne(WebhookStatus::Stopped));
     let set = (
         w::received_count.eq(w::received_count + events),
         w::last_event_at.eq(at),
@@ -186,7 +180,7 @@ pub fn expiring(
 ) -> Result<Vec<WebhookRow>, DbError> {
     Ok(w::table
         .filter(w::provider_slug.eq(provider))
-        .filter(w::status.eq(status::ACTIVE))
+        .filter(w::status.eq(WebhookStatus::Active))
         .filter(w::expires_at.lt(before))
         .limit(limit)
         .select(WebhookRow::as_select())
@@ -198,8 +192,8 @@ pub fn expiring(
 pub fn transition(
     conn: &mut DbConnection,
     id: &str,
-    from: &str,
-    to: &str,
+    from: WebhookStatus,
+    to: WebhookStatus,
     at: NaiveDateTime,
 ) -> Result<bool, DbError> {
     let updated = diesel::update(w::table.filter(w::id.eq(id)).filter(w::status.eq(from)))
@@ -236,7 +230,7 @@ pub fn reseal(
     Ok(updated == 1)
 }
 
-pub fn list_for_org(conn: &mut DbConnection, org_id: &str) -> Result<Vec<WebhookRow>, DbError> {
+pub fn list_for_org(conn: &mut DbConnection, org_id: OrgId) -> Result<Vec<WebhookRow>, DbError> {
     Ok(w::table
         .filter(w::org_id.eq(org_id))
         .order(w::created_at.asc())
@@ -246,8 +240,8 @@ pub fn list_for_org(conn: &mut DbConnection, org_id: &str) -> Result<Vec<Webhook
 
 /// The Slack route of a workspace to one integration, as a connect binds it.
 pub struct SlackRoute<'a> {
-    pub org_id: &'a str,
-    pub integration_id: &'a str,
+    pub org_id: OrgId,
+    pub integration_id: IntegrationId,
     pub team_id: &'a str,
     pub rate_limit_per_minute: i32,
     pub at: NaiveDateTime,
@@ -258,12 +252,12 @@ pub struct SlackRoute<'a> {
 pub fn bind_slack_route(conn: &mut DbConnection, route: &SlackRoute<'_>) -> Result<bool, DbError> {
     let existing = find_by_external_id(conn, "slack", route.team_id)?;
     if let Some(row) = &existing {
-        if row.status != status::STOPPED && row.org_id != route.org_id {
+        if row.status != WebhookStatus::Stopped && row.org_id != route.org_id {
             return Ok(false);
         }
-        if row.integration_id.as_deref() == Some(route.integration_id) {
+        if row.integration_id == Some(route.integration_id) {
             diesel::update(w::table.find(&row.id))
-                .set((w::status.eq(status::ACTIVE), w::updated_at.eq(route.at)))
+                .set((w::status.eq(WebhookStatus::Active), w::updated_at.eq(route.at)))
                 .execute(conn)?;
             return Ok(true);
         }
@@ -280,7 +274,7 @@ pub fn bind_slack_route(conn: &mut DbConnection, route: &SlackRoute<'_>) -> Resu
         resource_id: None,
         key_id: None,
         secret: None,
-        status: status::ACTIVE.into(),
+        status: WebhookStatus::Active,
         expires_at: None,
         received_count: 0,
         rejected_count: 0,
@@ -304,15 +298,15 @@ pub fn bind_slack_route(conn: &mut DbConnection, route: &SlackRoute<'_>) -> Resu
 /// are acknowledged and counted, never stored.
 pub fn stop_for_integration(
     conn: &mut DbConnection,
-    integration_id: &str,
+    integration_id: IntegrationId,
     at: NaiveDateTime,
 ) -> Result<usize, DbError> {
     Ok(diesel::update(
         w::table
             .filter(w::integration_id.eq(integration_id))
-            .filter(w::status.ne(status::STOPPED)),
+            .filter(w::status.ne(WebhookStatus::Stopped)),
     )
-    .set((w::status.eq(status::STOPPED), w::updated_at.eq(at)))
+    .set((w::status.eq(WebhookStatus::Stopped), w::updated_at.eq(at)))
     .execute(conn)?)
 }
 
@@ -320,7 +314,7 @@ pub fn stop_for_integration(
 /// stopped, without secret or provider resource id, so late deliveries are still counted.
 pub fn scrub_for_integration(
     conn: &mut DbConnection,
-    integration_id: &str,
+    integration_id: IntegrationId,
     at: NaiveDateTime,
 ) -> Result<(), DbError> {
     diesel::delete(
@@ -331,7 +325,7 @@ pub fn scrub_for_integration(
     .execute(conn)?;
     diesel::update(w::table.filter(w::integration_id.eq(integration_id)))
         .set((
-            w::status.eq(status::STOPPED),
+            w::status.eq(WebhookStatus::Stopped),
             w::secret.eq(None::<Vec<u8>>),
             w::key_id.eq(None::<String>),
             w::resource_id.eq(None::<String>),
@@ -347,13 +341,13 @@ pub fn scrub_for_integration(
 pub fn live_targets(
     conn: &mut DbConnection,
     ids: &[&str],
-) -> Result<std::collections::HashSet<(String, Option<String>)>, DbError> {
+) -> Result<std::collections::HashSet<(String, Option<IntegrationId>)>, DbError> {
     use super::schema::integrations as i;
-    let rows: Vec<(String, Option<String>)> = w::table
+    let rows: Vec<(String, Option<IntegrationId>)> = w::table
         .inner_join(i::table)
         .filter(w::id.eq_any(ids))
-        .filter(w::status.ne(status::STOPPED))
-        .filter(i::status.ne(crate::domain::IntegrationStatus::Disconnected.as_str()))
+        .filter(w::status.ne(WebhookStatus::Stopped))
+        .filter(i::status.ne(crate::domain::IntegrationStatus::Disconnected))
         .select((w::id, w::integration_id))
         .load(conn)?;
     Ok(rows.into_iter().collect())

@@ -1,24 +1,36 @@
 use uuid::Uuid;
 
-/// Declares a UUID id newtype stored as text.
+/// Declares a UUID id newtype. It keeps the id's text form (hyphenated, lowercase: how
+/// every id is stored) so that it can be bound to a query by reference, and stays `Copy`.
 macro_rules! uuid_id {
     ($(#[$meta:meta])* $name:ident) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub struct $name(Uuid);
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, diesel::AsExpression, diesel::FromSqlRow)]
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        pub struct $name([u8; 36]);
 
         impl $name {
             pub fn new() -> Self {
-                $name(Uuid::new_v4())
+                Self::from_uuid(Uuid::new_v4())
+            }
+
+            fn from_uuid(uuid: Uuid) -> Self {
+                let mut text = [0u8; 36];
+                uuid.hyphenated().encode_lower(&mut text);
+                $name(text)
             }
 
             /// Parses an id from a path or a column; anything that is not a UUID is `None`.
             pub fn parse(text: &str) -> Option<Self> {
-                Uuid::parse_str(text).ok().map($name)
+                Uuid::parse_str(text).ok().map(Self::from_uuid)
+            }
+
+            pub fn as_str(&self) -> &str {
+                std::str::from_utf8(&self.0).expect("an id is ASCII")
             }
 
             pub fn to_text(self) -> String {
-                self.0.hyphenated().to_string()
+                self.as_str().to_owned()
             }
         }
 
@@ -30,7 +42,19 @@ macro_rules! uuid_id {
 
         impl std::fmt::Display for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                self.0.hyphenated().fmt(f)
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.as_str())
+            }
+        }
+
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "{}({})", stringify!($name), self.as_str())
             }
         }
     };
@@ -50,7 +74,8 @@ uuid_id!(
 );
 
 /// A provider's catalogue slug: `[a-z0-9-]+`, at most 64 characters.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, diesel::AsExpression, diesel::FromSqlRow)]
+#[diesel(sql_type = diesel::sql_types::Text)]
 pub struct ProviderSlug(String);
 
 impl ProviderSlug {

@@ -22,3 +22,49 @@ impl IntegrationStatus {
         )
     }
 }
+
+text_enum! {
+    /// What a sync-log row records. Stored in `sync_logs.kind`.
+    LogKind {
+        Connect => "connect",
+        Disconnect => "disconnect",
+        Refresh => "refresh",
+        /// A token without expiry checked with the provider's identity call.
+        Validate => "validate",
+        /// A queued sync of an integration (scheduled, or asked for).
+        Sync => "sync",
+        /// A verified webhook delivery, stored before it was acknowledged.
+        WebhookEvent => "webhook_event",
+        /// A call of the internal API by another Targetym service.
+        ApiCall => "api_call",
+        /// A GDPR erasure of an integration's data (the minimal record that it happened).
+        Erasure => "erasure",
+        /// "Test connection" by an admin.
+        Test => "test",
+        /// Register a Google watch channel for an integration.
+        Watch => "watch",
+        /// An admin reset a webhook's first-use handshake (Asana, Notion).
+        WebhookReset => "webhook_reset",
+    }
+}
+
+text_enum! {
+    /// Where a sync-log row stands: a job waits or runs; an entry (or a finished job) has an
+    /// outcome. Stored in `sync_logs.status`.
+    LogStatus {
+        Queued => "queued",
+        Running => "running",
+        Succeeded => "succeeded",
+        Failed => "failed",
+    }
+}
+
+text_enum! {
+    /// Where a webhook endpoint stands. Stored in `integration_webhooks.status`.
+    WebhookStatus {
+        Active => "active",
+        /// A Google channel being replaced by a new one.
+        Renewing => "renewing",
+        Stopped => "stopped",
+    }
+}

@@ -7,17 +7,18 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::crypto::Keyring;
 use crate::crypto::keyring::{Aad, KeyringError};
 use crate::db::credentials::CredentialRow;
+use crate::domain::IntegrationId;
 use crate::oauth::TokenSet;
 
 pub const TABLE: &str = "integration_credentials";
 pub const ACCESS: &str = "access_token";
 pub const REFRESH: &str = "refresh_token";
 
-pub fn aad<'a>(column: &'a str, integration_id: &'a str) -> Aad<'a> {
+pub fn aad<'a>(column: &'a str, integration_id: &'a IntegrationId) -> Aad<'a> {
     Aad {
         table: TABLE,
         column,
-        row_id: integration_id,
+        row_id: integration_id.as_str(),
     }
 }
 
@@ -27,7 +28,7 @@ pub fn aad<'a>(column: &'a str, integration_id: &'a str) -> Aad<'a> {
 /// an old key that the row no longer names, and be lost when that key is retired.
 pub fn seal(
     keyring: &Keyring,
-    integration_id: &str,
+    integration_id: IntegrationId,
     tokens: &TokenSet,
     previous_refresh: Option<&SecretString>,
     granted_scope: &str,
@@ -35,15 +36,15 @@ pub fn seal(
 ) -> CredentialRow {
     let access = keyring.seal(
         tokens.access_token.expose_secret().as_bytes(),
-        &aad(ACCESS, integration_id),
+        &aad(ACCESS, &integration_id),
     );
     let refresh = tokens
         .refresh_token
         .as_ref()
         .or(previous_refresh)
-        .map(|token| keyring.seal(token.expose_secret().as_bytes(), &aad(REFRESH, integration_id)));
+        .map(|token| keyring.seal(token.expose_secret().as_bytes(), &aad(REFRESH, &integration_id)));
     CredentialRow {
-        integration_id: integration_id.to_owned(),
+        integration_id,
         key_id: keyring.current_key_id(),
         access_token: access,
         refresh_token: refresh,

@@ -5,7 +5,7 @@ use crate::db::{DbError, consents, credentials, integrations};
 use crate::domain::{IntegrationId, IntegrationStatus, OrgId, Schedule, format_time};
 
 pub struct IntegrationDetail {
-    pub id: String,
+    pub id: IntegrationId,
     pub provider_slug: String,
     pub provider_name: String,
     pub account_id: String,
@@ -58,23 +58,22 @@ pub async fn detail(
     org_id: OrgId,
     id: IntegrationId,
 ) -> Result<Option<IntegrationDetail>, DbError> {
-    let (org, id) = (org_id.to_text(), id.to_text());
     let loaded = ctx
         .db
         .run(move |conn| {
-            let Some(row) = integrations::find_for_org(conn, &org, &id)? else {
+            let Some(row) = integrations::find_for_org(conn, org_id, id)? else {
                 return Ok(None);
             };
-            let stored = credentials::find(conn, &id)?;
-            let consents = consents::list_for_integration(conn, &org, &id)?;
+            let stored = credentials::find(conn, id)?;
+            let consents = consents::list_for_integration(conn, org_id, id)?;
             Ok(Some((row, stored.and_then(|c| c.expires_at), consents)))
         })
         .await?;
     let Some((row, expires_at, consents)) = loaded else {
         return Ok(None);
     };
-    let status = IntegrationStatus::parse(&row.status).unwrap_or(IntegrationStatus::Error);
-    let webhooks = crate::integrations::webhook_endpoints::list_endpoints(ctx, &row.org_id, &row.id).await?;
+    let status = row.status;
+    let webhooks = crate::integrations::webhook_endpoints::list_endpoints(ctx, row.org_id, row.id).await?;
     let can_add_webhook = ctx.catalogue.get(&row.provider_slug).is_some_and(|p| {
         !matches!(
             p.def.webhook_kind,

@@ -8,9 +8,9 @@ use std::time::Instant;
 use super::credentials;
 use crate::accounts::Admin;
 use crate::context::AppContext;
-use crate::db::sync_logs::{self, NewSyncLog, kind, status};
+use crate::db::sync_logs::{self, NewSyncLog};
 use crate::db::{self, DbError, consents, integrations, webhooks};
-use crate::domain::{IntegrationId, IntegrationStatus};
+use crate::domain::{IntegrationId, IntegrationStatus, LogKind, LogStatus};
 
 pub struct DisconnectOutcome {
     pub provider_name: String,
@@ -33,17 +33,17 @@ pub async fn disconnect(
     id: IntegrationId,
 ) -> Result<DisconnectOutcome, DisconnectError> {
     let started = Instant::now();
-    let (org, integration_id) = (admin.org_id.to_text(), id.to_text());
+    let org = admin.org_id;
     let (row, stored) = ctx
         .db
         .run(move |conn| {
-            let row = integrations::find_for_org(conn, &org, &integration_id)?;
-            let stored = crate::db::credentials::find(conn, &integration_id)?;
+            let row = integrations::find_for_org(conn, org, id)?;
+            let stored = crate::db::credentials::find(conn, id)?;
             Ok((row, stored))
         })
         .await?;
     let row = row
-        .filter(|r| r.status != IntegrationStatus::Disconnected.as_str())
+        .filter(|r| r.status != IntegrationStatus::Disconnected)
         .ok_or(DisconnectError::NotFound)?;
     let provider = ctx.catalogue.get(&row.provider_slug);
     let provider_name = provider
@@ -60,27 +60,27 @@ pub async fn disconnect(
         Ok(how) => format!("Disconnected by an admin; {how}"),
         Err(_) => "Disconnected by an admin; revoking the token at the provider failed".to_owned(),
     };
-    let (org, user) = (admin.org_id.to_text(), admin.user_id.to_text());
+    let user = admin.user_id;
     let logged_row = row.clone();
     ctx.db
         .run(move |conn| {
             db::transaction(conn, |conn| {
                 let now = db::now();
-                crate::db::credentials::delete(conn, &logged_row.id)?;
-                integrations::mark_disconnected(conn, &logged_row.id, now)?;
-                webhooks::stop_for_integration(conn, &logged_row.id, now)?;
-                consents::withdraw_for_integration(conn, &logged_row.id, now)?;
+                crate::db::credentials::delete(conn, logged_row.id)?;
+                integrations::mark_disconnected(conn, logged_row.id, now)?;
+                webhooks::stop_for_integration(conn, logged_row.id, now)?;
+                consents::withdraw_for_integration(conn, logged_row.id, now)?;
                 sync_logs::append(
                     conn,
                     &NewSyncLog {
-                        org_id: &org,
-                        integration_id: Some(&logged_row.id),
+                        org_id: org,
+                        integration_id: Some(logged_row.id),
                         provider_slug: &logged_row.provider_slug,
-                        kind: kind::DISCONNECT,
-                        status: status::SUCCEEDED,
+                        kind: LogKind::Disconnect,
+                        status: LogStatus::Succeeded,
                         message: &message,
                         error: revocation_error.as_deref(),
-                        actor_user_id: Some(&user),
+                        actor_user_id: Some(user),
                         duration_ms: Some(started.elapsed().as_millis() as i64),
                     },
                 )?;

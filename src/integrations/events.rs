@@ -5,8 +5,9 @@
 use serde_json::Value;
 
 use crate::context::AppContext;
-use crate::db::sync_logs::{self, JobRow, NewJob, kind};
+use crate::db::sync_logs::{self, JobRow, NewJob};
 use crate::db::{self, DbError, integrations};
+use crate::domain::LogKind;
 
 pub struct ProcessFailure {
     pub error: String,
@@ -55,11 +56,11 @@ async fn slack_event(ctx: &AppContext, job: &JobRow, payload: &Value) -> Result<
     };
     match event.get("type").and_then(Value::as_str).unwrap_or_default() {
         kind @ ("app_uninstalled" | "tokens_revoked") => {
-            if let Some(id) = job.integration_id.clone() {
+            if let Some(id) = job.integration_id {
                 let error = format!("Slack reported {kind}: the app no longer has access; reconnect.");
                 let stored = error.clone();
                 ctx.db
-                    .run(move |conn| integrations::mark_needs_reauth(conn, &id, &stored, db::now()))
+                    .run(move |conn| integrations::mark_needs_reauth(conn, id, &stored, db::now()))
                     .await?;
                 return Ok(error);
             }
@@ -76,23 +77,19 @@ async fn slack_event(ctx: &AppContext, job: &JobRow, payload: &Value) -> Result<
 
 /// The follow-up of a change: a sync of the integration (once per event).
 async fn queue_sync(ctx: &AppContext, job: &JobRow) -> Result<(), DbError> {
-    let Some(integration) = job.integration_id.clone() else {
+    let Some(integration) = job.integration_id else {
         return Ok(());
     };
-    let (org, provider, dedup) = (
-        job.org_id.clone(),
-        job.provider_slug.clone(),
-        format!("after:{}", job.id),
-    );
+    let (org, provider, dedup) = (job.org_id, job.provider_slug.clone(), format!("after:{}", job.id));
     ctx.db
         .run(move |conn| {
             sync_logs::enqueue(
                 conn,
                 &NewJob {
-                    org_id: &org,
-                    integration_id: Some(&integration),
+                    org_id: org,
+                    integration_id: Some(integration),
                     provider_slug: &provider,
-                    kind: kind::SYNC,
+                    kind: LogKind::Sync,
                     message: "Sync after a webhook event",
                     dedup_key: Some(&dedup),
                     payload: None,

@@ -7,9 +7,9 @@ use serde_json::{Value, json};
 
 use super::provider_api::{ApiError, ApiRequest, ProviderApi};
 use crate::context::AppContext;
-use crate::db::webhooks::{self, WebhookRow, status};
+use crate::db::webhooks::{self, WebhookRow};
 use crate::db::{self, DbError, integrations};
-use crate::domain::{IntegrationId, OrgId};
+use crate::domain::{IntegrationId, OrgId, WebhookStatus};
 
 /// How long a new channel is asked to live (Google may shorten it).
 pub const CHANNEL_TTL: Duration = Duration::days(7);
@@ -166,12 +166,12 @@ pub async fn watch(
         secret: Some(crate::webhooks::seal_secret(ctx, &row_id, token.as_bytes())),
         key_id: Some(ctx.keyring.current_key_id()),
         id: row_id,
-        org_id: org.to_text(),
-        integration_id: Some(integration.to_text()),
+        org_id: org,
+        integration_id: Some(integration),
         provider_slug: "google".into(),
         external_id: channel_id,
         resource_id: Some(crate::oauth::sanitize(resource_id, 200)),
-        status: status::ACTIVE.into(),
+        status: WebhookStatus::Active,
         expires_at: Some(expires_at),
         received_count: 0,
         rejected_count: 0,
@@ -191,10 +191,7 @@ pub async fn watch(
 
 /// Asks Google to stop sending on a channel (a channel already gone is fine).
 pub async fn stop_channel(ctx: &AppContext, row: &WebhookRow) -> Result<(), WatchError> {
-    let (Some(integration), Some(org)) = (
-        row.integration_id.as_deref().and_then(IntegrationId::parse),
-        OrgId::parse(&row.org_id),
-    ) else {
+    let (Some(integration), org) = (row.integration_id, row.org_id) else {
         return Ok(());
     };
     let body = json!({ "id": row.external_id, "resourceId": row.resource_id });
@@ -212,14 +209,13 @@ pub async fn stop_channels_of(
     org: OrgId,
     integration: IntegrationId,
 ) -> Result<(), DbError> {
-    let (org, id) = (org.to_text(), integration.to_text());
     let rows = ctx
         .db
-        .run(move |conn| webhooks::list_for_integration(conn, &org, &id))
+        .run(move |conn| webhooks::list_for_integration(conn, org, integration))
         .await?;
     for row in rows
         .iter()
-        .filter(|row| row.provider_slug == "google" && row.status != status::STOPPED)
+        .filter(|row| row.provider_slug == "google" && row.status != WebhookStatus::Stopped)
     {
         if let Err(e) = stop_channel(ctx, row).await {
             tracing::warn!(channel = %row.external_id, error = %e, "stopping a Google channel failed; it expires on its own");
@@ -234,17 +230,16 @@ pub async fn missing_channels(
     org: OrgId,
     integration: IntegrationId,
 ) -> Result<Vec<WatchKind>, DbError> {
-    let (org, id) = (org.to_text(), integration.to_text());
     let rows = ctx
         .db
-        .run(move |conn| webhooks::list_for_integration(conn, &org, &id))
+        .run(move |conn| webhooks::list_for_integration(conn, org, integration))
         .await?;
     Ok(WatchKind::ALL
         .into_iter()
         .filter(|kind| {
             !rows.iter().any(|row| {
                 row.provider_slug == "google"
-                    && row.status == status::ACTIVE
+                    && row.status == WebhookStatus::Active
                     && row.channel_kind.as_deref() == Some(kind.as_str())
             })
         })
@@ -264,24 +259,20 @@ pub async fn renew_expiring(ctx: &AppContext, now: NaiveDateTime) -> Result<usiz
         let id = old.id.clone();
         let claimed = ctx
             .db
-            .run(move |conn| webhooks::transition(conn, &id, status::ACTIVE, status::RENEWING, now))
+            .run(move |conn| {
+                webhooks::transition(conn, &id, WebhookStatus::Active, WebhookStatus::Renewing, now)
+            })
             .await?;
         if !claimed {
             continue;
         }
-        let ids = old
-            .integration_id
-            .as_deref()
-            .and_then(IntegrationId::parse)
-            .zip(OrgId::parse(&old.org_id));
-        let live = match &old.integration_id {
-            Some(integration) => {
-                let integration = integration.clone();
-                ctx.db
-                    .run(move |conn| integrations::find_live(conn, &integration))
-                    .await?
-                    .is_some()
-            }
+        let ids = old.integration_id.map(|integration| (integration, old.org_id));
+        let live = match old.integration_id {
+            Some(integration) => ctx
+                .db
+                .run(move |conn| integrations::find_live(conn, integration))
+                .await?
+                .is_some(),
             None => false,
         };
         let outcome = match ids {
@@ -298,7 +289,13 @@ pub async fn renew_expiring(ctx: &AppContext, now: NaiveDateTime) -> Result<usiz
                 }
                 ctx.db
                     .run(move |conn| {
-                        webhooks::transition(conn, &id, status::RENEWING, status::STOPPED, db::now())
+                        webhooks::transition(
+                            conn,
+                            &id,
+                            WebhookStatus::Renewing,
+                            WebhookStatus::Stopped,
+                            db::now(),
+                        )
                     })
                     .await?;
                 renewed += 1;
@@ -307,7 +304,13 @@ pub async fn renew_expiring(ctx: &AppContext, now: NaiveDateTime) -> Result<usiz
                 tracing::warn!(channel = %old.external_id, error = %e, "renewing a Google channel failed; retrying next round");
                 ctx.db
                     .run(move |conn| {
-                        webhooks::transition(conn, &id, status::RENEWING, status::ACTIVE, db::now())
+                        webhooks::transition(
+                            conn,
+                            &id,
+                            WebhookStatus::Renewing,
+                            WebhookStatus::Active,
+                            db::now(),
+                        )
                     })
                     .await?;
             }

@@ -5,13 +5,14 @@ use chrono::NaiveDateTime;
 
 use crate::context::AppContext;
 use crate::db::{DbError, integrations, oauth_states, sync_logs};
+use crate::domain::{IntegrationId, LogKind};
 
 /// Integrations whose token maintenance is due: (id, provider), at most `batch`.
 pub async fn due_for_maintenance(
     ctx: &AppContext,
     now: NaiveDateTime,
     batch: i64,
-) -> Result<Vec<(String, String)>, DbError> {
+) -> Result<Vec<(IntegrationId, String)>, DbError> {
     ctx.db
         .run(move |conn| integrations::due_for_maintenance(conn, now, batch))
         .await
@@ -25,10 +26,10 @@ pub async fn enqueue_due_syncs(ctx: &AppContext, now: NaiveDateTime, batch: i64)
             let mut queued = 0;
             for (id, org, provider) in due {
                 let job = sync_logs::NewJob {
-                    org_id: &org,
-                    integration_id: Some(&id),
+                    org_id: org,
+                    integration_id: Some(id),
                     provider_slug: &provider,
-                    kind: sync_logs::kind::SYNC,
+                    kind: LogKind::Sync,
                     message: "Scheduled sync",
                     dedup_key: None,
                     payload: None,

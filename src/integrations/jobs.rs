@@ -10,9 +10,9 @@ use futures_util::FutureExt;
 
 use super::tokens::{self, TokenError};
 use crate::context::AppContext;
-use crate::db::sync_logs::{self, JobResult, JobRow, kind};
+use crate::db::sync_logs::{self, JobResult, JobRow};
 use crate::db::{DbError, integrations};
-use crate::domain::{IntegrationId, OrgId};
+use crate::domain::{IntegrationId, LogKind, OrgId};
 use crate::oauth;
 use crate::providers::backoff::backoff;
 use crate::providers::catalogue::IdentitySource;
@@ -85,15 +85,31 @@ pub async fn process_due_jobs(
             });
         let duration = started.elapsed().as_millis() as i64;
         let (result, metric) = match &outcome {
-            Ok(message) => (OwnedResult::Succeeded(message.clone()), "succeeded"),
+            Ok(message) => (
+                JobResult::Succeeded {
+                    message: message.clone(),
+                },
+                "succeeded",
+            ),
             Err(failure) if failure.retryable && job.attempts < job.max_attempts => {
                 let wait = backoff(job.attempts as u32 - 1, RETRY_BASE, RETRY_CAP, None);
                 let next_at = now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::minutes(1));
-                (OwnedResult::Retry(failure.error.clone(), next_at), "retry")
+                (
+                    JobResult::Retry {
+                        error: failure.error.clone(),
+                        next_at,
+                    },
+                    "retry",
+                )
             }
-            Err(failure) => (OwnedResult::Failed(failure.error.clone()), "failed"),
+            Err(failure) => (
+                JobResult::Failed {
+                    error: failure.error.clone(),
+                },
+                "failed",
+            ),
         };
-        ctx.metrics.job_outcome(&job.kind, metric);
+        ctx.metrics.job_outcome(job.kind.as_str(), metric);
         match metric {
             "succeeded" => counts.succeeded += 1,
             "retry" => counts.retried += 1,
@@ -101,57 +117,41 @@ pub async fn process_due_jobs(
         }
         let (id, owner) = (job.id.clone(), ctx.instance_id.to_string());
         ctx.db
-            .run(move |conn| sync_logs::finish_job(conn, &id, &owner, result.borrow(), duration, now))
+            .run(move |conn| sync_logs::finish_job(conn, &id, &owner, &result, duration, now))
             .await?;
     }
     Ok(())
 }
 
-enum OwnedResult {
-    Succeeded(String),
-    Retry(String, NaiveDateTime),
-    Failed(String),
-}
-
-impl OwnedResult {
-    fn borrow(&self) -> JobResult<'_> {
-        match self {
-            OwnedResult::Succeeded(message) => JobResult::Succeeded { message },
-            OwnedResult::Retry(error, next_at) => JobResult::Retry {
-                error,
-                next_at: *next_at,
-            },
-            OwnedResult::Failed(error) => JobResult::Failed { error },
-        }
-    }
-}
-
 async fn run_job(ctx: &AppContext, job: &JobRow) -> Result<String, JobFailure> {
-    match job.kind.as_str() {
-        kind::SYNC => sync_integration(ctx, job).await,
-        kind::WEBHOOK_EVENT => crate::integrations::events::process_event(ctx, job)
+    match job.kind {
+        LogKind::Sync => sync_integration(ctx, job).await,
+        LogKind::WebhookEvent => crate::integrations::events::process_event(ctx, job)
             .await
             .map_err(|f| JobFailure {
                 error: f.error,
                 retryable: f.retryable,
             }),
-        kind::WATCH => watch_channel(ctx, job).await,
+        LogKind::Watch => watch_channel(ctx, job).await,
         other => Err(JobFailure::permanent(format!(
             "no handler for jobs of kind {other:?}"
         ))),
     }
 }
 
+/// The integration (and its organization) a job is for.
+fn job_target(job: &JobRow) -> Result<(IntegrationId, OrgId), JobFailure> {
+    let integration_id = job
+        .integration_id
+        .ok_or_else(|| JobFailure::permanent("the job names no integration"))?;
+    Ok((integration_id, job.org_id))
+}
+
 /// Registers the Google watch channels (Calendar and Drive) of a newly connected
 /// integration, those it has not got yet.
 async fn watch_channel(ctx: &AppContext, job: &JobRow) -> Result<String, JobFailure> {
     use super::google_channels as google;
-    let (integration_id, org_id) = job
-        .integration_id
-        .as_deref()
-        .and_then(IntegrationId::parse)
-        .zip(OrgId::parse(&job.org_id))
-        .ok_or_else(|| JobFailure::permanent("the job names no integration"))?;
+    let (integration_id, org_id) = job_target(job)?;
     let missing = google::missing_channels(ctx, org_id, integration_id)
         .await
         .map_err(|e| JobFailure::retryable(e.to_string()))?;
@@ -172,13 +172,7 @@ async fn watch_channel(ctx: &AppContext, job: &JobRow) -> Result<String, JobFail
 /// A sync: with a fresh token, ask the provider who the connection is, and record it (the
 /// account's display name may have changed).
 async fn sync_integration(ctx: &AppContext, job: &JobRow) -> Result<String, JobFailure> {
-    let ids = job
-        .integration_id
-        .as_deref()
-        .and_then(IntegrationId::parse)
-        .zip(OrgId::parse(&job.org_id))
-        .ok_or_else(|| JobFailure::permanent("the job names no integration"))?;
-    let (integration_id, org_id) = ids;
+    let (integration_id, org_id) = job_target(job)?;
     let provider = ctx
         .catalogue
         .get(&job.provider_slug)
@@ -193,13 +187,12 @@ async fn sync_integration(ctx: &AppContext, job: &JobRow) -> Result<String, JobF
     let answer = match oauth::check_token(&ctx.http, &provider.def, &token).await {
         Ok(answer) => answer,
         Err(e) if e.is_grant_revoked() => {
-            let (id, error) = (
-                integration_id.to_text(),
-                format!("The provider refused the token during a sync ({e}); reconnect."),
-            );
+            let error = format!("The provider refused the token during a sync ({e}); reconnect.");
             let stored = error.clone();
             ctx.db
-                .run(move |conn| integrations::mark_needs_reauth(conn, &id, &stored, crate::db::now()))
+                .run(move |conn| {
+                    integrations::mark_needs_reauth(conn, integration_id, &stored, crate::db::now())
+                })
                 .await
                 .map_err(|e| JobFailure::retryable(e.to_string()))?;
             return Err(JobFailure::permanent(error));
@@ -218,9 +211,9 @@ async fn sync_integration(ctx: &AppContext, job: &JobRow) -> Result<String, JobF
             .and_then(|v| v.as_str())
             .map(|n| oauth::sanitize(n, 200)),
     };
-    let (id, shown) = (integration_id.to_text(), name.clone());
+    let shown = name.clone();
     ctx.db
-        .run(move |conn| integrations::record_sync(conn, &id, shown.as_deref(), crate::db::now()))
+        .run(move |conn| integrations::record_sync(conn, integration_id, shown.as_deref(), crate::db::now()))
         .await
         .map_err(|e| JobFailure::retryable(e.to_string()))?;
     Ok(match name {

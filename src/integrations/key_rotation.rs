@@ -78,7 +78,7 @@ fn walk(
     loop {
         let batch = stored::page_after(conn, &after, BATCH)?;
         let Some(last) = batch.last() else { break };
-        after = last.integration_id.clone();
+        after = last.integration_id.to_text();
         for row in &batch {
             credential_row(conn, row)?;
         }
@@ -195,14 +195,14 @@ pub async fn check_keys(ctx: &AppContext) -> Result<CheckReport, DbError> {
                     check(
                         credentials::TABLE,
                         credentials::ACCESS,
-                        &row.integration_id,
+                        row.integration_id.as_str(),
                         &row.access_token,
                     );
                     if let Some(refresh) = &row.refresh_token {
                         check(
                             credentials::TABLE,
                             credentials::REFRESH,
-                            &row.integration_id,
+                            row.integration_id.as_str(),
                             refresh,
                         );
                     }

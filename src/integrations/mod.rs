@@ -30,7 +30,7 @@ use crate::context::AppContext;
 use crate::db::DbError;
 use crate::db::catalogue::{self, ProviderRow};
 use crate::db::integrations::{self, IntegrationSummary};
-use crate::domain::{IntegrationStatus, OrgId};
+use crate::domain::{IntegrationId, IntegrationStatus, OrgId};
 
 /// A provider's state for one organization, as its settings card shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,7 +100,7 @@ impl ProviderCard {
 
 #[derive(Debug, Clone)]
 pub struct CardIntegration {
-    pub id: String,
+    pub id: IntegrationId,
     pub account_name: String,
     pub needs_reconnect: bool,
 }
@@ -127,7 +127,7 @@ pub async fn settings_page(
         .db
         .run(move |conn| {
             let providers = catalogue::list_enabled(conn)?;
-            let mine = integrations::list_active_for_org(conn, &org_id.to_text())?;
+            let mine = integrations::list_active_for_org(conn, org_id)?;
             Ok((providers, mine))
         })
         .await?;
@@ -165,13 +165,12 @@ fn card(
     own: &[&IntegrationSummary],
     breaker: crate::providers::breaker::BreakerState,
 ) -> ProviderCard {
-    let status = |i: &&IntegrationSummary| IntegrationStatus::parse(&i.status);
     let accounts: Vec<String> = own
         .iter()
-        .filter(|i| status(i).is_some_and(IntegrationStatus::is_live))
+        .filter(|i| i.status.is_live())
         .map(|i| i.external_account_name.clone())
         .collect();
-    let has = |wanted: IntegrationStatus| own.iter().any(|i| status(i) == Some(wanted));
+    let has = |wanted: IntegrationStatus| own.iter().any(|i| i.status == wanted);
     let state = if !accounts.is_empty() {
         CardState::Connected
     } else if has(IntegrationStatus::NeedsReauth) {
@@ -184,9 +183,7 @@ fn card(
         CardState::NotConfigured
     };
     let last_error = own.iter().find_map(|i| i.last_error.clone());
-    let degraded = own
-        .iter()
-        .find(|i| status(i) == Some(IntegrationStatus::Degraded));
+    let degraded = own.iter().find(|i| i.status == IntegrationStatus::Degraded);
     let notice = match (breaker, degraded) {
         (crate::providers::breaker::BreakerState::Open { until }, _) if !own.is_empty() => Some(format!(
             "{} is not answering; calls are paused until {} (circuit breaker open).",
@@ -205,11 +202,11 @@ fn card(
     let integrations = own
         .iter()
         .map(|i| CardIntegration {
-            id: i.id.clone(),
+            id: i.id,
             account_name: i.external_account_name.clone(),
             needs_reconnect: matches!(
-                status(i),
-                Some(IntegrationStatus::NeedsReauth | IntegrationStatus::Error)
+                i.status,
+                IntegrationStatus::NeedsReauth | IntegrationStatus::Error
             ),
         })
         .collect();

@@ -133,10 +133,9 @@ impl<'a> ProviderApi<'a> {
         org: OrgId,
         integration: IntegrationId,
     ) -> Result<ProviderApi<'a>, ApiError> {
-        let (org_text, id) = (org.to_text(), integration.to_text());
         let row = ctx
             .db
-            .run(move |conn| integrations::find_for_org(conn, &org_text, &id))
+            .run(move |conn| integrations::find_for_org(conn, org, integration))
             .await?
             .ok_or(ApiError::UnknownIntegration)?;
         let provider = ctx

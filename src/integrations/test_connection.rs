@@ -6,9 +6,9 @@ use super::health;
 use super::provider_api::ProviderApi;
 use crate::accounts::Admin;
 use crate::context::AppContext;
-use crate::db::sync_logs::{self, NewSyncLog, kind, status};
+use crate::db::sync_logs::{self, NewSyncLog};
 use crate::db::{DbError, integrations};
-use crate::domain::IntegrationId;
+use crate::domain::{IntegrationId, LogKind, LogStatus};
 
 pub struct TestResult {
     pub ok: bool,
@@ -22,10 +22,10 @@ pub async fn test_connection(
     admin: &Admin,
     id: IntegrationId,
 ) -> Result<Option<TestResult>, DbError> {
-    let (org, integration) = (admin.org_id.to_text(), id.to_text());
+    let org = admin.org_id;
     let Some(row) = ctx
         .db
-        .run(move |conn| integrations::find_for_org(conn, &org, &integration))
+        .run(move |conn| integrations::find_for_org(conn, org, id))
         .await?
     else {
         return Ok(None);
@@ -51,20 +51,24 @@ pub async fn test_connection(
         Ok(message) => (true, message),
         Err(error) => (false, error),
     };
-    let (org, user, logged) = (admin.org_id.to_text(), admin.user_id.to_text(), message.clone());
+    let (user, logged) = (admin.user_id, message.clone());
     ctx.db
         .run(move |conn| {
             sync_logs::append(
                 conn,
                 &NewSyncLog {
-                    org_id: &org,
-                    integration_id: Some(&row.id),
+                    org_id: org,
+                    integration_id: Some(row.id),
                     provider_slug: &row.provider_slug,
-                    kind: kind::TEST,
-                    status: if ok { status::SUCCEEDED } else { status::FAILED },
+                    kind: LogKind::Test,
+                    status: if ok {
+                        LogStatus::Succeeded
+                    } else {
+                        LogStatus::Failed
+                    },
                     message: if ok { &logged } else { "Connection test failed" },
                     error: (!ok).then_some(logged.as_str()),
-                    actor_user_id: Some(&user),
+                    actor_user_id: Some(user),
                     duration_ms: Some(latency_ms as i64),
                 },
             )

@@ -4,9 +4,9 @@
 use crate::accounts::Admin;
 use crate::context::AppContext;
 use crate::db::sync_logs::EventOwner;
-use crate::db::webhooks::{self, WebhookRow, status};
+use crate::db::webhooks::{self, WebhookRow};
 use crate::db::{self, DbError, integrations, sync_logs};
-use crate::domain::{IntegrationId, OrgId, WebhookKind};
+use crate::domain::{IntegrationId, LogKind, LogStatus, OrgId, WebhookKind, WebhookStatus};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EndpointError {
@@ -32,7 +32,7 @@ pub struct EndpointView {
     pub url: String,
     /// Asana, Notion: an admin can reset the first-use handshake.
     pub resettable: bool,
-    pub status: String,
+    pub status: WebhookStatus,
     pub received: i64,
     pub rejected: i64,
     /// Acknowledged but not stored: delivered after the endpoint was stopped.
@@ -83,10 +83,10 @@ pub async fn create_endpoint(
     integration: IntegrationId,
     pasted_secret: Option<&str>,
 ) -> Result<CreatedEndpoint, EndpointError> {
-    let (org, id) = (admin.org_id.to_text(), integration.to_text());
+    let org = admin.org_id;
     let row = ctx
         .db
-        .run(move |conn| integrations::find_for_org(conn, &org, &id))
+        .run(move |conn| integrations::find_for_org(conn, org, integration))
         .await?
         .ok_or(EndpointError::NotFound)?;
     let provider = ctx
@@ -126,11 +126,11 @@ pub async fn create_endpoint(
         key_id: secret.as_ref().map(|_| ctx.keyring.current_key_id()),
         external_id: webhook_id.clone(),
         id: webhook_id,
-        org_id: admin.org_id.to_text(),
-        integration_id: Some(row.id.clone()),
+        org_id: admin.org_id,
+        integration_id: Some(row.id),
         provider_slug: row.provider_slug.clone(),
         resource_id: None,
-        status: status::ACTIVE.into(),
+        status: WebhookStatus::Active,
         expires_at: None,
         received_count: 0,
         rejected_count: 0,
@@ -154,13 +154,12 @@ pub async fn create_endpoint(
 
 pub async fn list_endpoints(
     ctx: &AppContext,
-    org: &str,
-    integration: &str,
+    org: OrgId,
+    integration: IntegrationId,
 ) -> Result<Vec<EndpointView>, DbError> {
-    let (org, id) = (org.to_owned(), integration.to_owned());
     let rows = ctx
         .db
-        .run(move |conn| webhooks::list_for_integration(conn, &org, &id))
+        .run(move |conn| webhooks::list_for_integration(conn, org, integration))
         .await?;
     let format = crate::domain::format_time;
     Ok(rows
@@ -168,8 +167,8 @@ pub async fn list_endpoints(
         .map(|row| EndpointView {
             id: row.id.clone(),
             url: endpoint_url(ctx, row),
-            resettable: row.status == status::ACTIVE && has_handshake(ctx, &row.provider_slug),
-            status: row.status.clone(),
+            resettable: row.status == WebhookStatus::Active && has_handshake(ctx, &row.provider_slug),
+            status: row.status,
             received: row.received_count,
             rejected: row.rejected_count,
             dropped: row.dropped_count,
@@ -200,19 +199,14 @@ pub async fn reset_handshake(
     let webhook_id = uuid::Uuid::parse_str(webhook_id)
         .map_err(|_| EndpointError::NotFound)?
         .to_string();
-    let (org, id, user) = (
-        admin.org_id.to_text(),
-        integration.to_text(),
-        admin.user_id.to_text(),
-    );
+    let (org, id, user) = (admin.org_id, integration, admin.user_id);
     let endpoint = ctx
         .db
         .run({
-            let (org, id, webhook_id) = (org.clone(), id.clone(), webhook_id.clone());
+            let webhook_id = webhook_id.clone();
             move |conn| {
-                webhooks::find_by_id(conn, &webhook_id).map(|row| {
-                    row.filter(|row| row.org_id == org && row.integration_id.as_deref() == Some(id.as_str()))
-                })
+                webhooks::find_by_id(conn, &webhook_id)
+                    .map(|row| row.filter(|row| row.org_id == org && row.integration_id == Some(id)))
             }
         })
         .await?
@@ -223,20 +217,20 @@ pub async fn reset_handshake(
         .run(move |conn| {
             db::transaction(conn, |conn| {
                 let now = db::now();
-                if !webhooks::reset_handshake(conn, &org, &id, &webhook_id, now)? {
+                if !webhooks::reset_handshake(conn, org, id, &webhook_id, now)? {
                     return Ok(false);
                 }
                 sync_logs::append(
                     conn,
                     &sync_logs::NewSyncLog {
-                        org_id: &org,
-                        integration_id: Some(&id),
+                        org_id: org,
+                        integration_id: Some(id),
                         provider_slug: &endpoint.provider_slug,
-                        kind: sync_logs::kind::WEBHOOK_RESET,
-                        status: sync_logs::status::SUCCEEDED,
+                        kind: LogKind::WebhookReset,
+                        status: LogStatus::Succeeded,
                         message: "Webhook handshake reset by an admin; a new secret is accepted for 10 minutes",
                         error: None,
-                        actor_user_id: Some(&user),
+                        actor_user_id: Some(user),
                         duration_ms: None,
                     },
                 )?;
@@ -258,15 +252,12 @@ pub async fn replay(
     owner: Option<(OrgId, IntegrationId)>,
     event_id: &str,
 ) -> Result<bool, DbError> {
-    let owner = owner.map(|(org, integration)| (org.to_text(), integration.to_text()));
+    let owner = owner.map(|(org_id, integration_id)| EventOwner {
+        org_id,
+        integration_id,
+    });
     let id = event_id.to_owned();
     ctx.db
-        .run(move |conn| {
-            let owner = owner.as_ref().map(|(org_id, integration_id)| EventOwner {
-                org_id,
-                integration_id,
-            });
-            sync_logs::requeue_event(conn, &id, owner, db::now())
-        })
+        .run(move |conn| sync_logs::requeue_event(conn, &id, owner, db::now()))
         .await
 }

@@ -3,7 +3,8 @@
 use super::verify::{self, Rejection};
 use super::{Ack, Delivery, WebhookError, dropped, open_secret, rejected, store, verify_text};
 use crate::context::AppContext;
-use crate::db::webhooks::{self, status};
+use crate::db::webhooks::{self};
+use crate::domain::WebhookStatus;
 
 /// POST /api/webhooks/google: Calendar/Drive push notifications.
 pub async fn receive_google(ctx: &AppContext, delivery: &Delivery<'_>) -> Result<Ack, WebhookError> {
@@ -17,7 +18,7 @@ pub async fn receive_google(ctx: &AppContext, delivery: &Delivery<'_>) -> Result
         .run(move |conn| webhooks::find_by_external_id(conn, "google", &channel))
         .await?
         .ok_or(WebhookError::NotFound)?;
-    if row.status == status::STOPPED {
+    if row.status == WebhookStatus::Stopped {
         return Ok(dropped(ctx, &row));
     }
     let expected = open_secret(ctx, &row).unwrap_or_default();

@@ -21,9 +21,9 @@ use crate::context::AppContext;
 use crate::crypto::keyring::Aad;
 use crate::db::event_sink::Stored;
 use crate::db::sync_logs::NewEvent;
-use crate::db::webhooks::{self, WebhookRow, status};
+use crate::db::webhooks::{self, WebhookRow};
 use crate::db::{self, DbError};
-use crate::domain::WebhookKind;
+use crate::domain::{WebhookKind, WebhookStatus};
 use asana::receive_asana;
 pub use google::receive_google;
 use graph::receive_graph;
@@ -159,8 +159,8 @@ async fn store_event(
         return Err(WebhookError::BadRequest("malformed event id"));
     }
     let event = NewEvent {
-        org_id: row.org_id.clone(),
-        integration_id: row.integration_id.clone(),
+        org_id: row.org_id,
+        integration_id: row.integration_id,
         provider_slug: row.provider_slug.clone(),
         dedup_key: format!("{}:{dedup_key}", row.external_id),
         message,
@@ -213,7 +213,7 @@ pub async fn receive(
         .await?
         .filter(|row| row.provider_slug == provider)
         .ok_or(WebhookError::NotFound)?;
-    if row.status == status::STOPPED {
+    if row.status == WebhookStatus::Stopped {
         // No handshake or challenge for a stopped endpoint; a notification is dropped.
         return if is_get {
             Err(WebhookError::NotFound)

@@ -10,7 +10,8 @@ use super::{
 use crate::context::AppContext;
 use crate::db::DbError;
 use crate::db::event_sink::Stored;
-use crate::db::webhooks::{self, WebhookRow, status};
+use crate::db::webhooks::{self, WebhookRow};
+use crate::domain::WebhookStatus;
 
 /// POST /api/webhooks/slack: the Events API of every connected workspace.
 pub async fn receive_slack(ctx: &AppContext, delivery: &Delivery<'_>) -> Result<Ack, WebhookError> {
@@ -105,7 +106,7 @@ async fn store_on_route(
         ctx.metrics.webhook("slack", "unknown_team");
         return Ok(Routed::Done(Ack::Stored));
     };
-    if row.status == status::STOPPED {
+    if row.status == WebhookStatus::Stopped {
         return Ok(Routed::Done(dropped(ctx, &row)));
     }
     let stored = store_event(
@@ -133,7 +134,7 @@ async fn slack_route(ctx: &AppContext, team: &str) -> Result<Option<WebhookRow>,
         .db
         .run(move |conn| webhooks::find_by_external_id(conn, "slack", &team_id))
         .await?;
-    if let Some(live) = row.as_ref().filter(|row| row.status != status::STOPPED) {
+    if let Some(live) = row.as_ref().filter(|row| row.status != WebhookStatus::Stopped) {
         ctx.slack_routes.remember(live);
     }
     Ok(row)

@@ -17,6 +17,7 @@ use tokio::task::JoinHandle;
 
 use crate::context::AppContext;
 use crate::db::DbError;
+use crate::domain::IntegrationId;
 use crate::integrations::housekeeping;
 use crate::integrations::jobs::{JobCounts, process_due_jobs};
 use crate::integrations::tokens::{self, Outcome};
@@ -104,7 +105,7 @@ impl Worker {
         let due = housekeeping::due_for_maintenance(&self.ctx, now, batch).await?;
         // Each integration is claimed right before its step, so a claim lasts one provider
         // call, not the whole batch.
-        let mut by_provider: HashMap<String, Vec<String>> = HashMap::new();
+        let mut by_provider: HashMap<String, Vec<IntegrationId>> = HashMap::new();
         for (id, provider) in due {
             by_provider.entry(provider).or_default().push(id);
         }
@@ -132,12 +133,16 @@ impl Worker {
     }
 
     /// `None` when another instance holds it or has just done it.
-    async fn claim_and_maintain(&self, id: String, now: NaiveDateTime) -> Result<Option<Outcome>, DbError> {
+    async fn claim_and_maintain(
+        &self,
+        id: IntegrationId,
+        now: NaiveDateTime,
+    ) -> Result<Option<Outcome>, DbError> {
         if self.stopping.load(Ordering::SeqCst) {
             // Shutting down: leave it for the next round, here or elsewhere.
             return Ok(Some(Outcome::Deferred));
         }
-        let Some(claim) = tokens::claim(&self.ctx, &id, now, true).await? else {
+        let Some(claim) = tokens::claim(&self.ctx, id, now, true).await? else {
             return Ok(None);
         };
         // A panic (a provider's answer we did not foresee) fails this integration's step
@@ -149,7 +154,7 @@ impl Worker {
             Ok(outcome) => Ok(Some(outcome?)),
             Err(panic) => {
                 tracing::error!(integration_id = %id, panic = %panic_text(&panic), "token maintenance panicked; retried after its lease");
-                tokens::record_internal_failure(&self.ctx, &id).await?;
+                tokens::record_internal_failure(&self.ctx, id).await?;
                 Ok(Some(Outcome::Retry("internal error".into())))
             }
         }

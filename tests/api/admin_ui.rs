@@ -12,6 +12,7 @@ use targetym_integrations::db::schema::{
     integrations,
 };
 use targetym_integrations::db::{self, credentials as stored_credentials, sync_logs};
+use targetym_integrations::domain::{IntegrationId, IntegrationStatus, LogKind, LogStatus, OrgId};
 use targetym_integrations::integrations::credentials;
 use targetym_integrations::oauth::TokenSet;
 use targetym_integrations::worker::Worker;
@@ -34,10 +35,14 @@ async fn add_integrations(t: &OAuthApp, n: usize) {
                 db::integrations::insert(
                     conn,
                     &db::integrations::NewIntegration {
-                        id: &id,
-                        org_id: &org,
+                        id: IntegrationId::parse(&id).unwrap(),
+                        org_id: OrgId::parse(&org).unwrap(),
                         provider_slug: "mock-oauth",
-                        status: if k % 3 == 0 { "degraded" } else { "connected" },
+                        status: if k % 3 == 0 {
+                            IntegrationStatus::Degraded
+                        } else {
+                            IntegrationStatus::Connected
+                        },
                         external_account_id: &account,
                         external_account_name: &account,
                         granted_scopes: "read",
@@ -55,18 +60,26 @@ async fn add_integrations(t: &OAuthApp, n: usize) {
                 };
                 stored_credentials::upsert(
                     conn,
-                    &credentials::seal(&keyring, &id, &tokens, None, "read", db::now()),
+                    &credentials::seal(
+                        &keyring,
+                        IntegrationId::parse(&id).unwrap(),
+                        &tokens,
+                        None,
+                        "read",
+                        db::now(),
+                    ),
                 )?;
+                use targetym_integrations::domain::{LogKind, LogStatus};
                 for (kind, status) in [
-                    ("refresh", "succeeded"),
-                    ("refresh", "failed"),
-                    ("webhook_event", "succeeded"),
+                    (LogKind::Refresh, LogStatus::Succeeded),
+                    (LogKind::Refresh, LogStatus::Failed),
+                    (LogKind::WebhookEvent, LogStatus::Succeeded),
                 ] {
                     sync_logs::append(
                         conn,
                         &sync_logs::NewSyncLog {
-                            org_id: &org,
-                            integration_id: Some(&id),
+                            org_id: OrgId::parse(&org).unwrap(),
+                            integration_id: Some(IntegrationId::parse(&id).unwrap()),
                             provider_slug: "mock-oauth",
                             kind,
                             status,
@@ -192,11 +205,11 @@ async fn the_audit_log_filters_paginates_and_exports_csv() {
             sync_logs::append(
                 conn,
                 &sync_logs::NewSyncLog {
-                    org_id: &org,
+                    org_id: OrgId::parse(&org).unwrap(),
                     integration_id: None,
                     provider_slug: "mock-oauth",
-                    kind: "test",
-                    status: "failed",
+                    kind: LogKind::Test,
+                    status: LogStatus::Failed,
                     message: "=HYPERLINK(\"http://evil.example\",\"click\")",
                     error: Some("a, b"),
                     actor_user_id: None,

@@ -16,6 +16,7 @@ use serde_json::Value;
 
 use crate::helpers;
 use crate::oauth_helpers::{OAuthApp, oauth_app_with, seed_integration};
+use targetym_integrations::domain::{IntegrationId, OrgId, ProviderSlug, WebhookStatus};
 use targetym_integrations::web::all_routes;
 use targetym_integrations::webhooks::verify;
 
@@ -380,8 +381,7 @@ async fn stored_events(t: &OAuthApp) -> i64 {
 
 /// Every scheme's endpoint, with SECRET as its secret.
 async fn schemes(t: &OAuthApp) -> Vec<Scheme> {
-    use targetym_integrations::db::webhooks::{self, WebhookRow, status};
-    use targetym_integrations::domain::IntegrationId;
+    use targetym_integrations::db::webhooks::{self, WebhookRow};
     seed_integration(&t.app, &t.mock, "slack", "T-ADV").await;
     let admin = targetym_integrations::accounts::authenticate(
         &t.app.ctx.db,
@@ -448,14 +448,14 @@ async fn schemes(t: &OAuthApp) -> Vec<Scheme> {
                 conn,
                 &WebhookRow {
                     id: row_id,
-                    org_id: org,
-                    integration_id: Some(google),
+                    org_id: OrgId::parse(&org).unwrap(),
+                    integration_id: Some(IntegrationId::parse(&google).unwrap()),
                     provider_slug: "google".into(),
                     external_id: "adversarial-channel".into(),
                     resource_id: Some("resource".into()),
                     key_id: Some(key),
                     secret: Some(sealed),
-                    status: status::ACTIVE.into(),
+                    status: WebhookStatus::Active,
                     expires_at: Some(now + chrono::Duration::days(7)),
                     received_count: 0,
                     rejected_count: 0,
@@ -769,11 +769,7 @@ fn no_providers_file_panics_and_every_accepted_one_is_sound() {
                 .is_ok()
             {
                 for def in &defs {
-                    prop_assert!(
-                        targetym_integrations::domain::ProviderSlug::parse(&def.slug).is_some(),
-                        "slug {:?}",
-                        def.slug
-                    );
+                    prop_assert!(ProviderSlug::parse(&def.slug).is_some(), "slug {:?}", def.slug);
                     for url in [&def.authorize_url, &def.token_url] {
                         prop_assert!(file::checked_url(url, "url").is_ok(), "{} accepted", url);
                     }

@@ -3,6 +3,7 @@ use diesel::prelude::*;
 use crate::helpers::{self, spawn_app};
 use targetym_integrations::context::AppContext;
 use targetym_integrations::db::{DbConnection, schema};
+use targetym_integrations::domain::{IntegrationId, IntegrationStatus, OrgId};
 
 #[tokio::test]
 async fn migrations_apply_once_and_reapply_as_a_no_op() {
@@ -81,17 +82,17 @@ async fn unique_constraints_hold() {
         .ctx
         .db
         .run(|conn: &mut DbConnection| {
-            let org: String = schema::organizations::table
+            let org: OrgId = schema::organizations::table
                 .select(schema::organizations::id)
                 .first(conn)?;
-            let insert = |conn: &mut DbConnection, id: &str| {
+            let insert = |conn: &mut DbConnection, id: IntegrationId| {
                 targetym_integrations::db::integrations::insert(
                     conn,
                     &targetym_integrations::db::integrations::NewIntegration {
                         id,
-                        org_id: &org,
+                        org_id: org,
                         provider_slug: "slack",
-                        status: "connected",
+                        status: IntegrationStatus::Connected,
                         external_account_id: "T123",
                         external_account_name: "Acme",
                         granted_scopes: "chat:write",
@@ -99,8 +100,8 @@ async fn unique_constraints_hold() {
                     },
                 )
             };
-            insert(conn, &uuid::Uuid::new_v4().to_string())?;
-            Ok(insert(conn, &uuid::Uuid::new_v4().to_string()))
+            insert(conn, IntegrationId::new())?;
+            Ok(insert(conn, IntegrationId::new()))
         })
         .await
         .unwrap();
@@ -108,6 +109,50 @@ async fn unique_constraints_hold() {
         result.unwrap_err().is_unique_violation(),
         "one integration per org + provider + account"
     );
+}
+
+/// Rows carry typed values: what is read back is what was written, and a stored text the
+/// domain refuses (written outside the app) is a read error, never a silent default.
+#[tokio::test]
+async fn typed_values_cross_the_database_boundary_both_ways() {
+    use targetym_integrations::db::integrations as rows;
+    let app = spawn_app().await;
+    app.signed_in_admin("Acme HR", "ada@acme.example").await;
+    let org = app.org_of("ada@acme.example").await;
+    let id = IntegrationId::new();
+    let (read, refused) = app
+        .ctx
+        .db
+        .run(move |conn: &mut DbConnection| {
+            rows::insert(
+                conn,
+                &rows::NewIntegration {
+                    id,
+                    org_id: org,
+                    provider_slug: "slack",
+                    status: IntegrationStatus::NeedsReauth,
+                    external_account_id: "T123",
+                    external_account_name: "Acme",
+                    granted_scopes: "chat:write",
+                    connected_by: None,
+                },
+            )?;
+            let read = rows::find_for_org(conn, org, id)?.expect("the row");
+            diesel::update(schema::integrations::table.find(id))
+                .set(schema::integrations::status.eq("half-connected"))
+                .execute(conn)?;
+            Ok((read, rows::find_for_org(conn, org, id)))
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        (read.id, read.org_id, read.status),
+        (id, org, IntegrationStatus::NeedsReauth)
+    );
+    let error = refused
+        .expect_err("an unknown status is not read as anything")
+        .to_string();
+    assert!(error.contains("deserializing field 'status'"), "{error}");
 }
 
 /// A connection that broke while in use (the server ended it) is not handed out again, to be

@@ -4,6 +4,7 @@
 use reqwest::StatusCode;
 
 use crate::helpers::{app, captured_logs};
+use targetym_integrations::domain::{IntegrationId, IntegrationStatus, LogKind, LogStatus, OrgId};
 
 async fn panics() -> actix_web::HttpResponse {
     panic!("a handler bug for the test");
@@ -336,7 +337,7 @@ async fn append_log_entries(
     app: &crate::helpers::TestApp,
     org: &str,
     integration: Option<&str>,
-    kind: &'static str,
+    kind: LogKind,
     count: usize,
     failed: usize,
 ) {
@@ -350,11 +351,17 @@ async fn append_log_entries(
                     sync_logs::append(
                         conn,
                         &sync_logs::NewSyncLog {
-                            org_id: &org,
-                            integration_id: integration.as_deref(),
+                            org_id: OrgId::parse(&org).unwrap(),
+                            integration_id: integration
+                                .as_deref()
+                                .map(|id| IntegrationId::parse(id).unwrap()),
                             provider_slug: "slack",
                             kind,
-                            status: if n < failed { "failed" } else { "succeeded" },
+                            status: if n < failed {
+                                LogStatus::Failed
+                            } else {
+                                LogStatus::Succeeded
+                            },
                             message: "an entry",
                             error: None,
                             actor_user_id: None,
@@ -384,13 +391,13 @@ async fn the_gdpr_export_caps_the_log_and_says_so() {
             res.json::<serde_json::Value>().await.unwrap()
         }
     };
-    append_log_entries(&app, &org, None, "sync", 10, 0).await;
+    append_log_entries(&app, &org, None, LogKind::Sync, 10, 0).await;
     let small = export(&app).await;
     assert_eq!(small["truncated"], false);
     assert_eq!(small["log"].as_array().unwrap().len(), 10);
     assert_eq!(small["limits"]["log_entries"], EXPORT_MAX_LOG_ENTRIES);
 
-    append_log_entries(&app, &org, None, "sync", EXPORT_MAX_LOG_ENTRIES, 0).await;
+    append_log_entries(&app, &org, None, LogKind::Sync, EXPORT_MAX_LOG_ENTRIES, 0).await;
     let capped = export(&app).await;
     assert_eq!(capped["truncated"], true);
     assert_eq!(capped["log"].as_array().unwrap().len(), EXPORT_MAX_LOG_ENTRIES);
@@ -417,10 +424,10 @@ async fn the_dashboard_counts_entries_by_group_not_by_row() {
             db::integrations::insert(
                 conn,
                 &db::integrations::NewIntegration {
-                    id: &id,
-                    org_id: &org_id,
+                    id: IntegrationId::parse(&id).unwrap(),
+                    org_id: OrgId::parse(&org_id).unwrap(),
                     provider_slug: "slack",
-                    status: "connected",
+                    status: IntegrationStatus::Connected,
                     external_account_id: "T1",
                     external_account_name: "Acme",
                     granted_scopes: "chat:write",
@@ -430,8 +437,8 @@ async fn the_dashboard_counts_entries_by_group_not_by_row() {
         })
         .await
         .unwrap();
-    append_log_entries(&app, &org, Some(&integration), "webhook_event", 400, 100).await;
-    append_log_entries(&app, &org, Some(&integration), "refresh", 4, 1).await;
+    append_log_entries(&app, &org, Some(&integration), LogKind::WebhookEvent, 400, 100).await;
+    append_log_entries(&app, &org, Some(&integration), LogKind::Refresh, 4, 1).await;
     let page = app.get("/dashboard").await.text().await.unwrap();
     assert!(
         page.contains("data-events=\"400\" data-failures=\"100\""),
@@ -439,7 +446,7 @@ async fn the_dashboard_counts_entries_by_group_not_by_row() {
     );
     assert!(page.contains("data-refresh-rate=\"75\""), "{page}");
     // One event of five and a half hours ago, in its hour.
-    append_log_entries(&app, &org, Some(&integration), "webhook_event", 1, 0).await;
+    append_log_entries(&app, &org, Some(&integration), LogKind::WebhookEvent, 1, 0).await;
     {
         use diesel::prelude::*;
         use targetym_integrations::db::schema::integration_sync_logs as l;
@@ -471,7 +478,14 @@ async fn the_dashboard_counts_entries_by_group_not_by_row() {
     let counts = app
         .ctx
         .db
-        .run(move |conn| sync_logs::hourly_activity(conn, &org, now - chrono::Duration::hours(24), now))
+        .run(move |conn| {
+            sync_logs::hourly_activity(
+                conn,
+                OrgId::parse(&org).unwrap(),
+                now - chrono::Duration::hours(24),
+                now,
+            )
+        })
         .await
         .unwrap();
     assert_eq!(counts.len(), 5, "{counts:?}");

@@ -9,6 +9,7 @@ use tempfile::TempDir;
 
 use targetym_integrations::config::Settings;
 use targetym_integrations::context::AppContext;
+use targetym_integrations::domain::OrgId;
 use targetym_integrations::startup::Application;
 
 pub const PASSWORD: &str = "correct horse battery staple";
@@ -250,7 +251,7 @@ impl TestApp {
 
 impl TestApp {
     /// The organization of the admin with this email.
-    pub async fn org_of(&self, email: &str) -> targetym_integrations::domain::OrgId {
+    pub async fn org_of(&self, email: &str) -> OrgId {
         let email = email.to_owned();
         let user = self
             .ctx
@@ -259,7 +260,7 @@ impl TestApp {
             .await
             .unwrap()
             .expect("an admin with this email");
-        targetym_integrations::domain::OrgId::parse(&user.org_id).unwrap()
+        user.org_id
     }
 
     /// An integration's status column.

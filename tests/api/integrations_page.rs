@@ -2,7 +2,7 @@ use reqwest::StatusCode;
 
 use crate::helpers::{self, spawn_app};
 use targetym_integrations::db::integrations::{NewIntegration, insert};
-use targetym_integrations::domain::OrgId;
+use targetym_integrations::domain::{IntegrationId, IntegrationStatus, OrgId};
 
 /// (slug, state) of every card in a page or partial.
 fn card_states(html: &str) -> Vec<(String, String)> {
@@ -25,7 +25,7 @@ async fn add_integration(
     app: &helpers::TestApp,
     org: OrgId,
     slug: &'static str,
-    status: &'static str,
+    status: IntegrationStatus,
     name: &'static str,
 ) {
     app.ctx
@@ -34,8 +34,8 @@ async fn add_integration(
             insert(
                 conn,
                 &NewIntegration {
-                    id: &uuid::Uuid::new_v4().to_string(),
-                    org_id: &org.to_text(),
+                    id: IntegrationId::new(),
+                    org_id: org,
                     provider_slug: slug,
                     status,
                     external_account_id: name,
@@ -60,10 +60,24 @@ async fn every_provider_has_a_card_with_its_state() {
         .await;
     let client = app.signed_in_admin("Acme HR", "ada@acme.example").await;
     let org = org_of(&app, "ada@acme.example").await;
-    add_integration(&app, org, "google", "connected", "ada@acme.example").await;
-    add_integration(&app, org, "jira", "needs_reauth", "acme.atlassian.net").await;
-    add_integration(&app, org, "zoom", "error", "Acme Zoom").await;
-    add_integration(&app, org, "notion", "disconnected", "Old Notion").await;
+    add_integration(
+        &app,
+        org,
+        "google",
+        IntegrationStatus::Connected,
+        "ada@acme.example",
+    )
+    .await;
+    add_integration(
+        &app,
+        org,
+        "jira",
+        IntegrationStatus::NeedsReauth,
+        "acme.atlassian.net",
+    )
+    .await;
+    add_integration(&app, org, "zoom", IntegrationStatus::Error, "Acme Zoom").await;
+    add_integration(&app, org, "notion", IntegrationStatus::Disconnected, "Old Notion").await;
 
     let html = app.get_with(&client, "/integrations").await.text().await.unwrap();
     let states = card_states(&html);
@@ -131,7 +145,14 @@ async fn two_organizations_cannot_see_each_others_integrations() {
     let acme = app.signed_in_admin("Acme HR", "ada@acme.example").await;
     let beta = app.signed_in_admin("Beta Ltd", "bob@beta.example").await;
     let acme_org = org_of(&app, "ada@acme.example").await;
-    add_integration(&app, acme_org, "slack", "connected", "Acme Workspace").await;
+    add_integration(
+        &app,
+        acme_org,
+        "slack",
+        IntegrationStatus::Connected,
+        "Acme Workspace",
+    )
+    .await;
 
     let acme_html = app.get_with(&acme, "/integrations").await.text().await.unwrap();
     assert!(acme_html.contains("Connected as Acme Workspace"));

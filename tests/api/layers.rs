@@ -120,3 +120,62 @@ fn the_check_sees_what_it_must() {
     assert!(layer_of("web") < layer_of("integrations"));
     assert!(layer_of("integrations") < layer_of("db"));
 }
+
+/// A status or kind written as a string literal where it is compared or stored: the text of
+/// an enum value belongs to `domain` (its `text_enum!`) alone.
+fn status_literals(text: &str) -> Vec<String> {
+    const OPERATORS: [&str; 4] = [" == \"", " != \"", ".eq(\"", ".ne(\""];
+    text.lines()
+        .filter(|line| {
+            let line = line.trim();
+            let compared = OPERATORS.iter().any(|op| {
+                line.split(op).next().is_some_and(|left| {
+                    left.len() < line.len() && (left.ends_with("status") || left.ends_with("kind"))
+                })
+            });
+            compared || line.starts_with("status: \"") || line.starts_with("kind: \"")
+        })
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn statuses_and_kinds_are_typed_outside_the_domain() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    sources(&root.join("src"), &mut files);
+    let mut found = Vec::new();
+    for file in files.iter().filter(|f| !f.starts_with(root.join("src/domain"))) {
+        let text = std::fs::read_to_string(file).unwrap();
+        let code = text.split("#[cfg(test)]\nmod tests").next().unwrap_or(&text);
+        for line in status_literals(code) {
+            found.push(format!("{}: {line}", file.display()));
+        }
+    }
+    for entry in std::fs::read_dir(root.join("templates")).unwrap().flatten() {
+        let text = std::fs::read_to_string(entry.path()).unwrap();
+        for line in status_literals(&text.replace(" %}", "\n")) {
+            found.push(format!("{}: {line}", entry.path().display()));
+        }
+    }
+    assert!(found.is_empty(), "status or kind literals:\n{}", found.join("\n"));
+}
+
+#[test]
+fn the_literal_check_sees_what_it_must() {
+    for line in [
+        "if row.status == \"connected\" {",
+        ".filter(i::status.ne(\"disconnected\"))",
+        "status: \"active\",",
+        "{% if e.kind == \"webhook_event\"",
+    ] {
+        assert_eq!(status_literals(line).len(), 1, "{line}");
+    }
+    for line in [
+        "if row.status == IntegrationStatus::Connected {",
+        "json!({ \"status\": w.status })",
+        "let label = \"connected\";",
+    ] {
+        assert!(status_literals(line).is_empty(), "{line}");
+    }
+}

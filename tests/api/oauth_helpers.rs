@@ -4,6 +4,7 @@
 use reqwest::{Client, Response, StatusCode};
 
 use crate::helpers::{self, TestApp, location};
+use targetym_integrations::domain::{IntegrationId, IntegrationStatus, OrgId};
 use targetym_integrations::mock_provider::{Behaviour, IssParam, MockConfig, MockProvider};
 
 pub struct OAuthApp {
@@ -192,10 +193,10 @@ pub async fn seed_with_tokens(
             db::integrations::insert(
                 conn,
                 &db::integrations::NewIntegration {
-                    id: &id,
-                    org_id: &org,
+                    id: IntegrationId::parse(&id).unwrap(),
+                    org_id: OrgId::parse(&org).unwrap(),
                     provider_slug: provider,
-                    status: "connected",
+                    status: IntegrationStatus::Connected,
                     external_account_id: account,
                     external_account_name: account,
                     granted_scopes: "read write",
@@ -213,15 +214,22 @@ pub async fn seed_with_tokens(
             };
             stored::upsert(
                 conn,
-                &credentials::seal(&keyring, &id, &tokens, None, "read write", db::now()),
+                &credentials::seal(
+                    &keyring,
+                    IntegrationId::parse(&id).unwrap(),
+                    &tokens,
+                    None,
+                    "read write",
+                    db::now(),
+                ),
             )?;
             if provider == "slack" {
                 // What the callback does: the workspace's events go to this integration.
                 db::webhooks::bind_slack_route(
                     conn,
                     &db::webhooks::SlackRoute {
-                        org_id: &org,
-                        integration_id: &id,
+                        org_id: OrgId::parse(&org).unwrap(),
+                        integration_id: IntegrationId::parse(&id).unwrap(),
                         team_id: account,
                         rate_limit_per_minute: rate,
                         at: db::now(),

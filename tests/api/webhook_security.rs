@@ -17,6 +17,7 @@ use targetym_integrations::db::schema::{
     integration_credentials as creds, integration_sync_logs as logs, integration_webhooks as hooks,
     integrations,
 };
+use targetym_integrations::domain::{IntegrationId, IntegrationStatus, LogKind, OrgId};
 use targetym_integrations::worker::Worker;
 
 const HELD_ELSEWHERE: &str = "This Slack workspace is already connected to another organization in \
@@ -224,8 +225,8 @@ async fn a_route_cached_before_another_instance_changed_it_never_delivers_to_the
         .ctx
         .db
         .run(move |conn| {
-            db::integrations::mark_disconnected(conn, &id, db::now())?;
-            db::webhooks::stop_for_integration(conn, &id, db::now())?;
+            db::integrations::mark_disconnected(conn, IntegrationId::parse(&id).unwrap(), db::now())?;
+            db::webhooks::stop_for_integration(conn, IntegrationId::parse(&id).unwrap(), db::now())?;
             Ok(())
         })
         .await
@@ -251,10 +252,10 @@ async fn a_route_cached_before_another_instance_changed_it_never_delivers_to_the
             db::integrations::insert(
                 conn,
                 &db::integrations::NewIntegration {
-                    id: &id,
-                    org_id: &org,
+                    id: IntegrationId::parse(&id).unwrap(),
+                    org_id: OrgId::parse(&org).unwrap(),
                     provider_slug: "slack",
-                    status: "connected",
+                    status: IntegrationStatus::Connected,
                     external_account_id: "T123",
                     external_account_name: "Workspace",
                     granted_scopes: "read",
@@ -264,8 +265,8 @@ async fn a_route_cached_before_another_instance_changed_it_never_delivers_to_the
             db::webhooks::bind_slack_route(
                 conn,
                 &db::webhooks::SlackRoute {
-                    org_id: &org,
-                    integration_id: &id,
+                    org_id: OrgId::parse(&org).unwrap(),
+                    integration_id: IntegrationId::parse(&id).unwrap(),
                     team_id: "T123",
                     rate_limit_per_minute: 100,
                     at: db::now(),
@@ -300,7 +301,9 @@ async fn an_endpoint_left_active_on_a_disconnected_integration_stores_nothing() 
     t.app
         .ctx
         .db
-        .run(move |conn| db::integrations::mark_disconnected(conn, &id, db::now()))
+        .run(move |conn| {
+            db::integrations::mark_disconnected(conn, IntegrationId::parse(&id).unwrap(), db::now())
+        })
         .await
         .unwrap();
     let body = r#"{"action":"opened"}"#;
@@ -328,10 +331,10 @@ async fn register_channels(t: &OAuthApp, id: &str) {
             db::sync_logs::enqueue(
                 conn,
                 &db::sync_logs::NewJob {
-                    org_id: &org,
-                    integration_id: Some(&integration),
+                    org_id: OrgId::parse(&org).unwrap(),
+                    integration_id: Some(IntegrationId::parse(&integration).unwrap()),
                     provider_slug: "google",
-                    kind: "watch",
+                    kind: LogKind::Watch,
                     message: "Register the calendar watch channel",
                     dedup_key: None,
                     payload: None,

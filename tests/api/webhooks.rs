@@ -5,6 +5,7 @@ use crate::helpers::{self, location};
 use crate::oauth_helpers::{OAuthApp, oauth_app_with};
 use targetym_integrations::db;
 use targetym_integrations::db::schema::{integration_sync_logs as logs, integration_webhooks as hooks};
+use targetym_integrations::domain::{IntegrationId, LogKind, OrgId};
 use targetym_integrations::webhooks::verify::hmac_sha256;
 use targetym_integrations::worker::Worker;
 
@@ -394,10 +395,10 @@ async fn google_channels_are_registered_verified_deduplicated_and_renewed() {
             db::sync_logs::enqueue(
                 conn,
                 &db::sync_logs::NewJob {
-                    org_id: &job_org,
-                    integration_id: Some(&job_integration),
+                    org_id: OrgId::parse(&job_org).unwrap(),
+                    integration_id: Some(IntegrationId::parse(&job_integration).unwrap()),
                     provider_slug: "google",
-                    kind: "watch",
+                    kind: LogKind::Watch,
                     message: "Register the calendar watch channel",
                     dedup_key: None,
                     payload: None,

@@ -12,7 +12,7 @@ use targetym_integrations::db::schema::{
     integration_oauth_states as states, integration_sync_logs as logs, integrations,
 };
 use targetym_integrations::db::{self, credentials as stored_credentials, sync_logs};
-use targetym_integrations::domain::{IntegrationId, OrgId};
+use targetym_integrations::domain::{IntegrationId, IntegrationStatus, LogKind, OrgId};
 use targetym_integrations::integrations::credentials;
 use targetym_integrations::integrations::tokens::fresh_access_token;
 use targetym_integrations::oauth::TokenSet;
@@ -56,10 +56,10 @@ async fn seed(
                     db::integrations::insert(
                         conn,
                         &db::integrations::NewIntegration {
-                            id: &id,
-                            org_id: &org,
+                            id: IntegrationId::parse(&id).unwrap(),
+                            org_id: OrgId::parse(&org).unwrap(),
                             provider_slug: "mock-oauth",
-                            status: "connected",
+                            status: IntegrationStatus::Connected,
                             external_account_id: &account,
                             external_account_name: &account,
                             granted_scopes: "read write",
@@ -78,7 +78,14 @@ async fn seed(
                         id_token: None,
                         extra: serde_json::Value::Null,
                     };
-                    let row = credentials::seal(&keyring, &id, &tokens, None, "read write", db::now());
+                    let row = credentials::seal(
+                        &keyring,
+                        IntegrationId::parse(&id).unwrap(),
+                        &tokens,
+                        None,
+                        "read write",
+                        db::now(),
+                    );
                     stored_credentials::upsert(conn, &row)?;
                     ids.push(id);
                 }
@@ -93,7 +100,7 @@ async fn stored_tokens(ctx: &AppContext, id: &str) -> (String, Option<String>) {
     let id_c = id.to_owned();
     let row = ctx
         .db
-        .run(move |conn| stored_credentials::find(conn, &id_c))
+        .run(move |conn| stored_credentials::find(conn, IntegrationId::parse(&id_c).unwrap()))
         .await
         .unwrap()
         .unwrap();
@@ -566,10 +573,10 @@ async fn enqueue_sync(ctx: &AppContext, org: &OrgId, integration: &str) -> Strin
             sync_logs::enqueue(
                 conn,
                 &sync_logs::NewJob {
-                    org_id: &org,
-                    integration_id: Some(&integration),
+                    org_id: OrgId::parse(&org).unwrap(),
+                    integration_id: Some(IntegrationId::parse(&integration).unwrap()),
                     provider_slug: "mock-oauth",
-                    kind: "sync",
+                    kind: LogKind::Sync,
                     message: "Sync asked for",
                     dedup_key: None,
                     payload: None,
@@ -790,7 +797,7 @@ async fn a_sender_whose_claim_was_taken_over_cannot_overwrite_the_newer_result()
             // Instance A claims, records its send, then stalls past its lease.
             let a = rows::claim(
                 conn,
-                &id,
+                IntegrationId::parse(&id).unwrap(),
                 "instance-a",
                 start,
                 start + chrono::Duration::seconds(60),
@@ -799,7 +806,7 @@ async fn a_sender_whose_claim_was_taken_over_cannot_overwrite_the_newer_result()
             .unwrap();
             assert!(rows::mark_refresh_sent(
                 conn,
-                &id,
+                IntegrationId::parse(&id).unwrap(),
                 "instance-a",
                 a,
                 "instance-a hash",
@@ -810,7 +817,7 @@ async fn a_sender_whose_claim_was_taken_over_cannot_overwrite_the_newer_result()
             assert!(
                 rows::claim(
                     conn,
-                    &id,
+                    IntegrationId::parse(&id).unwrap(),
                     "instance-b",
                     later,
                     later + chrono::Duration::seconds(60),
@@ -818,16 +825,20 @@ async fn a_sender_whose_claim_was_taken_over_cannot_overwrite_the_newer_result()
                 )?
                 .is_some()
             );
-            let b = rows::find_for_maintenance(conn, &id)?.unwrap().lease_generation;
-            let reconnect = MaintenanceResult::NeedsReauth { error: "interrupted" };
+            let b = rows::find_for_maintenance(conn, IntegrationId::parse(&id).unwrap())?
+                .unwrap()
+                .lease_generation;
+            let reconnect = MaintenanceResult::NeedsReauth {
+                error: "interrupted".into(),
+            };
             assert!(rows::finish_maintenance(
                 conn,
-                &id,
-                Fence::Claim {
-                    owner: "instance-b",
+                IntegrationId::parse(&id).unwrap(),
+                &Fence::Claim {
+                    owner: "instance-b".into(),
                     generation: b
                 },
-                reconnect,
+                &reconnect,
                 later
             )?);
             // A comes back with an answer: its write is fenced out, B's result stands.
@@ -837,23 +848,23 @@ async fn a_sender_whose_claim_was_taken_over_cannot_overwrite_the_newer_result()
             };
             let written = rows::finish_maintenance(
                 conn,
-                &id,
-                Fence::Sent {
-                    marker: "instance-a hash",
+                IntegrationId::parse(&id).unwrap(),
+                &Fence::Sent {
+                    marker: "instance-a hash".into(),
                 },
-                late,
+                &late,
                 later,
             )?;
             // And a stale claim generation cannot write either.
             let stale = MaintenanceResult::Deferred { next_at: later };
             let stale_written = rows::finish_maintenance(
                 conn,
-                &id,
-                Fence::Claim {
-                    owner: "instance-a",
+                IntegrationId::parse(&id).unwrap(),
+                &Fence::Claim {
+                    owner: "instance-a".into(),
                     generation: a,
                 },
-                stale,
+                &stale,
                 later,
             )?;
             Ok((written, stale_written))

@@ -56,7 +56,7 @@ pub(super) async fn provider_api<'a>(
 ) -> Result<ProviderApi<'a>, HttpResponse> {
     // A token limited to other integrations learns nothing more than from a wrong id.
     let id = IntegrationId::parse(raw_id)
-        .filter(|id| client.may_use(&id.to_text()))
+        .filter(|id| client.may_use(*id))
         .ok_or_else(|| error(StatusCode::NOT_FOUND, "not_found", "no such integration"))?;
     ProviderApi::for_integration(&state.ctx, client.org_id, id)
         .await

@@ -13,6 +13,7 @@ use actix_web::HttpResponse;
 
 use super::WebState;
 use crate::api_tokens::{self, ServiceClient};
+use crate::domain::IntegrationId;
 use crate::integrations::provider_api::ApiError;
 use actions::{calendar_event, email, list_integrations, slack_message};
 pub use auth::{ApiLimits, Service};
@@ -44,6 +45,7 @@ async fn record(
     started: Instant,
 ) {
     let duration = started.elapsed().as_millis() as i64;
+    let integration = integration.and_then(|(id, provider)| Some((IntegrationId::parse(id)?, provider)));
     let stored = api_tokens::record_call(&state.ctx.db, client, integration, &what, outcome, duration).await;
     if let Err(e) = stored {
         tracing::warn!(error = %e, "could not record an API call");

@@ -174,7 +174,7 @@ pub async fn callback(
             CallbackView::Connected {
                 provider: done.provider_name,
                 account: done.account_name,
-                integration_id: done.integration_id,
+                integration_id: done.integration_id.to_text(),
             },
         ),
         Err(CallbackError::InvalidState(problem)) => {

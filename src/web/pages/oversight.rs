@@ -8,8 +8,8 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::{Layout, html, is_htmx, see_other, set_flash};
-use crate::domain::IntegrationId;
 use crate::domain::Schedule;
+use crate::domain::{IntegrationId, LogKind, LogStatus};
 use crate::integrations::oversight::{self, AuditPage, ConsentEntry, Dashboard, LogFilter, PAGE_SIZE};
 use crate::web::WebState;
 use crate::web::errors::WebError;
@@ -59,9 +59,11 @@ const BAD_DATE: &str = "Dates are written YYYY-MM-DD, between 1970-01-01 and 999
 /// Pages of the log at most (at 25 entries a page, far more than the retention keeps).
 const MAX_PAGE: i64 = 100_000;
 const BAD_PAGE: &str = "The page number must be from 1 to 100000.";
+const BAD_KIND: &str = "Choose an entry kind from the list.";
+const BAD_STATUS: &str = "Choose a status from the list.";
 
 impl AuditQuery {
-    fn filter(&self, integration_id: Option<String>) -> Result<LogFilter, WebError> {
+    fn filter(&self, integration_id: Option<IntegrationId>) -> Result<LogFilter, WebError> {
         let text = |v: &str| Some(v.trim()).filter(|v| !v.is_empty()).map(str::to_owned);
         let day = |v: &str| -> Result<Option<chrono::NaiveDate>, WebError> {
             text(v)
@@ -81,8 +83,12 @@ impl AuditQuery {
         Ok(LogFilter {
             integration_id,
             provider: text(&self.provider),
-            kind: text(&self.kind),
-            status: text(&self.status),
+            kind: text(&self.kind)
+                .map(|k| LogKind::parse(&k).ok_or(WebError::InvalidInput(BAD_KIND)))
+                .transpose()?,
+            status: text(&self.status)
+                .map(|s| LogStatus::parse(&s).ok_or(WebError::InvalidInput(BAD_STATUS)))
+                .transpose()?,
             from: day(&self.from)?.map(|d| d.and_time(chrono::NaiveTime::MIN)),
             to: to.map(|d| d.and_time(chrono::NaiveTime::MIN)),
         })
@@ -113,17 +119,22 @@ impl AuditQuery {
 }
 
 pub const KINDS: [&str; 9] = [
-    "connect",
-    "disconnect",
-    "refresh",
-    "validate",
-    "sync",
-    "webhook_event",
-    "watch",
-    "test",
-    "erasure",
+    LogKind::Connect.as_str(),
+    LogKind::Disconnect.as_str(),
+    LogKind::Refresh.as_str(),
+    LogKind::Validate.as_str(),
+    LogKind::Sync.as_str(),
+    LogKind::WebhookEvent.as_str(),
+    LogKind::Watch.as_str(),
+    LogKind::Test.as_str(),
+    LogKind::Erasure.as_str(),
 ];
-pub const STATUSES: [&str; 4] = ["queued", "running", "succeeded", "failed"];
+pub const STATUSES: [&str; 4] = [
+    LogStatus::Queued.as_str(),
+    LogStatus::Running.as_str(),
+    LogStatus::Succeeded.as_str(),
+    LogStatus::Failed.as_str(),
+];
 
 #[derive(Template)]
 #[template(path = "audit.html")]
@@ -265,7 +276,7 @@ async fn logs_partial(
     query: AuditQuery,
 ) -> Result<LogsPartial, WebError> {
     // Another organization's id finds no rows: the log is filtered by the org first.
-    let filter = query.filter(Some(integration.to_text()))?;
+    let filter = query.filter(Some(integration))?;
     let log = oversight::audit_page(&state.ctx, admin.org_id(), filter, query.page()?, 10).await?;
     let (prev_url, next_url) = page_links(&format!("/integrations/{integration}/logs"), &query, &log);
     Ok(LogsPartial {
@@ -370,7 +381,7 @@ pub async fn confirm_erase(
         StatusCode::OK,
         ErasePage {
             layout: Layout::signed_in(&admin)?,
-            integration_id: detail.id,
+            integration_id: detail.id.to_text(),
             title,
             csrf,
         },

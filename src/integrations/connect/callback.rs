@@ -1,192 +1,21 @@
-//! Connect and callback: the authorization code flow for a confidential client (RFC 6749,
-//! RFC 7636 PKCE, RFC 9207 iss, OpenID Connect Core), following RFC 9700.
+//! The callback: the state checked and consumed, the code exchanged, the id_token and the
+//! account validated, and the connection stored in one transaction.
 
 use std::time::Instant;
 
 use chrono::Duration;
 use secrecy::{ExposeSecret, SecretString};
 
-use super::credentials;
-use crate::accounts::Admin;
+use super::{PKCE_VERIFIER, STATES};
 use crate::context::AppContext;
 use crate::crypto::keyring::Aad;
 use crate::crypto::sha256_hex;
-use crate::db::consents::{self, ConsentRow};
 use crate::db::oauth_states::{self, StateRow};
-use crate::db::sync_logs::{self, NewSyncLog, kind, status};
-use crate::db::{self, DbConnection, DbError, integrations, webhooks};
-use crate::domain::{AuthKind, IntegrationId, WebhookKind};
+use crate::db::sync_logs::{self, NewSyncLog};
+use crate::db::{self, DbConnection, DbError, consents, integrations, webhooks};
+use crate::domain::{AuthKind, IntegrationId, LogKind, LogStatus, WebhookKind};
+use crate::integrations::credentials;
 use crate::oauth::{self, OAuthError, sanitize};
-use crate::providers::{Provider, scopes};
-
-/// A state lives this long (the authorization has to come back within it).
-pub const STATE_TTL: Duration = Duration::minutes(10);
-/// The version of the consent text the dialog shows; recorded with every consent.
-pub const CONSENT_TEXT_VERSION: &str = "2026-11-28";
-
-const STATES: &str = "integration_oauth_states";
-const PKCE_VERIFIER: &str = "pkce_verifier";
-
-/// What the connect dialog shows.
-pub struct ConnectView {
-    pub slug: String,
-    pub name: String,
-    pub configured: bool,
-    /// (scope, what it allows in plain words)
-    pub scopes: Vec<(String, String)>,
-    pub reconnect: Option<ReconnectTarget>,
-}
-
-pub struct ReconnectTarget {
-    pub integration_id: String,
-    pub account_name: String,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ConnectError {
-    #[error("no such provider")]
-    UnknownProvider,
-    #[error("{0} is not configured: an operator must set its client ID and secret first")]
-    NotConfigured(String),
-    #[error("no such integration")]
-    UnknownIntegration,
-    #[error(transparent)]
-    Db(#[from] DbError),
-}
-
-/// The connect dialog of a provider (and, for a reconnect, of one of the org's integrations).
-pub async fn connect_view(
-    ctx: &AppContext,
-    admin: &Admin,
-    slug: &str,
-    reconnect: Option<IntegrationId>,
-) -> Result<ConnectView, ConnectError> {
-    let provider = enabled_provider(ctx, slug)?;
-    let reconnect = match reconnect {
-        Some(id) => {
-            let row = find_own_integration(ctx, admin, id, slug).await?;
-            Some(ReconnectTarget {
-                integration_id: row.id,
-                account_name: row.external_account_name,
-            })
-        }
-        None => None,
-    };
-    Ok(ConnectView {
-        slug: provider.def.slug.clone(),
-        name: provider.def.name.clone(),
-        configured: provider.credentials.is_some(),
-        scopes: provider
-            .def
-            .default_scopes
-            .iter()
-            .map(|s| (s.clone(), scopes::describe(s)))
-            .collect(),
-        reconnect,
-    })
-}
-
-fn enabled_provider<'a>(ctx: &'a AppContext, slug: &str) -> Result<&'a Provider, ConnectError> {
-    ctx.catalogue.get(slug).ok_or(ConnectError::UnknownProvider)
-}
-
-async fn find_own_integration(
-    ctx: &AppContext,
-    admin: &Admin,
-    id: IntegrationId,
-    slug: &str,
-) -> Result<integrations::IntegrationRow, ConnectError> {
-    let org = admin.org_id.to_text();
-    let row = ctx
-        .db
-        .run(move |conn| integrations::find_for_org(conn, &org, &id.to_text()))
-        .await?
-        .filter(|row| row.provider_slug == slug)
-        .ok_or(ConnectError::UnknownIntegration)?;
-    Ok(row)
-}
-
-/// Who asked to connect, from where.
-pub struct ConnectRequest<'a> {
-    pub admin: &'a Admin,
-    pub slug: &'a str,
-    /// The browser session's id: the state is bound to it.
-    pub session_id: &'a str,
-    pub ip_address: Option<String>,
-    pub user_agent: Option<String>,
-    pub reconnect: Option<IntegrationId>,
-}
-
-/// Records the consent and a one-time state, and returns the provider's authorization URL.
-pub async fn start_connect(ctx: &AppContext, request: ConnectRequest<'_>) -> Result<String, ConnectError> {
-    let provider = enabled_provider(ctx, request.slug)?;
-    let credentials = provider
-        .credentials
-        .as_ref()
-        .ok_or_else(|| ConnectError::NotConfigured(provider.def.name.clone()))?;
-    let reconnect = match request.reconnect {
-        Some(id) => Some(
-            find_own_integration(ctx, request.admin, id, request.slug)
-                .await?
-                .id,
-        ),
-        None => None,
-    };
-    let scopes = provider.def.default_scopes.clone();
-    let auth = oauth::authorization_request(&provider.def, credentials, &ctx.redirect_uri(), &scopes);
-    let now = db::now();
-    let state_id = uuid::Uuid::new_v4().to_string();
-    let consent = ConsentRow {
-        id: uuid::Uuid::new_v4().to_string(),
-        org_id: request.admin.org_id.to_text(),
-        user_id: Some(request.admin.user_id.to_text()),
-        provider_slug: provider.def.slug.clone(),
-        integration_id: reconnect.clone(),
-        scopes: scopes.join(" "),
-        consent_text_version: CONSENT_TEXT_VERSION.into(),
-        ip_address: request.ip_address.map(|ip| sanitize(&ip, 64)),
-        user_agent: request.user_agent.map(|ua| sanitize(&ua, 512)),
-        granted_at: now,
-        withdrawn_at: None,
-    };
-    let state = StateRow {
-        id: state_id.clone(),
-        state_hash: sha256_hex(auth.state.expose_secret().as_bytes()),
-        org_id: consent.org_id.clone(),
-        user_id: request.admin.user_id.to_text(),
-        provider_slug: provider.def.slug.clone(),
-        integration_id: reconnect,
-        consent_id: Some(consent.id.clone()),
-        session_binding: sha256_hex(request.session_id.as_bytes()),
-        key_id: auth.pkce_verifier.as_ref().map(|_| ctx.keyring.current_key_id()),
-        pkce_verifier: auth.pkce_verifier.as_ref().map(|verifier| {
-            ctx.keyring.seal(
-                verifier.expose_secret().as_bytes(),
-                &Aad {
-                    table: STATES,
-                    column: PKCE_VERIFIER,
-                    row_id: &state_id,
-                },
-            )
-        }),
-        nonce: auth.nonce.clone(),
-        scopes: consent.scopes.clone(),
-        redirect_after: "/integrations".into(),
-        created_at: now,
-        expires_at: now + STATE_TTL,
-        consumed_at: None,
-    };
-    ctx.db
-        .run(move |conn| {
-            db::transaction(conn, |conn| {
-                consents::insert(conn, &consent)?;
-                oauth_states::insert(conn, &state)
-            })
-        })
-        .await?;
-    tracing::info!(provider = %provider.def.slug, "authorization started");
-    Ok(auth.url)
-}
 
 /// The query of GET /integrations/callback.
 #[derive(Debug, Default, serde::Deserialize)]
@@ -236,7 +65,7 @@ pub const SLACK_WORKSPACE_HELD: &str = "This Slack workspace is already connecte
                                         organization in Targetym; it must be disconnected there first.";
 
 pub struct CallbackOutcome {
-    pub integration_id: String,
+    pub integration_id: IntegrationId,
     pub provider_name: String,
     pub account_name: String,
 }
@@ -296,12 +125,8 @@ async fn record_failure(
     reason: &str,
     started: Instant,
 ) -> Result<(), DbError> {
-    let (org, slug, user) = (
-        state.org_id.clone(),
-        state.provider_slug.clone(),
-        state.user_id.clone(),
-    );
-    let integration = state.integration_id.clone();
+    let (org, slug, user) = (state.org_id, state.provider_slug.clone(), state.user_id);
+    let integration = state.integration_id;
     let logged = reason.to_owned();
     let duration = started.elapsed().as_millis() as i64;
     ctx.db
@@ -309,14 +134,14 @@ async fn record_failure(
             sync_logs::append(
                 conn,
                 &NewSyncLog {
-                    org_id: &org,
-                    integration_id: integration.as_deref(),
+                    org_id: org,
+                    integration_id: integration,
                     provider_slug: &slug,
-                    kind: kind::CONNECT,
-                    status: status::FAILED,
+                    kind: LogKind::Connect,
+                    status: LogStatus::Failed,
                     message: "Connection failed",
                     error: Some(&logged),
-                    actor_user_id: Some(&user),
+                    actor_user_id: Some(user),
                     duration_ms: Some(duration),
                 },
             )
@@ -487,7 +312,7 @@ async fn store_connection(
     let state = state.clone();
     let now = db::now();
     let expires_at = tokens.expires_in.map(|secs| now + Duration::seconds(secs));
-    let next_maintenance = super::tokens::next_maintenance_at(ctx, expires_at, now);
+    let next_maintenance = crate::integrations::tokens::next_maintenance_at(ctx, expires_at, now);
     let webhook_kind = ctx
         .catalogue
         .get(&state.provider_slug)
@@ -504,12 +329,12 @@ async fn store_connection(
                 let integration_id = integrations::upsert_connected(
                     conn,
                     &integrations::Connected {
-                        org_id: &state.org_id,
+                        org_id: state.org_id,
                         provider_slug: &state.provider_slug,
                         external_account_id: &account.id,
                         external_account_name: &account.name,
                         granted_scopes: &granted,
-                        connected_by: &state.user_id,
+                        connected_by: state.user_id,
                         next_refresh_at: Some(next_maintenance),
                     },
                 )?;
@@ -517,8 +342,8 @@ async fn store_connection(
                     || webhooks::bind_slack_route(
                         conn,
                         &webhooks::SlackRoute {
-                            org_id: &state.org_id,
-                            integration_id: &integration_id,
+                            org_id: state.org_id,
+                            integration_id,
                             team_id: &account.id,
                             rate_limit_per_minute: route_rate,
                             at: now,
@@ -527,17 +352,17 @@ async fn store_connection(
                 if !bound {
                     return Err(workspace_held_elsewhere());
                 }
-                let row = credentials::seal(&keyring, &integration_id, &tokens, None, &granted, now);
+                let row = credentials::seal(&keyring, integration_id, &tokens, None, &granted, now);
                 crate::db::credentials::upsert(conn, &row)?;
                 if watch_channels {
                     // The calendar's watch channel is registered by the worker.
                     sync_logs::enqueue(
                         conn,
                         &sync_logs::NewJob {
-                            org_id: &state.org_id,
-                            integration_id: Some(&integration_id),
+                            org_id: state.org_id,
+                            integration_id: Some(integration_id),
                             provider_slug: &state.provider_slug,
-                            kind: kind::WATCH,
+                            kind: LogKind::Watch,
                             message: "Register the calendar watch channel",
                             dedup_key: None,
                             payload: None,
@@ -547,20 +372,20 @@ async fn store_connection(
                     )?;
                 }
                 if let Some(consent_id) = &state.consent_id {
-                    consents::attach_to_integration(conn, consent_id, &integration_id)?;
+                    consents::attach_to_integration(conn, consent_id, integration_id)?;
                 }
                 let message = format!("Connected as {}", account.name);
                 sync_logs::append(
                     conn,
                     &NewSyncLog {
-                        org_id: &state.org_id,
-                        integration_id: Some(&integration_id),
+                        org_id: state.org_id,
+                        integration_id: Some(integration_id),
                         provider_slug: &state.provider_slug,
-                        kind: kind::CONNECT,
-                        status: status::SUCCEEDED,
+                        kind: LogKind::Connect,
+                        status: LogStatus::Succeeded,
                         message: &message,
                         error: None,
-                        actor_user_id: Some(&state.user_id),
+                        actor_user_id: Some(state.user_id),
                         duration_ms: Some(started.elapsed().as_millis() as i64),
                     },
                 )?;

@@ -1,0 +1,239 @@
+//! The sync log: the audit trail of everything done for an organization, its job queue
+//! (`queue`) and the webhook events stored on it (`events`).
+
+mod events;
+mod queue;
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::integration_sync_logs as l;
+use super::{DbConnection, DbError, now};
+use crate::domain::{IntegrationId, LogKind, LogStatus, OrgId, UserId};
+pub use events::{EventOwner, NewEvent, insert_events, requeue_event};
+pub use queue::{
+    JOB_MAX_ATTEMPTS, JobResult, JobRow, NewJob, claim_job, due_jobs, enqueue, finish_job, release_jobs,
+};
+
+pub struct NewSyncLog<'a> {
+    pub org_id: OrgId,
+    pub integration_id: Option<IntegrationId>,
+    pub provider_slug: &'a str,
+    pub kind: LogKind,
+    pub status: LogStatus,
+    pub message: &'a str,
+    pub error: Option<&'a str>,
+    pub actor_user_id: Option<UserId>,
+    pub duration_ms: Option<i64>,
+}
+
+/// Appends a finished entry.
+pub fn append(conn: &mut DbConnection, entry: &NewSyncLog<'_>) -> Result<String, DbError> {
+    let id = uuid::Uuid::new_v4().to_string();
+    let at = now();
+    diesel::insert_into(l::table)
+        .values((
+            l::id.eq(&id),
+            l::org_id.eq(entry.org_id),
+            l::integration_id.eq(entry.integration_id),
+            l::provider_slug.eq(entry.provider_slug),
+            l::kind.eq(entry.kind),
+            l::status.eq(entry.status),
+            l::message.eq(entry.message),
+            l::error.eq(entry.error),
+            l::actor_user_id.eq(entry.actor_user_id),
+            l::attempts.eq(1),
+            l::max_attempts.eq(1),
+            l::started_at.eq(at),
+            l::finished_at.eq(at),
+            l::duration_ms.eq(entry.duration_ms),
+            l::created_at.eq(at),
+        ))
+        .execute(conn)?;
+    Ok(id)
+}
+
+/// Deletes finished entries created before `cutoff`, at most `batch` of them. Returns how
+/// many; call again until it returns less than `batch`.
+pub fn purge_finished_before(
+    conn: &mut DbConnection,
+    cutoff: NaiveDateTime,
+    batch: i64,
+) -> Result<usize, DbError> {
+    let ids: Vec<String> = l::table
+        .filter(l::created_at.lt(cutoff))
+        .filter(l::status.ne_all([LogStatus::Queued, LogStatus::Running]))
+        .limit(batch)
+        .select(l::id)
+        .load(conn)?;
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    Ok(diesel::delete(l::table.filter(l::id.eq_any(&ids))).execute(conn)?)
+}
+
+/// What the audit log and an integration's activity are filtered by.
+#[derive(Debug, Clone, Default)]
+pub struct LogFilter {
+    pub integration_id: Option<IntegrationId>,
+    pub provider: Option<String>,
+    pub kind: Option<LogKind>,
+    pub status: Option<LogStatus>,
+    pub from: Option<NaiveDateTime>,
+    pub to: Option<NaiveDateTime>,
+}
+
+/// An audit-log entry.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = l)]
+pub struct AuditRow {
+    pub id: String,
+    pub integration_id: Option<IntegrationId>,
+    pub provider_slug: String,
+    pub kind: LogKind,
+    pub status: LogStatus,
+    pub message: String,
+    pub error: Option<String>,
+    pub attempts: i32,
+    pub actor_user_id: Option<UserId>,
+    pub duration_ms: Option<i64>,
+    pub created_at: NaiveDateTime,
+}
+
+fn filtered<'a>(
+    org_id: OrgId,
+    filter: &'a LogFilter,
+) -> l::BoxedQuery<'a, <DbConnection as diesel::Connection>::Backend> {
+    let mut query = l::table.filter(l::org_id.eq(org_id)).into_boxed();
+    if let Some(id) = &filter.integration_id {
+        query = query.filter(l::integration_id.eq(id));
+    }
+    if let Some(provider) = &filter.provider {
+        query = query.filter(l::provider_slug.eq(provider));
+    }
+    if let Some(kind) = &filter.kind {
+        query = query.filter(l::kind.eq(kind));
+    }
+    if let Some(status) = &filter.status {
+        query = query.filter(l::status.eq(status));
+    }
+    if let Some(from) = filter.from {
+        query = query.filter(l::created_at.ge(from));
+    }
+    if let Some(to) = filter.to {
+        query = query.filter(l::created_at.lt(to));
+    }
+    query
+}
+
+/// One page of the organization's entries (newest first) and how many match in all: two
+/// queries whatever the size of the log.
+pub fn page_for_org(
+    conn: &mut DbConnection,
+    org_id: OrgId,
+    filter: &LogFilter,
+    offset: i64,
+    limit: i64,
+) -> Result<(Vec<AuditRow>, i64), DbError> {
+    let total = filtered(org_id, filter).count().get_result(conn)?;
+    let rows = filtered(org_id, filter)
+        .order((l::created_at.desc(), l::id.desc()))
+        .offset(offset)
+        .limit(limit)
+        .select(AuditRow::as_select())
+        .load(conn)?;
+    Ok((rows, total))
+}
+
+/// The number of an integration's refreshes or webhook events of one status in one hour.
+#[derive(Debug, QueryableByName)]
+pub struct HourlyActivity {
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    pub integration_id: Option<IntegrationId>,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub kind: LogKind,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub status: LogStatus,
+    /// Whole hours since `since`.
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub hour: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub entries: i64,
+}
+
+/// The organization's refreshes and webhook events in [since, until), counted by
+/// integration, kind, status and hour: one grouped query whose answer grows with the number
+/// of integrations and hours, never with the number of entries (the health dashboard).
+pub fn hourly_activity(
+    conn: &mut DbConnection,
+    org_id: OrgId,
+    since: NaiveDateTime,
+    until: NaiveDateTime,
+) -> Result<Vec<HourlyActivity>, DbError> {
+    use diesel::sql_types::{Text, Timestamp};
+    // The hour of an entry is date arithmetic, which each backend spells its own way.
+    let query = match conn {
+        DbConnection::Sqlite(_) => {
+            "SELECT integration_id, kind, status, \
+             CAST((julianday(created_at) - julianday($1)) * 24 AS INTEGER) AS hour, COUNT(*) AS entries \
+             FROM integration_sync_logs \
+             WHERE created_at >= $1 AND created_at < $2 AND org_id = $3 AND kind IN ($4, $5) \
+             GROUP BY integration_id, kind, status, hour"
+        }
+        DbConnection::Postgresql(_) => {
+            "SELECT integration_id, kind, status, \
+             FLOOR(EXTRACT(EPOCH FROM (created_at - $1)) / 3600)::BIGINT AS hour, COUNT(*) AS entries \
+             FROM integration_sync_logs \
+             WHERE created_at >= $1 AND created_at < $2 AND org_id = $3 AND kind IN ($4, $5) \
+             GROUP BY integration_id, kind, status, hour"
+        }
+    };
+    Ok(diesel::sql_query(query)
+        .bind::<Timestamp, _>(since)
+        .bind::<Timestamp, _>(until)
+        .bind::<Text, _>(org_id)
+        .bind::<Text, _>(LogKind::Refresh)
+        .bind::<Text, _>(LogKind::WebhookEvent)
+        .load(conn)?)
+}
+
+/// An entry with its payload.
+pub type ExportRow = (AuditRow, Option<Vec<u8>>);
+
+/// Up to `limit` of the organization's entries with their payloads, newest first, older
+/// than `before` (the (created_at, id) of the last entry of the previous page), for the GDPR
+/// export. Keyset paging: entries written meanwhile neither repeat nor shift a page.
+pub fn export_page_for_org(
+    conn: &mut DbConnection,
+    org_id: OrgId,
+    before: Option<(NaiveDateTime, String)>,
+    limit: i64,
+) -> Result<Vec<ExportRow>, DbError> {
+    let mut query = l::table
+        .filter(l::org_id.eq(org_id))
+        .order((l::created_at.desc(), l::id.desc()))
+        .limit(limit)
+        .select((AuditRow::as_select(), l::payload))
+        .into_boxed();
+    if let Some((at, id)) = before {
+        query = query.filter(l::created_at.lt(at).or(l::created_at.eq(at).and(l::id.lt(id))));
+    }
+    Ok(query.load(conn)?)
+}
+
+/// Removes the personal data of an integration's entries (GDPR erasure): payloads, messages
+/// and errors may carry names, emails and message texts.
+pub fn erase_for_integration(
+    conn: &mut DbConnection,
+    integration_id: IntegrationId,
+) -> Result<usize, DbError> {
+    Ok(
+        diesel::update(l::table.filter(l::integration_id.eq(integration_id)))
+            .set((
+                l::payload.eq(None::<Vec<u8>>),
+                l::message.eq("[erased]"),
+                l::error.eq(None::<String>),
+            ))
+            .execute(conn)?,
+    )
+}

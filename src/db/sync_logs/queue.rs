@@ -1,0 +1,199 @@
+//! The job queue on the sync log: queued rows claimed with a lease, retried with backoff.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::l;
+use crate::db::{DbConnection, DbError};
+use crate::domain::{IntegrationId, LogKind, LogStatus, OrgId};
+
+/// Attempts of a queued job (a sync, a webhook event's processing) before it ends failed.
+pub const JOB_MAX_ATTEMPTS: i32 = 5;
+
+/// A job to put on the queue.
+pub struct NewJob<'a> {
+    pub org_id: OrgId,
+    pub integration_id: Option<IntegrationId>,
+    pub provider_slug: &'a str,
+    pub kind: LogKind,
+    pub message: &'a str,
+    /// Unique per provider: a second job with the same key is not added.
+    pub dedup_key: Option<&'a str>,
+    pub payload: Option<&'a [u8]>,
+    pub max_attempts: i32,
+}
+
+/// Queues a job. `None` when a job with the same dedup key exists already.
+pub fn enqueue(
+    conn: &mut DbConnection,
+    job: &NewJob<'_>,
+    at: NaiveDateTime,
+) -> Result<Option<String>, DbError> {
+    let id = uuid::Uuid::new_v4().to_string();
+    // A savepoint: on PostgreSQL a unique violation would otherwise abort the caller's
+    // transaction.
+    let inserted = crate::db::transaction(conn, |conn| {
+        Ok(diesel::insert_into(l::table)
+            .values((
+                l::id.eq(&id),
+                l::org_id.eq(job.org_id),
+                l::integration_id.eq(job.integration_id),
+                l::provider_slug.eq(job.provider_slug),
+                l::kind.eq(job.kind),
+                l::status.eq(LogStatus::Queued),
+                l::message.eq(job.message),
+                l::dedup_key.eq(job.dedup_key),
+                l::payload.eq(job.payload),
+                l::attempts.eq(0),
+                l::max_attempts.eq(job.max_attempts.max(1)),
+                l::next_attempt_at.eq(at),
+                l::created_at.eq(at),
+            ))
+            .execute(conn)?)
+    });
+    match inserted {
+        Ok(_) => Ok(Some(id)),
+        Err(e) if e.is_unique_violation() => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// A claimed job.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = l)]
+pub struct JobRow {
+    pub id: String,
+    pub org_id: OrgId,
+    pub integration_id: Option<IntegrationId>,
+    pub provider_slug: String,
+    pub kind: LogKind,
+    pub payload: Option<Vec<u8>>,
+    pub attempts: i32,
+    pub max_attempts: i32,
+}
+
+/// Jobs ready to run: queued and due, or running under an expired claim (its worker died).
+pub fn due_jobs(conn: &mut DbConnection, now: NaiveDateTime, limit: i64) -> Result<Vec<String>, DbError> {
+    Ok(l::table
+        .filter(
+            l::status
+                .eq(LogStatus::Queued)
+                .and(l::next_attempt_at.le(now))
+                .or(l::status.eq(LogStatus::Running).and(l::lease_expires_at.lt(now))),
+        )
+        .order(l::next_attempt_at.asc())
+        .limit(limit)
+        .select(l::id)
+        .load(conn)?)
+}
+
+/// Claims a due job for `owner`: it becomes running, with one more attempt counted.
+pub fn claim_job(
+    conn: &mut DbConnection,
+    id: &str,
+    owner: &str,
+    now: NaiveDateTime,
+    until: NaiveDateTime,
+) -> Result<Option<JobRow>, DbError> {
+    crate::db::transaction(conn, |conn| {
+        let updated = diesel::update(
+            l::table.filter(l::id.eq(id)).filter(
+                l::status
+                    .eq(LogStatus::Queued)
+                    .and(l::next_attempt_at.le(now))
+                    .or(l::status.eq(LogStatus::Running).and(l::lease_expires_at.lt(now))),
+            ),
+        )
+        .set((
+            l::status.eq(LogStatus::Running),
+            l::lease_owner.eq(owner),
+            l::lease_expires_at.eq(until),
+            l::attempts.eq(l::attempts + 1),
+            l::started_at.eq(now),
+        ))
+        .execute(conn)?;
+        if updated == 0 {
+            return Ok(None);
+        }
+        Ok(Some(l::table.find(id).select(JobRow::as_select()).first(conn)?))
+    })
+}
+
+/// How a job attempt ended.
+#[derive(Debug, Clone)]
+pub enum JobResult {
+    Succeeded {
+        message: String,
+    },
+    /// Queued again for `next_at`.
+    Retry {
+        error: String,
+        next_at: NaiveDateTime,
+    },
+    Failed {
+        error: String,
+    },
+}
+
+/// Records the attempt if `owner` still holds the job. `false` otherwise.
+pub fn finish_job(
+    conn: &mut DbConnection,
+    id: &str,
+    owner: &str,
+    result: &JobResult,
+    duration_ms: i64,
+    now: NaiveDateTime,
+) -> Result<bool, DbError> {
+    let target = l::table.filter(l::id.eq(id)).filter(l::lease_owner.eq(owner));
+    let release = (
+        l::lease_owner.eq(None::<String>),
+        l::lease_expires_at.eq(None::<NaiveDateTime>),
+    );
+    let updated = match result {
+        JobResult::Succeeded { message } => diesel::update(target)
+            .set((
+                l::status.eq(LogStatus::Succeeded),
+                l::message.eq(message),
+                l::error.eq(None::<String>),
+                l::finished_at.eq(now),
+                l::duration_ms.eq(duration_ms),
+                release,
+            ))
+            .execute(conn)?,
+        JobResult::Retry { error, next_at } => diesel::update(target)
+            .set((
+                l::status.eq(LogStatus::Queued),
+                l::error.eq(error),
+                l::next_attempt_at.eq(next_at),
+                l::duration_ms.eq(duration_ms),
+                release,
+            ))
+            .execute(conn)?,
+        JobResult::Failed { error } => diesel::update(target)
+            .set((
+                l::status.eq(LogStatus::Failed),
+                l::error.eq(error),
+                l::finished_at.eq(now),
+                l::duration_ms.eq(duration_ms),
+                release,
+            ))
+            .execute(conn)?,
+    };
+    Ok(updated == 1)
+}
+
+/// Gives back the jobs `owner` holds (clean shutdown): they run again at once elsewhere.
+pub fn release_jobs(conn: &mut DbConnection, owner: &str) -> Result<usize, DbError> {
+    Ok(diesel::update(
+        l::table
+            .filter(l::lease_owner.eq(owner))
+            .filter(l::status.eq(LogStatus::Running)),
+    )
+    .set((
+        l::status.eq(LogStatus::Queued),
+        l::attempts.eq(l::attempts - 1),
+        l::lease_owner.eq(None::<String>),
+        l::lease_expires_at.eq(None::<NaiveDateTime>),
+    ))
+    .execute(conn)?)
+}

@@ -1,0 +1,134 @@
+//! Keeping tokens fresh: one maintenance step per claimed integration (refresh, or validate a
+//! token without expiry), and fresh tokens on demand for API calls.
+//!
+//! A refresh token is never sent twice. Within a process callers of one integration share a
+//! single refresh; across processes the claim (a lease in the database) decides who refreshes;
+//! and right before sending, the sender records "<owner> <hash of the token>" on the row. A
+//! result is stored only by the holder of that record. If the sender dies before storing, the
+//! record stays: nobody sends that token again, and the integration asks for a reconnect
+//! instead of risking a reuse that strict providers answer by revoking the whole grant.
+
+mod maintain;
+mod on_demand;
+
+use chrono::NaiveDateTime;
+use rand::Rng;
+
+use crate::context::AppContext;
+use crate::db::DbError;
+use crate::db::integrations;
+use crate::db::sync_logs::{self, NewSyncLog};
+use crate::domain::{IntegrationId, LogKind, LogStatus};
+pub use maintain::maintain;
+pub use on_demand::{TokenError, force_refresh, fresh_access_token};
+
+/// When to look at this token again: before it expires, spread over half the refresh window
+/// so that tokens issued together are not refreshed together; without an expiry, at the next
+/// validation.
+pub fn next_maintenance_at(
+    ctx: &AppContext,
+    expires_at: Option<NaiveDateTime>,
+    now: NaiveDateTime,
+) -> NaiveDateTime {
+    let worker = &ctx.settings.worker;
+    let Some(expires_at) = expires_at else {
+        return now
+            + chrono::Duration::from_std(worker.validation_interval).unwrap_or(chrono::Duration::hours(6));
+    };
+    let window = chrono::Duration::from_std(worker.refresh_window).unwrap_or(chrono::Duration::minutes(10));
+    let remaining = expires_at - now;
+    if remaining < window * 2 {
+        // Short-lived tokens: at about half of what is left.
+        return now + remaining / 2;
+    }
+    let spread_ms = rand::thread_rng().gen_range(0..=(window / 2).num_milliseconds().max(0));
+    expires_at - window - chrono::Duration::milliseconds(spread_ms)
+}
+
+/// What one maintenance step did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Refreshed,
+    Validated,
+    /// Not now (breaker open, someone else's refresh in flight, provider not configured).
+    Deferred,
+    /// A temporary failure; retried later.
+    Retry(String),
+    NeedsReauth(String),
+    /// The claim was lost meanwhile (another instance took over); nothing was written.
+    Lost,
+}
+
+impl Outcome {
+    pub fn metric(&self) -> &'static str {
+        match self {
+            Outcome::Refreshed => "refreshed",
+            Outcome::Validated => "validated",
+            Outcome::Deferred => "deferred",
+            Outcome::Retry(_) => "retry",
+            Outcome::NeedsReauth(_) => "needs_reauth",
+            Outcome::Lost => "lost",
+        }
+    }
+}
+
+/// A claim on one integration, as `integrations::claim` gave it.
+pub struct Claim {
+    pub integration_id: IntegrationId,
+    pub generation: i64,
+}
+
+/// Records in the integration's sync log that its maintenance failed on an internal error
+/// (a panic): the claim is left to expire, which is the backoff before the next attempt.
+pub async fn record_internal_failure(ctx: &AppContext, integration_id: IntegrationId) -> Result<(), DbError> {
+    let id = integration_id.to_owned();
+    ctx.db
+        .run(move |conn| {
+            let Some(row) = integrations::find_for_maintenance(conn, id)? else {
+                return Ok(());
+            };
+            sync_logs::append(
+                conn,
+                &NewSyncLog {
+                    org_id: row.org_id,
+                    integration_id: Some(row.id),
+                    provider_slug: &row.provider_slug,
+                    kind: LogKind::Refresh,
+                    status: LogStatus::Failed,
+                    message: "Token maintenance failed on an internal error; it is retried shortly",
+                    error: Some("internal error"),
+                    actor_user_id: None,
+                    duration_ms: None,
+                },
+            )?;
+            Ok(())
+        })
+        .await
+}
+
+/// Claims an integration for this process (`None`: someone else holds it).
+pub async fn claim(
+    ctx: &AppContext,
+    integration_id: IntegrationId,
+    now: NaiveDateTime,
+    only_if_due: bool,
+) -> Result<Option<Claim>, DbError> {
+    let lease =
+        chrono::Duration::from_std(ctx.settings.worker.lease).unwrap_or(chrono::Duration::seconds(60));
+    let (id, owner) = (integration_id.to_owned(), ctx.instance_id.to_string());
+    let generation = ctx
+        .db
+        .run(move |conn| integrations::claim(conn, id, &owner, now, now + lease, only_if_due))
+        .await?;
+    Ok(generation.map(|generation| Claim {
+        integration_id: integration_id.to_owned(),
+        generation,
+    }))
+}
+
+async fn release(ctx: &AppContext, id: IntegrationId) -> Result<(), DbError> {
+    let (id, owner) = (id.to_owned(), ctx.instance_id.to_string());
+    ctx.db
+        .run(move |conn| integrations::release(conn, id, &owner))
+        .await
+}
