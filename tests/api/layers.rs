@@ -15,7 +15,7 @@ const LAYERS: &[&[&str]] = &[
     &["webhooks"],
     &["context"],
     &["runtime"],
-    &["db", "oauth", "mock_provider"],
+    &["db", "oauth"],
     &["providers", "metrics", "telemetry"],
     &["config"],
     &["domain", "crypto"],

@@ -879,7 +879,7 @@ async fn refreshes_reach(t: &OAuthApp, n: u64) {
 
 #[tokio::test]
 async fn a_providers_absurd_token_lifetime_does_not_stop_the_actor() {
-    let absurd = targetym_integrations::mock_provider::MockConfig {
+    let absurd = mock_provider::MockConfig {
         access_token_ttl_secs: 10_000_000_000_000,
         ..Default::default()
     };
