@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
+use mock_provider::{MockConfig, MockProvider};
 use secrecy::SecretString;
 
 use support::{
@@ -31,7 +32,6 @@ use targetym_integrations::db::schema::{integration_sync_logs as logs, integrati
 use targetym_integrations::db::{self, credentials as stored};
 use targetym_integrations::domain::{IntegrationId, IntegrationStatus, OrgId};
 use targetym_integrations::integrations::credentials;
-use targetym_integrations::mock_provider::{MockConfig, MockProvider};
 
 const INTEGRATIONS: usize = 20;
 const TOKEN_TTL_SECS: i64 = 20;

@@ -11,7 +11,6 @@ pub mod db;
 pub mod domain;
 pub mod integrations;
 pub mod metrics;
-pub mod mock_provider;
 pub mod oauth;
 pub mod providers;
 pub mod runtime;

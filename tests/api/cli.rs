@@ -241,7 +241,7 @@ async fn api_tokens_create_prints_a_token_that_the_api_accepts() {
     );
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("not a connected integration"));
-    let mock = targetym_integrations::mock_provider::MockProvider::start(Default::default())
+    let mock = mock_provider::MockProvider::start(Default::default())
         .await
         .unwrap();
     let id = crate::oauth_helpers::seed_integration(&app, &mock, "slack", "T1").await;

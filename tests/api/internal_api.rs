@@ -921,7 +921,7 @@ async fn test_connection_runs_each_providers_identity_call_through_the_core() {
 
 #[tokio::test]
 async fn each_providers_identity_call_answers_test_connection() {
-    use targetym_integrations::mock_provider::{MockConfig, MockProvider};
+    use mock_provider::{MockConfig, MockProvider};
     let mock = MockProvider::start(MockConfig::default()).await.unwrap();
     let base = mock.base_url();
     let overrides = [

@@ -1,6 +1,7 @@
 //! The house's plan, checked: every `crate::` import of a file under src/ points to its own
 //! module, to one in its layer or to a lower one; no two modules import each other; and
-//! nothing above the service layer reaches the database except for its error type.
+//! nothing above the service layer reaches the database except for its error type. And the
+//! mock provider (crates/mock-provider) stays out of the production library and binary.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -15,7 +16,7 @@ const LAYERS: &[&[&str]] = &[
     &["webhooks"],
     &["context"],
     &["runtime"],
-    &["db", "oauth", "mock_provider"],
+    &["db", "oauth"],
     &["providers", "metrics", "telemetry"],
     &["config"],
     &["domain", "crypto"],
@@ -178,4 +179,105 @@ fn the_literal_check_sees_what_it_must() {
     ] {
         assert!(status_literals(line).is_empty(), "{line}");
     }
+}
+
+/// The tables of a manifest that name dependencies: `<kind>` at the top and under each
+/// `[target.'cfg(...)']`, as (where, kind, table).
+fn dependency_tables(manifest: &toml::Table) -> Vec<(String, &'static str, &toml::Table)> {
+    const KINDS: [&str; 3] = ["dependencies", "dev-dependencies", "build-dependencies"];
+    let mut found = Vec::new();
+    for kind in KINDS {
+        if let Some(table) = manifest.get(kind).and_then(toml::Value::as_table) {
+            found.push((String::new(), kind, table));
+        }
+    }
+    for (target, value) in manifest
+        .get("target")
+        .and_then(toml::Value::as_table)
+        .into_iter()
+        .flatten()
+    {
+        for kind in KINDS {
+            if let Some(table) = value.get(kind).and_then(toml::Value::as_table) {
+                found.push((format!("target.{target}."), kind, table));
+            }
+        }
+    }
+    found
+}
+
+/// Where a manifest names the mock provider other than in `[dev-dependencies]`, and whether it
+/// names it there.
+fn mock_outside_dev_dependencies(manifest: &str) -> (Vec<String>, bool) {
+    let manifest: toml::Table = manifest.parse().unwrap();
+    let mut wrong = Vec::new();
+    let mut as_dev = false;
+    for (place, kind, table) in dependency_tables(&manifest) {
+        // A dependency may be renamed (`mock = { package = "mock-provider", ... }`).
+        let names_mock = table.iter().any(|(name, spec)| {
+            name == "mock-provider"
+                || spec.get("package").and_then(toml::Value::as_str) == Some("mock-provider")
+        });
+        match (kind, names_mock) {
+            ("dev-dependencies", true) => as_dev = true,
+            (_, true) => wrong.push(format!("Cargo.toml: mock-provider is in [{place}{kind}]")),
+            _ => {}
+        }
+    }
+    (wrong, as_dev)
+}
+
+#[test]
+fn the_mock_provider_is_a_dev_dependency_only_and_src_never_names_it() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let (mut wrong, as_dev) =
+        mock_outside_dev_dependencies(&std::fs::read_to_string(root.join("Cargo.toml")).unwrap());
+    assert!(
+        as_dev,
+        "Cargo.toml: mock-provider is no longer in [dev-dependencies]"
+    );
+
+    let mut files = Vec::new();
+    sources(&root.join("src"), &mut files);
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        if text.contains("mock_provider") || text.contains("mock-provider") {
+            wrong.push(format!(
+                "{} names the mock provider",
+                file.strip_prefix(root).unwrap().display()
+            ));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "the mock provider reaches production:\n{}",
+        wrong.join("\n")
+    );
+}
+
+#[test]
+fn the_manifest_check_sees_what_it_must() {
+    let (wrong, as_dev) = mock_outside_dev_dependencies(
+        r#"
+[dependencies]
+mock = { package = "mock-provider", path = "crates/mock-provider" }
+[build-dependencies]
+mock-provider = { path = "crates/mock-provider" }
+[target.'cfg(unix)'.dependencies]
+mock-provider = { path = "crates/mock-provider" }
+"#,
+    );
+    assert!(!as_dev);
+    assert_eq!(
+        wrong,
+        [
+            "Cargo.toml: mock-provider is in [dependencies]",
+            "Cargo.toml: mock-provider is in [build-dependencies]",
+            "Cargo.toml: mock-provider is in [target.cfg(unix).dependencies]",
+        ]
+    );
+    let (wrong, as_dev) = mock_outside_dev_dependencies(
+        "[dev-dependencies]\nmock-provider = { path = \"crates/mock-provider\" }\n",
+    );
+    assert!(as_dev && wrong.is_empty());
 }

@@ -1,4 +1,5 @@
 use diesel::prelude::*;
+use mock_provider::{AuthMethod, IssParam};
 use reqwest::StatusCode;
 use secrecy::ExposeSecret;
 
@@ -9,7 +10,6 @@ use targetym_integrations::db::schema::{
     integration_consents as consents, integration_credentials as creds, integration_oauth_states as states,
     integration_sync_logs as logs, integrations,
 };
-use targetym_integrations::mock_provider::{AuthMethod, IssParam};
 
 /// POST /integrations/{id}/disconnect from `client` with this CSRF token.
 async fn disconnect(t: &OAuthApp, client: &reqwest::Client, id: &str, csrf: &str) -> reqwest::Response {
@@ -481,7 +481,7 @@ async fn a_slow_token_endpoint_times_out() {
 
 #[tokio::test]
 async fn id_tokens_that_fail_validation_are_refused() {
-    type Knob = fn(&mut targetym_integrations::mock_provider::Behaviour);
+    type Knob = fn(&mut mock_provider::Behaviour);
     let cases: [(Knob, &str); 4] = [
         (|b| b.id_token_wrong_nonce = true, "nonce"),
         (|b| b.id_token_wrong_audience = true, "audience"),

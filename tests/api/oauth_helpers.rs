@@ -1,11 +1,11 @@
 //! An app wired to the mock provider through PROVIDERS_FILE, and a browser that walks the
 //! connect flow.
 
+use mock_provider::{Behaviour, IssParam, MockConfig, MockProvider};
 use reqwest::{Client, Response, StatusCode};
 
 use crate::helpers::{self, TestApp, location};
 use targetym_integrations::domain::{IntegrationId, IntegrationStatus, OrgId};
-use targetym_integrations::mock_provider::{Behaviour, IssParam, MockConfig, MockProvider};
 
 pub struct OAuthApp {
     pub app: TestApp,

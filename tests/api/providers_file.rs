@@ -1,6 +1,7 @@
+use mock_provider::{MockConfig, MockProvider};
+
 use targetym_integrations::config::Settings;
 use targetym_integrations::context::AppContext;
-use targetym_integrations::mock_provider::{MockConfig, MockProvider};
 
 async fn load_with(file: &str) -> Result<AppContext, String> {
     let dir = tempfile::tempdir().unwrap();

@@ -875,9 +875,9 @@ async fn a_sender_whose_claim_was_taken_over_cannot_overwrite_the_newer_result()
     assert_eq!(status_of(&t.app.ctx, &ids[0]).await.0, "needs_reauth");
 }
 
-/// Waits up to 10 s for the mock to have seen `n` refreshes.
+/// Waits up to 30 s (a loaded 2-core machine is slow) for the mock to have seen `n` refreshes.
 async fn refreshes_reach(t: &OAuthApp, n: u64) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while t.mock.counters().refreshes < n {
         assert!(
             std::time::Instant::now() < deadline,
@@ -890,7 +890,7 @@ async fn refreshes_reach(t: &OAuthApp, n: u64) {
 
 #[tokio::test]
 async fn a_providers_absurd_token_lifetime_does_not_stop_the_actor() {
-    let absurd = targetym_integrations::mock_provider::MockConfig {
+    let absurd = mock_provider::MockConfig {
         access_token_ttl_secs: 10_000_000_000_000,
         ..Default::default()
     };

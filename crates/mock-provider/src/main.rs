@@ -1,7 +1,7 @@
 //! Runs the mock OAuth 2.0 / OpenID Connect provider, to try the connect flow offline.
 
 use clap::Parser;
-use targetym_integrations::mock_provider::{MockConfig, MockProvider};
+use mock_provider::{MockConfig, MockProvider};
 
 #[derive(Parser, Debug)]
 #[command(about = "Mock OAuth 2.0 / OpenID Connect provider for local development")]
