@@ -69,7 +69,7 @@ pub async fn create(
     let row = ApiTokenRow {
         id: uuid::Uuid::new_v4().to_string(),
         org_id: org,
-        name: crate::oauth::sanitize(name.trim(), 100),
+        name: crate::domain::sanitize(name.trim(), 100),
         token_hash: sha256_hex(token.as_bytes()),
         token_prefix: token.chars().take(PREFIX.len() + 6).collect(),
         created_by,

@@ -10,6 +10,7 @@ pub mod integrations;
 pub mod oauth_states;
 pub mod orgs;
 pub mod schema;
+pub mod sealed;
 pub mod sync_logs;
 mod types;
 mod watch;

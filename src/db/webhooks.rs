@@ -6,6 +6,7 @@ use diesel::prelude::*;
 use super::schema::integration_webhooks as w;
 use super::{DbConnection, DbError};
 use crate::domain::{IntegrationId, OrgId, WebhookStatus};
+use crate::providers::catalogue::SLACK;
 
 #[derive(Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = w)]
@@ -250,7 +251,7 @@ pub struct SlackRoute<'a> {
 /// Routes the workspace's events to this integration. `false` (nothing written) when another
 /// organization's live integration holds the route.
 pub fn bind_slack_route(conn: &mut DbConnection, route: &SlackRoute<'_>) -> Result<bool, DbError> {
-    let existing = find_by_external_id(conn, "slack", route.team_id)?;
+    let existing = find_by_external_id(conn, SLACK, route.team_id)?;
     if let Some(row) = &existing {
         if row.status != WebhookStatus::Stopped && row.org_id != route.org_id {
             return Ok(false);
@@ -269,7 +270,7 @@ pub fn bind_slack_route(conn: &mut DbConnection, route: &SlackRoute<'_>) -> Resu
         id: uuid::Uuid::new_v4().to_string(),
         org_id: route.org_id.to_owned(),
         integration_id: Some(route.integration_id.to_owned()),
-        provider_slug: "slack".into(),
+        provider_slug: SLACK.into(),
         external_id: route.team_id.to_owned(),
         resource_id: None,
         key_id: None,
@@ -320,7 +321,7 @@ pub fn scrub_for_integration(
     diesel::delete(
         w::table
             .filter(w::integration_id.eq(integration_id))
-            .filter(w::provider_slug.eq("slack")),
+            .filter(w::provider_slug.eq(SLACK)),
     )
     .execute(conn)?;
     diesel::update(w::table.filter(w::integration_id.eq(integration_id)))

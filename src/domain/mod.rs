@@ -17,6 +17,12 @@ pub fn now() -> chrono::NaiveDateTime {
     Utc::now().naive_utc().trunc_subsecs(6)
 }
 
+/// Text from outside (a provider, a request), made safe to store and show: bounded, no
+/// control characters.
+pub fn sanitize(text: &str, max_chars: usize) -> String {
+    text.chars().filter(|c| !c.is_control()).take(max_chars).collect()
+}
+
 /// A moment as pages show it: `2026-12-02 14:05 UTC`.
 pub fn format_time(at: chrono::NaiveDateTime) -> String {
     at.format("%Y-%m-%d %H:%M UTC").to_string()

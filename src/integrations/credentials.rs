@@ -5,21 +5,23 @@ use chrono::NaiveDateTime;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::crypto::Keyring;
-use crate::crypto::keyring::{Aad, KeyringError};
+use crate::crypto::keyring::KeyringError;
 use crate::db::credentials::CredentialRow;
+use crate::db::sealed::{ACCESS_TOKEN, REFRESH_TOKEN, SealedColumn};
 use crate::domain::IntegrationId;
 use crate::oauth::TokenSet;
 
-pub const TABLE: &str = "integration_credentials";
-pub const ACCESS: &str = "access_token";
-pub const REFRESH: &str = "refresh_token";
-
-pub fn aad<'a>(column: &'a str, integration_id: &'a IntegrationId) -> Aad<'a> {
-    Aad {
-        table: TABLE,
-        column,
-        row_id: integration_id.as_str(),
-    }
+/// Seals one token of an integration, bound to its row and column.
+pub fn seal_token(
+    keyring: &Keyring,
+    column: SealedColumn,
+    integration_id: &IntegrationId,
+    token: &SecretString,
+) -> Vec<u8> {
+    keyring.seal(
+        token.expose_secret().as_bytes(),
+        &column.aad(integration_id.as_str()),
+    )
 }
 
 /// The row to store for freshly issued tokens, every value sealed under the current key (the
@@ -34,15 +36,12 @@ pub fn seal(
     granted_scope: &str,
     now: NaiveDateTime,
 ) -> CredentialRow {
-    let access = keyring.seal(
-        tokens.access_token.expose_secret().as_bytes(),
-        &aad(ACCESS, &integration_id),
-    );
+    let access = seal_token(keyring, ACCESS_TOKEN, &integration_id, &tokens.access_token);
     let refresh = tokens
         .refresh_token
         .as_ref()
         .or(previous_refresh)
-        .map(|token| keyring.seal(token.expose_secret().as_bytes(), &aad(REFRESH, &integration_id)));
+        .map(|token| seal_token(keyring, REFRESH_TOKEN, &integration_id, token));
     CredentialRow {
         integration_id,
         key_id: keyring.current_key_id(),
@@ -64,18 +63,18 @@ pub struct OpenTokens {
 }
 
 pub fn open(keyring: &Keyring, row: &CredentialRow) -> Result<OpenTokens, KeyringError> {
-    let text = |sealed: &[u8], column: &str| -> Result<SecretString, KeyringError> {
-        let plain = keyring.open(sealed, &aad(column, &row.integration_id))?;
+    let text = |sealed: &[u8], column: SealedColumn| -> Result<SecretString, KeyringError> {
+        let plain = keyring.open(sealed, &column.aad(row.integration_id.as_str()))?;
         String::from_utf8(plain.expose_secret().clone())
             .map(SecretString::from)
             .map_err(|_| KeyringError::Malformed)
     };
     Ok(OpenTokens {
-        access_token: text(&row.access_token, ACCESS)?,
+        access_token: text(&row.access_token, ACCESS_TOKEN)?,
         refresh_token: row
             .refresh_token
             .as_deref()
-            .map(|r| text(r, REFRESH))
+            .map(|r| text(r, REFRESH_TOKEN))
             .transpose()?,
     })
 }

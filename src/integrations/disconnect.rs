@@ -10,7 +10,7 @@ use crate::accounts::Admin;
 use crate::context::AppContext;
 use crate::db::sync_logs::{self, NewSyncLog};
 use crate::db::{self, DbError, consents, integrations, webhooks};
-use crate::domain::{IntegrationId, IntegrationStatus, LogKind, LogStatus};
+use crate::domain::{IntegrationId, IntegrationStatus, LogKind, LogStatus, WebhookKind};
 
 pub struct DisconnectOutcome {
     pub provider_name: String,
@@ -88,7 +88,7 @@ pub async fn disconnect(
             })
         })
         .await?;
-    if row.provider_slug == "slack" {
+    if ctx.catalogue.webhook_kind(&row.provider_slug) == WebhookKind::SlackEvents {
         ctx.slack_routes.forget(&row.external_account_id);
     }
     tracing::info!(integration_id = %row.id, provider = %row.provider_slug, "disconnected");

@@ -7,7 +7,7 @@ use serde_json::Value;
 use crate::context::AppContext;
 use crate::db::sync_logs::{self, JobRow, NewJob};
 use crate::db::{self, DbError, integrations};
-use crate::domain::LogKind;
+use crate::domain::{LogKind, WebhookKind};
 
 pub struct ProcessFailure {
     pub error: String,
@@ -29,9 +29,9 @@ pub async fn process_event(ctx: &AppContext, job: &JobRow) -> Result<String, Pro
         .as_deref()
         .and_then(|bytes| serde_json::from_slice(bytes).ok())
         .unwrap_or(Value::Null);
-    match job.provider_slug.as_str() {
-        "slack" => slack_event(ctx, job, &payload).await,
-        "google" => match payload.get("resource_state").and_then(Value::as_str) {
+    match ctx.catalogue.webhook_kind(&job.provider_slug) {
+        WebhookKind::SlackEvents => slack_event(ctx, job, &payload).await,
+        WebhookKind::GoogleChannel => match payload.get("resource_state").and_then(Value::as_str) {
             Some("exists" | "not_exists" | "update") => {
                 queue_sync(ctx, job).await?;
                 Ok("The calendar changed; a sync is queued".into())
@@ -41,7 +41,7 @@ pub async fn process_event(ctx: &AppContext, job: &JobRow) -> Result<String, Pro
                 other.unwrap_or("unknown")
             )),
         },
-        provider => Ok(format!("{provider} event recorded")),
+        _ => Ok(format!("{} event recorded", job.provider_slug)),
     }
 }
 
@@ -51,7 +51,7 @@ async fn slack_event(ctx: &AppContext, job: &JobRow, payload: &Value) -> Result<
         event
             .pointer(pointer)
             .and_then(Value::as_str)
-            .map(|s| crate::oauth::sanitize(s, 64))
+            .map(|s| crate::domain::sanitize(s, 64))
             .unwrap_or_else(|| "?".into())
     };
     match event.get("type").and_then(Value::as_str).unwrap_or_default() {
@@ -71,7 +71,7 @@ async fn slack_event(ctx: &AppContext, job: &JobRow, payload: &Value) -> Result<
             queue_sync(ctx, job).await?;
             Ok("The workspace changed; a sync is queued".into())
         }
-        other => Ok(format!("Slack {} recorded", crate::oauth::sanitize(other, 64))),
+        other => Ok(format!("Slack {} recorded", crate::domain::sanitize(other, 64))),
     }
 }
 

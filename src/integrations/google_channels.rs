@@ -10,6 +10,7 @@ use crate::context::AppContext;
 use crate::db::webhooks::{self, WebhookRow};
 use crate::db::{self, DbError, integrations};
 use crate::domain::{IntegrationId, OrgId, WebhookStatus};
+use crate::providers::catalogue::GOOGLE;
 
 /// How long a new channel is asked to live (Google may shorten it).
 pub const CHANNEL_TTL: Duration = Duration::days(7);
@@ -168,9 +169,9 @@ pub async fn watch(
         id: row_id,
         org_id: org,
         integration_id: Some(integration),
-        provider_slug: "google".into(),
+        provider_slug: GOOGLE.into(),
         external_id: channel_id,
-        resource_id: Some(crate::oauth::sanitize(resource_id, 200)),
+        resource_id: Some(crate::domain::sanitize(resource_id, 200)),
         status: WebhookStatus::Active,
         expires_at: Some(expires_at),
         received_count: 0,
@@ -215,7 +216,7 @@ pub async fn stop_channels_of(
         .await?;
     for row in rows
         .iter()
-        .filter(|row| row.provider_slug == "google" && row.status != WebhookStatus::Stopped)
+        .filter(|row| row.provider_slug == GOOGLE && row.status != WebhookStatus::Stopped)
     {
         if let Err(e) = stop_channel(ctx, row).await {
             tracing::warn!(channel = %row.external_id, error = %e, "stopping a Google channel failed; it expires on its own");
@@ -238,7 +239,7 @@ pub async fn missing_channels(
         .into_iter()
         .filter(|kind| {
             !rows.iter().any(|row| {
-                row.provider_slug == "google"
+                row.provider_slug == GOOGLE
                     && row.status == WebhookStatus::Active
                     && row.channel_kind.as_deref() == Some(kind.as_str())
             })
@@ -252,7 +253,7 @@ pub async fn renew_expiring(ctx: &AppContext, now: NaiveDateTime) -> Result<usiz
     let before = now + RENEW_BEFORE;
     let due = ctx
         .db
-        .run(move |conn| webhooks::expiring(conn, "google", before, 50))
+        .run(move |conn| webhooks::expiring(conn, GOOGLE, before, 50))
         .await?;
     let mut renewed = 0;
     for old in due {

@@ -15,7 +15,6 @@ use crate::db::{DbError, integrations};
 use crate::domain::{IntegrationId, LogKind, OrgId};
 use crate::oauth;
 use crate::providers::backoff::backoff;
-use crate::providers::catalogue::IdentitySource;
 
 const RETRY_BASE: Duration = Duration::from_secs(30);
 const RETRY_CAP: Duration = Duration::from_secs(60 * 60);
@@ -200,17 +199,7 @@ async fn sync_integration(ctx: &AppContext, job: &JobRow) -> Result<String, JobF
         Err(e) if e.is_transient() => return Err(JobFailure::retryable(e.to_string())),
         Err(e) => return Err(JobFailure::permanent(e.to_string())),
     };
-    let name = match &provider.def.identity {
-        IdentitySource::Get { name, .. } | IdentitySource::PostJson { name, .. } => answer
-            .pointer(name)
-            .and_then(|v| v.as_str())
-            .map(|n| oauth::sanitize(n, 200)),
-        _ => answer
-            .get("email")
-            .or_else(|| answer.get("team"))
-            .and_then(|v| v.as_str())
-            .map(|n| oauth::sanitize(n, 200)),
-    };
+    let name = oauth::account_name(&provider.def, &answer);
     let shown = name.clone();
     ctx.db
         .run(move |conn| integrations::record_sync(conn, integration_id, shown.as_deref(), crate::db::now()))

@@ -8,7 +8,7 @@
 
 use super::credentials;
 use crate::context::AppContext;
-use crate::crypto::keyring::Aad;
+use crate::db::sealed::{self, SealedColumn};
 use crate::db::{DbConnection, DbError, credentials as stored, oauth_states, webhooks};
 
 const BATCH: i64 = 100;
@@ -16,24 +16,22 @@ const BATCH: i64 = 100;
 type Fetch = fn(&mut DbConnection, &str, i64) -> Result<Vec<(String, Vec<u8>)>, DbError>;
 type Reseal = fn(&mut DbConnection, &str, &[u8], &[u8], &str) -> Result<bool, DbError>;
 
-/// A table with one sealed column: where it is, how to read it and how to replace a value.
-struct SealedColumn {
-    table: &'static str,
-    column: &'static str,
+/// A table with one sealed column: how to read its values and how to replace one.
+struct SingleColumn {
+    sealed: SealedColumn,
     fetch: Fetch,
     reseal: Reseal,
 }
 
-const SINGLE_COLUMNS: [SealedColumn; 2] = [
-    SealedColumn {
-        table: "integration_oauth_states",
-        column: "pkce_verifier",
+/// The sealed columns of the registry apart from the credentials' two (walked by row).
+const SINGLE_COLUMNS: [SingleColumn; 2] = [
+    SingleColumn {
+        sealed: sealed::PKCE_VERIFIER,
         fetch: oauth_states::sealed_after,
         reseal: oauth_states::reseal,
     },
-    SealedColumn {
-        table: crate::webhooks::TABLE,
-        column: crate::webhooks::SECRET,
+    SingleColumn {
+        sealed: sealed::WEBHOOK_SECRET,
         fetch: webhooks::sealed_after,
         reseal: webhooks::reseal,
     },
@@ -72,7 +70,7 @@ pub struct CheckReport {
 fn walk(
     conn: &mut DbConnection,
     mut credential_row: impl FnMut(&mut DbConnection, &stored::CredentialRow) -> Result<(), DbError>,
-    mut single: impl FnMut(&mut DbConnection, &SealedColumn, &str, &[u8]) -> Result<(), DbError>,
+    mut single: impl FnMut(&mut DbConnection, &SingleColumn, &str, &[u8]) -> Result<(), DbError>,
 ) -> Result<(), DbError> {
     let mut after = String::new();
     loop {
@@ -122,14 +120,12 @@ pub async fn rotate_keys(ctx: &AppContext) -> Result<RotationReport, DbError> {
                             return Ok(());
                         }
                     };
-                    let seal = |token: &secrecy::SecretString, column| {
-                        keyring.seal(
-                            secrecy::ExposeSecret::expose_secret(token).as_bytes(),
-                            &credentials::aad(column, &row.integration_id),
-                        )
-                    };
-                    let access = seal(&tokens.access_token, credentials::ACCESS);
-                    let refresh = tokens.refresh_token.as_ref().map(|t| seal(t, credentials::REFRESH));
+                    let seal = |token, column| credentials::seal_token(&keyring, column, &row.integration_id, token);
+                    let access = seal(&tokens.access_token, sealed::ACCESS_TOKEN);
+                    let refresh = tokens
+                        .refresh_token
+                        .as_ref()
+                        .map(|t| seal(t, sealed::REFRESH_TOKEN));
                     if stored::reseal(conn, row, &access, refresh.as_deref(), &current)? {
                         moved.set(moved.get() + 1);
                     }
@@ -139,11 +135,7 @@ pub async fn rotate_keys(ctx: &AppContext) -> Result<RotationReport, DbError> {
                     if keyring.is_current(sealed) {
                         return Ok(());
                     }
-                    let aad = Aad {
-                        table: column.table,
-                        column: column.column,
-                        row_id: id,
-                    };
+                    let aad = column.sealed.aad(id);
                     match keyring.open(sealed, &aad) {
                         Ok(plain) => {
                             let resealed = keyring.seal(secrecy::ExposeSecret::expose_secret(&plain), &aad);
@@ -170,20 +162,15 @@ pub async fn check_keys(ctx: &AppContext) -> Result<CheckReport, DbError> {
     ctx.db
         .run(move |conn| {
             let report = std::cell::RefCell::new(CheckReport::default());
-            let check = |table: &'static str, column: &'static str, id: &str, sealed: &[u8]| {
+            let check = |column: SealedColumn, id: &str, value: &[u8]| {
                 let mut report = report.borrow_mut();
                 report.checked += 1;
-                let aad = Aad {
-                    table,
-                    column,
-                    row_id: id,
-                };
-                match keyring.open(sealed, &aad) {
-                    Ok(_) if !keyring.is_current(sealed) => report.under_previous_keys += 1,
+                match keyring.open(value, &column.aad(id)) {
+                    Ok(_) if !keyring.is_current(value) => report.under_previous_keys += 1,
                     Ok(_) => {}
                     Err(e) => report.unreadable.push(Unreadable {
-                        table,
-                        column,
+                        table: column.table,
+                        column: column.column,
                         row_id: id.to_owned(),
                         reason: e.to_string(),
                     }),
@@ -193,27 +180,44 @@ pub async fn check_keys(ctx: &AppContext) -> Result<CheckReport, DbError> {
                 conn,
                 |_, row| {
                     check(
-                        credentials::TABLE,
-                        credentials::ACCESS,
+                        sealed::ACCESS_TOKEN,
                         row.integration_id.as_str(),
                         &row.access_token,
                     );
                     if let Some(refresh) = &row.refresh_token {
-                        check(
-                            credentials::TABLE,
-                            credentials::REFRESH,
-                            row.integration_id.as_str(),
-                            refresh,
-                        );
+                        check(sealed::REFRESH_TOKEN, row.integration_id.as_str(), refresh);
                     }
                     Ok(())
                 },
-                |_, column, id, sealed| {
-                    check(column.table, column.column, id, sealed);
+                |_, column, id, value| {
+                    check(column.sealed, id, value);
                     Ok(())
                 },
             )?;
             Ok(report.into_inner())
         })
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every column rotation and checks walk: the credentials' two (by row) and the others.
+    fn walked_columns() -> Vec<SealedColumn> {
+        [sealed::ACCESS_TOKEN, sealed::REFRESH_TOKEN]
+            .into_iter()
+            .chain(SINGLE_COLUMNS.iter().map(|c| c.sealed))
+            .collect()
+    }
+
+    #[test]
+    fn rotation_and_checks_walk_every_sealed_column() {
+        let mut walked = walked_columns();
+        let mut registered = sealed::ALL.to_vec();
+        let key = |c: &SealedColumn| (c.table, c.column);
+        walked.sort_by_key(key);
+        registered.sort_by_key(key);
+        assert_eq!(walked, registered);
+    }
 }

@@ -18,6 +18,7 @@ use crate::db::{self, integrations};
 use crate::domain::{IntegrationId, OrgId};
 use crate::providers::Provider;
 use crate::providers::backoff::backoff;
+use crate::providers::catalogue::ApiErrors;
 use crate::providers::http::{ReadError, read_body};
 
 /// Attempts of a request that may be repeated.
@@ -277,12 +278,12 @@ impl<'a> ProviderApi<'a> {
         let body = read_body(response)
             .await
             .map_err(|e| Failure::Down(e.to_string()))?;
-        classify(&self.provider.def.slug, status, retry_after, &body)?;
+        classify(self.provider.def.api_errors, status, retry_after, &body)?;
         if request.expects_json && (200..300).contains(&status) && !is_json(&body) {
             // A captive portal, a load balancer's error page, a cut or garbled answer.
             let what = content_type
                 .as_deref()
-                .map_or("no type".into(), |t| crate::oauth::sanitize(t, 60));
+                .map_or("no type".into(), |t| crate::domain::sanitize(t, 60));
             return Err(Failure::Down(format!("the answer is not JSON ({what})")));
         }
         Ok(ApiResponse {
@@ -308,7 +309,12 @@ enum Failure {
 
 /// Reads a provider's answer for failures, including those that come with a 200 (Slack) or a
 /// 403 (Google's rate limits).
-fn classify(provider: &str, status: u16, retry_after: Option<Duration>, body: &[u8]) -> Result<(), Failure> {
+fn classify(
+    errors: ApiErrors,
+    status: u16,
+    retry_after: Option<Duration>,
+    body: &[u8],
+) -> Result<(), Failure> {
     let json: Option<Value> = serde_json::from_slice(body).ok();
     let message = || {
         json.as_ref()
@@ -319,7 +325,7 @@ fn classify(provider: &str, status: u16, retry_after: Option<Duration>, body: &[
                     .or_else(|| j.get("message"))
             })
             .and_then(Value::as_str)
-            .map(|m| crate::oauth::sanitize(m, 200))
+            .map(|m| crate::domain::sanitize(m, 200))
             .unwrap_or_else(|| format!("HTTP {status}"))
     };
     let google_reason = json
@@ -336,7 +342,9 @@ fn classify(provider: &str, status: u16, retry_after: Option<Duration>, body: &[
         404 => Err(Failure::Final(ApiError::NotFound)),
         500.. => Err(Failure::Down(format!("HTTP {status}"))),
         400..=499 => Err(Failure::Final(ApiError::BadRequest(message()))),
-        _ if provider == "slack" && json.as_ref().and_then(|j| j.get("ok")) == Some(&Value::Bool(false)) => {
+        _ if errors == ApiErrors::OkFalseBody
+            && json.as_ref().and_then(|j| j.get("ok")) == Some(&Value::Bool(false)) =>
+        {
             let error = json
                 .as_ref()
                 .and_then(|j| j.get("error"))
@@ -350,7 +358,7 @@ fn classify(provider: &str, status: u16, retry_after: Option<Duration>, body: &[
                 "channel_not_found" | "users_not_found" | "user_not_found" => {
                     Err(Failure::Final(ApiError::NotFound))
                 }
-                other => Err(Failure::Final(ApiError::BadRequest(crate::oauth::sanitize(
+                other => Err(Failure::Final(ApiError::BadRequest(crate::domain::sanitize(
                     other, 80,
                 )))),
             }
@@ -376,25 +384,28 @@ mod tests {
 
     #[test]
     fn answers_are_classified_by_cause() {
-        assert_eq!(kind(classify("google", 200, None, b"{}")), "ok");
-        assert_eq!(kind(classify("google", 429, None, b"")), "rate");
+        assert_eq!(kind(classify(ApiErrors::HttpStatus, 200, None, b"{}")), "ok");
+        assert_eq!(kind(classify(ApiErrors::HttpStatus, 429, None, b"")), "rate");
         let google_rate = br#"{"error":{"code":403,"errors":[{"reason":"rateLimitExceeded"}]}}"#;
-        assert_eq!(kind(classify("google", 403, None, google_rate)), "rate");
+        assert_eq!(
+            kind(classify(ApiErrors::HttpStatus, 403, None, google_rate)),
+            "rate"
+        );
         assert_eq!(
             kind(classify(
-                "google",
+                ApiErrors::HttpStatus,
                 403,
                 None,
                 br#"{"error":{"message":"forbidden"}}"#
             )),
             "final"
         );
-        assert_eq!(kind(classify("google", 401, None, b"")), "auth");
-        assert_eq!(kind(classify("google", 404, None, b"")), "not_found");
-        assert_eq!(kind(classify("google", 503, None, b"")), "down");
+        assert_eq!(kind(classify(ApiErrors::HttpStatus, 401, None, b"")), "auth");
+        assert_eq!(kind(classify(ApiErrors::HttpStatus, 404, None, b"")), "not_found");
+        assert_eq!(kind(classify(ApiErrors::HttpStatus, 503, None, b"")), "down");
         assert_eq!(
             kind(classify(
-                "slack",
+                ApiErrors::OkFalseBody,
                 200,
                 None,
                 br#"{"ok":false,"error":"ratelimited"}"#
@@ -403,7 +414,7 @@ mod tests {
         );
         assert_eq!(
             kind(classify(
-                "slack",
+                ApiErrors::OkFalseBody,
                 200,
                 None,
                 br#"{"ok":false,"error":"invalid_auth"}"#
@@ -412,16 +423,19 @@ mod tests {
         );
         assert_eq!(
             kind(classify(
-                "slack",
+                ApiErrors::OkFalseBody,
                 200,
                 None,
                 br#"{"ok":false,"error":"channel_not_found"}"#
             )),
             "not_found"
         );
-        assert_eq!(kind(classify("slack", 200, None, br#"{"ok":true}"#)), "ok");
         assert_eq!(
-            kind(classify("github", 200, None, br#"{"ok":false}"#)),
+            kind(classify(ApiErrors::OkFalseBody, 200, None, br#"{"ok":true}"#)),
+            "ok"
+        );
+        assert_eq!(
+            kind(classify(ApiErrors::HttpStatus, 200, None, br#"{"ok":false}"#)),
             "ok",
             "only Slack speaks ok:false"
         );

@@ -42,10 +42,11 @@ pub struct EndpointView {
 }
 
 pub fn endpoint_url(ctx: &AppContext, row: &WebhookRow) -> String {
-    match row.provider_slug.as_str() {
-        "slack" => format!("{}/api/webhooks/slack", ctx.public_url),
-        "google" => format!("{}/api/webhooks/google", ctx.public_url),
-        provider => format!("{}/api/webhooks/{provider}/{}", ctx.public_url, row.id),
+    match ctx.catalogue.webhook_kind(&row.provider_slug) {
+        WebhookKind::SlackEvents | WebhookKind::GoogleChannel => {
+            format!("{}/api/webhooks/{}", ctx.public_url, row.provider_slug)
+        }
+        _ => format!("{}/api/webhooks/{}/{}", ctx.public_url, row.provider_slug, row.id),
     }
 }
 

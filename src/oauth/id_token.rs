@@ -5,8 +5,9 @@ use openidconnect::{AdditionalClaims, ClientId, ClientSecret, IdTokenVerifier, I
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
-use super::{OAuthError, sanitize};
+use super::OAuthError;
 use crate::config::ClientCredentials;
+use crate::domain::sanitize;
 use crate::providers::catalogue::ProviderDef;
 use crate::providers::http::read_body;
 

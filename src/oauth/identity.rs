@@ -3,7 +3,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
 use super::token::oauth_error;
-use super::{IdentityClaims, OAuthError, TokenSet, sanitize};
+use super::{IdentityClaims, OAuthError, TokenSet};
+use crate::domain::sanitize;
 use crate::providers::catalogue::{IdentitySource, ProviderDef};
 use crate::providers::http::read_body;
 
@@ -63,6 +64,21 @@ fn account(id: String, name: String) -> Result<Account, OAuthError> {
         id,
         name: sanitize(&name, 200),
     })
+}
+
+/// The account name an identity answer reports (a check, a sync, Test connection): at the
+/// provider's name pointer, else its `email` or `team`; made safe to store and show.
+pub fn account_name(provider: &ProviderDef, answer: &Value) -> Option<String> {
+    let pointer = match &provider.identity {
+        IdentitySource::Get { name, .. } | IdentitySource::PostJson { name, .. } => Some(name.as_str()),
+        IdentitySource::IdToken | IdentitySource::TokenResponse { .. } => None,
+    };
+    pointer
+        .and_then(|p| answer.pointer(p))
+        .or_else(|| answer.get("email"))
+        .or_else(|| answer.get("team"))
+        .and_then(Value::as_str)
+        .map(|name| sanitize(name, 200))
 }
 
 /// A string or number at a JSON pointer.
@@ -133,4 +149,33 @@ async fn identity_call(
         );
     }
     Ok(json)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::providers::catalogue::builtin_providers;
+
+    fn provider(slug: &str) -> ProviderDef {
+        builtin_providers().into_iter().find(|p| p.slug == slug).unwrap()
+    }
+
+    #[test]
+    fn the_account_name_is_read_where_the_provider_says_then_from_email_or_team() {
+        let asana = provider("asana");
+        let answer = serde_json::json!({ "data": { "gid": "1", "name": "Ada\u{7}" }, "email": "x@y" });
+        assert_eq!(account_name(&asana, &answer).as_deref(), Some("Ada"));
+        let without_name = serde_json::json!({ "data": { "gid": "1" }, "email": "ada@acme.example" });
+        assert_eq!(
+            account_name(&asana, &without_name).as_deref(),
+            Some("ada@acme.example")
+        );
+        let slack = provider("slack");
+        let auth_test = serde_json::json!({ "ok": true, "team": "Acme Workspace" });
+        assert_eq!(
+            account_name(&slack, &auth_test).as_deref(),
+            Some("Acme Workspace")
+        );
+        assert_eq!(account_name(&slack, &serde_json::json!({ "ok": true })), None);
+    }
 }

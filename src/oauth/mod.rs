@@ -11,7 +11,7 @@ mod token;
 
 pub use authorize::{AuthorizationRequest, authorization_request};
 pub use id_token::{IdentityClaims, fetch_jwks, validate_id_token};
-pub use identity::{Account, check_token, identify};
+pub use identity::{Account, account_name, check_token, identify};
 pub use revoke::revoke;
 pub use token::{TokenSet, exchange_code, refresh_token};
 
@@ -109,9 +109,4 @@ impl From<reqwest::Error> for OAuthError {
     fn from(e: reqwest::Error) -> Self {
         ReadError::from(e).into()
     }
-}
-
-/// Text from a provider, made safe to store and show: bounded, no control characters.
-pub fn sanitize(text: &str, max_chars: usize) -> String {
-    text.chars().filter(|c| !c.is_control()).take(max_chars).collect()
 }

@@ -2,9 +2,10 @@ use reqwest::header::{ACCEPT, AUTHORIZATION};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
-use super::{OAuthError, sanitize};
+use super::OAuthError;
 use crate::config::ClientCredentials;
 use crate::domain::TokenAuthMethod;
+use crate::domain::sanitize;
 use crate::providers::catalogue::ProviderDef;
 use crate::providers::http::read_body;
 

@@ -4,6 +4,11 @@
 
 use crate::domain::{AuthKind, TokenAuthMethod, WebhookKind};
 
+/// The built-in providers whose webhooks arrive on one fixed route for every organization
+/// (`/api/webhooks/slack`, `/api/webhooks/google`): their endpoint rows carry these slugs.
+pub const SLACK: &str = "slack";
+pub const GOOGLE: &str = "google";
+
 /// One catalogue entry, as seeded into `integration_providers`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProviderDef {
@@ -45,6 +50,28 @@ pub struct ProviderDef {
     pub iss_parameter_supported: bool,
     /// Headers its API wants on every call (a version, an Accept type).
     pub api_headers: Vec<(String, String)>,
+    /// How its API reports a failed call.
+    pub api_errors: ApiErrors,
+    /// What "Test connection" asks it.
+    pub health_check: HealthCheck,
+}
+
+/// How a provider's API reports a failed call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApiErrors {
+    /// By the HTTP status (and, for Google, the reason of a 403).
+    HttpStatus,
+    /// Also as `200 {"ok": false, "error": ...}` (Slack's Web API).
+    OkFalseBody,
+}
+
+/// What "Test connection" asks a provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HealthCheck {
+    /// The identity call (`identity_url`).
+    Identity,
+    /// The sites the token reaches, then `myself` on the first (Jira Cloud).
+    FirstSiteMyself,
 }
 
 /// Where the connected account's stable id and display name come from. Pointers are JSON
@@ -81,7 +108,7 @@ pub enum RevokeStyle {
 pub fn builtin_providers() -> Vec<ProviderDef> {
     vec![
         ProviderDef {
-            slug: "slack".into(),
+            slug: SLACK.into(),
             name: "Slack".into(),
             category: "Communication".into(),
             description: "Post onboarding messages and notify managers in Slack.".into(),
@@ -117,10 +144,12 @@ pub fn builtin_providers() -> Vec<ProviderDef> {
             revoke_style: RevokeStyle::BearerSelf,
             iss_parameter_supported: false,
             api_headers: Vec::new(),
+            api_errors: ApiErrors::OkFalseBody,
+            health_check: HealthCheck::Identity,
             docs_url: "https://docs.slack.dev/authentication/installing-with-oauth".into(),
         },
         ProviderDef {
-            slug: "google".into(),
+            slug: GOOGLE.into(),
             name: "Google Workspace".into(),
             category: "Productivity".into(),
             description: "Schedule interviews in Calendar, share Drive files and send Gmail.".into(),
@@ -151,6 +180,8 @@ pub fn builtin_providers() -> Vec<ProviderDef> {
             revoke_style: RevokeStyle::Rfc7009,
             iss_parameter_supported: false,
             api_headers: Vec::new(),
+            api_errors: ApiErrors::HttpStatus,
+            health_check: HealthCheck::Identity,
             docs_url: "https://developers.google.com/identity/protocols/oauth2/web-server".into(),
         },
         ProviderDef {
@@ -188,6 +219,8 @@ pub fn builtin_providers() -> Vec<ProviderDef> {
             revoke_style: RevokeStyle::None,
             iss_parameter_supported: false,
             api_headers: Vec::new(),
+            api_errors: ApiErrors::HttpStatus,
+            health_check: HealthCheck::Identity,
             docs_url: "https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth2-auth-code-flow"
                 .into(),
         },
@@ -230,6 +263,8 @@ pub fn builtin_providers() -> Vec<ProviderDef> {
             revoke_style: RevokeStyle::Rfc7009,
             iss_parameter_supported: false,
             api_headers: Vec::new(),
+            api_errors: ApiErrors::HttpStatus,
+            health_check: HealthCheck::Identity,
             docs_url: "https://developers.asana.com/docs/oauth".into(),
         },
         ProviderDef {
@@ -261,6 +296,8 @@ pub fn builtin_providers() -> Vec<ProviderDef> {
             revoke_style: RevokeStyle::Rfc7009Json,
             iss_parameter_supported: false,
             api_headers: params(&[("Notion-Version", "2022-06-28")]),
+            api_errors: ApiErrors::HttpStatus,
+            health_check: HealthCheck::Identity,
             docs_url: "https://developers.notion.com/docs/authorization".into(),
         },
         ProviderDef {
@@ -299,6 +336,8 @@ pub fn builtin_providers() -> Vec<ProviderDef> {
             revoke_style: RevokeStyle::None,
             iss_parameter_supported: false,
             api_headers: Vec::new(),
+            api_errors: ApiErrors::HttpStatus,
+            health_check: HealthCheck::FirstSiteMyself,
             docs_url: "https://developer.atlassian.com/cloud/jira/platform/oauth-2-3lo-apps/".into(),
         },
         ProviderDef {
@@ -331,6 +370,8 @@ pub fn builtin_providers() -> Vec<ProviderDef> {
             revoke_style: RevokeStyle::BearerSelf,
             iss_parameter_supported: false,
             api_headers: Vec::new(),
+            api_errors: ApiErrors::HttpStatus,
+            health_check: HealthCheck::Identity,
             docs_url: "https://linear.app/developers/oauth-2-0-authentication".into(),
         },
         ProviderDef {
@@ -361,6 +402,8 @@ pub fn builtin_providers() -> Vec<ProviderDef> {
             revoke_style: RevokeStyle::Rfc7009,
             iss_parameter_supported: false,
             api_headers: Vec::new(),
+            api_errors: ApiErrors::HttpStatus,
+            health_check: HealthCheck::Identity,
             docs_url: "https://developers.zoom.us/docs/integrations/oauth/".into(),
         },
         ProviderDef {
@@ -397,6 +440,8 @@ pub fn builtin_providers() -> Vec<ProviderDef> {
             revoke_style: RevokeStyle::BearerSelf,
             iss_parameter_supported: false,
             api_headers: Vec::new(),
+            api_errors: ApiErrors::HttpStatus,
+            health_check: HealthCheck::Identity,
             docs_url: "https://developers.dropbox.com/oauth-guide".into(),
         },
         ProviderDef {
@@ -431,6 +476,8 @@ pub fn builtin_providers() -> Vec<ProviderDef> {
                 ("Accept", "application/vnd.github+json"),
                 ("X-GitHub-Api-Version", "2022-11-28"),
             ]),
+            api_errors: ApiErrors::HttpStatus,
+            health_check: HealthCheck::Identity,
             docs_url: "https://docs.github.com/en/apps/oauth-apps/building-oauth-apps/authorizing-oauth-apps"
                 .into(),
         },

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use super::catalogue::{IdentitySource, ProviderDef, RevokeStyle};
+use super::catalogue::{ApiErrors, HealthCheck, IdentitySource, ProviderDef, RevokeStyle};
 use crate::config::ClientCredentials;
 use crate::domain::{AuthKind, ProviderSlug, TokenAuthMethod, WebhookKind};
 
@@ -258,6 +258,8 @@ async fn new_provider(entry: &Entry, http: &reqwest::Client) -> Result<ProviderD
         revoke_style: RevokeStyle::Rfc7009,
         iss_parameter_supported: false,
         api_headers: Vec::new(),
+        api_errors: ApiErrors::HttpStatus,
+        health_check: HealthCheck::Identity,
     };
     match kind {
         AuthKind::Oidc => {

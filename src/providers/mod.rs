@@ -10,7 +10,7 @@ pub mod http;
 pub mod scopes;
 
 use crate::config::{ClientCredentials, Settings};
-use crate::domain::ProviderSlug;
+use crate::domain::{ProviderSlug, WebhookKind};
 use catalogue::ProviderDef;
 
 /// A catalogue provider and the operator's client for it (None: "Not configured").
@@ -67,5 +67,10 @@ impl Catalogue {
 
     pub fn is_configured(&self, slug: &str) -> bool {
         self.get(slug).is_some_and(|p| p.credentials.is_some())
+    }
+
+    /// The provider's webhook scheme (`None` for a provider no longer in the catalogue).
+    pub fn webhook_kind(&self, slug: &str) -> WebhookKind {
+        self.get(slug).map_or(WebhookKind::None, |p| p.def.webhook_kind)
     }
 }

@@ -5,6 +5,7 @@ use super::{Ack, Delivery, WebhookError, dropped, open_secret, rejected, store, 
 use crate::context::AppContext;
 use crate::db::webhooks::{self};
 use crate::domain::WebhookStatus;
+use crate::providers::catalogue::GOOGLE;
 
 /// POST /api/webhooks/google: Calendar/Drive push notifications.
 pub async fn receive_google(ctx: &AppContext, delivery: &Delivery<'_>) -> Result<Ack, WebhookError> {
@@ -15,7 +16,7 @@ pub async fn receive_google(ctx: &AppContext, delivery: &Delivery<'_>) -> Result
         .to_owned();
     let row = ctx
         .db
-        .run(move |conn| webhooks::find_by_external_id(conn, "google", &channel))
+        .run(move |conn| webhooks::find_by_external_id(conn, GOOGLE, &channel))
         .await?
         .ok_or(WebhookError::NotFound)?;
     if row.status == WebhookStatus::Stopped {
@@ -25,13 +26,13 @@ pub async fn receive_google(ctx: &AppContext, delivery: &Delivery<'_>) -> Result
     let given = delivery.header("x-goog-channel-token").unwrap_or_default();
     if expected.is_empty() || !verify::secrets_match(&expected, given.as_bytes()) {
         ctx.delivery_counts.rejected(&row.id);
-        return Err(rejected(ctx, "google", Rejection::BadSignature));
+        return Err(rejected(ctx, GOOGLE, Rejection::BadSignature));
     }
     let state = delivery.header("x-goog-resource-state").unwrap_or_default();
     let number = delivery.header("x-goog-message-number").unwrap_or_default();
     if state == "sync" {
         // The handshake of a new channel: nothing changed yet.
-        ctx.metrics.webhook("google", "sync");
+        ctx.metrics.webhook(GOOGLE, "sync");
         return Ok(Ack::Stored);
     }
     let payload = serde_json::json!({

@@ -18,8 +18,8 @@ use secrecy::ExposeSecret;
 use serde_json::Value;
 
 use crate::context::AppContext;
-use crate::crypto::keyring::Aad;
 use crate::db::event_sink::Stored;
+use crate::db::sealed::WEBHOOK_SECRET;
 use crate::db::sync_logs::NewEvent;
 use crate::db::webhooks::{self, WebhookRow};
 use crate::db::{self, DbError};
@@ -28,13 +28,10 @@ use asana::receive_asana;
 pub use google::receive_google;
 use graph::receive_graph;
 use notion::receive_notion;
-use signed::{Dedup, receive_signed};
+use signed::receive_signed;
 pub use slack::receive_slack;
 use verify::Rejection;
 use zoom::receive_zoom;
-
-pub const TABLE: &str = "integration_webhooks";
-pub const SECRET: &str = "secret";
 
 /// A delivery as it came: headers (lower-case names), query and raw body.
 pub struct Delivery<'a> {
@@ -92,26 +89,14 @@ fn rejected(ctx: &AppContext, provider: &str, reason: Rejection) -> WebhookError
 
 fn open_secret(ctx: &AppContext, row: &WebhookRow) -> Option<Vec<u8>> {
     let sealed = row.secret.as_deref()?;
-    let aad = Aad {
-        table: TABLE,
-        column: SECRET,
-        row_id: &row.id,
-    };
     ctx.keyring
-        .open(sealed, &aad)
+        .open(sealed, &WEBHOOK_SECRET.aad(&row.id))
         .ok()
         .map(|plain| plain.expose_secret().clone())
 }
 
 pub fn seal_secret(ctx: &AppContext, webhook_id: &str, secret: &[u8]) -> Vec<u8> {
-    ctx.keyring.seal(
-        secret,
-        &Aad {
-            table: TABLE,
-            column: SECRET,
-            row_id: webhook_id,
-        },
-    )
+    ctx.keyring.seal(secret, &WEBHOOK_SECRET.aad(webhook_id))
 }
 
 /// A delivery for a stopped endpoint, channel or route (its integration disconnected or
@@ -188,7 +173,7 @@ fn without_secrets(mut json: Value, fields: &[&str]) -> Vec<u8> {
 
 /// A provider's words, bounded for a log line.
 fn verify_text(text: &str) -> String {
-    crate::oauth::sanitize(text, 80)
+    crate::domain::sanitize(text, 80)
 }
 
 /// GET and POST /api/webhooks/{provider}/{webhook_id}: the other providers' schemes.
@@ -234,50 +219,10 @@ pub async fn receive(
         (WebhookKind::AsanaHook, false) => receive_asana(ctx, &row, delivery).await,
         (WebhookKind::NotionSignature, false) => receive_notion(ctx, &row, delivery).await,
         (WebhookKind::ZoomSignature, false) => receive_zoom(ctx, &row, delivery).await,
-        (WebhookKind::LinearSignature, false) => {
-            receive_signed(
-                ctx,
-                &row,
-                delivery,
-                "linear-signature",
-                verify::sha256_bare,
-                Dedup::SignedBody,
-            )
-            .await
-        }
-        (WebhookKind::JiraHubSignature, false) => {
-            receive_signed(
-                ctx,
-                &row,
-                delivery,
-                "x-hub-signature",
-                verify::sha256_prefixed,
-                Dedup::SignedBody,
-            )
-            .await
-        }
-        (WebhookKind::GithubSignature, false) => {
-            receive_signed(
-                ctx,
-                &row,
-                delivery,
-                "x-hub-signature-256",
-                verify::sha256_prefixed,
-                Dedup::SignedBody,
-            )
-            .await
-        }
-        (WebhookKind::DropboxSignature, false) => {
-            receive_signed(
-                ctx,
-                &row,
-                delivery,
-                "x-dropbox-signature",
-                verify::sha256_bare,
-                Dedup::EachDelivery,
-            )
-            .await
-        }
+        (WebhookKind::LinearSignature, false) => receive_signed(ctx, &row, delivery, &signed::LINEAR).await,
+        (WebhookKind::JiraHubSignature, false) => receive_signed(ctx, &row, delivery, &signed::JIRA).await,
+        (WebhookKind::GithubSignature, false) => receive_signed(ctx, &row, delivery, &signed::GITHUB).await,
+        (WebhookKind::DropboxSignature, false) => receive_signed(ctx, &row, delivery, &signed::DROPBOX).await,
         (WebhookKind::SlackEvents | WebhookKind::GoogleChannel | WebhookKind::None, false) => {
             Err(WebhookError::NotFound)
         }

@@ -18,27 +18,61 @@ pub(super) enum Dedup {
     EachDelivery,
 }
 
+/// One scheme: the header that carries the signature, how it is checked, what makes two
+/// deliveries the same event, and a signed send time the body must carry, if any.
+pub(super) struct SignedScheme {
+    header: &'static str,
+    check: verify::BodySignatureCheck,
+    dedup: Dedup,
+    /// A JSON pointer to the send time (ms since the epoch) inside the signed body, checked
+    /// for freshness so that a captured delivery cannot be replayed later.
+    sent_at_ms: Option<&'static str>,
+}
+
+pub(super) const LINEAR: SignedScheme = SignedScheme {
+    header: "linear-signature",
+    check: verify::sha256_bare,
+    dedup: Dedup::SignedBody,
+    sent_at_ms: Some("/webhookTimestamp"),
+};
+pub(super) const JIRA: SignedScheme = SignedScheme {
+    header: "x-hub-signature",
+    check: verify::sha256_prefixed,
+    dedup: Dedup::SignedBody,
+    sent_at_ms: None,
+};
+pub(super) const GITHUB: SignedScheme = SignedScheme {
+    header: "x-hub-signature-256",
+    check: verify::sha256_prefixed,
+    dedup: Dedup::SignedBody,
+    sent_at_ms: None,
+};
+pub(super) const DROPBOX: SignedScheme = SignedScheme {
+    header: "x-dropbox-signature",
+    check: verify::sha256_bare,
+    dedup: Dedup::EachDelivery,
+    sent_at_ms: None,
+};
+
 /// Schemes of one HMAC header over the raw body (GitHub, Jira, Linear, Dropbox).
 pub(super) async fn receive_signed(
     ctx: &AppContext,
     row: &WebhookRow,
     delivery: &Delivery<'_>,
-    signature_header: &str,
-    check: verify::BodySignatureCheck,
-    dedup: Dedup,
+    scheme: &SignedScheme,
 ) -> Result<Ack, WebhookError> {
     let secret = open_secret(ctx, row)
         .ok_or_else(|| rejected(ctx, &row.provider_slug, Rejection::MissingSignature))?;
-    check(&secret, delivery.header(signature_header), delivery.body)
+    (scheme.check)(&secret, delivery.header(scheme.header), delivery.body)
         .map_err(|r| rejected(ctx, &row.provider_slug, r))?;
     let json: Value = serde_json::from_slice(delivery.body)
         .map_err(|_| WebhookError::BadRequest("the body is not JSON"))?;
-    if row.provider_slug == "linear" {
-        let ts = json.get("webhookTimestamp").and_then(Value::as_i64);
-        verify::linear_timestamp(ts, chrono::Utc::now().timestamp_millis())
-            .map_err(|r| rejected(ctx, "linear", r))?;
+    if let Some(pointer) = scheme.sent_at_ms {
+        let sent_at = json.pointer(pointer).and_then(Value::as_i64);
+        verify::linear_timestamp(sent_at, chrono::Utc::now().timestamp_millis())
+            .map_err(|r| rejected(ctx, &row.provider_slug, r))?;
     }
-    let dedup = match dedup {
+    let dedup = match scheme.dedup {
         Dedup::SignedBody => format!("body:{}", body_hash(delivery.body)),
         Dedup::EachDelivery => format!("delivery:{}", uuid::Uuid::new_v4()),
     };

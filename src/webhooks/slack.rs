@@ -12,6 +12,7 @@ use crate::db::DbError;
 use crate::db::event_sink::Stored;
 use crate::db::webhooks::{self, WebhookRow};
 use crate::domain::WebhookStatus;
+use crate::providers::catalogue::SLACK;
 
 /// POST /api/webhooks/slack: the Events API of every connected workspace.
 pub async fn receive_slack(ctx: &AppContext, delivery: &Delivery<'_>) -> Result<Ack, WebhookError> {
@@ -27,7 +28,7 @@ pub async fn receive_slack(ctx: &AppContext, delivery: &Delivery<'_>) -> Result<
         delivery.body,
         now_unix(),
     )
-    .map_err(|reason| rejected(ctx, "slack", reason))?;
+    .map_err(|reason| rejected(ctx, SLACK, reason))?;
     let json: Value = serde_json::from_slice(delivery.body)
         .map_err(|_| WebhookError::BadRequest("the body is not JSON"))?;
     match json.get("type").and_then(Value::as_str) {
@@ -103,7 +104,7 @@ async fn store_on_route(
 ) -> Result<Routed, WebhookError> {
     let Some(row) = route else {
         // Not a workspace of ours: acknowledged so Slack stops, counted, not stored.
-        ctx.metrics.webhook("slack", "unknown_team");
+        ctx.metrics.webhook(SLACK, "unknown_team");
         return Ok(Routed::Done(Ack::Stored));
     };
     if row.status == WebhookStatus::Stopped {
@@ -132,7 +133,7 @@ async fn slack_route(ctx: &AppContext, team: &str) -> Result<Option<WebhookRow>,
     let team_id = team.to_owned();
     let row = ctx
         .db
-        .run(move |conn| webhooks::find_by_external_id(conn, "slack", &team_id))
+        .run(move |conn| webhooks::find_by_external_id(conn, SLACK, &team_id))
         .await?;
     if let Some(live) = row.as_ref().filter(|row| row.status != WebhookStatus::Stopped) {
         ctx.slack_routes.remember(live);

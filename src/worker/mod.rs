@@ -266,7 +266,7 @@ fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
         .map(|s| (*s).to_owned())
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "a panic without a message".into());
-    crate::oauth::sanitize(&text, 200)
+    crate::domain::sanitize(&text, 200)
 }
 
 /// The running actor. `shutdown` lets the round in progress finish its in-flight calls, gives

@@ -6,16 +6,16 @@ use std::time::Instant;
 use chrono::Duration;
 use secrecy::{ExposeSecret, SecretString};
 
-use super::{PKCE_VERIFIER, STATES};
 use crate::context::AppContext;
-use crate::crypto::keyring::Aad;
 use crate::crypto::sha256_hex;
 use crate::db::oauth_states::{self, StateRow};
+use crate::db::sealed::PKCE_VERIFIER;
 use crate::db::sync_logs::{self, NewSyncLog};
 use crate::db::{self, DbConnection, DbError, consents, integrations, webhooks};
+use crate::domain::sanitize;
 use crate::domain::{AuthKind, IntegrationId, LogKind, LogStatus, WebhookKind};
 use crate::integrations::credentials;
-use crate::oauth::{self, OAuthError, sanitize};
+use crate::oauth::{self, OAuthError};
 
 /// The query of GET /integrations/callback.
 #[derive(Debug, Default, serde::Deserialize)]
@@ -225,14 +225,9 @@ async fn connect_account(
         .ok_or_else(|| "the provider sent no authorization code".to_owned())?;
     let verifier = match &state.pkce_verifier {
         Some(sealed) => {
-            let aad = Aad {
-                table: STATES,
-                column: PKCE_VERIFIER,
-                row_id: &state.id,
-            };
             let plain = ctx
                 .keyring
-                .open(sealed, &aad)
+                .open(sealed, &PKCE_VERIFIER.aad(&state.id))
                 .map_err(|e| format!("the PKCE verifier: {e}"))?;
             Some(SecretString::from(
                 String::from_utf8_lossy(plain.expose_secret()).into_owned(),

@@ -9,13 +9,14 @@ use secrecy::ExposeSecret;
 
 use crate::accounts::Admin;
 use crate::context::AppContext;
-use crate::crypto::keyring::Aad;
 use crate::crypto::sha256_hex;
 use crate::db::consents::{self, ConsentRow};
 use crate::db::oauth_states::{self, StateRow};
+use crate::db::sealed::PKCE_VERIFIER;
 use crate::db::{self, DbError, integrations};
 use crate::domain::IntegrationId;
-use crate::oauth::{self, sanitize};
+use crate::domain::sanitize;
+use crate::oauth;
 use crate::providers::{Provider, scopes};
 pub use callback::{CallbackError, CallbackOutcome, CallbackParams, StateProblem, complete_callback};
 
@@ -23,9 +24,6 @@ pub use callback::{CallbackError, CallbackOutcome, CallbackParams, StateProblem,
 pub const STATE_TTL: Duration = Duration::minutes(10);
 /// The version of the consent text the dialog shows; recorded with every consent.
 pub const CONSENT_TEXT_VERSION: &str = "2026-11-28";
-
-pub(super) const STATES: &str = "integration_oauth_states";
-pub(super) const PKCE_VERIFIER: &str = "pkce_verifier";
 
 /// What the connect dialog shows.
 pub struct ConnectView {
@@ -160,14 +158,8 @@ pub async fn start_connect(ctx: &AppContext, request: ConnectRequest<'_>) -> Res
         session_binding: sha256_hex(request.session_id.as_bytes()),
         key_id: auth.pkce_verifier.as_ref().map(|_| ctx.keyring.current_key_id()),
         pkce_verifier: auth.pkce_verifier.as_ref().map(|verifier| {
-            ctx.keyring.seal(
-                verifier.expose_secret().as_bytes(),
-                &Aad {
-                    table: STATES,
-                    column: PKCE_VERIFIER,
-                    row_id: &state_id,
-                },
-            )
+            ctx.keyring
+                .seal(verifier.expose_secret().as_bytes(), &PKCE_VERIFIER.aad(&state_id))
         }),
         nonce: auth.nonce.clone(),
         scopes: consent.scopes.clone(),

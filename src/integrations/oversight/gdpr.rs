@@ -7,7 +7,7 @@ use crate::accounts::Admin;
 use crate::context::AppContext;
 use crate::db::sync_logs::{self, NewSyncLog};
 use crate::db::{self, DbError, consents, integrations, webhooks};
-use crate::domain::{IntegrationId, LogKind, LogStatus, OrgId, format_time};
+use crate::domain::{IntegrationId, LogKind, LogStatus, OrgId, WebhookKind, format_time};
 
 pub struct ConsentEntry {
     pub provider: String,
@@ -216,7 +216,7 @@ pub async fn erase(
             })
         })
         .await?;
-    if row.provider_slug == "slack" {
+    if ctx.catalogue.webhook_kind(&row.provider_slug) == WebhookKind::SlackEvents {
         ctx.slack_routes.forget(&row.external_account_id);
     }
     tracing::info!(integration_id = %row.id, "integration data erased");
