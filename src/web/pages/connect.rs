@@ -8,9 +8,7 @@ use serde::Deserialize;
 
 use super::{Layout, html, is_htmx};
 use crate::domain::IntegrationId;
-use crate::integrations::{
-    self, CallbackError, CallbackParams, ConnectError, ConnectRequest, ConnectView, StateProblem,
-};
+use crate::integrations::{self, CallbackError, CallbackParams, ConnectRequest, ConnectView, StateProblem};
 use crate::web::WebState;
 use crate::web::errors::WebError;
 use crate::web::session::{self, CurrentAdmin};
@@ -41,18 +39,6 @@ fn reconnect_id(raw: Option<&str>) -> Result<Option<IntegrationId>, WebError> {
     match raw.filter(|r| !r.is_empty()) {
         Some(raw) => IntegrationId::parse(raw).map(Some).ok_or(WebError::NotFound),
         None => Ok(None),
-    }
-}
-
-impl From<ConnectError> for WebError {
-    fn from(e: ConnectError) -> Self {
-        match e {
-            ConnectError::UnknownProvider | ConnectError::UnknownIntegration => WebError::NotFound,
-            ConnectError::NotConfigured(name) => WebError::Conflict(format!(
-                "{name} cannot be connected yet: an operator must set its client ID and secret first."
-            )),
-            ConnectError::Db(e) => e.into(),
-        }
     }
 }
 

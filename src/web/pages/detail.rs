@@ -8,7 +8,7 @@ use askama::Template;
 use super::{Layout, html, is_htmx, see_other, set_flash};
 use crate::domain::IntegrationId;
 use crate::integrations::webhook_endpoints::{self as admin_hooks, CreatedEndpoint, EndpointError};
-use crate::integrations::{self, DisconnectError, IntegrationDetail, TestResult};
+use crate::integrations::{self, IntegrationDetail, TestResult};
 use crate::web::WebState;
 use crate::web::errors::WebError;
 use crate::web::session::CurrentAdmin;
@@ -183,12 +183,7 @@ pub async fn disconnect(
     admin: CurrentAdmin,
     id: web::Path<String>,
 ) -> Result<HttpResponse, WebError> {
-    let outcome = integrations::disconnect(&state.ctx, &admin.admin, integration_id(&id)?)
-        .await
-        .map_err(|e| match e {
-            DisconnectError::NotFound => WebError::NotFound,
-            DisconnectError::Db(e) => e.into(),
-        })?;
+    let outcome = integrations::disconnect(&state.ctx, &admin.admin, integration_id(&id)?).await?;
     let text = match &outcome.revocation_error {
         None => format!(
             "{} ({}) is disconnected.",
