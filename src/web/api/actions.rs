@@ -1,27 +1,30 @@
 //! The actions: the integrations list, Slack messages, calendar events and email.
+//!
+//! Each action checks its input (400), then finds the integration for this token (404) and
+//! its provider (422), calls the provider and records the outcome with `answer`.
 
 use std::time::Instant;
 
-use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use super::errors::{api_error, db_error, error};
+use super::errors::ApiFailure;
 use super::{Service, answer, record};
 use crate::api_tokens::{self, ServiceClient};
-use crate::domain::IntegrationId;
+use crate::domain::{Email, IntegrationId};
 use crate::integrations::google::{Google, NewEvent};
 use crate::integrations::provider_api::ProviderApi;
 use crate::integrations::slack::Slack;
 use crate::web::WebState;
 
-pub(super) async fn list_integrations(state: web::Data<WebState>, service: Service) -> HttpResponse {
+pub(super) async fn list_integrations(
+    state: web::Data<WebState>,
+    service: Service,
+) -> Result<HttpResponse, ApiFailure> {
     let started = Instant::now();
-    let rows = match api_tokens::visible_integrations(&state.ctx.db, &service.0).await {
-        Ok(rows) => rows,
-        Err(e) => return db_error(e),
-    };
+    let rows = api_tokens::visible_integrations(&state.ctx.db, &service.0).await?;
     let items: Vec<Value> = rows
         .into_iter()
         .map(|row| {
@@ -46,21 +49,53 @@ pub(super) async fn list_integrations(state: web::Data<WebState>, service: Servi
         started,
     )
     .await;
-    HttpResponse::Ok().json(json!({ "integrations": items }))
+    Ok(HttpResponse::Ok().json(json!({ "integrations": items })))
 }
 
+/// The integration's API, if it is of this client's organization and one the token may use.
 pub(super) async fn provider_api<'a>(
     state: &'a WebState,
     client: &ServiceClient,
     raw_id: &str,
-) -> Result<ProviderApi<'a>, HttpResponse> {
+) -> Result<ProviderApi<'a>, ApiFailure> {
     // A token limited to other integrations learns nothing more than from a wrong id.
     let id = IntegrationId::parse(raw_id)
         .filter(|id| client.may_use(&id.to_text()))
-        .ok_or_else(|| error(StatusCode::NOT_FOUND, "not_found", "no such integration"))?;
-    ProviderApi::for_integration(&state.ctx, client.org_id, id)
-        .await
-        .map_err(|e| api_error(&e))
+        .ok_or(ApiFailure::UnknownIntegration)?;
+    Ok(ProviderApi::for_integration(&state.ctx, client.org_id, id).await?)
+}
+
+/// A Slack integration's API for this client.
+async fn slack_api<'a>(
+    state: &'a WebState,
+    client: &ServiceClient,
+    raw_id: &str,
+) -> Result<Slack<'a>, ApiFailure> {
+    let api = provider_api(state, client, raw_id).await?;
+    if api.provider.def.slug != "slack" {
+        return Err(ApiFailure::WrongProvider("this integration is not Slack"));
+    }
+    Ok(Slack::new(api))
+}
+
+/// A Google integration's API for this client.
+async fn google_api<'a>(
+    state: &'a WebState,
+    client: &ServiceClient,
+    raw_id: &str,
+) -> Result<Google<'a>, ApiFailure> {
+    let api = provider_api(state, client, raw_id).await?;
+    if api.provider.def.slug != "google" {
+        return Err(ApiFailure::WrongProvider(
+            "this integration is not Google Workspace",
+        ));
+    }
+    Ok(Google::new(api))
+}
+
+/// The JSON body, or a 400 whose sentence says what is expected.
+fn json_body<T: DeserializeOwned>(body: &[u8], expected: &'static str) -> Result<T, ApiFailure> {
+    serde_json::from_slice(body).map_err(|_| ApiFailure::BadRequest(expected))
 }
 
 #[derive(Deserialize)]
@@ -80,43 +115,23 @@ pub(super) async fn slack_message(
     service: Service,
     id: web::Path<String>,
     body: web::Bytes,
-) -> HttpResponse {
+) -> Result<HttpResponse, ApiFailure> {
     let started = Instant::now();
-    let Ok(message) = serde_json::from_slice::<SlackMessage>(&body) else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "bad_request",
-            "expected {\"channel\" or \"user\", \"text\", optional \"post_at\"}",
-        );
-    };
+    let message: SlackMessage = json_body(
+        &body,
+        "expected {\"channel\" or \"user\", \"text\", optional \"post_at\"}",
+    )?;
     if message.text.trim().is_empty() || message.text.len() > 40_000 {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "bad_request",
-            "text must be 1 to 40,000 characters",
-        );
+        return Err(ApiFailure::BadRequest("text must be 1 to 40,000 characters"));
     }
     if let Some(at) = message.post_at
         && !schedulable(at, chrono::Utc::now().timestamp())
     {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "bad_request",
+        return Err(ApiFailure::BadRequest(
             "post_at must be a Unix time in the future, at most 120 days ahead (Slack's limit)",
-        );
+        ));
     }
-    let api = match provider_api(&state, &service.0, &id).await {
-        Ok(api) if api.provider.def.slug == "slack" => api,
-        Ok(_) => {
-            return error(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "wrong_provider",
-                "this integration is not Slack",
-            );
-        }
-        Err(response) => return response,
-    };
-    let slack = Slack::new(api);
+    let slack = slack_api(&state, &service.0, &id).await?;
     let result = match (&message.channel, &message.user, message.post_at) {
         (Some(channel), None, None) => slack.post_message(channel, &message.text).await.map(|m| json!(m)),
         (None, Some(user), None) => slack.send_dm(user, &message.text).await.map(|m| json!(m)),
@@ -125,11 +140,9 @@ pub(super) async fn slack_message(
             .await
             .map(|id| json!({ "scheduled_message_id": id })),
         _ => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "bad_request",
+            return Err(ApiFailure::BadRequest(
                 "give exactly one of channel or user (post_at only with channel)",
-            );
+            ));
         }
     };
     answer(
@@ -150,21 +163,12 @@ fn schedulable(post_at: i64, now: i64) -> bool {
     post_at > now && post_at.abs_diff(now) <= MAX_SCHEDULE_AHEAD_SECS.unsigned_abs()
 }
 
-/// A Google integration's API for this client, or the answer to give.
-async fn google_api<'a>(
-    state: &'a WebState,
-    client: &ServiceClient,
-    raw_id: &str,
-) -> Result<Google<'a>, HttpResponse> {
-    match provider_api(state, client, raw_id).await {
-        Ok(api) if api.provider.def.slug == "google" => Ok(Google::new(api)),
-        Ok(_) => Err(error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "wrong_provider",
-            "this integration is not Google Workspace",
-        )),
-        Err(response) => Err(response),
-    }
+fn primary() -> String {
+    "primary".into()
+}
+
+fn rfc3339(text: &str) -> Option<chrono::DateTime<chrono::FixedOffset>> {
+    chrono::DateTime::parse_from_rfc3339(text).ok()
 }
 
 #[derive(Deserialize)]
@@ -181,44 +185,29 @@ pub struct CalendarEventRequest {
     attendees: Vec<String>,
 }
 
-fn primary() -> String {
-    "primary".into()
-}
-
 pub(super) async fn calendar_event(
     state: web::Data<WebState>,
     service: Service,
     id: web::Path<String>,
     body: web::Bytes,
-) -> HttpResponse {
+) -> Result<HttpResponse, ApiFailure> {
     let started = Instant::now();
-    let Ok(request) = serde_json::from_slice::<CalendarEventRequest>(&body) else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "bad_request",
-            "expected {summary, start, end (RFC 3339), attendees?, description?, calendar_id?}",
-        );
-    };
+    let request: CalendarEventRequest = json_body(
+        &body,
+        "expected {summary, start, end (RFC 3339), attendees?, description?, calendar_id?}",
+    )?;
     let times_valid = [&request.start, &request.end]
         .iter()
-        .all(|t| chrono::DateTime::parse_from_rfc3339(t).is_ok());
+        .all(|t| rfc3339(t).is_some());
     if request.summary.trim().is_empty()
         || !times_valid
-        || request
-            .attendees
-            .iter()
-            .any(|a| crate::domain::Email::parse(a).is_err())
+        || request.attendees.iter().any(|a| Email::parse(a).is_err())
     {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "bad_request",
+        return Err(ApiFailure::BadRequest(
             "a summary, RFC 3339 start and end, and valid attendee emails are required",
-        );
+        ));
     }
-    let google = match google_api(&state, &service.0, &id).await {
-        Ok(google) => google,
-        Err(response) => return response,
-    };
+    let google = google_api(&state, &service.0, &id).await?;
     let new = NewEvent {
         summary: request.summary,
         description: request.description,
@@ -251,29 +240,15 @@ pub(super) async fn email(
     service: Service,
     id: web::Path<String>,
     body: web::Bytes,
-) -> HttpResponse {
+) -> Result<HttpResponse, ApiFailure> {
     let started = Instant::now();
-    let Ok(request) = serde_json::from_slice::<EmailRequest>(&body) else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "bad_request",
-            "expected {to, subject, body}",
-        );
-    };
-    if crate::domain::Email::parse(&request.to).is_err()
-        || request.subject.len() > 998
-        || request.body.len() > 500_000
-    {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "bad_request",
+    let request: EmailRequest = json_body(&body, "expected {to, subject, body}")?;
+    if Email::parse(&request.to).is_err() || request.subject.len() > 998 || request.body.len() > 500_000 {
+        return Err(ApiFailure::BadRequest(
             "a valid recipient, a subject and a body are required",
-        );
+        ));
     }
-    let google = match google_api(&state, &service.0, &id).await {
-        Ok(google) => google,
-        Err(response) => return response,
-    };
+    let google = google_api(&state, &service.0, &id).await?;
     let result = google
         .send_email(&request.to, &request.subject, &request.body)
         .await;

@@ -16,7 +16,7 @@ use crate::api_tokens::{self, ServiceClient};
 use crate::integrations::provider_api::ApiError;
 use actions::{calendar_event, email, list_integrations, slack_message};
 pub use auth::{ApiLimits, Service};
-use errors::api_error;
+pub use errors::ApiFailure;
 use openapi::openapi;
 pub use openapi::openapi_document;
 use proxy::proxy;
@@ -58,7 +58,7 @@ async fn answer<T: serde::Serialize>(
     what: &str,
     started: Instant,
     result: Result<T, ApiError>,
-) -> HttpResponse {
+) -> Result<HttpResponse, ApiFailure> {
     let outcome = result.as_ref().map(|_| 200).map_err(ToString::to_string);
     record(
         state,
@@ -69,8 +69,5 @@ async fn answer<T: serde::Serialize>(
         started,
     )
     .await;
-    match result {
-        Ok(value) => HttpResponse::Ok().json(value),
-        Err(e) => api_error(&e),
-    }
+    Ok(HttpResponse::Ok().json(result?))
 }
