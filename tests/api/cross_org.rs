@@ -361,3 +361,51 @@ fn every_placeholder_of_the_router_is_classified() {
     };
     assert!(all_routes().filter_map(|route| with_ids(route, &ids)).count() > 0);
 }
+
+#[tokio::test]
+async fn a_malformed_id_is_not_found_in_each_surfaces_shape() {
+    let t = crate::webhooks::app().await;
+    let (_, token) = service_token(&t.app, "ada@acme.example").await;
+    let malformed = Ids {
+        integration: "not-an-id".into(),
+        event: "not-an-id".into(),
+        api_token: "not-an-id".into(),
+        webhook: "not-an-id".into(),
+    };
+    for route in all_routes() {
+        let Some(path) = with_ids(route, &malformed) else {
+            continue;
+        };
+        let res = request(&t, &t.admin, &token, route, &path).await;
+        assert_eq!(res.status(), StatusCode::NOT_FOUND, "{} {path}", route.method);
+        if route.path.starts_with("/api/") {
+            assert_eq!(
+                res.json::<serde_json::Value>().await.unwrap(),
+                serde_json::json!({"error": "not_found", "message": "no such integration"}),
+                "{path}"
+            );
+            continue;
+        }
+        assert!(
+            res.text().await.unwrap().contains("<h1>Page not found</h1>"),
+            "{} {path}: the not-found page",
+            route.method
+        );
+        if route.method == "GET" {
+            let res = t
+                .admin
+                .get(t.app.url(&path))
+                .header("HX-Request", "true")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), StatusCode::NOT_FOUND, "htmx GET {path}");
+            assert_eq!(res.headers()["hx-retarget"], "#errors", "htmx GET {path}");
+            let fragment = res.text().await.unwrap();
+            assert!(
+                fragment.starts_with("<p class=\"alert error\" role=\"alert\">There is nothing here"),
+                "htmx GET {path}: {fragment}"
+            );
+        }
+    }
+}

@@ -18,6 +18,7 @@ use crate::integrations::google::{Google, NewEvent};
 use crate::integrations::provider_api::ProviderApi;
 use crate::integrations::slack::Slack;
 use crate::web::WebState;
+use crate::web::ids::IdPath;
 
 pub(super) async fn list_integrations(
     state: web::Data<WebState>,
@@ -56,12 +57,12 @@ pub(super) async fn list_integrations(
 pub(super) async fn provider_api<'a>(
     state: &'a WebState,
     client: &ServiceClient,
-    raw_id: &str,
+    id: IntegrationId,
 ) -> Result<ProviderApi<'a>, ApiFailure> {
     // A token limited to other integrations learns nothing more than from a wrong id.
-    let id = IntegrationId::parse(raw_id)
-        .filter(|id| client.may_use(&id.to_text()))
-        .ok_or(ApiFailure::UnknownIntegration)?;
+    if !client.may_use(&id.to_text()) {
+        return Err(ApiFailure::UnknownIntegration);
+    }
     Ok(ProviderApi::for_integration(&state.ctx, client.org_id, id).await?)
 }
 
@@ -69,9 +70,9 @@ pub(super) async fn provider_api<'a>(
 async fn slack_api<'a>(
     state: &'a WebState,
     client: &ServiceClient,
-    raw_id: &str,
+    id: IntegrationId,
 ) -> Result<Slack<'a>, ApiFailure> {
-    let api = provider_api(state, client, raw_id).await?;
+    let api = provider_api(state, client, id).await?;
     if api.provider.def.slug != "slack" {
         return Err(ApiFailure::WrongProvider("this integration is not Slack"));
     }
@@ -82,9 +83,9 @@ async fn slack_api<'a>(
 async fn google_api<'a>(
     state: &'a WebState,
     client: &ServiceClient,
-    raw_id: &str,
+    id: IntegrationId,
 ) -> Result<Google<'a>, ApiFailure> {
-    let api = provider_api(state, client, raw_id).await?;
+    let api = provider_api(state, client, id).await?;
     if api.provider.def.slug != "google" {
         return Err(ApiFailure::WrongProvider(
             "this integration is not Google Workspace",
@@ -113,7 +114,7 @@ pub struct SlackMessage {
 pub(super) async fn slack_message(
     state: web::Data<WebState>,
     service: Service,
-    id: web::Path<String>,
+    IdPath(id): IdPath<IntegrationId>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiFailure> {
     let started = Instant::now();
@@ -131,7 +132,7 @@ pub(super) async fn slack_message(
             "post_at must be a Unix time in the future, at most 120 days ahead (Slack's limit)",
         ));
     }
-    let slack = slack_api(&state, &service.0, &id).await?;
+    let slack = slack_api(&state, &service.0, id).await?;
     let result = match (&message.channel, &message.user, message.post_at) {
         (Some(channel), None, None) => slack.post_message(channel, &message.text).await.map(|m| json!(m)),
         (None, Some(user), None) => slack.send_dm(user, &message.text).await.map(|m| json!(m)),
@@ -148,7 +149,7 @@ pub(super) async fn slack_message(
     answer(
         &state,
         &service.0,
-        (&id, "slack"),
+        (id, "slack"),
         "Slack message",
         started,
         result,
@@ -188,7 +189,7 @@ pub struct CalendarEventRequest {
 pub(super) async fn calendar_event(
     state: web::Data<WebState>,
     service: Service,
-    id: web::Path<String>,
+    IdPath(id): IdPath<IntegrationId>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiFailure> {
     let started = Instant::now();
@@ -207,7 +208,7 @@ pub(super) async fn calendar_event(
             "a summary, RFC 3339 start and end, and valid attendee emails are required",
         ));
     }
-    let google = google_api(&state, &service.0, &id).await?;
+    let google = google_api(&state, &service.0, id).await?;
     let new = NewEvent {
         summary: request.summary,
         description: request.description,
@@ -219,7 +220,7 @@ pub(super) async fn calendar_event(
     answer(
         &state,
         &service.0,
-        (&id, "google"),
+        (id, "google"),
         "Calendar event",
         started,
         result,
@@ -238,7 +239,7 @@ pub struct EmailRequest {
 pub(super) async fn email(
     state: web::Data<WebState>,
     service: Service,
-    id: web::Path<String>,
+    IdPath(id): IdPath<IntegrationId>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiFailure> {
     let started = Instant::now();
@@ -248,14 +249,14 @@ pub(super) async fn email(
             "a valid recipient, a subject and a body are required",
         ));
     }
-    let google = google_api(&state, &service.0, &id).await?;
+    let google = google_api(&state, &service.0, id).await?;
     let result = google
         .send_email(&request.to, &request.subject, &request.body)
         .await;
     answer(
         &state,
         &service.0,
-        (&id, "google"),
+        (id, "google"),
         "Email",
         started,
         result.map(|message_id| json!({ "id": message_id })),

@@ -13,6 +13,7 @@ use actix_web::HttpResponse;
 
 use super::WebState;
 use crate::api_tokens::{self, ServiceClient};
+use crate::domain::IntegrationId;
 use crate::integrations::provider_api::ApiError;
 use actions::{calendar_event, email, list_integrations, slack_message};
 pub use auth::{ApiLimits, Service};
@@ -54,7 +55,7 @@ async fn record(
 async fn answer<T: serde::Serialize>(
     state: &WebState,
     client: &ServiceClient,
-    (integration, provider): (&str, &str),
+    (integration, provider): (IntegrationId, &str),
     what: &str,
     started: Instant,
     result: Result<T, ApiError>,
@@ -63,7 +64,7 @@ async fn answer<T: serde::Serialize>(
     record(
         state,
         client,
-        Some((integration, provider)),
+        Some((&integration.to_text(), provider)),
         what.to_owned(),
         &outcome,
         started,

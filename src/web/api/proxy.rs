@@ -10,8 +10,10 @@ use futures_util::StreamExt;
 use super::actions::provider_api;
 use super::errors::ApiFailure;
 use super::{MAX_BODY, Service, record};
+use crate::domain::IntegrationId;
 use crate::integrations::provider_api::{ApiError, ApiRequest};
 use crate::web::WebState;
+use crate::web::ids::IdPath;
 
 /// The proxy's path, checked to stay inside the provider's API base: no absolute URLs, no
 /// `..`, no encoded separators or dots, no backslashes or control characters.
@@ -41,14 +43,16 @@ pub(super) async fn proxy(
     req: HttpRequest,
     state: web::Data<WebState>,
     service: Service,
-    path: web::Path<(String, String)>,
+    IdPath(id): IdPath<IntegrationId>,
     mut payload: web::Payload,
 ) -> Result<HttpResponse, ApiFailure> {
     let started = Instant::now();
-    let (id, tail) = path.into_inner();
-    let api = provider_api(&state, &service.0, &id).await?;
+    let api = provider_api(&state, &service.0, id).await?;
     // The raw path, as sent: the router has already decoded `tail`.
-    let raw_tail = req.path().split_once("/proxy/").map(|(_, t)| t).unwrap_or(&tail);
+    let raw_tail = req
+        .path()
+        .split_once("/proxy/")
+        .map_or_else(|| req.match_info().query("tail"), |(_, t)| t);
     let url = proxy_url(api.base(), raw_tail).ok_or(ApiFailure::PathOutsideApi)?;
     let mut body = Vec::new();
     while let Some(chunk) = payload.next().await {
@@ -92,7 +96,7 @@ pub(super) async fn proxy(
     record(
         &state,
         &service.0,
-        Some((id.as_str(), &slug)),
+        Some((&id.to_text(), &slug)),
         format!("{method} proxy /{raw_tail}"),
         &outcome,
         started,

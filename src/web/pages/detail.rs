@@ -11,14 +11,15 @@ use crate::integrations::webhook_endpoints::{self as admin_hooks, CreatedEndpoin
 use crate::integrations::{self, IntegrationDetail, TestResult};
 use crate::web::WebState;
 use crate::web::errors::WebError;
+use crate::web::ids::{EventId, IdPath};
 use crate::web::session::CurrentAdmin;
 
-fn integration_id(raw: &str) -> Result<IntegrationId, WebError> {
-    IntegrationId::parse(raw).ok_or(WebError::NotFound)
-}
-
-async fn load(state: &WebState, admin: &CurrentAdmin, raw_id: &str) -> Result<IntegrationDetail, WebError> {
-    integrations::detail(&state.ctx, admin.org_id(), integration_id(raw_id)?)
+async fn load(
+    state: &WebState,
+    admin: &CurrentAdmin,
+    integration: IntegrationId,
+) -> Result<IntegrationDetail, WebError> {
+    integrations::detail(&state.ctx, admin.org_id(), integration)
         .await?
         .ok_or(WebError::NotFound)
 }
@@ -36,11 +37,10 @@ pub async fn show(
     req: HttpRequest,
     state: web::Data<WebState>,
     admin: CurrentAdmin,
-    id: web::Path<String>,
+    IdPath(integration): IdPath<IntegrationId>,
 ) -> Result<HttpResponse, WebError> {
-    let detail = load(&state, &admin, &id).await?;
+    let detail = load(&state, &admin, integration).await?;
     let csrf = admin.csrf()?;
-    let integration = integration_id(&id)?;
     let logs_html =
         super::oversight::integration_logs_html(&state, &admin, integration, req.query_string()).await?;
     html(
@@ -71,10 +71,9 @@ pub struct WebhookForm {
 pub async fn add_webhook(
     state: web::Data<WebState>,
     admin: CurrentAdmin,
-    id: web::Path<String>,
+    IdPath(integration): IdPath<IntegrationId>,
     form: web::Form<WebhookForm>,
 ) -> Result<HttpResponse, WebError> {
-    let integration = integration_id(&id)?;
     match admin_hooks::create_endpoint(&state.ctx, &admin.admin, integration, form.secret.as_deref()).await {
         Ok(created) => {
             let page = WebhookCreatedPage {
@@ -100,13 +99,13 @@ pub async fn add_webhook(
 
 /// POST /integrations/{id}/webhooks/{webhook}/handshake: a new first-use handshake window.
 pub async fn reset_handshake(
+    req: HttpRequest,
     state: web::Data<WebState>,
     admin: CurrentAdmin,
-    path: web::Path<(String, String)>,
+    IdPath(integration): IdPath<IntegrationId>,
 ) -> Result<HttpResponse, WebError> {
-    let (id, webhook) = path.into_inner();
-    let integration = integration_id(&id)?;
-    match admin_hooks::reset_handshake(&state.ctx, &admin.admin, integration, &webhook).await {
+    let webhook = req.match_info().query("webhook");
+    match admin_hooks::reset_handshake(&state.ctx, &admin.admin, integration, webhook).await {
         Ok(()) => {
             set_flash(
                 &admin.session,
@@ -124,13 +123,10 @@ pub async fn reset_handshake(
 pub async fn replay(
     state: web::Data<WebState>,
     admin: CurrentAdmin,
-    path: web::Path<(String, String)>,
+    IdPath(integration): IdPath<IntegrationId>,
+    IdPath(event): IdPath<EventId>,
 ) -> Result<HttpResponse, WebError> {
-    let (id, event) = path.into_inner();
-    let integration = integration_id(&id)?;
-    let event = uuid::Uuid::parse_str(&event)
-        .map_err(|_| WebError::NotFound)?
-        .to_string();
+    let event = event.to_text();
     if !admin_hooks::replay(&state.ctx, Some((admin.org_id(), integration)), &event).await? {
         return Err(WebError::NotFound);
     }
@@ -157,9 +153,9 @@ pub async fn confirm_disconnect(
     req: HttpRequest,
     state: web::Data<WebState>,
     admin: CurrentAdmin,
-    id: web::Path<String>,
+    IdPath(integration): IdPath<IntegrationId>,
 ) -> Result<HttpResponse, WebError> {
-    let detail = load(&state, &admin, &id).await?;
+    let detail = load(&state, &admin, integration).await?;
     if !detail.can_disconnect {
         return Err(WebError::NotFound);
     }
@@ -181,9 +177,9 @@ pub async fn confirm_disconnect(
 pub async fn disconnect(
     state: web::Data<WebState>,
     admin: CurrentAdmin,
-    id: web::Path<String>,
+    IdPath(integration): IdPath<IntegrationId>,
 ) -> Result<HttpResponse, WebError> {
-    let outcome = integrations::disconnect(&state.ctx, &admin.admin, integration_id(&id)?).await?;
+    let outcome = integrations::disconnect(&state.ctx, &admin.admin, integration).await?;
     let text = match &outcome.revocation_error {
         None => format!(
             "{} ({}) is disconnected.",
@@ -225,9 +221,8 @@ pub async fn test(
     req: HttpRequest,
     state: web::Data<WebState>,
     admin: CurrentAdmin,
-    id: web::Path<String>,
+    IdPath(integration): IdPath<IntegrationId>,
 ) -> Result<HttpResponse, WebError> {
-    let integration = integration_id(&id)?;
     let result = integrations::test_connection(&state.ctx, &admin.admin, integration)
         .await?
         .ok_or(WebError::NotFound)?;

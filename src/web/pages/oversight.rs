@@ -13,6 +13,7 @@ use crate::domain::Schedule;
 use crate::integrations::oversight::{self, AuditPage, ConsentEntry, Dashboard, LogFilter, PAGE_SIZE};
 use crate::web::WebState;
 use crate::web::errors::WebError;
+use crate::web::ids::IdPath;
 use crate::web::session::CurrentAdmin;
 
 #[derive(Template)]
@@ -245,10 +246,9 @@ pub async fn integration_logs(
     req: HttpRequest,
     state: web::Data<WebState>,
     admin: CurrentAdmin,
-    id: web::Path<String>,
+    IdPath(integration): IdPath<IntegrationId>,
     query: web::Query<AuditQuery>,
 ) -> Result<HttpResponse, WebError> {
-    let integration = IntegrationId::parse(&id).ok_or(WebError::NotFound)?;
     let partial = logs_partial(&state, &admin, integration, query.into_inner()).await?;
     if !is_htmx(&req) {
         // The full page shows the activity with the same filters.
@@ -300,10 +300,9 @@ pub struct ScheduleForm {
 pub async fn set_schedule(
     state: web::Data<WebState>,
     admin: CurrentAdmin,
-    id: web::Path<String>,
+    IdPath(integration): IdPath<IntegrationId>,
     form: web::Form<ScheduleForm>,
 ) -> Result<HttpResponse, WebError> {
-    let integration = IntegrationId::parse(&id).ok_or(WebError::NotFound)?;
     let schedule =
         Schedule::parse(&form.schedule).ok_or_else(|| WebError::BadRequest("unknown schedule".into()))?;
     if !oversight::set_schedule(&state.ctx, &admin.admin, integration, schedule).await? {
@@ -358,9 +357,8 @@ struct ErasePage {
 pub async fn confirm_erase(
     state: web::Data<WebState>,
     admin: CurrentAdmin,
-    id: web::Path<String>,
+    IdPath(integration): IdPath<IntegrationId>,
 ) -> Result<HttpResponse, WebError> {
-    let integration = IntegrationId::parse(&id).ok_or(WebError::NotFound)?;
     let detail = crate::integrations::detail(&state.ctx, admin.org_id(), integration)
         .await?
         .ok_or(WebError::NotFound)?;
@@ -380,9 +378,8 @@ pub async fn confirm_erase(
 pub async fn erase(
     state: web::Data<WebState>,
     admin: CurrentAdmin,
-    id: web::Path<String>,
+    IdPath(integration): IdPath<IntegrationId>,
 ) -> Result<HttpResponse, WebError> {
-    let integration = IntegrationId::parse(&id).ok_or(WebError::NotFound)?;
     let outcome = oversight::erase(&state.ctx, &admin.admin, integration)
         .await?
         .ok_or(WebError::NotFound)?;
