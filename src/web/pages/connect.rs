@@ -6,7 +6,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::{Layout, html, is_htmx};
+use super::{Layout, html, partial_or_page};
 use crate::domain::IntegrationId;
 use crate::integrations::{self, CallbackError, CallbackParams, ConnectRequest, ConnectView, StateProblem};
 use crate::web::WebState;
@@ -63,19 +63,13 @@ fn render_connect(
     status: StatusCode,
 ) -> Result<HttpResponse, WebError> {
     let csrf = admin.csrf()?;
-    if is_htmx(req) {
-        html(status, ConnectDialog { view, csrf, error })
-    } else {
-        html(
-            status,
-            ConnectPage {
-                layout: Layout::signed_in(admin)?,
-                view,
-                csrf,
-                error,
-            },
-        )
-    }
+    let dialog = ConnectDialog { view, csrf, error };
+    partial_or_page(req, admin, status, dialog, |dialog, layout| ConnectPage {
+        layout,
+        view: dialog.view,
+        csrf: dialog.csrf,
+        error: dialog.error,
+    })
 }
 
 #[derive(Deserialize)]

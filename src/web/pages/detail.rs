@@ -5,7 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
-use super::{Layout, html, is_htmx, see_other, set_flash};
+use super::{Layout, html, partial_or_page, see_other, set_flash};
 use crate::domain::IntegrationId;
 use crate::integrations::webhook_endpoints::{self as admin_hooks, CreatedEndpoint, EndpointError};
 use crate::integrations::{self, IntegrationDetail, TestResult};
@@ -160,18 +160,14 @@ pub async fn confirm_disconnect(
         return Err(WebError::NotFound);
     }
     let csrf = admin.csrf()?;
-    if is_htmx(&req) {
-        html(StatusCode::OK, DisconnectDialog { detail, csrf })
-    } else {
-        html(
-            StatusCode::OK,
-            DisconnectPage {
-                layout: Layout::signed_in(&admin)?,
-                detail,
-                csrf,
-            },
-        )
-    }
+    let dialog = DisconnectDialog { detail, csrf };
+    partial_or_page(&req, &admin, StatusCode::OK, dialog, |dialog, layout| {
+        DisconnectPage {
+            layout,
+            detail: dialog.detail,
+            csrf: dialog.csrf,
+        }
+    })
 }
 
 pub async fn disconnect(
@@ -226,25 +222,21 @@ pub async fn test(
     let result = integrations::test_connection(&state.ctx, &admin.admin, integration)
         .await?
         .ok_or(WebError::NotFound)?;
-    if is_htmx(&req) {
-        let target = req
-            .headers()
-            .get("hx-target")
-            .and_then(|v| v.to_str().ok())
-            .filter(|t| t.len() <= 64 && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
-            .unwrap_or("test-result")
-            .to_owned();
-        html(StatusCode::OK, TestResultPartial { result, target })
-    } else {
-        let layout = Layout::signed_in(&admin)?;
-        html(
-            StatusCode::OK,
-            TestResultPage {
-                layout,
-                integration_id: integration.to_text(),
-                result,
-                target: "test-result".to_owned(),
-            },
-        )
-    }
+    // htmx names the element the result replaces (the page's, or a card's).
+    let target = req
+        .headers()
+        .get("hx-target")
+        .and_then(|v| v.to_str().ok())
+        .filter(|t| t.len() <= 64 && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+        .unwrap_or("test-result")
+        .to_owned();
+    let partial = TestResultPartial { result, target };
+    partial_or_page(&req, &admin, StatusCode::OK, partial, |partial, layout| {
+        TestResultPage {
+            layout,
+            integration_id: integration.to_text(),
+            result: partial.result,
+            target: "test-result".to_owned(),
+        }
+    })
 }

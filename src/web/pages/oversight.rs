@@ -2,12 +2,12 @@
 //! sync schedule, and GDPR: the consent ledger, the export and the erasure.
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::{Layout, html, is_htmx, see_other, set_flash};
+use super::{Layout, html, is_htmx, partial_or_page, see_other, set_flash};
 use crate::domain::IntegrationId;
 use crate::domain::Schedule;
 use crate::integrations::oversight::{self, AuditPage, ConsentEntry, Dashboard, LogFilter, PAGE_SIZE};
@@ -172,42 +172,27 @@ pub async fn audit(
     .await?;
     let (prev_url, next_url) = page_links("/audit", &query, &log);
     let csv_url = format!("/audit.csv?{}", query.query_string(1));
-    let mut response = if is_htmx(&req) {
-        html(
-            StatusCode::OK,
-            AuditRowsPartial {
-                log,
-                prev_url,
-                next_url,
-                csv_url,
-            },
-        )?
-    } else {
-        let providers = state
+    let rows = AuditRowsPartial {
+        log,
+        prev_url,
+        next_url,
+        csv_url,
+    };
+    partial_or_page(&req, &admin, StatusCode::OK, rows, |rows, layout| AuditFullPage {
+        layout,
+        log: rows.log,
+        query,
+        providers: state
             .ctx
             .catalogue
             .defs()
             .into_iter()
             .map(|d| (d.slug, d.name))
-            .collect();
-        let layout = Layout::signed_in(&admin)?;
-        html(
-            StatusCode::OK,
-            AuditFullPage {
-                layout,
-                log,
-                query,
-                providers,
-                prev_url,
-                next_url,
-                csv_url,
-            },
-        )?
-    };
-    response
-        .headers_mut()
-        .insert(header::VARY, HeaderValue::from_static("HX-Request"));
-    Ok(response)
+            .collect(),
+        prev_url: rows.prev_url,
+        next_url: rows.next_url,
+        csv_url: rows.csv_url,
+    })
 }
 
 /// Entries per CSV export at most.
