@@ -35,6 +35,10 @@ const NOT_ORG_DATA: &[(&str, &str)] = &[
         "a provider API path, behind the {id} of the same route",
     ),
     ("{file}", "a public static asset"),
+    (
+        "{file_id}",
+        "a Drive file at the provider, behind the {id} of the same route",
+    ),
 ];
 
 /// Routes whose ids are not looked up per organization, and what guards them instead.
@@ -61,6 +65,7 @@ fn with_ids(route: &Route, ids: &Ids) -> Option<String> {
             "{slug}" => "slack".to_owned(),
             "{tail:.*}" => "me".to_owned(),
             "{file}" => "app.css".to_owned(),
+            "{file_id}" => "file-1".to_owned(),
             other => panic!(
                 "route {} {} takes {other}: classify it in tests/api/cross_org.rs",
                 route.method, route.path
@@ -167,17 +172,24 @@ async fn request(
     };
     let url = t.app.url(path);
     if route.path.starts_with("/api/v1/") {
-        // A valid body for each call, so that only the id can refuse it.
+        // A valid query and body for each call, so that only the id can refuse it.
+        let query = match (route.method, route.path.rsplit('/').next()) {
+            ("GET", Some("lookup")) => "?email=ada@acme.example",
+            ("GET", Some("events")) => "?from=2026-01-01T00:00:00Z&to=2026-01-02T00:00:00Z",
+            _ => "",
+        };
         let body = match route.path.rsplit('/').next() {
             Some("messages") => r#"{"channel":"C1","text":"hi"}"#,
             Some("events") => {
                 r#"{"summary":"s","start":"2026-01-01T10:00:00Z","end":"2026-01-01T11:00:00Z"}"#
             }
             Some("email") => r#"{"to":"x@example.com","subject":"s","body":"b"}"#,
+            Some("channels" | "folders") => r#"{"name":"intruders"}"#,
+            Some("permissions") => r#"{"email":"eve@evil.example","role":"writer"}"#,
             _ => "",
         };
         return Client::new()
-            .request(method, url)
+            .request(method, format!("{url}{query}"))
             .bearer_auth(bearer)
             .header("content-type", "application/json")
             .body(body)

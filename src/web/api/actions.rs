@@ -1,11 +1,12 @@
-//! The actions: the integrations list, Slack messages, calendar events and email.
+//! The actions: the integrations list; Slack messages, channels, users and the team; Google
+//! calendars and events, Drive files, folders and sharing, and email.
 //!
 //! Each action checks its input (400), then finds the integration for this token (404) and
 //! its provider (422), calls the provider and records the outcome with `answer`.
 
 use std::time::Instant;
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -99,6 +100,11 @@ fn json_body<T: DeserializeOwned>(body: &[u8], expected: &'static str) -> Result
     serde_json::from_slice(body).map_err(|_| ApiFailure::BadRequest(expected))
 }
 
+/// The query, or a 400 whose sentence says what is expected.
+fn query<T: DeserializeOwned>(req: &HttpRequest, expected: &'static str) -> Result<T, ApiFailure> {
+    serde_urlencoded::from_str(req.query_string()).map_err(|_| ApiFailure::BadRequest(expected))
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SlackMessage {
@@ -164,12 +170,179 @@ fn schedulable(post_at: i64, now: i64) -> bool {
     post_at > now && post_at.abs_diff(now) <= MAX_SCHEDULE_AHEAD_SECS.unsigned_abs()
 }
 
+/// GET …/slack/channels: every channel the app sees.
+pub(super) async fn slack_channels(
+    state: web::Data<WebState>,
+    service: Service,
+    IdPath(id): IdPath<IntegrationId>,
+) -> Result<HttpResponse, ApiFailure> {
+    let started = Instant::now();
+    let slack = slack_api(&state, &service.0, id).await?;
+    let result = slack
+        .list_channels()
+        .await
+        .map(|channels| json!({ "channels": channels }));
+    answer(
+        &state,
+        &service.0,
+        (id, "slack"),
+        "Slack channels",
+        started,
+        result,
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewChannel {
+    name: String,
+    #[serde(default)]
+    is_private: bool,
+}
+
+/// POST …/slack/channels: a new channel (Slack checks the name's characters).
+pub(super) async fn slack_new_channel(
+    state: web::Data<WebState>,
+    service: Service,
+    IdPath(id): IdPath<IntegrationId>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiFailure> {
+    let started = Instant::now();
+    let channel: NewChannel = json_body(&body, "expected {\"name\", optional \"is_private\"}")?;
+    if channel.name.trim().is_empty() || channel.name.chars().count() > 80 {
+        return Err(ApiFailure::BadRequest("name must be 1 to 80 characters"));
+    }
+    let slack = slack_api(&state, &service.0, id).await?;
+    let result = slack.create_channel(&channel.name, channel.is_private).await;
+    answer(
+        &state,
+        &service.0,
+        (id, "slack"),
+        "Slack channel",
+        started,
+        result,
+    )
+    .await
+}
+
+/// GET …/slack/users: every member of the workspace.
+pub(super) async fn slack_users(
+    state: web::Data<WebState>,
+    service: Service,
+    IdPath(id): IdPath<IntegrationId>,
+) -> Result<HttpResponse, ApiFailure> {
+    let started = Instant::now();
+    let slack = slack_api(&state, &service.0, id).await?;
+    let result = slack.list_users().await.map(|users| json!({ "users": users }));
+    answer(&state, &service.0, (id, "slack"), "Slack users", started, result).await
+}
+
+#[derive(Deserialize)]
+pub struct UserLookup {
+    email: String,
+}
+
+/// GET …/slack/users/lookup?email=: the member with this email (404 `provider_not_found`
+/// when there is none).
+pub(super) async fn slack_user_by_email(
+    req: HttpRequest,
+    state: web::Data<WebState>,
+    service: Service,
+    IdPath(id): IdPath<IntegrationId>,
+) -> Result<HttpResponse, ApiFailure> {
+    const EXPECTED: &str = "expected ?email= with a valid address";
+    let started = Instant::now();
+    let lookup: UserLookup = query(&req, EXPECTED)?;
+    let email = Email::parse(&lookup.email).map_err(|_| ApiFailure::BadRequest(EXPECTED))?;
+    let slack = slack_api(&state, &service.0, id).await?;
+    let result = slack.lookup_user_by_email(email.as_str()).await;
+    answer(
+        &state,
+        &service.0,
+        (id, "slack"),
+        "Slack user lookup",
+        started,
+        result,
+    )
+    .await
+}
+
+/// GET …/slack/team: the workspace's id and name.
+pub(super) async fn slack_team(
+    state: web::Data<WebState>,
+    service: Service,
+    IdPath(id): IdPath<IntegrationId>,
+) -> Result<HttpResponse, ApiFailure> {
+    let started = Instant::now();
+    let slack = slack_api(&state, &service.0, id).await?;
+    let result = slack.team_info().await;
+    answer(&state, &service.0, (id, "slack"), "Slack team", started, result).await
+}
+
+/// GET …/calendar/calendars: the calendars in the connected user's list.
+pub(super) async fn calendars(
+    state: web::Data<WebState>,
+    service: Service,
+    IdPath(id): IdPath<IntegrationId>,
+) -> Result<HttpResponse, ApiFailure> {
+    let started = Instant::now();
+    let google = google_api(&state, &service.0, id).await?;
+    let result = google
+        .list_calendars()
+        .await
+        .map(|calendars| json!({ "calendars": calendars }));
+    answer(&state, &service.0, (id, "google"), "Calendars", started, result).await
+}
+
 fn primary() -> String {
     "primary".into()
 }
 
 fn rfc3339(text: &str) -> Option<chrono::DateTime<chrono::FixedOffset>> {
     chrono::DateTime::parse_from_rfc3339(text).ok()
+}
+
+#[derive(Deserialize)]
+pub struct EventWindow {
+    #[serde(default = "primary")]
+    calendar_id: String,
+    from: String,
+    to: String,
+}
+
+/// GET …/calendar/events?from=&to=&calendar_id=: the events starting in [from, to), recurring
+/// ones expanded, in time order.
+pub(super) async fn calendar_events(
+    req: HttpRequest,
+    state: web::Data<WebState>,
+    service: Service,
+    IdPath(id): IdPath<IntegrationId>,
+) -> Result<HttpResponse, ApiFailure> {
+    const EXPECTED: &str = "expected ?from= and ?to= (RFC 3339, from before to), optional ?calendar_id=";
+    let started = Instant::now();
+    let window: EventWindow = query(&req, EXPECTED)?;
+    let in_order = match (rfc3339(&window.from), rfc3339(&window.to)) {
+        (Some(from), Some(to)) => from < to,
+        _ => false,
+    };
+    if !in_order || window.calendar_id.trim().is_empty() {
+        return Err(ApiFailure::BadRequest(EXPECTED));
+    }
+    let google = google_api(&state, &service.0, id).await?;
+    let result = google
+        .list_events(&window.calendar_id, &window.from, &window.to)
+        .await
+        .map(|events| json!({ "events": events }));
+    answer(
+        &state,
+        &service.0,
+        (id, "google"),
+        "Calendar events",
+        started,
+        result,
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -222,6 +395,96 @@ pub(super) async fn calendar_event(
         &service.0,
         (id, "google"),
         "Calendar event",
+        started,
+        result,
+    )
+    .await
+}
+
+/// GET …/drive/files: the first 100 files and folders of the connected user's Drive.
+pub(super) async fn drive_files(
+    state: web::Data<WebState>,
+    service: Service,
+    IdPath(id): IdPath<IntegrationId>,
+) -> Result<HttpResponse, ApiFailure> {
+    let started = Instant::now();
+    let google = google_api(&state, &service.0, id).await?;
+    let result = google.list_files().await.map(|files| json!({ "files": files }));
+    answer(&state, &service.0, (id, "google"), "Drive files", started, result).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewFolder {
+    name: String,
+    /// The id of the folder to create it in (else the Drive's root).
+    parent: Option<String>,
+}
+
+/// POST …/drive/folders: a new folder.
+pub(super) async fn drive_folder(
+    state: web::Data<WebState>,
+    service: Service,
+    IdPath(id): IdPath<IntegrationId>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiFailure> {
+    let started = Instant::now();
+    let folder: NewFolder = json_body(&body, "expected {\"name\", optional \"parent\"}")?;
+    let parent = folder.parent.as_deref();
+    if folder.name.trim().is_empty()
+        || folder.name.chars().count() > 1000
+        || parent.is_some_and(|p| p.trim().is_empty())
+    {
+        return Err(ApiFailure::BadRequest(
+            "name must be 1 to 1,000 characters, and parent a folder id",
+        ));
+    }
+    let google = google_api(&state, &service.0, id).await?;
+    let result = google.create_folder(&folder.name, parent).await;
+    answer(
+        &state,
+        &service.0,
+        (id, "google"),
+        "Drive folder",
+        started,
+        result,
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShareRequest {
+    email: String,
+    role: String,
+}
+
+/// POST …/drive/files/{file_id}/permissions: shares a file or folder with a person.
+pub(super) async fn drive_share(
+    req: HttpRequest,
+    state: web::Data<WebState>,
+    service: Service,
+    IdPath(id): IdPath<IntegrationId>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiFailure> {
+    const EXPECTED: &str = "expected {\"email\", \"role\": reader, commenter or writer}";
+    let started = Instant::now();
+    let share: ShareRequest = json_body(&body, EXPECTED)?;
+    let email = Email::parse(&share.email).map_err(|_| ApiFailure::BadRequest(EXPECTED))?;
+    if !matches!(share.role.as_str(), "reader" | "commenter" | "writer") {
+        return Err(ApiFailure::BadRequest(EXPECTED));
+    }
+    let file_id = req.match_info().query("file_id");
+    let google = google_api(&state, &service.0, id).await?;
+    let result = google
+        .share(file_id, email.as_str(), &share.role)
+        .await
+        .map(|permission| json!({ "id": permission }));
+    answer(
+        &state,
+        &service.0,
+        (id, "google"),
+        "Drive sharing",
         started,
         result,
     )

@@ -15,7 +15,11 @@ use super::WebState;
 use crate::api_tokens::{self, ServiceClient};
 use crate::domain::IntegrationId;
 use crate::integrations::provider_api::ApiError;
-use actions::{calendar_event, email, list_integrations, slack_message};
+use actions::{
+    calendar_event, calendar_events, calendars, drive_files, drive_folder, drive_share, email,
+    list_integrations, slack_channels, slack_message, slack_new_channel, slack_team, slack_user_by_email,
+    slack_users,
+};
 pub use auth::{ApiLimits, Service};
 pub use errors::ApiFailure;
 use openapi::openapi;
@@ -30,7 +34,17 @@ super::route_table! {
     get "/api/v1/openapi.json" => openapi;
     get "/api/v1/integrations" => list_integrations;
     post "/api/v1/integrations/{id}/slack/messages" => slack_message;
+    get "/api/v1/integrations/{id}/slack/channels" => slack_channels;
+    post "/api/v1/integrations/{id}/slack/channels" => slack_new_channel;
+    get "/api/v1/integrations/{id}/slack/users" => slack_users;
+    get "/api/v1/integrations/{id}/slack/users/lookup" => slack_user_by_email;
+    get "/api/v1/integrations/{id}/slack/team" => slack_team;
+    get "/api/v1/integrations/{id}/calendar/calendars" => calendars;
+    get "/api/v1/integrations/{id}/calendar/events" => calendar_events;
     post "/api/v1/integrations/{id}/calendar/events" => calendar_event;
+    get "/api/v1/integrations/{id}/drive/files" => drive_files;
+    post "/api/v1/integrations/{id}/drive/folders" => drive_folder;
+    post "/api/v1/integrations/{id}/drive/files/{file_id}/permissions" => drive_share;
     post "/api/v1/integrations/{id}/email" => email;
     route "/api/v1/integrations/{id}/proxy/{tail:.*}" => proxy;
 }
