@@ -10,7 +10,8 @@
 //!   cargo bench --bench webhooks                                  # SQLite
 //!   BENCH_DATABASE_URL=postgres://postgres@127.0.0.1/test cargo bench --bench webhooks
 //!
-//! Knobs: BENCH_SECONDS (per phase, default 8), BENCH_CONCURRENCY (default 64).
+//! Knobs: BENCH_SECONDS (per phase, default 8), BENCH_CONCURRENCY (default 64), BENCH_BINARY
+//! (another build of the app to drive instead, e.g. an older commit's release binary).
 
 mod support;
 

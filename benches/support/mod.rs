@@ -181,7 +181,10 @@ pub fn start_server(
     port: u16,
     vars: &[(&str, &str)],
 ) -> Server {
-    let child = Command::new(env!("CARGO_BIN_EXE_targetym-integrations"))
+    // BENCH_BINARY: another build of the app (an older commit's), driven by the same load.
+    let binary =
+        std::env::var("BENCH_BINARY").unwrap_or_else(|_| env!("CARGO_BIN_EXE_targetym-integrations").into());
+    let child = Command::new(binary)
         .env_clear()
         .env("DATABASE_URL", database_url)
         .env("DATA_DIR", data_dir)

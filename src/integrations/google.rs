@@ -1,6 +1,6 @@
 //! Google Workspace for the platform: Calendar (calendars, events in a window, new events
-//! with attendees), Drive (files, folders, sharing), Gmail (send) and People (the connected
-//! user). Every call goes through the shared HTTP core.
+//! with attendees), Drive (files, folders, sharing) and Gmail (send). Every call goes through
+//! the shared HTTP core.
 
 use base64::Engine;
 use serde_json::{Value, json};
@@ -9,6 +9,13 @@ use super::provider_api::{ApiError, ApiRequest, ProviderApi};
 
 pub struct Google<'a> {
     api: ProviderApi<'a>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Calendar {
+    pub id: String,
+    pub summary: String,
+    pub primary: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -121,8 +128,8 @@ impl<'a> Google<'a> {
         self.api.send(&request).await?.json()
     }
 
-    /// (id, summary, primary) of the user's calendars.
-    pub async fn list_calendars(&self) -> Result<Vec<(String, String, bool)>, ApiError> {
+    /// The calendars in the user's list.
+    pub async fn list_calendars(&self) -> Result<Vec<Calendar>, ApiError> {
         let answer = self
             .call(ApiRequest::get(self.url("/calendar/v3/users/me/calendarList")))
             .await?;
@@ -132,14 +139,15 @@ impl<'a> Google<'a> {
             .into_iter()
             .flatten()
             .filter_map(|c| {
-                Some((
-                    c.get("id")?.as_str()?.to_owned(),
-                    c.get("summary")
+                Some(Calendar {
+                    id: c.get("id")?.as_str()?.to_owned(),
+                    summary: c
+                        .get("summary")
                         .and_then(Value::as_str)
                         .unwrap_or_default()
                         .to_owned(),
-                    c.get("primary").and_then(Value::as_bool).unwrap_or(false),
-                ))
+                    primary: c.get("primary").and_then(Value::as_bool).unwrap_or(false),
+                })
             })
             .collect())
     }
@@ -234,17 +242,6 @@ impl<'a> Google<'a> {
             &json!({ "raw": raw }),
         );
         text(&self.call(request).await?, "/id")
-    }
-
-    /// (display name, email) of the connected user.
-    pub async fn me(&self) -> Result<(String, String), ApiError> {
-        let request =
-            ApiRequest::get(self.url("/v1/people/me")).query("personFields", "names,emailAddresses");
-        let answer = self.call(request).await?;
-        Ok((
-            text(&answer, "/names/0/displayName")?,
-            text(&answer, "/emailAddresses/0/value")?,
-        ))
     }
 }
 

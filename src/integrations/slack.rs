@@ -23,6 +23,12 @@ pub struct Channel {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Team {
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct User {
     pub id: String,
     pub name: String,
@@ -184,14 +190,12 @@ impl<'a> Slack<'a> {
         answer.get("user").and_then(user).ok_or(ApiError::NotFound)
     }
 
-    /// team.info: (id, name).
-    pub async fn team_info(&self) -> Result<(String, String), ApiError> {
+    /// team.info: the workspace.
+    pub async fn team_info(&self) -> Result<Team, ApiError> {
         let answer = self.call(ApiRequest::get(self.method("team.info"))).await?;
-        Ok((text(&answer, "/team/id")?, text(&answer, "/team/name")?))
-    }
-
-    /// auth.test: the health call.
-    pub async fn auth_test(&self) -> Result<Value, ApiError> {
-        self.call(ApiRequest::get(self.method("auth.test"))).await
+        Ok(Team {
+            id: text(&answer, "/team/id")?,
+            name: text(&answer, "/team/name")?,
+        })
     }
 }

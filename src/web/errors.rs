@@ -1,11 +1,29 @@
-//! Errors as the browser sees them: one enum, one status mapping, one page. Nothing internal
-//! reaches the response; internal causes are logged with the request id.
+//! Errors as the browser sees them: one enum, one status mapping, one page.
+//!
+//! The policy, for pages and htmx partials (the JSON API has its own table, `api::ApiFailure`,
+//! and webhook deliveries theirs, `webhooks::Refused`):
+//! - Nothing there, another organization's id, or a path segment that is not an id: 404.
+//!   Whether a row exists elsewhere is never told apart from a wrong id.
+//! - Not signed in, or the session expired: 303 to /login (`HX-Redirect` for htmx).
+//! - A cross-site request or a wrong CSRF token: 403. A malformed request: 400, with a
+//!   sentence that says what to fix when we know it. Refused by the current state: 409, with
+//!   the service's sentence. Too large: 413. Too many attempts: 429 with Retry-After.
+//! - The database unreachable or refusing writes: 503 with Retry-After; anything else: 500.
+//!   Both say that nothing was changed.
+//!
+//! The user sees a title and a human sentence: a page, or for htmx only the sentence, swapped
+//! into the page's `#errors` (`middleware::htmx_errors`). Causes (database messages, template
+//! errors, what a check refused) go to the log with the request id, never into the answer.
+//! A service error becomes a `WebError` here, in the `From` impls below; handlers match only
+//! the outcomes they show otherwise (a form's own sentence, a flash message).
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpResponse, ResponseError};
 use askama::Template;
 
+use crate::api_tokens::CreateTokenError;
 use crate::db::DbError;
+use crate::integrations::{ConnectError, DisconnectError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum WebError {
@@ -49,6 +67,37 @@ impl From<DbError> for WebError {
                 info,
             )) => WebError::Unavailable(info.message().to_owned()),
             other => WebError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<ConnectError> for WebError {
+    fn from(e: ConnectError) -> Self {
+        match e {
+            ConnectError::UnknownProvider | ConnectError::UnknownIntegration => WebError::NotFound,
+            ConnectError::NotConfigured(name) => WebError::Conflict(format!(
+                "{name} cannot be connected yet: an operator must set its client ID and secret first."
+            )),
+            ConnectError::Db(e) => e.into(),
+        }
+    }
+}
+
+impl From<DisconnectError> for WebError {
+    fn from(e: DisconnectError) -> Self {
+        match e {
+            DisconnectError::NotFound => WebError::NotFound,
+            DisconnectError::Db(e) => e.into(),
+        }
+    }
+}
+
+impl From<CreateTokenError> for WebError {
+    fn from(e: CreateTokenError) -> Self {
+        match e {
+            // A chosen integration that is not the organization's: as if it did not exist.
+            CreateTokenError::UnknownIntegration => WebError::NotFound,
+            CreateTokenError::Db(e) => e.into(),
         }
     }
 }

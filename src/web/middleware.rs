@@ -17,6 +17,7 @@ use futures_util::FutureExt;
 use tracing::Instrument;
 
 use super::WebState;
+use super::api::ApiFailure;
 use super::errors::WebError;
 use super::session::csrf_matches;
 
@@ -122,10 +123,7 @@ impl ResponseError for HandlerPanicked {
     fn error_response(&self) -> HttpResponse {
         let page = WebError::Internal(String::new()).page();
         let mut response = if self.api {
-            HttpResponse::InternalServerError().json(serde_json::json!({
-                "error": "internal",
-                "message": "an unexpected error occurred; nothing was changed",
-            }))
+            ApiFailure::Internal.error_response()
         } else if self.htmx {
             htmx_fragment(page)
         } else {

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod assets;
 pub mod errors;
+mod ids;
 pub mod middleware;
 mod pages;
 pub mod session;

@@ -20,9 +20,10 @@ pub(super) async fn receive_asana(
         learn_secret(ctx, row, handshake.as_bytes()).await?;
         return Ok(Ack::Header("X-Hook-Secret", handshake.to_owned()));
     }
-    let secret = open_secret(ctx, row).ok_or_else(|| rejected(ctx, "asana", Rejection::MissingSignature))?;
+    let secret = open_secret(ctx, row)
+        .ok_or_else(|| rejected(ctx, &row.provider_slug, Rejection::MissingSignature))?;
     verify::sha256_bare(&secret, delivery.header("x-hook-signature"), delivery.body)
-        .map_err(|r| rejected(ctx, "asana", r))?;
+        .map_err(|r| rejected(ctx, &row.provider_slug, r))?;
     let json: Value = serde_json::from_slice(delivery.body)
         .map_err(|_| WebhookError::BadRequest("the body is not JSON"))?;
     let count = json.get("events").and_then(Value::as_array).map_or(0, Vec::len);

@@ -21,8 +21,8 @@ pub(super) async fn receive_graph(
     if let Some(token) = delivery.query.get("validationToken") {
         return Ok(Ack::Text(token.clone()));
     }
-    let secret =
-        open_secret(ctx, row).ok_or_else(|| rejected(ctx, "microsoft", Rejection::MissingSignature))?;
+    let secret = open_secret(ctx, row)
+        .ok_or_else(|| rejected(ctx, &row.provider_slug, Rejection::MissingSignature))?;
     let json: Value = serde_json::from_slice(delivery.body)
         .map_err(|_| WebhookError::BadRequest("the body is not JSON"))?;
     let items = json
@@ -36,7 +36,7 @@ pub(super) async fn receive_graph(
                 .is_some_and(|state| verify::secrets_match(&secret, state.as_bytes()))
         });
     if !all_match {
-        return Err(rejected(ctx, "microsoft", Rejection::BadSignature));
+        return Err(rejected(ctx, &row.provider_slug, Rejection::BadSignature));
     }
     for item in items {
         let bytes = without_secrets(item.clone(), GRAPH_SECRETS);

@@ -26,12 +26,12 @@ pub(super) async fn receive_notion(
             .get("verification_token")
             .and_then(Value::as_str)
             .filter(|t| !t.is_empty() && t.len() <= 256)
-            .ok_or_else(|| rejected(ctx, "notion", Rejection::MissingSignature))?;
+            .ok_or_else(|| rejected(ctx, &row.provider_slug, Rejection::MissingSignature))?;
         learn_secret(ctx, row, token.as_bytes()).await?;
         return Ok(Ack::Stored);
     };
     verify::sha256_prefixed(&secret, delivery.header("x-notion-signature"), delivery.body)
-        .map_err(|r| rejected(ctx, "notion", r))?;
+        .map_err(|r| rejected(ctx, &row.provider_slug, r))?;
     let json: Value = serde_json::from_slice(delivery.body)
         .map_err(|_| WebhookError::BadRequest("the body is not JSON"))?;
     let dedup = json

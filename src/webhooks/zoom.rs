@@ -14,7 +14,8 @@ pub(super) async fn receive_zoom(
     row: &WebhookRow,
     delivery: &Delivery<'_>,
 ) -> Result<Ack, WebhookError> {
-    let secret = open_secret(ctx, row).ok_or_else(|| rejected(ctx, "zoom", Rejection::MissingSignature))?;
+    let secret = open_secret(ctx, row)
+        .ok_or_else(|| rejected(ctx, &row.provider_slug, Rejection::MissingSignature))?;
     verify::zoom(
         &secret,
         delivery.header("x-zm-request-timestamp"),
@@ -22,7 +23,7 @@ pub(super) async fn receive_zoom(
         delivery.body,
         now_unix(),
     )
-    .map_err(|r| rejected(ctx, "zoom", r))?;
+    .map_err(|r| rejected(ctx, &row.provider_slug, r))?;
     let json: Value = serde_json::from_slice(delivery.body)
         .map_err(|_| WebhookError::BadRequest("the body is not JSON"))?;
     if json.get("event").and_then(Value::as_str) == Some("endpoint.url_validation") {

@@ -35,6 +35,10 @@ const NOT_ORG_DATA: &[(&str, &str)] = &[
         "a provider API path, behind the {id} of the same route",
     ),
     ("{file}", "a public static asset"),
+    (
+        "{file_id}",
+        "a Drive file at the provider, behind the {id} of the same route",
+    ),
 ];
 
 /// Routes whose ids are not looked up per organization, and what guards them instead.
@@ -61,6 +65,7 @@ fn with_ids(route: &Route, ids: &Ids) -> Option<String> {
             "{slug}" => "slack".to_owned(),
             "{tail:.*}" => "me".to_owned(),
             "{file}" => "app.css".to_owned(),
+            "{file_id}" => "file-1".to_owned(),
             other => panic!(
                 "route {} {} takes {other}: classify it in tests/api/cross_org.rs",
                 route.method, route.path
@@ -167,17 +172,24 @@ async fn request(
     };
     let url = t.app.url(path);
     if route.path.starts_with("/api/v1/") {
-        // A valid body for each call, so that only the id can refuse it.
+        // A valid query and body for each call, so that only the id can refuse it.
+        let query = match (route.method, route.path.rsplit('/').next()) {
+            ("GET", Some("lookup")) => "?email=ada@acme.example",
+            ("GET", Some("events")) => "?from=2026-01-01T00:00:00Z&to=2026-01-02T00:00:00Z",
+            _ => "",
+        };
         let body = match route.path.rsplit('/').next() {
             Some("messages") => r#"{"channel":"C1","text":"hi"}"#,
             Some("events") => {
                 r#"{"summary":"s","start":"2026-01-01T10:00:00Z","end":"2026-01-01T11:00:00Z"}"#
             }
             Some("email") => r#"{"to":"x@example.com","subject":"s","body":"b"}"#,
+            Some("channels" | "folders") => r#"{"name":"intruders"}"#,
+            Some("permissions") => r#"{"email":"eve@evil.example","role":"writer"}"#,
             _ => "",
         };
         return Client::new()
-            .request(method, url)
+            .request(method, format!("{url}{query}"))
             .bearer_auth(bearer)
             .header("content-type", "application/json")
             .body(body)
@@ -360,4 +372,52 @@ fn every_placeholder_of_the_router_is_classified() {
         webhook: "w".into(),
     };
     assert!(all_routes().filter_map(|route| with_ids(route, &ids)).count() > 0);
+}
+
+#[tokio::test]
+async fn a_malformed_id_is_not_found_in_each_surfaces_shape() {
+    let t = crate::webhooks::app().await;
+    let (_, token) = service_token(&t.app, "ada@acme.example").await;
+    let malformed = Ids {
+        integration: "not-an-id".into(),
+        event: "not-an-id".into(),
+        api_token: "not-an-id".into(),
+        webhook: "not-an-id".into(),
+    };
+    for route in all_routes() {
+        let Some(path) = with_ids(route, &malformed) else {
+            continue;
+        };
+        let res = request(&t, &t.admin, &token, route, &path).await;
+        assert_eq!(res.status(), StatusCode::NOT_FOUND, "{} {path}", route.method);
+        if route.path.starts_with("/api/") {
+            assert_eq!(
+                res.json::<serde_json::Value>().await.unwrap(),
+                serde_json::json!({"error": "not_found", "message": "no such integration"}),
+                "{path}"
+            );
+            continue;
+        }
+        assert!(
+            res.text().await.unwrap().contains("<h1>Page not found</h1>"),
+            "{} {path}: the not-found page",
+            route.method
+        );
+        if route.method == "GET" {
+            let res = t
+                .admin
+                .get(t.app.url(&path))
+                .header("HX-Request", "true")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), StatusCode::NOT_FOUND, "htmx GET {path}");
+            assert_eq!(res.headers()["hx-retarget"], "#errors", "htmx GET {path}");
+            let fragment = res.text().await.unwrap();
+            assert!(
+                fragment.starts_with("<p class=\"alert error\" role=\"alert\">There is nothing here"),
+                "htmx GET {path}: {fragment}"
+            );
+        }
+    }
 }

@@ -280,45 +280,46 @@ async fn the_openapi_document_parses_and_lists_every_route() {
         paths,
         [
             "/integrations",
+            "/integrations/{id}/calendar/calendars",
             "/integrations/{id}/calendar/events",
+            "/integrations/{id}/drive/files",
+            "/integrations/{id}/drive/files/{file_id}/permissions",
+            "/integrations/{id}/drive/folders",
             "/integrations/{id}/email",
             "/integrations/{id}/proxy/{path}",
+            "/integrations/{id}/slack/channels",
             "/integrations/{id}/slack/messages",
+            "/integrations/{id}/slack/team",
+            "/integrations/{id}/slack/users",
+            "/integrations/{id}/slack/users/lookup",
             "/openapi.json"
         ]
     );
+    // Every action is documented with its method.
+    for (method, action, _, _) in provider_actions() {
+        let documented = action.split('?').next().unwrap().replace("file-1", "{file_id}");
+        let operation =
+            &doc["paths"][format!("/integrations/{{id}}/{documented}")][method.as_str().to_lowercase()];
+        assert!(operation["summary"].is_string(), "{method} {action}");
+    }
     // Every documented operation answers (not 404 from the router) on the real server.
     let token = service_token(&t, &t.admin, "svc").await;
     let some_id = uuid::Uuid::new_v4();
-    let calls = [
-        (
-            reqwest::Method::GET,
-            "/api/v1/integrations".to_owned(),
-            Value::Null,
-        ),
-        (
-            reqwest::Method::POST,
-            format!("/api/v1/integrations/{some_id}/slack/messages"),
-            json!({"channel": "C", "text": "t"}),
-        ),
-        (
-            reqwest::Method::POST,
-            format!("/api/v1/integrations/{some_id}/calendar/events"),
-            json!({"summary": "s", "start": "2026-12-01T10:00:00Z", "end": "2026-12-01T11:00:00Z"}),
-        ),
-        (
-            reqwest::Method::POST,
-            format!("/api/v1/integrations/{some_id}/email"),
-            json!({"to": "a@b.example", "subject": "s", "body": "b"}),
-        ),
+    let mut calls = vec![
+        (reqwest::Method::GET, "/api/v1/integrations".to_owned(), None),
         (
             reqwest::Method::GET,
             format!("/api/v1/integrations/{some_id}/proxy/x"),
-            Value::Null,
+            None,
         ),
     ];
+    calls.extend(
+        provider_actions().into_iter().map(|(method, action, body, _)| {
+            (method, format!("/api/v1/integrations/{some_id}/{action}"), body)
+        }),
+    );
     for (method, path, body) in calls {
-        let res = api(&t, Some(&token), method, &path, (!body.is_null()).then_some(body)).await;
+        let res = api(&t, Some(&token), method, &path, body).await;
         let body: Value = res.json().await.unwrap();
         assert!(
             body.get("error").is_none_or(|e| e == "not_found"),
@@ -679,38 +680,154 @@ async fn the_proxy_passes_method_body_status_and_content_type_and_tokens_show_th
     assert!(!page.contains("<td>never</td>"), "the last use is shown");
 }
 
-#[tokio::test]
-async fn the_slack_client_reads_channels_users_and_the_team() {
-    use targetym_integrations::domain::IntegrationId;
-    use targetym_integrations::integrations::provider_api::ProviderApi;
-    use targetym_integrations::integrations::slack::Slack;
-    let (t, id, _) = slack_setup().await;
-    let org = t.app.org_of("ada@acme.example").await;
-    let api = ProviderApi::for_integration(&t.app.ctx, org, IntegrationId::parse(&id).unwrap())
+/// GET `path` with `token`: (status, JSON body).
+async fn get_json(t: &OAuthApp, token: &str, path: &str) -> (StatusCode, Value) {
+    let res = api(t, Some(token), reqwest::Method::GET, path, None).await;
+    (res.status(), res.json().await.unwrap())
+}
+
+/// The messages of the audit log's API calls, oldest first.
+async fn api_call_entries(t: &OAuthApp) -> Vec<String> {
+    use diesel::prelude::*;
+    use targetym_integrations::db::schema::integration_sync_logs as logs;
+    t.app
+        .ctx
+        .db
+        .run(|conn| {
+            Ok(logs::table
+                .filter(logs::kind.eq("api_call"))
+                .order((logs::created_at, logs::id))
+                .select(logs::message)
+                .load::<String>(conn)?)
+        })
         .await
-        .unwrap();
-    let slack = Slack::new(api);
-    let created = slack.create_channel("onboarding-2026", false).await.unwrap();
-    let channels = slack.list_channels().await.unwrap();
-    assert!(channels.iter().any(|c| c.name == "general"));
-    assert!(channels.contains(&created));
-    let users = slack.list_users().await.unwrap();
-    assert!(
-        users
-            .iter()
-            .any(|u| u.email.as_deref() == Some("bob@acme.example"))
-    );
-    let ada = slack.lookup_user_by_email("ada@acme.example").await.unwrap();
-    assert_eq!(ada.id, "U-ADA");
-    assert!(matches!(
-        slack.lookup_user_by_email("nobody@acme.example").await,
-        Err(targetym_integrations::integrations::provider_api::ApiError::NotFound)
-    ));
+        .unwrap()
+}
+
+#[tokio::test]
+async fn slack_channels_users_and_the_team_through_the_api() {
+    let (t, id, token) = slack_setup().await;
+    let base = format!("/api/v1/integrations/{id}/slack");
+
+    let res = api(
+        &t,
+        Some(&token),
+        reqwest::Method::POST,
+        &format!("{base}/channels"),
+        Some(json!({"name": "onboarding-2026"})),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let created: Value = res.json().await.unwrap();
     assert_eq!(
-        slack.team_info().await.unwrap(),
-        ("T-MOCK".to_owned(), "Mock Workspace".to_owned())
+        created,
+        json!({"id": "C-1", "name": "onboarding-2026", "is_private": false})
     );
-    assert_eq!(slack.auth_test().await.unwrap()["team_id"], "T-MOCK");
+    let call = t.mock.api_calls().pop().unwrap();
+    assert_eq!(
+        (call.method.as_str(), call.path.as_str()),
+        ("POST", "/api/conversations.create")
+    );
+    let (status, channels) = get_json(&t, &token, &format!("{base}/channels")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        channels,
+        json!({"channels": [
+            {"id": "C-GENERAL", "name": "general", "is_private": false},
+            {"id": "C-HR", "name": "hr", "is_private": false},
+            created,
+        ]})
+    );
+    // Slack's refusal (a taken name) comes back typed; a malformed body is ours to refuse.
+    let res = api(
+        &t,
+        Some(&token),
+        reqwest::Method::POST,
+        &format!("{base}/channels"),
+        Some(json!({"name": "onboarding-2026"})),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        res.json::<Value>().await.unwrap(),
+        json!({"error": "provider_rejected", "message": "name_taken"})
+    );
+    for bad in [
+        json!({}),
+        json!({"name": ""}),
+        json!({"name": "x".repeat(81)}),
+        json!({"name": "x", "topic": "t"}),
+    ] {
+        let res = api(
+            &t,
+            Some(&token),
+            reqwest::Method::POST,
+            &format!("{base}/channels"),
+            Some(bad.clone()),
+        )
+        .await;
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{bad}");
+    }
+
+    let (status, users) = get_json(&t, &token, &format!("{base}/users")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        users,
+        json!({"users": [
+            {"id": "U-ADA", "name": "ada", "real_name": "Ada Lovelace", "email": "ada@acme.example"},
+            {"id": "U-BOB", "name": "bob", "real_name": "Bob Martin", "email": "bob@acme.example"},
+        ]})
+    );
+    let (status, bob) = get_json(
+        &t,
+        &token,
+        &format!("{base}/users/lookup?email=Bob%40Acme.example"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(bob, users["users"][1]);
+    let call = t.mock.api_calls().pop().unwrap();
+    assert_eq!(
+        (call.path.as_str(), call.query.as_str()),
+        ("/api/users.lookupByEmail", "email=bob%40acme.example")
+    );
+    let (status, nobody) = get_json(
+        &t,
+        &token,
+        &format!("{base}/users/lookup?email=nobody@acme.example"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(nobody["error"], "provider_not_found", "{nobody}");
+    let calls = t.mock.api_calls().len();
+    for query in ["", "?email=", "?email=not-an-address", "?mail=ada@acme.example"] {
+        let (status, body) = get_json(&t, &token, &format!("{base}/users/lookup{query}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body}");
+        assert_eq!(body["error"], "bad_request");
+    }
+    assert_eq!(t.mock.api_calls().len(), calls, "refused before Slack");
+
+    let (status, team) = get_json(&t, &token, &format!("{base}/team")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(team, json!({"id": "T-MOCK", "name": "Mock Workspace"}));
+
+    // Every call is on the record, failures included.
+    let entries = api_call_entries(&t).await;
+    for what in [
+        "Slack channel (",
+        "Slack channels (",
+        "Slack users (",
+        "Slack user lookup (",
+        "Slack team (",
+    ] {
+        assert!(
+            entries
+                .iter()
+                .any(|e| e.starts_with(what) && e.contains("\"hr-service\"")),
+            "{what}: {entries:?}"
+        );
+    }
+    assert_eq!(entries.len(), 7, "{entries:?}");
 }
 
 async fn google_integration(t: &OAuthApp) -> String {
@@ -830,57 +947,296 @@ async fn calendar_events_and_emails_through_google() {
 }
 
 #[tokio::test]
-async fn the_google_client_reads_calendars_events_files_and_the_user() {
-    use targetym_integrations::domain::IntegrationId;
-    use targetym_integrations::integrations::google::{Google, NewEvent};
-    use targetym_integrations::integrations::provider_api::ProviderApi;
+async fn calendars_events_files_and_folders_through_the_api() {
     let t = oauth_app().await;
     let id = google_integration(&t).await;
-    let org = t.app.org_of("ada@acme.example").await;
-    let api = ProviderApi::for_integration(&t.app.ctx, org, IntegrationId::parse(&id).unwrap())
-        .await
-        .unwrap();
-    let google = Google::new(api);
-    let calendars = google.list_calendars().await.unwrap();
-    assert!(calendars.iter().any(|(_, _, primary)| *primary));
-    let new = NewEvent {
-        summary: "Onboarding".into(),
-        description: None,
-        start: "2026-12-02T09:00:00Z".into(),
-        end: "2026-12-02T10:00:00Z".into(),
-        attendees: vec!["ada@acme.example".into()],
-    };
-    let created = google.create_event("primary", &new).await.unwrap();
-    let window = google
-        .list_events("primary", "2026-12-02T00:00:00Z", "2026-12-03T00:00:00Z")
-        .await
-        .unwrap();
-    assert_eq!(window, vec![created.clone()]);
-    assert!(
-        google
-            .list_events("primary", "2026-12-03T00:00:00Z", "2026-12-04T00:00:00Z")
-            .await
-            .unwrap()
-            .is_empty()
-    );
-    let folder = google.create_folder("Onboarding — Ada", None).await.unwrap();
-    assert_eq!(folder.mime_type, "application/vnd.google-apps.folder");
-    assert!(google.list_files().await.unwrap().contains(&folder));
-    assert!(
-        google
-            .share(&folder.id, "ada@acme.example", "writer")
-            .await
-            .unwrap()
-            .starts_with("perm-")
-    );
-    assert!(matches!(
-        google.share("no-such-file", "ada@acme.example", "reader").await,
-        Err(targetym_integrations::integrations::provider_api::ApiError::NotFound)
-    ));
+    let token = service_token(&t, &t.admin, "onboarding").await;
+    let base = format!("/api/v1/integrations/{id}");
+
+    let (status, calendars) = get_json(&t, &token, &format!("{base}/calendar/calendars")).await;
+    assert_eq!(status, StatusCode::OK);
     assert_eq!(
-        google.me().await.unwrap(),
-        ("Ada Mock".to_owned(), "ada@mock.example".to_owned())
+        calendars,
+        json!({"calendars": [
+            {"id": "primary-id@mock", "summary": "Ada", "primary": true},
+            {"id": "hr@mock", "summary": "HR", "primary": false},
+        ]})
     );
+
+    let event =
+        json!({"summary": "Onboarding", "start": "2026-12-02T09:00:00Z", "end": "2026-12-02T10:00:00Z"});
+    let res = api(
+        &t,
+        Some(&token),
+        reqwest::Method::POST,
+        &format!("{base}/calendar/events"),
+        Some(event),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let created: Value = res.json().await.unwrap();
+    let window = |from: &str, to: &str| format!("{base}/calendar/events?from={from}&to={to}");
+    let (status, events) = get_json(
+        &t,
+        &token,
+        &window("2026-12-02T00:00:00Z", "2026-12-03T00:00:00Z"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(events, json!({"events": [created]}));
+    let call = t.mock.api_calls().pop().unwrap();
+    assert_eq!(call.path, "/calendar/v3/calendars/primary/events");
+    assert!(call.query.contains("singleEvents=true") && call.query.contains("orderBy=startTime"));
+    let (_, later) = get_json(
+        &t,
+        &token,
+        &window("2026-12-03T00:00:00Z", "2026-12-04T00:00:00Z"),
+    )
+    .await;
+    assert_eq!(later, json!({"events": []}));
+    let (status, other) = get_json(
+        &t,
+        &token,
+        &format!(
+            "{base}/calendar/events?calendar_id=hr%40mock&from=2026-12-02T00:00:00Z&to=2026-12-03T00:00:00Z"
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(other, json!({"events": []}), "another calendar's events");
+    let calls = t.mock.api_calls().len();
+    for query in [
+        "",
+        "?from=2026-12-02T00:00:00Z",
+        "?from=tomorrow&to=2026-12-03T00:00:00Z",
+        "?from=2026-12-03T00:00:00Z&to=2026-12-02T00:00:00Z",
+        "?calendar_id=&from=2026-12-02T00:00:00Z&to=2026-12-03T00:00:00Z",
+    ] {
+        let (status, body) = get_json(&t, &token, &format!("{base}/calendar/events{query}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body}");
+    }
+    assert_eq!(t.mock.api_calls().len(), calls, "refused before Google");
+
+    let (status, files) = get_json(&t, &token, &format!("{base}/drive/files")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(files, json!({"files": []}));
+    let res = api(
+        &t,
+        Some(&token),
+        reqwest::Method::POST,
+        &format!("{base}/drive/folders"),
+        Some(json!({"name": "Onboarding — Ada"})),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let folder: Value = res.json().await.unwrap();
+    assert_eq!(
+        folder,
+        json!({"id": "file-1", "name": "Onboarding — Ada", "mime_type": "application/vnd.google-apps.folder"})
+    );
+    let res = api(
+        &t,
+        Some(&token),
+        reqwest::Method::POST,
+        &format!("{base}/drive/folders"),
+        Some(json!({"name": "Contracts", "parent": "file-1"})),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let sent: Value = serde_json::from_str(&t.mock.api_calls().pop().unwrap().body).unwrap();
+    assert_eq!(sent["parents"], json!(["file-1"]));
+    let (_, files) = get_json(&t, &token, &format!("{base}/drive/files")).await;
+    let names: Vec<&str> = files["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Onboarding — Ada", "Contracts"]);
+    for bad in [
+        json!({}),
+        json!({"name": " "}),
+        json!({"name": "x", "parent": ""}),
+        json!({"name": "x", "color": "red"}),
+    ] {
+        let res = api(
+            &t,
+            Some(&token),
+            reqwest::Method::POST,
+            &format!("{base}/drive/folders"),
+            Some(bad.clone()),
+        )
+        .await;
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{bad}");
+    }
+
+    let permissions = |file: &str| format!("{base}/drive/files/{file}/permissions");
+    let share = json!({"email": "ada@acme.example", "role": "writer"});
+    let res = api(
+        &t,
+        Some(&token),
+        reqwest::Method::POST,
+        &permissions("file-1"),
+        Some(share),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.json::<Value>().await.unwrap(), json!({"id": "perm-1"}));
+    let call = t.mock.api_calls().pop().unwrap();
+    assert_eq!(call.path, "/drive/v3/files/file-1/permissions");
+    let sent: Value = serde_json::from_str(&call.body).unwrap();
+    assert_eq!(
+        sent,
+        json!({"type": "user", "role": "writer", "emailAddress": "ada@acme.example"})
+    );
+    let share = json!({"email": "ada@acme.example", "role": "reader"});
+    let res = api(
+        &t,
+        Some(&token),
+        reqwest::Method::POST,
+        &permissions("no-such-file"),
+        Some(share),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    assert_eq!(res.json::<Value>().await.unwrap()["error"], "provider_not_found");
+    for bad in [
+        json!({"email": "ada@acme.example", "role": "owner"}),
+        json!({"email": "not-an-address", "role": "reader"}),
+        json!({"email": "ada@acme.example"}),
+    ] {
+        let res = api(
+            &t,
+            Some(&token),
+            reqwest::Method::POST,
+            &permissions("file-1"),
+            Some(bad.clone()),
+        )
+        .await;
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{bad}");
+    }
+
+    let entries = api_call_entries(&t).await;
+    for what in [
+        "Calendars (",
+        "Calendar events (",
+        "Drive files (",
+        "Drive folder (",
+        "Drive sharing (",
+    ] {
+        assert!(
+            entries
+                .iter()
+                .any(|e| e.starts_with(what) && e.contains("\"onboarding\"")),
+            "{what}: {entries:?}"
+        );
+    }
+}
+
+/// Every action on an integration's provider, with a valid query or body: (method, path
+/// after the integration's id, body, the provider it needs).
+fn provider_actions() -> Vec<(reqwest::Method, &'static str, Option<Value>, &'static str)> {
+    use reqwest::Method;
+    vec![
+        (
+            Method::POST,
+            "slack/messages",
+            Some(json!({"channel": "C-HR", "text": "hi"})),
+            "slack",
+        ),
+        (Method::GET, "slack/channels", None, "slack"),
+        (
+            Method::POST,
+            "slack/channels",
+            Some(json!({"name": "intruders"})),
+            "slack",
+        ),
+        (Method::GET, "slack/users", None, "slack"),
+        (
+            Method::GET,
+            "slack/users/lookup?email=ada@acme.example",
+            None,
+            "slack",
+        ),
+        (Method::GET, "slack/team", None, "slack"),
+        (Method::GET, "calendar/calendars", None, "google"),
+        (
+            Method::GET,
+            "calendar/events?from=2026-12-01T00:00:00Z&to=2026-12-02T00:00:00Z",
+            None,
+            "google",
+        ),
+        (
+            Method::POST,
+            "calendar/events",
+            Some(json!({"summary": "s", "start": "2026-12-01T10:00:00Z", "end": "2026-12-01T11:00:00Z"})),
+            "google",
+        ),
+        (Method::GET, "drive/files", None, "google"),
+        (
+            Method::POST,
+            "drive/folders",
+            Some(json!({"name": "Intruders"})),
+            "google",
+        ),
+        (
+            Method::POST,
+            "drive/files/file-1/permissions",
+            Some(json!({"email": "eve@evil.example", "role": "writer"})),
+            "google",
+        ),
+        (
+            Method::POST,
+            "email",
+            Some(json!({"to": "a@b.example", "subject": "s", "body": "b"})),
+            "google",
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn provider_actions_refuse_other_organizations_malformed_ids_and_the_wrong_provider() {
+    let (t, slack_id, token) = slack_setup().await;
+    let google_id = google_integration(&t).await;
+    let other = t.app.signed_in_admin("Beta Ltd", "bob@beta.example").await;
+    let theirs = service_token(&t, &other, "beta-service").await;
+    let calls = t.mock.api_calls().len();
+    let not_found = json!({"error": "not_found", "message": "no such integration"});
+    for (method, action, body, provider) in provider_actions() {
+        let (own, wrong, expected) = match provider {
+            "slack" => (&slack_id, &google_id, "this integration is not Slack"),
+            _ => (&google_id, &slack_id, "this integration is not Google Workspace"),
+        };
+        let path = |id: &str| format!("/api/v1/integrations/{id}/{action}");
+        let res = api(&t, Some(&theirs), method.clone(), &path(own), body.clone()).await;
+        assert_eq!(
+            res.status(),
+            StatusCode::NOT_FOUND,
+            "{action} as another organization"
+        );
+        assert_eq!(res.json::<Value>().await.unwrap(), not_found, "{action}");
+        for malformed in ["not-an-id", "1234"] {
+            let res = api(&t, Some(&token), method.clone(), &path(malformed), body.clone()).await;
+            assert_eq!(
+                res.status(),
+                StatusCode::NOT_FOUND,
+                "{action} with id {malformed}"
+            );
+            assert_eq!(res.json::<Value>().await.unwrap(), not_found, "{action}");
+        }
+        let res = api(&t, Some(&token), method.clone(), &path(wrong), body.clone()).await;
+        assert_eq!(
+            res.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{action} on the wrong provider"
+        );
+        assert_eq!(
+            res.json::<Value>().await.unwrap(),
+            json!({"error": "wrong_provider", "message": expected}),
+            "{action}"
+        );
+    }
+    assert_eq!(t.mock.api_calls().len(), calls, "nothing reached a provider");
 }
 
 #[tokio::test]

@@ -281,3 +281,79 @@ mock-provider = { path = "crates/mock-provider" }
     );
     assert!(as_dev && wrong.is_empty());
 }
+
+/// A built-in provider's slug written in code: what makes a provider special belongs on its
+/// definition (the catalogue), where the slugs are named once.
+fn slug_literals(code: &str) -> Vec<String> {
+    const SLUGS: [&str; 10] = [
+        "slack",
+        "google",
+        "microsoft",
+        "asana",
+        "notion",
+        "jira",
+        "linear",
+        "zoom",
+        "dropbox",
+        "github",
+    ];
+    code.lines()
+        .filter(|line| SLUGS.iter().any(|slug| line.contains(&format!("\"{slug}\""))))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn provider_specifics_live_on_the_provider_definition() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    sources(&root.join("src"), &mut files);
+    let mut found = Vec::new();
+    for file in files
+        .iter()
+        .filter(|f| !f.starts_with(root.join("src/providers/catalogue")))
+    {
+        let text = std::fs::read_to_string(file).unwrap();
+        let code = text.split("#[cfg(test)]\nmod tests").next().unwrap_or(&text);
+        for line in slug_literals(code) {
+            found.push(format!("{}: {}", file.display(), line.trim()));
+        }
+    }
+    assert!(found.is_empty(), "provider slugs in code:\n{}", found.join("\n"));
+    assert_eq!(slug_literals("if row.provider_slug == \"linear\" {").len(), 1);
+    assert!(slug_literals("if kind == WebhookKind::LinearSignature {").is_empty());
+}
+
+/// Lines of a source file's code, its unit tests left out.
+fn code_lines(text: &str) -> usize {
+    text.split("#[cfg(test)]\nmod tests")
+        .next()
+        .unwrap_or(text)
+        .lines()
+        .count()
+}
+
+/// One job per file: no file of the app's source is longer than this (the hand-written
+/// schema, which mirrors the migrations, and unit tests apart).
+const MAX_CODE_LINES: usize = 420;
+
+#[test]
+fn no_source_file_is_longer_than_one_job() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    sources(&root.join("src"), &mut files);
+    let long: Vec<String> = files
+        .iter()
+        .filter(|f| !f.ends_with("db/schema.rs"))
+        .filter_map(|f| {
+            let lines = code_lines(&std::fs::read_to_string(f).unwrap());
+            (lines > MAX_CODE_LINES).then(|| format!("{}: {lines} lines", f.display()))
+        })
+        .collect();
+    assert!(
+        long.is_empty(),
+        "split these along their seams:\n{}",
+        long.join("\n")
+    );
+    assert_eq!(code_lines("a\nb\n#[cfg(test)]\nmod tests {\n}\n"), 2);
+}

@@ -3,13 +3,13 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use actix_web::http::StatusCode;
-use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, web};
 
-use super::errors::{db_error, error};
+use super::errors::ApiFailure;
 use crate::api_tokens::{self, ServiceClient};
 use crate::web::WebState;
+use crate::web::ids::{PathId, path_id};
 
 /// Calls per service token, per instance: a token over its rate gets 429 with Retry-After,
 /// and one busy service cannot starve the others.
@@ -44,8 +44,8 @@ impl ApiLimits {
 pub struct Service(pub ServiceClient);
 
 impl FromRequest for Service {
-    type Error = actix_web::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, actix_web::Error>>>>;
+    type Error = ApiFailure;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiFailure>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
         let state = req.app_data::<web::Data<WebState>>().cloned();
@@ -56,39 +56,30 @@ impl FromRequest for Service {
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::to_owned);
         Box::pin(async move {
-            let unauthorized = || {
-                let mut response = error(
-                    StatusCode::UNAUTHORIZED,
-                    "unauthorized",
-                    "a valid service token is required",
-                );
-                response.headers_mut().insert(
-                    header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static("Bearer realm=\"targetym-integrations\""),
-                );
-                actix_web::error::InternalError::from_response("unauthorized", response).into()
-            };
             let (Some(state), Some(bearer)) = (state, bearer) else {
-                return Err(unauthorized());
+                return Err(ApiFailure::Unauthorized);
             };
-            match api_tokens::authenticate(&state.ctx.db, bearer.trim()).await {
-                Ok(Some(client)) => match state.api_limits.check(&client.token_id) {
-                    Ok(()) => Ok(Service(client)),
-                    Err(retry_after) => {
-                        let mut response = error(
-                            StatusCode::TOO_MANY_REQUESTS,
-                            "rate_limited",
-                            "this service token is over its rate; retry later",
-                        );
-                        response
-                            .headers_mut()
-                            .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
-                        Err(actix_web::error::InternalError::from_response("rate limited", response).into())
-                    }
-                },
-                Ok(None) => Err(unauthorized()),
-                Err(e) => Err(actix_web::error::InternalError::from_response("storage", db_error(e)).into()),
-            }
+            let client = api_tokens::authenticate(&state.ctx.db, bearer.trim())
+                .await?
+                .ok_or(ApiFailure::Unauthorized)?;
+            state
+                .api_limits
+                .check(&client.token_id)
+                .map_err(|retry_after_secs| ApiFailure::TokenOverRate { retry_after_secs })?;
+            Ok(Service(client))
         })
+    }
+}
+
+/// The typed id of an API route's `T::SEGMENT`; a segment that is not an id is the API's
+/// 404 `not_found`, as an unknown id is.
+pub struct ApiPath<T>(pub T);
+
+impl<T: PathId> FromRequest for ApiPath<T> {
+    type Error = ApiFailure;
+    type Future = std::future::Ready<Result<Self, ApiFailure>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        std::future::ready(path_id(req).map(ApiPath).ok_or(ApiFailure::UnknownIntegration))
     }
 }

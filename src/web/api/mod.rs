@@ -15,9 +15,13 @@ use super::WebState;
 use crate::api_tokens::{self, ServiceClient};
 use crate::domain::IntegrationId;
 use crate::integrations::provider_api::ApiError;
-use actions::{calendar_event, email, list_integrations, slack_message};
-pub use auth::{ApiLimits, Service};
-use errors::api_error;
+use actions::{
+    calendar_event, calendar_events, calendars, drive_files, drive_folder, drive_share, email,
+    list_integrations, slack_channels, slack_message, slack_new_channel, slack_team, slack_user_by_email,
+    slack_users,
+};
+pub use auth::{ApiLimits, ApiPath, Service};
+pub use errors::ApiFailure;
 use openapi::openapi;
 pub use openapi::openapi_document;
 use proxy::proxy;
@@ -30,7 +34,17 @@ super::route_table! {
     get "/api/v1/openapi.json" => openapi;
     get "/api/v1/integrations" => list_integrations;
     post "/api/v1/integrations/{id}/slack/messages" => slack_message;
+    get "/api/v1/integrations/{id}/slack/channels" => slack_channels;
+    post "/api/v1/integrations/{id}/slack/channels" => slack_new_channel;
+    get "/api/v1/integrations/{id}/slack/users" => slack_users;
+    get "/api/v1/integrations/{id}/slack/users/lookup" => slack_user_by_email;
+    get "/api/v1/integrations/{id}/slack/team" => slack_team;
+    get "/api/v1/integrations/{id}/calendar/calendars" => calendars;
+    get "/api/v1/integrations/{id}/calendar/events" => calendar_events;
     post "/api/v1/integrations/{id}/calendar/events" => calendar_event;
+    get "/api/v1/integrations/{id}/drive/files" => drive_files;
+    post "/api/v1/integrations/{id}/drive/folders" => drive_folder;
+    post "/api/v1/integrations/{id}/drive/files/{file_id}/permissions" => drive_share;
     post "/api/v1/integrations/{id}/email" => email;
     route "/api/v1/integrations/{id}/proxy/{tail:.*}" => proxy;
 }
@@ -39,13 +53,12 @@ super::route_table! {
 async fn record(
     state: &WebState,
     client: &ServiceClient,
-    integration: Option<(&str, &str)>,
+    integration: Option<(IntegrationId, &str)>,
     what: String,
     outcome: &Result<u16, String>,
     started: Instant,
 ) {
     let duration = started.elapsed().as_millis() as i64;
-    let integration = integration.and_then(|(id, provider)| Some((IntegrationId::parse(id)?, provider)));
     let stored = api_tokens::record_call(&state.ctx.db, client, integration, &what, outcome, duration).await;
     if let Err(e) = stored {
         tracing::warn!(error = %e, "could not record an API call");
@@ -56,11 +69,11 @@ async fn record(
 async fn answer<T: serde::Serialize>(
     state: &WebState,
     client: &ServiceClient,
-    (integration, provider): (&str, &str),
+    (integration, provider): (IntegrationId, &str),
     what: &str,
     started: Instant,
     result: Result<T, ApiError>,
-) -> HttpResponse {
+) -> Result<HttpResponse, ApiFailure> {
     let outcome = result.as_ref().map(|_| 200).map_err(ToString::to_string);
     record(
         state,
@@ -71,8 +84,5 @@ async fn answer<T: serde::Serialize>(
         started,
     )
     .await;
-    match result {
-        Ok(value) => HttpResponse::Ok().json(value),
-        Err(e) => api_error(&e),
-    }
+    Ok(HttpResponse::Ok().json(result?))
 }

@@ -18,6 +18,22 @@ pub fn openapi_document() -> Value {
         "503": { "description": "the provider or storage is unavailable", "content": { "application/json": { "schema": error } } },
     });
     let id = json!({ "name": "id", "in": "path", "required": true, "schema": { "type": "string", "format": "uuid" } });
+    // A read through a provider's client: its answer, or the usual errors.
+    let read = |summary: &str, answer: &str, wrong_provider: &str, schema: Value| {
+        json!({ "get": {
+            "summary": summary,
+            "parameters": [id],
+            "responses": { "200": { "description": answer, "content": { "application/json": { "schema": schema } } },
+                "401": errors["401"], "404": errors["404"], "409": errors["409"],
+                "422": { "description": wrong_provider }, "429": errors["429"], "503": errors["503"] },
+        } })
+    };
+    let list_of = |key: &str, schema: &str| {
+        json!({ "type": "object", "properties": {
+        key: { "type": "array", "items": { "$ref": format!("#/components/schemas/{schema}") } } } })
+    };
+    let not_slack = "not a Slack integration";
+    let not_google = "not a Google integration";
     json!({
         "openapi": "3.1.0",
         "info": { "title": "Targetym Integrations internal API", "version": "1.0.0",
@@ -39,6 +55,46 @@ pub fn openapi_document() -> Value {
                     "400": { "description": "malformed request" }, "401": errors["401"], "404": errors["404"], "409": errors["409"],
                     "422": { "description": "refused by Slack or not a Slack integration" }, "429": errors["429"], "503": errors["503"] },
             } },
+            "/integrations/{id}/slack/channels": {
+                "get": read("The workspace's channels (every page)", "the channels", not_slack, list_of("channels", "SlackChannel"))["get"],
+                "post": {
+                    "summary": "Create a Slack channel",
+                    "parameters": [id],
+                    "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/NewSlackChannel" } } } },
+                    "responses": { "200": { "description": "the channel", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/SlackChannel" } } } },
+                        "400": { "description": "malformed request" }, "401": errors["401"], "404": errors["404"], "409": errors["409"],
+                        "422": { "description": "refused by Slack (a taken or invalid name) or not a Slack integration" }, "429": errors["429"], "503": errors["503"] },
+                },
+            },
+            "/integrations/{id}/slack/users": read("The workspace's members (every page)", "the members", not_slack, list_of("users", "SlackUser")),
+            "/integrations/{id}/slack/users/lookup": { "get": {
+                "summary": "The Slack member with this email",
+                "parameters": [id, { "name": "email", "in": "query", "required": true, "schema": { "type": "string", "format": "email" } }],
+                "responses": { "200": { "description": "the member", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/SlackUser" } } } },
+                    "400": { "description": "no valid email" }, "401": errors["401"],
+                    "404": { "description": "no such integration (error not_found), or no member with this email (error provider_not_found)", "content": { "application/json": { "schema": error } } },
+                    "409": errors["409"], "422": { "description": not_slack }, "429": errors["429"], "503": errors["503"] },
+            } },
+            "/integrations/{id}/slack/team": read("The Slack workspace", "the workspace", not_slack, json!({ "$ref": "#/components/schemas/SlackTeam" })),
+            "/integrations/{id}/calendar/calendars": read("The calendars in the connected user's list (Google Workspace)", "the calendars", not_google, list_of("calendars", "Calendar")),
+            "/integrations/{id}/drive/files": read("The first 100 files and folders of the connected user's Drive", "the files", not_google, list_of("files", "DriveFile")),
+            "/integrations/{id}/drive/folders": { "post": {
+                "summary": "Create a Drive folder",
+                "parameters": [id],
+                "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/NewFolder" } } } },
+                "responses": { "200": { "description": "the folder", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/DriveFile" } } } },
+                    "400": { "description": "malformed request" }, "401": errors["401"], "404": errors["404"], "409": errors["409"],
+                    "422": { "description": "refused by the provider or not a Google integration" }, "429": errors["429"], "503": errors["503"] },
+            } },
+            "/integrations/{id}/drive/files/{file_id}/permissions": { "post": {
+                "summary": "Share a Drive file or folder with a person",
+                "parameters": [id, { "name": "file_id", "in": "path", "required": true, "schema": { "type": "string" } }],
+                "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Share" } } } },
+                "responses": { "200": { "description": "shared (the permission's id)" },
+                    "400": { "description": "malformed request" }, "401": errors["401"],
+                    "404": { "description": "no such integration (error not_found), or no such file (error provider_not_found)", "content": { "application/json": { "schema": error } } },
+                    "409": errors["409"], "422": { "description": "refused by the provider or not a Google integration" }, "429": errors["429"], "503": errors["503"] },
+            } },
             "/integrations/{id}/proxy/{path}": {
                 "parameters": [id, { "name": "path", "in": "path", "required": true, "schema": { "type": "string" },
                     "description": "a path under the provider's API base (no `..`, no absolute URL, no encoded separators)" }],
@@ -49,14 +105,26 @@ pub fn openapi_document() -> Value {
                 "patch": { "summary": "Forward to the provider's API with a fresh token", "responses": { "200": { "description": "the provider's answer, passed back" } } },
                 "delete": { "summary": "Forward to the provider's API with a fresh token", "responses": { "200": { "description": "the provider's answer, passed back" } } },
             },
-            "/integrations/{id}/calendar/events": { "post": {
-                "summary": "Create a calendar event with attendees (Google Workspace)",
-                "parameters": [id],
-                "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/CalendarEvent" } } } },
-                "responses": { "200": { "description": "the event (id, summary, start, end, html_link)" },
-                    "400": { "description": "malformed request" }, "401": errors["401"], "404": errors["404"], "409": errors["409"],
-                    "422": { "description": "refused by the provider or not a Google integration" }, "429": errors["429"], "503": errors["503"] },
-            } },
+            "/integrations/{id}/calendar/events": {
+                "get": {
+                    "summary": "The events starting in [from, to), recurring ones expanded, in time order (Google Workspace)",
+                    "parameters": [id,
+                        { "name": "from", "in": "query", "required": true, "schema": { "type": "string", "format": "date-time" } },
+                        { "name": "to", "in": "query", "required": true, "schema": { "type": "string", "format": "date-time" } },
+                        { "name": "calendar_id", "in": "query", "schema": { "type": "string", "default": "primary" } }],
+                    "responses": { "200": { "description": "the events", "content": { "application/json": { "schema": list_of("events", "Event") } } },
+                        "400": { "description": "from and to missing, not RFC 3339, or not in order" }, "401": errors["401"], "404": errors["404"], "409": errors["409"],
+                        "422": { "description": "refused by the provider or not a Google integration" }, "429": errors["429"], "503": errors["503"] },
+                },
+                "post": {
+                    "summary": "Create a calendar event with attendees (Google Workspace)",
+                    "parameters": [id],
+                    "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/CalendarEvent" } } } },
+                    "responses": { "200": { "description": "the event", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Event" } } } },
+                        "400": { "description": "malformed request" }, "401": errors["401"], "404": errors["404"], "409": errors["409"],
+                        "422": { "description": "refused by the provider or not a Google integration" }, "429": errors["429"], "503": errors["503"] },
+                },
+            },
             "/integrations/{id}/email": { "post": {
                 "summary": "Send a plain-text email from the connected account (Gmail)",
                 "parameters": [id],
@@ -86,6 +154,25 @@ pub fn openapi_document() -> Value {
                 "SlackMessage": { "type": "object", "required": ["text"], "additionalProperties": false, "properties": {
                     "channel": { "type": "string" }, "user": { "type": "string" }, "text": { "type": "string", "maxLength": 40000 },
                     "post_at": { "type": "integer", "description": "Unix seconds; with channel only" } } },
+                "NewSlackChannel": { "type": "object", "required": ["name"], "additionalProperties": false, "properties": {
+                    "name": { "type": "string", "maxLength": 80 }, "is_private": { "type": "boolean", "default": false } } },
+                "SlackChannel": { "type": "object", "properties": {
+                    "id": { "type": "string" }, "name": { "type": "string" }, "is_private": { "type": "boolean" } } },
+                "SlackUser": { "type": "object", "properties": {
+                    "id": { "type": "string" }, "name": { "type": "string" }, "real_name": { "type": ["string", "null"] },
+                    "email": { "type": ["string", "null"] } } },
+                "SlackTeam": { "type": "object", "properties": { "id": { "type": "string" }, "name": { "type": "string" } } },
+                "Calendar": { "type": "object", "properties": {
+                    "id": { "type": "string" }, "summary": { "type": "string" }, "primary": { "type": "boolean" } } },
+                "Event": { "type": "object", "properties": {
+                    "id": { "type": "string" }, "summary": { "type": "string" }, "start": { "type": "string" },
+                    "end": { "type": "string" }, "html_link": { "type": ["string", "null"] } } },
+                "DriveFile": { "type": "object", "properties": {
+                    "id": { "type": "string" }, "name": { "type": "string" }, "mime_type": { "type": "string" } } },
+                "NewFolder": { "type": "object", "required": ["name"], "additionalProperties": false, "properties": {
+                    "name": { "type": "string", "maxLength": 1000 }, "parent": { "type": "string", "description": "a folder id; else the Drive's root" } } },
+                "Share": { "type": "object", "required": ["email", "role"], "additionalProperties": false, "properties": {
+                    "email": { "type": "string", "format": "email" }, "role": { "type": "string", "enum": ["reader", "commenter", "writer"] } } },
             },
         },
     })

@@ -8,10 +8,12 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
 
 use super::actions::provider_api;
-use super::errors::{api_error, error};
+use super::errors::ApiFailure;
 use super::{MAX_BODY, Service, record};
+use crate::domain::IntegrationId;
 use crate::integrations::provider_api::{ApiError, ApiRequest};
 use crate::web::WebState;
+use crate::web::api::ApiPath;
 
 /// The proxy's path, checked to stay inside the provider's API base: no absolute URLs, no
 /// `..`, no encoded separators or dots, no backslashes or control characters.
@@ -41,51 +43,28 @@ pub(super) async fn proxy(
     req: HttpRequest,
     state: web::Data<WebState>,
     service: Service,
-    path: web::Path<(String, String)>,
+    ApiPath(id): ApiPath<IntegrationId>,
     mut payload: web::Payload,
-) -> HttpResponse {
+) -> Result<HttpResponse, ApiFailure> {
     let started = Instant::now();
-    let (id, tail) = path.into_inner();
-    let api = match provider_api(&state, &service.0, &id).await {
-        Ok(api) => api,
-        Err(response) => return response,
-    };
+    let api = provider_api(&state, &service.0, id).await?;
     // The raw path, as sent: the router has already decoded `tail`.
-    let raw_tail = req.path().split_once("/proxy/").map(|(_, t)| t).unwrap_or(&tail);
-    let Some(url) = proxy_url(api.base(), raw_tail) else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "bad_path",
-            "the path must stay inside the provider's API",
-        );
-    };
+    let raw_tail = req
+        .path()
+        .split_once("/proxy/")
+        .map_or_else(|| req.match_info().query("tail"), |(_, t)| t);
+    let url = proxy_url(api.base(), raw_tail).ok_or(ApiFailure::PathOutsideApi)?;
     let mut body = Vec::new();
     while let Some(chunk) = payload.next().await {
-        let Ok(chunk) = chunk else {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "bad_request",
-                "the body could not be read",
-            );
-        };
+        let chunk = chunk.map_err(|_| ApiFailure::BadRequest("the body could not be read"))?;
         if body.len() + chunk.len() > MAX_BODY {
-            return error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too_large",
-                "the body is larger than 1 MiB",
-            );
+            return Err(ApiFailure::TooLarge);
         }
         body.extend_from_slice(&chunk);
     }
     let method = match reqwest::Method::from_bytes(req.method().as_str().as_bytes()) {
         Ok(m) if ["GET", "POST", "PUT", "PATCH", "DELETE"].contains(&m.as_str()) => m,
-        _ => {
-            return error(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
-                "GET, POST, PUT, PATCH or DELETE",
-            );
-        }
+        _ => return Err(ApiFailure::MethodNotAllowed),
     };
     let query: Vec<(String, String)> = serde_urlencoded::from_str(req.query_string()).unwrap_or_default();
     let content_type = req
@@ -117,21 +96,17 @@ pub(super) async fn proxy(
     record(
         &state,
         &service.0,
-        Some((id.as_str(), &slug)),
+        Some((id, &slug)),
         format!("{method} proxy /{raw_tail}"),
         &outcome,
         started,
     )
     .await;
-    match result {
-        Ok(response) => {
-            let mut answer =
-                HttpResponse::build(StatusCode::from_u16(response.status).unwrap_or(StatusCode::BAD_GATEWAY));
-            if let Some(content_type) = response.content_type {
-                answer.insert_header((header::CONTENT_TYPE, content_type));
-            }
-            answer.body(response.body)
-        }
-        Err(e) => api_error(&e),
+    let response = result?;
+    let mut answer =
+        HttpResponse::build(StatusCode::from_u16(response.status).unwrap_or(StatusCode::BAD_GATEWAY));
+    if let Some(content_type) = response.content_type {
+        answer.insert_header((header::CONTENT_TYPE, content_type));
     }
+    Ok(answer.body(response.body))
 }

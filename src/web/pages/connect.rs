@@ -6,11 +6,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::{Layout, html, is_htmx};
+use super::{Layout, html, partial_or_page};
 use crate::domain::IntegrationId;
-use crate::integrations::{
-    self, CallbackError, CallbackParams, ConnectError, ConnectRequest, ConnectView, StateProblem,
-};
+use crate::integrations::{self, CallbackError, CallbackParams, ConnectRequest, ConnectView, StateProblem};
 use crate::web::WebState;
 use crate::web::errors::WebError;
 use crate::web::session::{self, CurrentAdmin};
@@ -44,18 +42,6 @@ fn reconnect_id(raw: Option<&str>) -> Result<Option<IntegrationId>, WebError> {
     }
 }
 
-impl From<ConnectError> for WebError {
-    fn from(e: ConnectError) -> Self {
-        match e {
-            ConnectError::UnknownProvider | ConnectError::UnknownIntegration => WebError::NotFound,
-            ConnectError::NotConfigured(name) => WebError::Conflict(format!(
-                "{name} cannot be connected yet: an operator must set its client ID and secret first."
-            )),
-            ConnectError::Db(e) => e.into(),
-        }
-    }
-}
-
 /// GET /integrations/{slug}/connect: the dialog (htmx) or the same as a page.
 pub async fn dialog(
     req: HttpRequest,
@@ -77,19 +63,13 @@ fn render_connect(
     status: StatusCode,
 ) -> Result<HttpResponse, WebError> {
     let csrf = admin.csrf()?;
-    if is_htmx(req) {
-        html(status, ConnectDialog { view, csrf, error })
-    } else {
-        html(
-            status,
-            ConnectPage {
-                layout: Layout::signed_in(admin)?,
-                view,
-                csrf,
-                error,
-            },
-        )
-    }
+    let dialog = ConnectDialog { view, csrf, error };
+    partial_or_page(req, admin, status, dialog, |dialog, layout| ConnectPage {
+        layout,
+        view: dialog.view,
+        csrf: dialog.csrf,
+        error: dialog.error,
+    })
 }
 
 #[derive(Deserialize)]

@@ -5,20 +5,21 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
-use super::{Layout, html, is_htmx, see_other, set_flash};
+use super::{Layout, html, partial_or_page, see_other, set_flash};
 use crate::domain::IntegrationId;
 use crate::integrations::webhook_endpoints::{self as admin_hooks, CreatedEndpoint, EndpointError};
-use crate::integrations::{self, DisconnectError, IntegrationDetail, TestResult};
+use crate::integrations::{self, IntegrationDetail, TestResult};
 use crate::web::WebState;
 use crate::web::errors::WebError;
+use crate::web::ids::{EventId, IdPath};
 use crate::web::session::CurrentAdmin;
 
-fn integration_id(raw: &str) -> Result<IntegrationId, WebError> {
-    IntegrationId::parse(raw).ok_or(WebError::NotFound)
-}
-
-async fn load(state: &WebState, admin: &CurrentAdmin, raw_id: &str) -> Result<IntegrationDetail, WebError> {
-    integrations::detail(&state.ctx, admin.org_id(), integration_id(raw_id)?)
+async fn load(
+    state: &WebState,
+    admin: &CurrentAdmin,
+    integration: IntegrationId,
+) -> Result<IntegrationDetail, WebError> {
+    integrations::detail(&state.ctx, admin.org_id(), integration)
         .await?
         .ok_or(WebError::NotFound)
 }
@@ -36,11 +37,10 @@ pub async fn show(
     req: HttpRequest,
     state: web::Data<WebState>,
     admin: CurrentAdmin,
-    id: web::Path<String>,
+    IdPath(integration): IdPath<IntegrationId>,
 ) -> Result<HttpResponse, WebError> {
-    let detail = load(&state, &admin, &id).await?;
+    let detail = load(&state, &admin, integration).await?;
     let csrf = admin.csrf()?;
-    let integration = integration_id(&id)?;
     let logs_html =
         super::oversight::integration_logs_html(&state, &admin, integration, req.query_string()).await?;
     html(
@@ -71,10 +71,9 @@ pub struct WebhookForm {
 pub async fn add_webhook(
     state: web::Data<WebState>,
     admin: CurrentAdmin,
-    id: web::Path<String>,
+    IdPath(integration): IdPath<IntegrationId>,
     form: web::Form<WebhookForm>,
 ) -> Result<HttpResponse, WebError> {
-    let integration = integration_id(&id)?;
     match admin_hooks::create_endpoint(&state.ctx, &admin.admin, integration, form.secret.as_deref()).await {
         Ok(created) => {
             let page = WebhookCreatedPage {
@@ -100,13 +99,13 @@ pub async fn add_webhook(
 
 /// POST /integrations/{id}/webhooks/{webhook}/handshake: a new first-use handshake window.
 pub async fn reset_handshake(
+    req: HttpRequest,
     state: web::Data<WebState>,
     admin: CurrentAdmin,
-    path: web::Path<(String, String)>,
+    IdPath(integration): IdPath<IntegrationId>,
 ) -> Result<HttpResponse, WebError> {
-    let (id, webhook) = path.into_inner();
-    let integration = integration_id(&id)?;
-    match admin_hooks::reset_handshake(&state.ctx, &admin.admin, integration, &webhook).await {
+    let webhook = req.match_info().query("webhook");
+    match admin_hooks::reset_handshake(&state.ctx, &admin.admin, integration, webhook).await {
         Ok(()) => {
             set_flash(
                 &admin.session,
@@ -124,13 +123,10 @@ pub async fn reset_handshake(
 pub async fn replay(
     state: web::Data<WebState>,
     admin: CurrentAdmin,
-    path: web::Path<(String, String)>,
+    IdPath(integration): IdPath<IntegrationId>,
+    IdPath(event): IdPath<EventId>,
 ) -> Result<HttpResponse, WebError> {
-    let (id, event) = path.into_inner();
-    let integration = integration_id(&id)?;
-    let event = uuid::Uuid::parse_str(&event)
-        .map_err(|_| WebError::NotFound)?
-        .to_string();
+    let event = event.to_text();
     if !admin_hooks::replay(&state.ctx, Some((admin.org_id(), integration)), &event).await? {
         return Err(WebError::NotFound);
     }
@@ -157,38 +153,29 @@ pub async fn confirm_disconnect(
     req: HttpRequest,
     state: web::Data<WebState>,
     admin: CurrentAdmin,
-    id: web::Path<String>,
+    IdPath(integration): IdPath<IntegrationId>,
 ) -> Result<HttpResponse, WebError> {
-    let detail = load(&state, &admin, &id).await?;
+    let detail = load(&state, &admin, integration).await?;
     if !detail.can_disconnect {
         return Err(WebError::NotFound);
     }
     let csrf = admin.csrf()?;
-    if is_htmx(&req) {
-        html(StatusCode::OK, DisconnectDialog { detail, csrf })
-    } else {
-        html(
-            StatusCode::OK,
-            DisconnectPage {
-                layout: Layout::signed_in(&admin)?,
-                detail,
-                csrf,
-            },
-        )
-    }
+    let dialog = DisconnectDialog { detail, csrf };
+    partial_or_page(&req, &admin, StatusCode::OK, dialog, |dialog, layout| {
+        DisconnectPage {
+            layout,
+            detail: dialog.detail,
+            csrf: dialog.csrf,
+        }
+    })
 }
 
 pub async fn disconnect(
     state: web::Data<WebState>,
     admin: CurrentAdmin,
-    id: web::Path<String>,
+    IdPath(integration): IdPath<IntegrationId>,
 ) -> Result<HttpResponse, WebError> {
-    let outcome = integrations::disconnect(&state.ctx, &admin.admin, integration_id(&id)?)
-        .await
-        .map_err(|e| match e {
-            DisconnectError::NotFound => WebError::NotFound,
-            DisconnectError::Db(e) => e.into(),
-        })?;
+    let outcome = integrations::disconnect(&state.ctx, &admin.admin, integration).await?;
     let text = match &outcome.revocation_error {
         None => format!(
             "{} ({}) is disconnected.",
@@ -230,31 +217,26 @@ pub async fn test(
     req: HttpRequest,
     state: web::Data<WebState>,
     admin: CurrentAdmin,
-    id: web::Path<String>,
+    IdPath(integration): IdPath<IntegrationId>,
 ) -> Result<HttpResponse, WebError> {
-    let integration = integration_id(&id)?;
     let result = integrations::test_connection(&state.ctx, &admin.admin, integration)
         .await?
         .ok_or(WebError::NotFound)?;
-    if is_htmx(&req) {
-        let target = req
-            .headers()
-            .get("hx-target")
-            .and_then(|v| v.to_str().ok())
-            .filter(|t| t.len() <= 64 && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
-            .unwrap_or("test-result")
-            .to_owned();
-        html(StatusCode::OK, TestResultPartial { result, target })
-    } else {
-        let layout = Layout::signed_in(&admin)?;
-        html(
-            StatusCode::OK,
-            TestResultPage {
-                layout,
-                integration_id: integration.to_text(),
-                result,
-                target: "test-result".to_owned(),
-            },
-        )
-    }
+    // htmx names the element the result replaces (the page's, or a card's).
+    let target = req
+        .headers()
+        .get("hx-target")
+        .and_then(|v| v.to_str().ok())
+        .filter(|t| t.len() <= 64 && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+        .unwrap_or("test-result")
+        .to_owned();
+    let partial = TestResultPartial { result, target };
+    partial_or_page(&req, &admin, StatusCode::OK, partial, |partial, layout| {
+        TestResultPage {
+            layout,
+            integration_id: integration.to_text(),
+            result: partial.result,
+            target: "test-result".to_owned(),
+        }
+    })
 }

@@ -2,12 +2,11 @@
 //! and name (htmx swaps the cards; without JavaScript the same form reloads the page).
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::{HeaderValue, VARY};
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::{Layout, html, is_htmx};
+use super::{Layout, partial_or_page};
 use crate::integrations::{self, CardFilter, ProviderCard};
 use crate::web::WebState;
 use crate::web::errors::WebError;
@@ -53,32 +52,20 @@ pub async fn settings(
     };
     let page = integrations::settings_page(&state.ctx, admin.org_id(), &filter).await?;
     let csrf = admin.csrf()?;
-    let mut response = if is_htmx(&req) {
-        html(
-            StatusCode::OK,
-            CardsPartial {
-                cards: page.cards,
-                category,
-                q,
-                csrf,
-            },
-        )?
-    } else {
-        let layout = Layout::signed_in(&admin)?;
-        html(
-            StatusCode::OK,
-            SettingsPage {
-                layout,
-                cards: page.cards,
-                categories: page.categories,
-                category,
-                q,
-                csrf,
-            },
-        )?
+    let cards = CardsPartial {
+        cards: page.cards,
+        category,
+        q,
+        csrf,
     };
-    response
-        .headers_mut()
-        .insert(VARY, HeaderValue::from_static("HX-Request"));
-    Ok(response)
+    partial_or_page(&req, &admin, StatusCode::OK, cards, |cards, layout| {
+        SettingsPage {
+            layout,
+            cards: cards.cards,
+            categories: page.categories,
+            category: cards.category,
+            q: cards.q,
+            csrf: cards.csrf,
+        }
+    })
 }

@@ -10,6 +10,7 @@ mod tokens;
 
 use actix_session::Session;
 use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse};
 use askama::Template;
 use serde::{Deserialize, Serialize};
@@ -116,9 +117,30 @@ pub fn is_htmx(req: &HttpRequest) -> bool {
     req.headers().contains_key("hx-request")
 }
 
+/// The partial for htmx requests; otherwise the full page, which `page` builds from the
+/// partial's data and the layout (so every action also works without JavaScript). Either
+/// way the answer says that it varies with HX-Request.
+pub fn partial_or_page<P: Template, F: Template>(
+    req: &HttpRequest,
+    admin: &CurrentAdmin,
+    status: StatusCode,
+    partial: P,
+    page: impl FnOnce(P, Layout) -> F,
+) -> Result<HttpResponse, WebError> {
+    let mut response = if is_htmx(req) {
+        html(status, partial)?
+    } else {
+        html(status, page(partial, Layout::signed_in(admin)?))?
+    };
+    response
+        .headers_mut()
+        .insert(header::VARY, HeaderValue::from_static("HX-Request"));
+    Ok(response)
+}
+
 pub fn see_other(location: &str) -> HttpResponse {
     HttpResponse::SeeOther()
-        .insert_header((actix_web::http::header::LOCATION, location))
+        .insert_header((header::LOCATION, location))
         .finish()
 }
 

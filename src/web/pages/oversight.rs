@@ -2,17 +2,18 @@
 //! sync schedule, and GDPR: the consent ledger, the export and the erasure.
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::{Layout, html, is_htmx, see_other, set_flash};
+use super::{Layout, html, is_htmx, partial_or_page, see_other, set_flash};
 use crate::domain::Schedule;
 use crate::domain::{IntegrationId, LogKind, LogStatus};
 use crate::integrations::oversight::{self, AuditPage, ConsentEntry, Dashboard, LogFilter, PAGE_SIZE};
 use crate::web::WebState;
 use crate::web::errors::WebError;
+use crate::web::ids::IdPath;
 use crate::web::session::CurrentAdmin;
 
 #[derive(Template)]
@@ -182,42 +183,27 @@ pub async fn audit(
     .await?;
     let (prev_url, next_url) = page_links("/audit", &query, &log);
     let csv_url = format!("/audit.csv?{}", query.query_string(1));
-    let mut response = if is_htmx(&req) {
-        html(
-            StatusCode::OK,
-            AuditRowsPartial {
-                log,
-                prev_url,
-                next_url,
-                csv_url,
-            },
-        )?
-    } else {
-        let providers = state
+    let rows = AuditRowsPartial {
+        log,
+        prev_url,
+        next_url,
+        csv_url,
+    };
+    partial_or_page(&req, &admin, StatusCode::OK, rows, |rows, layout| AuditFullPage {
+        layout,
+        log: rows.log,
+        query,
+        providers: state
             .ctx
             .catalogue
             .defs()
             .into_iter()
             .map(|d| (d.slug, d.name))
-            .collect();
-        let layout = Layout::signed_in(&admin)?;
-        html(
-            StatusCode::OK,
-            AuditFullPage {
-                layout,
-                log,
-                query,
-                providers,
-                prev_url,
-                next_url,
-                csv_url,
-            },
-        )?
-    };
-    response
-        .headers_mut()
-        .insert(header::VARY, HeaderValue::from_static("HX-Request"));
-    Ok(response)
+            .collect(),
+        prev_url: rows.prev_url,
+        next_url: rows.next_url,
+        csv_url: rows.csv_url,
+    })
 }
 
 /// Entries per CSV export at most.
@@ -256,10 +242,9 @@ pub async fn integration_logs(
     req: HttpRequest,
     state: web::Data<WebState>,
     admin: CurrentAdmin,
-    id: web::Path<String>,
+    IdPath(integration): IdPath<IntegrationId>,
     query: web::Query<AuditQuery>,
 ) -> Result<HttpResponse, WebError> {
-    let integration = IntegrationId::parse(&id).ok_or(WebError::NotFound)?;
     let partial = logs_partial(&state, &admin, integration, query.into_inner()).await?;
     if !is_htmx(&req) {
         // The full page shows the activity with the same filters.
@@ -311,10 +296,9 @@ pub struct ScheduleForm {
 pub async fn set_schedule(
     state: web::Data<WebState>,
     admin: CurrentAdmin,
-    id: web::Path<String>,
+    IdPath(integration): IdPath<IntegrationId>,
     form: web::Form<ScheduleForm>,
 ) -> Result<HttpResponse, WebError> {
-    let integration = IntegrationId::parse(&id).ok_or(WebError::NotFound)?;
     let schedule =
         Schedule::parse(&form.schedule).ok_or_else(|| WebError::BadRequest("unknown schedule".into()))?;
     if !oversight::set_schedule(&state.ctx, &admin.admin, integration, schedule).await? {
@@ -369,9 +353,8 @@ struct ErasePage {
 pub async fn confirm_erase(
     state: web::Data<WebState>,
     admin: CurrentAdmin,
-    id: web::Path<String>,
+    IdPath(integration): IdPath<IntegrationId>,
 ) -> Result<HttpResponse, WebError> {
-    let integration = IntegrationId::parse(&id).ok_or(WebError::NotFound)?;
     let detail = crate::integrations::detail(&state.ctx, admin.org_id(), integration)
         .await?
         .ok_or(WebError::NotFound)?;
@@ -391,9 +374,8 @@ pub async fn confirm_erase(
 pub async fn erase(
     state: web::Data<WebState>,
     admin: CurrentAdmin,
-    id: web::Path<String>,
+    IdPath(integration): IdPath<IntegrationId>,
 ) -> Result<HttpResponse, WebError> {
-    let integration = IntegrationId::parse(&id).ok_or(WebError::NotFound)?;
     let outcome = oversight::erase(&state.ctx, &admin.admin, integration)
         .await?
         .ok_or(WebError::NotFound)?;

@@ -1,7 +1,7 @@
 //! Service tokens for the internal API: create (shown once), list, revoke.
 
 use super::{Layout, html, see_other, set_flash};
-use crate::api_tokens::{self, CreateTokenError, IntegrationChoice};
+use crate::api_tokens::{self, IntegrationChoice};
 use crate::domain::IntegrationId;
 use crate::domain::format_time;
 use crate::web::WebState;
@@ -122,19 +122,14 @@ pub async fn create(
         )?;
         return Ok(see_other("/api-tokens"));
     }
-    let created = api_tokens::create(
+    let (row, token) = api_tokens::create(
         &state.ctx.db,
         admin.org_id(),
         name,
         Some(admin.admin.user_id),
         &form.integrations,
     )
-    .await;
-    let (row, token) = match created {
-        Ok(created) => created,
-        Err(CreateTokenError::UnknownIntegration) => return Err(WebError::NotFound),
-        Err(CreateTokenError::Db(e)) => return Err(e.into()),
-    };
+    .await?;
     tracing::info!(token_id = %row.id, restricted = row.restricted, "service token created");
     render(&state, &admin, Some((row.name, token)), StatusCode::CREATED).await
 }
