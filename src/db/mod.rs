@@ -1,6 +1,7 @@
 //! The database: one connection type over SQLite and PostgreSQL, the pool, migrations, and one
 //! module per table group. Everything here blocks; async callers go through [`Db::run`].
 
+pub mod admin_sessions;
 pub mod api_tokens;
 pub mod catalogue;
 pub mod consents;

@@ -209,7 +209,21 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    admin_sessions (id) {
+        id -> Text,
+        user_id -> Text,
+        org_id -> Text,
+        created_at -> Timestamp,
+        last_seen_at -> Timestamp,
+        ip_address -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+        ended_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(users -> organizations (org_id));
+diesel::joinable!(admin_sessions -> users (user_id));
 diesel::joinable!(integrations -> organizations (org_id));
 diesel::joinable!(integrations -> integration_providers (provider_slug));
 diesel::joinable!(integration_credentials -> integrations (integration_id));
@@ -231,4 +245,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     integration_oauth_states,
     api_tokens,
     api_token_integrations,
+    admin_sessions,
 );

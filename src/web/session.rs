@@ -1,6 +1,7 @@
-//! The browser session (an encrypted cookie): who is signed in, since when, the CSRF token,
-//! and the idle timeout. The session id (`sid`) is fresh at every sign-in; OAuth states are
-//! bound to it.
+//! The browser session. The encrypted cookie carries the session id (`sid`, fresh at every
+//! sign-in; OAuth states are bound to it) and the CSRF token; who is signed in, since when and
+//! whether the session is still open live on the server (`accounts::sessions`), so signing
+//! out ends it everywhere, whoever holds a copy of the cookie.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -11,22 +12,11 @@ use subtle::ConstantTimeEq;
 
 use super::WebState;
 use super::errors::WebError;
-use crate::accounts::{self, Admin};
-use crate::domain::{OrgId, UserId};
+use crate::accounts::{self, Admin, SessionPolicy};
+use crate::domain::OrgId;
 
-const USER: &str = "uid";
-const ORG: &str = "oid";
 const SESSION_ID: &str = "sid";
 const CSRF: &str = "csrf";
-const SIGNED_IN_AT: &str = "born";
-const LAST_SEEN: &str = "seen";
-
-/// Re-write `seen` at most this often, so not every request re-issues the cookie.
-const SEEN_RESOLUTION_SECS: i64 = 60;
-
-fn now_secs() -> i64 {
-    chrono::Utc::now().timestamp()
-}
 
 /// The CSRF token of this session, created on first use.
 pub fn csrf_token(session: &Session) -> Result<String, WebError> {
@@ -50,26 +40,39 @@ pub fn csrf_matches(session: &Session, submitted: &str) -> bool {
     }
 }
 
-/// Starts a new signed-in session: everything of the old one is dropped (session fixation),
-/// with a new session id and a new CSRF token.
-pub fn sign_in(session: &Session, admin: &Admin) -> Result<(), WebError> {
+/// Starts a new signed-in session, on the server and in the cookie: everything of the old
+/// cookie is dropped (session fixation), with a new session id and a new CSRF token.
+pub async fn sign_in(
+    state: &WebState,
+    req: &HttpRequest,
+    session: &Session,
+    admin: &Admin,
+) -> Result<(), WebError> {
+    let user_agent = req
+        .headers()
+        .get(actix_web::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let ip = state.client_ip(req).map(|ip| ip.to_string());
+    let id = accounts::open_session(&state.ctx.db, admin, ip, user_agent).await?;
     session.clear();
     session.renew();
-    let now = now_secs();
     let write = || -> Result<(), actix_session::SessionInsertError> {
-        session.insert(USER, admin.user_id.to_text())?;
-        session.insert(ORG, admin.org_id.to_text())?;
-        session.insert(SESSION_ID, crate::crypto::random_token(16))?;
+        session.insert(SESSION_ID, &id)?;
         session.insert(CSRF, crate::crypto::random_token(32))?;
-        session.insert(SIGNED_IN_AT, now)?;
-        session.insert(LAST_SEEN, now)?;
         Ok(())
     };
     write().map_err(|e| WebError::Internal(format!("session write: {e}")))
 }
 
-pub fn sign_out(session: &Session) {
+/// Ends the session on the server (a copy of the cookie opens nothing afterwards) and drops
+/// the cookie.
+pub async fn sign_out(state: &WebState, session: &Session) -> Result<(), WebError> {
+    if let Some(id) = session_id(session) {
+        accounts::end_session(&state.ctx.db, &id).await?;
+    }
     session.purge();
+    Ok(())
 }
 
 /// The signed-in admin of this request. Extracting it from a request without a valid,
@@ -99,33 +102,18 @@ impl FromRequest for CurrentAdmin {
         let state = req.app_data::<web::Data<WebState>>().cloned();
         Box::pin(async move {
             let state = state.ok_or_else(|| WebError::Internal("web state missing".into()))?;
-            let ids = (|| {
-                let user = UserId::parse(&session.get::<String>(USER).ok()??)?;
-                let org = OrgId::parse(&session.get::<String>(ORG).ok()??)?;
-                let born = session.get::<i64>(SIGNED_IN_AT).ok()??;
-                let seen = session.get::<i64>(LAST_SEEN).ok()??;
-                Some((user, org, born, seen))
-            })();
-            let Some((user_id, org_id, born, seen)) = ids else {
+            let Some(id) = session_id(&session) else {
                 return Err(WebError::SignInRequired);
             };
-            let now = now_secs();
             let settings = &state.ctx.settings;
-            let idle = now.saturating_sub(seen) > settings.session_idle_timeout.as_secs() as i64;
-            let too_old = now.saturating_sub(born) > settings.session_max_age.as_secs() as i64;
-            if idle || too_old {
-                session.purge();
-                return Err(WebError::SignInRequired);
-            }
-            let Some(admin) = accounts::find_admin(&state.ctx.db, user_id, org_id).await? else {
+            let policy = SessionPolicy {
+                idle: settings.session_idle_timeout,
+                max_age: settings.session_max_age,
+            };
+            let Some(admin) = accounts::session_admin(&state.ctx.db, &id, policy).await? else {
                 session.purge();
                 return Err(WebError::SignInRequired);
             };
-            if now.saturating_sub(seen) >= SEEN_RESOLUTION_SECS {
-                session
-                    .insert(LAST_SEEN, now)
-                    .map_err(|e| WebError::Internal(format!("session write: {e}")))?;
-            }
             Ok(CurrentAdmin { admin, session })
         })
     }

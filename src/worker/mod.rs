@@ -43,6 +43,7 @@ pub struct WorkReport {
     pub channels_renewed: usize,
     pub logs_purged: usize,
     pub states_purged: usize,
+    pub sessions_purged: usize,
     /// Webhook rows whose in-memory delivery counts were written.
     pub webhook_counts_flushed: usize,
 }
@@ -167,8 +168,8 @@ impl Worker {
         Ok(())
     }
 
-    /// Purges old sync-log entries (in batches) and expired OAuth states, and writes the
-    /// webhook delivery counts kept in memory.
+    /// Purges old sync-log entries (in batches), expired OAuth states and ended or expired
+    /// admin sessions, and writes the webhook delivery counts kept in memory.
     async fn housekeeping(&self, now: NaiveDateTime, report: &mut WorkReport) -> Result<(), DbError> {
         report.webhook_counts_flushed += crate::webhooks::counts::flush(&self.ctx).await?;
         let cutoff = now - chrono::Duration::days(self.ctx.settings.worker.retention_days);
@@ -180,6 +181,12 @@ impl Worker {
             }
         }
         report.states_purged += housekeeping::purge_expired_states(&self.ctx, now).await?;
+        let settings = &self.ctx.settings;
+        let policy = crate::accounts::SessionPolicy {
+            idle: settings.session_idle_timeout,
+            max_age: settings.session_max_age,
+        };
+        report.sessions_purged += crate::accounts::purge_sessions(&self.ctx.db, policy, PURGE_BATCH).await?;
         Ok(())
     }
 

@@ -52,6 +52,7 @@ pub async fn setup_form(state: web::Data<WebState>, session: Session) -> Result<
 }
 
 pub async fn setup_submit(
+    req: HttpRequest,
     state: web::Data<WebState>,
     session: Session,
     form: web::Form<SetupForm>,
@@ -80,7 +81,7 @@ pub async fn setup_submit(
     match accounts::complete_setup(&state.ctx.db, input).await {
         Ok(admin) => {
             tracing::info!(org_id = %admin.org_id, user_id = %admin.user_id, "first-run setup completed");
-            session::sign_in(&session, &admin)?;
+            session::sign_in(&state, &req, &session, &admin).await?;
             Ok(see_other("/integrations"))
         }
         Err(AccountError::SetupAlreadyDone) => Err(WebError::NotFound),
@@ -158,7 +159,7 @@ pub async fn login_submit(
     }
     match accounts::authenticate(&state.ctx.db, &form.email, form.password.clone()).await? {
         Some(admin) => {
-            session::sign_in(&session, &admin)?;
+            session::sign_in(&state, &req, &session, &admin).await?;
             tracing::info!(user_id = %admin.user_id, org_id = %admin.org_id, "signed in");
             Ok(see_other("/integrations"))
         }
@@ -171,7 +172,7 @@ pub async fn login_submit(
     }
 }
 
-pub async fn logout(session: Session) -> HttpResponse {
-    session::sign_out(&session);
-    see_other("/login")
+pub async fn logout(state: web::Data<WebState>, session: Session) -> Result<HttpResponse, WebError> {
+    session::sign_out(&state, &session).await?;
+    Ok(see_other("/login"))
 }

@@ -261,19 +261,24 @@ async fn a_full_disk_refuses_writes_with_503_keeps_reads_and_heals_without_resta
 
 /// SQLite opens a file it may not write read-only, and creates its write-ahead log files with
 /// the same mode: the operator fixes the mode of all three, and writes come back by themselves.
+/// A session opened before stays open (it is read, not written); a new sign-in is a write (the
+/// session is kept on the server), refused like the others until the file is writable.
 #[tokio::test]
 async fn a_read_only_database_file_refuses_writes_with_503_keeps_reads_and_heals_without_restart() {
     let (mut disk, id, _dir) = confined().await;
     let base = disk.base.clone();
     disk.command("start");
     wait_ready(&base).await;
+    let admin = sign_in(&base, "ada@acme.example").await;
     disk.command("stop");
     // The instance restarts on a database file it may only read (a restore with the wrong
     // mode, say).
     disk.command("lock");
     disk.command("start");
     wait_ready(&base).await;
-    let admin = sign_in(&base, "ada@acme.example").await;
+    let (status, page) = sign_in_attempt(&base, "ada@acme.example").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "a new sign-in: {page}");
+    assert!(page.contains("cannot save changes"), "the page says why: {page}");
     let load = Load::start(&base, "ReadOnly");
     // "unlock": the operator makes the database and the log files SQLite made meanwhile
     // writable.
@@ -286,4 +291,23 @@ async fn a_read_only_database_file_refuses_writes_with_503_keeps_reads_and_heals
         "attempt to write a readonly database",
     )
     .await;
+}
+
+/// A sign-in at the binary at `base`: its status and page.
+async fn sign_in_attempt(base: &str, email: &str) -> (StatusCode, String) {
+    let client = crate::helpers::browser();
+    let page = client.get(format!("{base}/login")).send().await.unwrap();
+    let csrf = crate::helpers::csrf_in(&page.text().await.unwrap()).unwrap();
+    let res = client
+        .post(format!("{base}/login"))
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("email", email),
+            ("password", crate::helpers::PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let status = res.status();
+    (status, res.text().await.unwrap())
 }

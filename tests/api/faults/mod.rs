@@ -26,7 +26,7 @@ fn start_binary(t: &OAuthApp) -> (Child, String) {
 
 /// The same, reaching the database at `database_url` (through a proxy, say), with `vars` on
 /// top of the defaults.
-fn start_binary_on(app: &TestApp, database_url: &str, vars: &[(&str, &str)]) -> (Child, String) {
+pub(crate) fn start_binary_on(app: &TestApp, database_url: &str, vars: &[(&str, &str)]) -> (Child, String) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -50,7 +50,7 @@ fn start_binary_on(app: &TestApp, database_url: &str, vars: &[(&str, &str)]) -> 
     (child, format!("http://127.0.0.1:{port}"))
 }
 
-async fn wait_ready(base: &str) {
+pub(crate) async fn wait_ready(base: &str) {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let ready = reqwest::get(format!("{base}/readyz"))

@@ -1,4 +1,7 @@
-//! HR admin accounts: first-run setup, operator-created admins, sign-in.
+//! HR admin accounts: first-run setup, operator-created admins, sign-in; `sessions` keeps
+//! signed-in sessions on the server.
+
+mod sessions;
 
 use secrecy::SecretString;
 
@@ -6,6 +9,7 @@ use crate::crypto::passwords;
 use crate::db::orgs::{self, CreateAdminError, NewAdmin};
 use crate::db::{Db, DbError};
 use crate::domain::{Email, OrgId, OrgName, Role, UserId};
+pub use sessions::{SessionPolicy, end_session, open_session, purge_sessions, session_admin};
 
 /// A signed-in (or just authenticated) admin and their organization.
 #[derive(Debug, Clone)]
@@ -143,14 +147,6 @@ pub async fn authenticate(db: &Db, email: &str, password: SecretString) -> Resul
             }
             orgs::find_user_with_org(conn, user_id, org_id)
         })
-        .await?;
-    Ok(found.and_then(|(user, org)| admin_from_rows(user, org)))
-}
-
-/// The admin a session names, if that account still exists in that organization.
-pub async fn find_admin(db: &Db, user_id: UserId, org_id: OrgId) -> Result<Option<Admin>, DbError> {
-    let found = db
-        .run(move |conn| orgs::find_user_with_org(conn, user_id, org_id))
         .await?;
     Ok(found.and_then(|(user, org)| admin_from_rows(user, org)))
 }

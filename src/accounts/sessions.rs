@@ -1,0 +1,104 @@
+//! Signed-in sessions on the server. The browser holds a random session id (in the encrypted
+//! cookie); the row, keyed by its hash, says whether it is open. Sign-out ends the row, so a
+//! copy of the cookie opens nothing afterwards, on any instance. Idle and absolute timeouts are
+//! judged from the row's times, not from the cookie's.
+
+use std::time::Duration;
+
+use chrono::NaiveDateTime;
+
+use super::{Admin, admin_from_rows};
+use crate::crypto::{random_token, sha256_hex};
+use crate::db::admin_sessions::{self, SessionRow};
+use crate::db::{Db, DbError};
+use crate::domain::{now, sanitize};
+
+/// `last_seen_at` is written at most this often per session.
+const SEEN_RESOLUTION: chrono::Duration = chrono::Duration::seconds(60);
+
+/// How long a session lives: without a request (idle), and at most (absolute).
+#[derive(Debug, Clone, Copy)]
+pub struct SessionPolicy {
+    pub idle: Duration,
+    pub max_age: Duration,
+}
+
+impl SessionPolicy {
+    fn expired(&self, row: &SessionRow, at: NaiveDateTime) -> bool {
+        let span = |d: Duration| chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
+        at - row.last_seen_at > span(self.idle) || at - row.created_at > span(self.max_age)
+    }
+}
+
+/// Opens a session for the admin; returns its id, for the cookie.
+pub async fn open_session(
+    db: &Db,
+    admin: &Admin,
+    ip_address: Option<String>,
+    user_agent: Option<String>,
+) -> Result<String, DbError> {
+    let id = random_token(32);
+    let at = now();
+    let row = SessionRow {
+        id: sha256_hex(id.as_bytes()),
+        user_id: admin.user_id,
+        org_id: admin.org_id,
+        created_at: at,
+        last_seen_at: at,
+        ip_address: ip_address.map(|ip| sanitize(&ip, 64)),
+        user_agent: user_agent.map(|ua| sanitize(&ua, 512)),
+        ended_at: None,
+    };
+    db.run(move |conn| admin_sessions::insert(conn, &row)).await?;
+    Ok(id)
+}
+
+/// The admin of an open, unexpired session (the session is marked seen); `None` otherwise.
+pub async fn session_admin(
+    db: &Db,
+    session_id: &str,
+    policy: SessionPolicy,
+) -> Result<Option<Admin>, DbError> {
+    let key = sha256_hex(session_id.as_bytes());
+    db.run(move |conn| {
+        let Some((row, user, org)) = admin_sessions::find_open(conn, &key)? else {
+            return Ok(None);
+        };
+        let at = now();
+        if policy.expired(&row, at) {
+            admin_sessions::end(conn, &key, at)?;
+            return Ok(None);
+        }
+        if at - row.last_seen_at >= SEEN_RESOLUTION {
+            match admin_sessions::touch(conn, &key, at) {
+                // The time of a request is not worth refusing it: while the database takes no
+                // writes (a full disk), admins still read.
+                Err(e) if !e.is_write_refused() => return Err(e),
+                _ => {}
+            }
+        }
+        Ok(admin_from_rows(user, org))
+    })
+    .await
+}
+
+/// Ends a session (sign-out); a session already ended stays so.
+pub async fn end_session(db: &Db, session_id: &str) -> Result<(), DbError> {
+    let key = sha256_hex(session_id.as_bytes());
+    db.run(move |conn| admin_sessions::end(conn, &key, now()).map(drop))
+        .await
+}
+
+/// Deletes sessions that ended or expired, at most `batch`; returns how many.
+pub async fn purge_sessions(db: &Db, policy: SessionPolicy, batch: i64) -> Result<usize, DbError> {
+    let at = now();
+    let ago = |d: Duration| {
+        chrono::Duration::from_std(d)
+            .ok()
+            .and_then(|d| at.checked_sub_signed(d))
+            .unwrap_or(NaiveDateTime::MIN)
+    };
+    let (idle_before, created_before) = (ago(policy.idle), ago(policy.max_age));
+    db.run(move |conn| admin_sessions::purge(conn, idle_before, created_before, batch))
+        .await
+}

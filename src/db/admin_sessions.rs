@@ -1,0 +1,83 @@
+//! Admin sessions on the server: opened at sign-in, seen on each request, ended by sign-out.
+//! Rows are keyed by the SHA-256 of the session id (the cookie's secret), never the id itself.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::orgs::{OrgRow, UserRow};
+use super::schema::{admin_sessions as s, organizations, users};
+use super::{DbConnection, DbError};
+use crate::domain::{OrgId, UserId};
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = s)]
+pub struct SessionRow {
+    pub id: String,
+    pub user_id: UserId,
+    pub org_id: OrgId,
+    pub created_at: NaiveDateTime,
+    pub last_seen_at: NaiveDateTime,
+    pub ip_address: Option<String>,
+    pub user_agent: Option<String>,
+    pub ended_at: Option<NaiveDateTime>,
+}
+
+pub fn insert(conn: &mut DbConnection, row: &SessionRow) -> Result<(), DbError> {
+    diesel::insert_into(s::table).values(row).execute(conn)?;
+    Ok(())
+}
+
+/// An open session with its admin and organization (`None`: ended, unknown, or the admin is
+/// gone).
+pub fn find_open(
+    conn: &mut DbConnection,
+    id: &str,
+) -> Result<Option<(SessionRow, UserRow, OrgRow)>, DbError> {
+    Ok(s::table
+        .inner_join(users::table.inner_join(organizations::table))
+        .filter(s::id.eq(id))
+        .filter(s::ended_at.is_null())
+        .filter(users::org_id.eq(s::org_id))
+        .select((SessionRow::as_select(), UserRow::as_select(), OrgRow::as_select()))
+        .first(conn)
+        .optional()?)
+}
+
+pub fn touch(conn: &mut DbConnection, id: &str, at: NaiveDateTime) -> Result<(), DbError> {
+    diesel::update(s::table.find(id))
+        .set(s::last_seen_at.eq(at))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Ends a session; `false` when it was not open.
+pub fn end(conn: &mut DbConnection, id: &str, at: NaiveDateTime) -> Result<bool, DbError> {
+    let ended = diesel::update(s::table.find(id).filter(s::ended_at.is_null()))
+        .set(s::ended_at.eq(at))
+        .execute(conn)?;
+    Ok(ended == 1)
+}
+
+/// Deletes sessions that ended, or that no request can use any more (idle or too old), before
+/// the cutoffs; at most `batch`. Returns how many.
+pub fn purge(
+    conn: &mut DbConnection,
+    idle_before: NaiveDateTime,
+    created_before: NaiveDateTime,
+    batch: i64,
+) -> Result<usize, DbError> {
+    let ids: Vec<String> = s::table
+        .filter(
+            s::ended_at
+                .is_not_null()
+                .or(s::last_seen_at.lt(idle_before))
+                .or(s::created_at.lt(created_before)),
+        )
+        .limit(batch)
+        .select(s::id)
+        .load(conn)?;
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    Ok(diesel::delete(s::table.filter(s::id.eq_any(&ids))).execute(conn)?)
+}
