@@ -9,7 +9,10 @@ use crate::crypto::passwords;
 use crate::db::orgs::{self, CreateAdminError, NewAdmin};
 use crate::db::{Db, DbError};
 use crate::domain::{Email, OrgId, OrgName, Role, UserId};
-pub use sessions::{SessionPolicy, end_session, open_session, purge_sessions, session_admin};
+pub use sessions::{
+    SessionPolicy, SessionView, end_other_sessions, end_own_session, end_session, list_sessions,
+    open_session, purge_sessions, session_admin,
+};
 
 /// A signed-in (or just authenticated) admin and their organization.
 #[derive(Debug, Clone)]
@@ -158,6 +161,45 @@ fn admin_from_rows(user: orgs::UserRow, org: orgs::OrgRow) -> Option<Admin> {
         email: user.email,
         org_name: org.name,
     })
+}
+
+/// Changes the admin's password and ends every other session of theirs (a password changed
+/// because it leaked must not leave the leak signed in); returns how many sessions ended.
+/// The current password is required: a wrong one, or a new one the rules refuse, is
+/// `Invalid` with a sentence for the form, and nothing changes.
+pub async fn change_password(
+    db: &Db,
+    admin: &Admin,
+    current_session: &str,
+    current: SecretString,
+    new: SecretString,
+) -> Result<usize, AccountError> {
+    let email = admin.email.clone();
+    let user = db
+        .run(move |conn| orgs::find_user_by_email(conn, &email))
+        .await?
+        .filter(|u| u.id == admin.user_id)
+        .ok_or_else(|| AccountError::Invalid("This account no longer exists.".into()))?;
+    let stored = user.password_hash.clone();
+    let verified = tokio::task::spawn_blocking(move || passwords::verify_password(&current, Some(&stored)))
+        .await
+        .map_err(|_| AccountError::Db(DbError::Cancelled))?;
+    if !verified {
+        return Err(AccountError::Invalid("The current password is incorrect.".into()));
+    }
+    passwords::check_new_password(&new).map_err(AccountError::Invalid)?;
+    let hash = hash_off_thread(new).await?;
+    let keep = crate::crypto::sha256_hex(current_session.as_bytes());
+    let user_id = user.id;
+    let ended = db
+        .run(move |conn| {
+            crate::db::transaction(conn, |conn| {
+                orgs::set_password_hash(conn, user_id, &hash)?;
+                crate::db::admin_sessions::end_others(conn, user_id, &keep, crate::domain::now())
+            })
+        })
+        .await?;
+    Ok(ended)
 }
 
 async fn hash_off_thread(password: SecretString) -> Result<String, AccountError> {

@@ -102,3 +102,57 @@ pub async fn purge_sessions(db: &Db, policy: SessionPolicy, batch: i64) -> Resul
     db.run(move |conn| admin_sessions::purge(conn, idle_before, created_before, batch))
         .await
 }
+
+/// One of an admin's open sessions, as the Account page shows it.
+#[derive(Debug, Clone)]
+pub struct SessionView {
+    /// Names the session in a URL: the row's key (a hash), never the session id itself.
+    pub handle: String,
+    /// The session of the request that asked.
+    pub current: bool,
+    pub created_at: NaiveDateTime,
+    pub last_seen_at: NaiveDateTime,
+    pub ip_address: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// The admin's open, unexpired sessions, the most recently seen first.
+pub async fn list_sessions(
+    db: &Db,
+    admin: &Admin,
+    current_session: &str,
+    policy: SessionPolicy,
+) -> Result<Vec<SessionView>, DbError> {
+    let (user, current) = (admin.user_id, sha256_hex(current_session.as_bytes()));
+    let rows = db
+        .run(move |conn| admin_sessions::list_open_for_user(conn, user))
+        .await?;
+    let at = now();
+    Ok(rows
+        .into_iter()
+        .filter(|row| !policy.expired(row, at))
+        .map(|row| SessionView {
+            current: row.id == current,
+            handle: row.id,
+            created_at: row.created_at,
+            last_seen_at: row.last_seen_at,
+            ip_address: row.ip_address,
+            user_agent: row.user_agent,
+        })
+        .collect())
+}
+
+/// Ends one of the admin's own sessions by its handle; `false` when there is no such open
+/// session of theirs.
+pub async fn end_own_session(db: &Db, admin: &Admin, handle: &str) -> Result<bool, DbError> {
+    let (user, handle) = (admin.user_id, handle.to_owned());
+    db.run(move |conn| admin_sessions::end_for_user(conn, user, &handle, now()))
+        .await
+}
+
+/// Ends every other session of the admin ("sign out everywhere else"); returns how many.
+pub async fn end_other_sessions(db: &Db, admin: &Admin, current_session: &str) -> Result<usize, DbError> {
+    let (user, keep) = (admin.user_id, sha256_hex(current_session.as_bytes()));
+    db.run(move |conn| admin_sessions::end_others(conn, user, &keep, now()))
+        .await
+}

@@ -81,3 +81,48 @@ pub fn purge(
     }
     Ok(diesel::delete(s::table.filter(s::id.eq_any(&ids))).execute(conn)?)
 }
+
+/// The user's open sessions, the most recently seen first.
+pub fn list_open_for_user(conn: &mut DbConnection, user_id: UserId) -> Result<Vec<SessionRow>, DbError> {
+    Ok(s::table
+        .filter(s::user_id.eq(user_id))
+        .filter(s::ended_at.is_null())
+        .order(s::last_seen_at.desc())
+        .select(SessionRow::as_select())
+        .load(conn)?)
+}
+
+/// Ends one of the user's open sessions; `false` when the user has no such open session.
+pub fn end_for_user(
+    conn: &mut DbConnection,
+    user_id: UserId,
+    id: &str,
+    at: NaiveDateTime,
+) -> Result<bool, DbError> {
+    let ended = diesel::update(
+        s::table
+            .filter(s::id.eq(id))
+            .filter(s::user_id.eq(user_id))
+            .filter(s::ended_at.is_null()),
+    )
+    .set(s::ended_at.eq(at))
+    .execute(conn)?;
+    Ok(ended == 1)
+}
+
+/// Ends every open session of the user but `keep`; returns how many.
+pub fn end_others(
+    conn: &mut DbConnection,
+    user_id: UserId,
+    keep: &str,
+    at: NaiveDateTime,
+) -> Result<usize, DbError> {
+    Ok(diesel::update(
+        s::table
+            .filter(s::user_id.eq(user_id))
+            .filter(s::id.ne(keep))
+            .filter(s::ended_at.is_null()),
+    )
+    .set(s::ended_at.eq(at))
+    .execute(conn)?)
+}

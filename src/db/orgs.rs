@@ -174,6 +174,13 @@ pub fn find_user_with_org(
         .optional()?)
 }
 
+pub fn set_password_hash(conn: &mut DbConnection, user_id: UserId, hash: &str) -> Result<(), DbError> {
+    diesel::update(users::table.find(user_id))
+        .set(users::password_hash.eq(hash))
+        .execute(conn)?;
+    Ok(())
+}
+
 pub fn record_login(conn: &mut DbConnection, user_id: UserId) -> Result<(), DbError> {
     diesel::update(users::table.find(user_id))
         .set(users::last_login_at.eq(now()))

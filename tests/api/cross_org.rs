@@ -10,7 +10,7 @@ use crate::helpers::TestApp;
 use crate::oauth_helpers::{OAuthApp, seed_integration};
 use crate::webhooks::{now_secs, post_slack, slack_signature};
 use targetym_integrations::db::schema::{
-    api_tokens, integration_consents as consents, integration_credentials as credentials,
+    admin_sessions, api_tokens, integration_consents as consents, integration_credentials as credentials,
     integration_oauth_states as states, integration_sync_logs as logs, integration_webhooks as hooks,
     integrations,
 };
@@ -22,6 +22,8 @@ struct Ids {
     event: String,
     api_token: String,
     webhook: String,
+    /// Org A's admin's session (its handle: the hash of the session id).
+    session: String,
 }
 
 /// Placeholders that name no organization's data, and why.
@@ -62,6 +64,7 @@ fn with_ids(route: &Route, ids: &Ids) -> Option<String> {
             "{id}" => ids.integration.clone(),
             "{event}" => ids.event.clone(),
             "{webhook}" => ids.webhook.clone(),
+            "{session}" => ids.session.clone(),
             "{slug}" => "slack".to_owned(),
             "{tail:.*}" => "me".to_owned(),
             "{file}" => "app.css".to_owned(),
@@ -143,9 +146,14 @@ async fn fingerprint(t: &OAuthApp, org: &str) -> String {
                 .filter(states::org_id.eq(&org))
                 .count()
                 .get_result(conn)?;
+            let session_rows: Vec<(String, Option<chrono::NaiveDateTime>)> = admin_sessions::table
+                .filter(admin_sessions::org_id.eq(&org))
+                .select((admin_sessions::id, admin_sessions::ended_at))
+                .order(admin_sessions::id)
+                .load(conn)?;
             Ok(format!(
                 "{integration_rows:?}\n{credential_rows:?}\n{hook_rows:?}\n{log_rows:?}\n\
-                 {consent_rows:?}\n{token_rows:?}\n{state_count}"
+                 {consent_rows:?}\n{token_rows:?}\n{state_count}\n{session_rows:?}"
             ))
         })
         .await
@@ -279,11 +287,24 @@ async fn org_a(t: &OAuthApp) -> Ids {
         })
         .await
         .unwrap();
+    let session = t
+        .app
+        .ctx
+        .db
+        .run(|conn| {
+            Ok(admin_sessions::table
+                .filter(admin_sessions::ended_at.is_null())
+                .select(admin_sessions::id)
+                .first::<String>(conn)?)
+        })
+        .await
+        .unwrap();
     Ids {
         integration,
         event,
         api_token,
         webhook,
+        session,
     }
 }
 
@@ -370,6 +391,7 @@ fn every_placeholder_of_the_router_is_classified() {
         event: "e".into(),
         api_token: "t".into(),
         webhook: "w".into(),
+        session: "s".into(),
     };
     assert!(all_routes().filter_map(|route| with_ids(route, &ids)).count() > 0);
 }
@@ -383,6 +405,7 @@ async fn a_malformed_id_is_not_found_in_each_surfaces_shape() {
         event: "not-an-id".into(),
         api_token: "not-an-id".into(),
         webhook: "not-an-id".into(),
+        session: "not-an-id".into(),
     };
     for route in all_routes() {
         let Some(path) = with_ids(route, &malformed) else {

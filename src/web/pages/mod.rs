@@ -1,5 +1,6 @@
 //! Pages and their htmx partials.
 
+mod account;
 mod auth;
 mod connect;
 mod detail;
@@ -26,6 +27,10 @@ super::route_table! {
     get "/login" => auth::login_form;
     post "/login" => auth::login_submit;
     post "/logout" => auth::logout;
+    get "/account" => account::show;
+    post "/account/sessions/end-others" => account::end_others;
+    post "/account/password" => account::change_password;
+    post "/account/sessions/{session}/end" => account::end_session;
     get "/integrations" => integrations::settings;
     // Before /integrations/{id}: the one OAuth redirect URI.
     get "/integrations/callback" => connect::callback;
