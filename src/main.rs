@@ -84,13 +84,27 @@ enum KeysCommand {
 
 #[derive(Subcommand)]
 enum AdminCommand {
-    /// Create an admin in an organization (created when no organization has that name).
-    /// The password is asked for at a terminal, or read from the first line of stdin.
+    /// Create an admin in a new organization (named by --org), or in an existing one with
+    /// --join. The password is asked for at a terminal, or read from the first line of stdin.
     Create {
         #[arg(long)]
         org: String,
         #[arg(long)]
         email: String,
+        /// Add the admin to the existing organization of that name.
+        #[arg(long)]
+        join: bool,
+    },
+    /// Set a new password for an admin and sign out all their sessions. The password is asked
+    /// for at a terminal, or read from the first line of stdin.
+    ResetPassword {
+        #[arg(long)]
+        email: String,
+    },
+    /// List an organization's admins.
+    List {
+        #[arg(long)]
+        org: String,
     },
 }
 
@@ -115,8 +129,14 @@ fn main() -> ExitCode {
         Command::Serve => runtime.block_on(serve(settings)),
         Command::Migrate => runtime.block_on(migrate(settings)),
         Command::Admin {
-            command: AdminCommand::Create { org, email },
-        } => runtime.block_on(create_admin(settings, &org, &email)),
+            command: AdminCommand::Create { org, email, join },
+        } => runtime.block_on(create_admin(settings, &org, &email, join)),
+        Command::Admin {
+            command: AdminCommand::ResetPassword { email },
+        } => runtime.block_on(reset_password(settings, &email)),
+        Command::Admin {
+            command: AdminCommand::List { org },
+        } => runtime.block_on(list_admins(settings, &org)),
         Command::Keys {
             command: KeysCommand::Rotate,
         } => runtime.block_on(rotate_keys(settings)),
@@ -156,20 +176,62 @@ async fn migrate(settings: Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn create_admin(settings: Settings, org: &str, email: &str) -> anyhow::Result<()> {
+async fn create_admin(settings: Settings, org: &str, email: &str, join: bool) -> anyhow::Result<()> {
     let ctx = AppContext::load(settings).await?;
     ctx.prepare_database().await?;
     let password = read_password()?;
     let input = NewAdminInput::parse(org, email, password).map_err(|e| anyhow::anyhow!("{e}"))?;
     let (email, org) = (input.email.to_string(), input.org_name.as_str().to_owned());
-    match accounts::create_admin(&ctx.db, input).await {
+    match accounts::create_admin(&ctx.db, input, join).await {
         Ok(org_id) => {
             println!("created admin {email} in organization {org} ({org_id})");
             Ok(())
         }
         Err(AccountError::EmailTaken) => anyhow::bail!("an account with the email {email} already exists"),
+        Err(AccountError::OrgExists(admins)) => anyhow::bail!(
+            "the organization {org} exists already (admins: {}); add --join to add {email} to it",
+            admins.join(", ")
+        ),
         Err(e) => Err(e.into()),
     }
+}
+
+async fn reset_password(settings: Settings, email: &str) -> anyhow::Result<()> {
+    let ctx = AppContext::load(settings).await?;
+    ctx.prepare_database().await?;
+    let password = read_password()?;
+    match accounts::reset_password(&ctx.db, email, password).await {
+        Ok(ended) => {
+            println!(
+                "new password set for {}; {ended} session(s) signed out",
+                email.trim().to_lowercase()
+            );
+            Ok(())
+        }
+        Err(AccountError::UnknownAdmin) => anyhow::bail!("no admin has the email {email}"),
+        Err(AccountError::Invalid(message)) => anyhow::bail!("{message}"),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn list_admins(settings: Settings, org: &str) -> anyhow::Result<()> {
+    let ctx = AppContext::load(settings).await?;
+    ctx.prepare_database().await?;
+    let Some(admins) = accounts::list_admins(&ctx.db, org).await? else {
+        anyhow::bail!("no organization is named {org}");
+    };
+    for admin in admins {
+        let last = admin
+            .last_login_at
+            .map(targetym_integrations::domain::format_time)
+            .unwrap_or_else(|| "never signed in".into());
+        println!(
+            "{}\tcreated {}\t{last}",
+            admin.email,
+            targetym_integrations::domain::format_time(admin.created_at)
+        );
+    }
+    Ok(())
 }
 
 async fn rotate_keys(settings: Settings) -> anyhow::Result<()> {

@@ -53,6 +53,18 @@ impl Application {
             catalogue_rows_changed = changed,
             "database ready"
         );
+        if let Some(token) = crate::accounts::setup_token(&ctx.settings)
+            && !crate::accounts::setup_completed(&ctx.db).await?
+        {
+            // The operator's way in to a fresh production instance; useless once setup is done.
+            match ctx.settings.setup_token {
+                Some(_) => tracing::warn!("no admin yet: open /setup and enter SETUP_TOKEN"),
+                None => tracing::warn!(
+                    "no admin yet: open /setup and enter the setup token {}",
+                    secrecy::ExposeSecret::expose_secret(&token)
+                ),
+            }
+        }
         let listener = TcpListener::bind(&ctx.settings.bind_addr)
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", ctx.settings.bind_addr))?;
         let local = listener.local_addr()?;

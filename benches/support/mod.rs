@@ -140,7 +140,7 @@ pub async fn context(database_url: &str, data_dir: &std::path::Path, vars: &[(&s
 /// of); the organization.
 pub async fn prepare(ctx: &AppContext) -> OrgId {
     let input = NewAdminInput::parse("Bench HR", EMAIL, SecretString::from(PASSWORD)).unwrap();
-    let org = accounts::create_admin(&ctx.db, input).await.unwrap();
+    let org = accounts::create_admin(&ctx.db, input, true).await.unwrap();
     ctx.db
         .run(move |conn| {
             let (id, org) = (uuid::Uuid::new_v4().to_string(), org.to_text());

@@ -3,8 +3,9 @@
 
 mod sessions;
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
+use crate::config::Settings;
 use crate::crypto::passwords;
 use crate::db::orgs::{self, CreateAdminError, NewAdmin};
 use crate::db::{Db, DbError};
@@ -32,6 +33,11 @@ pub enum AccountError {
     SetupAlreadyDone,
     #[error("an account with this email already exists")]
     EmailTaken,
+    /// The organization exists and joining it was not asked for: its admins' emails.
+    #[error("an organization with this name exists")]
+    OrgExists(Vec<String>),
+    #[error("no admin has this email")]
+    UnknownAdmin,
     #[error(transparent)]
     Db(#[from] DbError),
 }
@@ -41,6 +47,7 @@ impl From<CreateAdminError> for AccountError {
         match e {
             CreateAdminError::SetupAlreadyDone => AccountError::SetupAlreadyDone,
             CreateAdminError::EmailTaken => AccountError::EmailTaken,
+            CreateAdminError::OrgExists(admins) => AccountError::OrgExists(admins),
             CreateAdminError::Db(e) => AccountError::Db(e),
         }
     }
@@ -98,8 +105,9 @@ pub async fn complete_setup(db: &Db, input: NewAdminInput) -> Result<Admin, Acco
 }
 
 /// Operator path (`admin create`): adds an admin to the named organization, creating it if
-/// needed. Returns the organization's id.
-pub async fn create_admin(db: &Db, input: NewAdminInput) -> Result<OrgId, AccountError> {
+/// needed; an existing organization only with `join` (a typo in a name must not hand someone
+/// else's organization a new admin). Returns the organization's id.
+pub async fn create_admin(db: &Db, input: NewAdminInput, join: bool) -> Result<OrgId, AccountError> {
     let hash = hash_off_thread(input.password).await?;
     let user_id = UserId::new();
     let (org_name, email) = (
@@ -114,7 +122,13 @@ pub async fn create_admin(db: &Db, input: NewAdminInput) -> Result<OrgId, Accoun
                 password_hash: &hash,
                 role: Role::Admin,
             };
-            Ok(orgs::create_admin_in_org(conn, OrgId::new(), &org_name, &new))
+            Ok(orgs::create_admin_in_org(
+                conn,
+                OrgId::new(),
+                &org_name,
+                join,
+                &new,
+            ))
         })
         .await??;
     Ok(org_id)
@@ -163,6 +177,28 @@ fn admin_from_rows(user: orgs::UserRow, org: orgs::OrgRow) -> Option<Admin> {
     })
 }
 
+/// The token web setup asks for, in production only (locally setup stays one step):
+/// SETUP_TOKEN, or one derived from the session key, so every instance that shares the key
+/// asks for the same one. It opens nothing once setup is done.
+pub fn setup_token(settings: &Settings) -> Option<SecretString> {
+    if !settings.is_production() {
+        return None;
+    }
+    let token = settings.setup_token.clone().unwrap_or_else(|| {
+        let mac =
+            crate::crypto::hmac_sha256(settings.session_key.expose_secret(), b"targetym first-run setup");
+        SecretString::from(hex::encode(&mac[..20]))
+    });
+    Some(token)
+}
+
+/// Whether `given` is the setup token (compared in constant time).
+pub fn setup_token_matches(expected: &SecretString, given: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    let (expected, given) = (expected.expose_secret().as_bytes(), given.trim().as_bytes());
+    !given.is_empty() && bool::from(expected.ct_eq(given))
+}
+
 /// Changes the admin's password and ends every other session of theirs (a password changed
 /// because it leaked must not leave the leak signed in); returns how many sessions ended.
 /// The current password is required: a wrong one, or a new one the rules refuse, is
@@ -200,6 +236,59 @@ pub async fn change_password(
         })
         .await?;
     Ok(ended)
+}
+
+/// One admin of an organization, as `admin list` shows them.
+pub struct AdminListing {
+    pub email: String,
+    pub created_at: chrono::NaiveDateTime,
+    pub last_login_at: Option<chrono::NaiveDateTime>,
+}
+
+/// The admins of the organization named `org_name` (`None`: no such organization).
+pub async fn list_admins(db: &Db, org_name: &str) -> Result<Option<Vec<AdminListing>>, DbError> {
+    let name = org_name.trim().to_owned();
+    db.run(move |conn| {
+        let Some(org) = orgs::find_org_by_name(conn, &name)? else {
+            return Ok(None);
+        };
+        Ok(Some(
+            orgs::admins_of(conn, org.id)?
+                .into_iter()
+                .map(|u| AdminListing {
+                    email: u.email,
+                    created_at: u.created_at,
+                    last_login_at: u.last_login_at,
+                })
+                .collect(),
+        ))
+    })
+    .await
+}
+
+/// Operator path (`admin reset-password`): sets a new password for the admin with this email
+/// and ends all their sessions; returns how many ended.
+pub async fn reset_password(db: &Db, email: &str, password: SecretString) -> Result<usize, AccountError> {
+    let email = Email::parse(email).map_err(AccountError::Invalid)?;
+    passwords::check_new_password(&password).map_err(AccountError::Invalid)?;
+    let hash = hash_off_thread(password).await?;
+    let email = email.as_str().to_owned();
+    let ended = db
+        .run(move |conn| {
+            crate::db::transaction(conn, |conn| {
+                let Some(user) = orgs::find_user_by_email(conn, &email)? else {
+                    return Ok(None);
+                };
+                orgs::set_password_hash(conn, user.id, &hash)?;
+                Ok(Some(crate::db::admin_sessions::end_all(
+                    conn,
+                    user.id,
+                    crate::domain::now(),
+                )?))
+            })
+        })
+        .await?;
+    ended.ok_or(AccountError::UnknownAdmin)
 }
 
 async fn hash_off_thread(password: SecretString) -> Result<String, AccountError> {

@@ -77,6 +77,9 @@ pub struct Settings {
     pub api_rate_limit_per_minute: u32,
     /// Said once tracing is up (e.g. "generated a local encryption key").
     pub startup_warnings: Vec<String>,
+    /// The token web setup asks for in production (SETUP_TOKEN); without it, one is derived
+    /// from the session key and logged at start while no admin exists.
+    pub setup_token: Option<SecretString>,
 }
 
 /// The background actor: token refresh, the sync-log queue, housekeeping.
@@ -199,6 +202,7 @@ impl Settings {
             webhook_rate_limit_per_minute: v.number("WEBHOOK_RATE_LIMIT_PER_MINUTE", 3000, 1..=10_000_000)?,
             api_rate_limit_per_minute: v.number("API_RATE_LIMIT_PER_MINUTE", 600, 1..=1_000_000)?,
             startup_warnings: keys.generated.into_iter().collect(),
+            setup_token: v.text("SETUP_TOKEN").map(SecretString::from),
         })
     }
 

@@ -126,3 +126,14 @@ pub fn end_others(
     .set(s::ended_at.eq(at))
     .execute(conn)?)
 }
+
+/// Ends every open session of the user (a password reset, a removal); returns how many.
+pub fn end_all(conn: &mut DbConnection, user_id: UserId, at: NaiveDateTime) -> Result<usize, DbError> {
+    Ok(diesel::update(
+        s::table
+            .filter(s::user_id.eq(user_id))
+            .filter(s::ended_at.is_null()),
+    )
+    .set(s::ended_at.eq(at))
+    .execute(conn)?)
+}

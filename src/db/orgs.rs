@@ -63,6 +63,9 @@ pub enum CreateAdminError {
     SetupAlreadyDone,
     #[error("an account with this email already exists")]
     EmailTaken,
+    /// The organization exists and joining it was not asked for: its admins' emails.
+    #[error("an organization with this name exists")]
+    OrgExists(Vec<String>),
     #[error(transparent)]
     Db(#[from] DbError),
 }
@@ -96,11 +99,13 @@ pub fn create_first_org(
 }
 
 /// Operator path: adds an admin to the organization named `org_name`, creating it when it
-/// does not exist. Returns the organization's id. Also completes the first-run setup.
+/// does not exist; an existing one only with `join` (otherwise `OrgExists`, nothing written).
+/// Returns the organization's id. Also completes the first-run setup.
 pub fn create_admin_in_org(
     conn: &mut DbConnection,
     new_org_id: OrgId,
     org_name: &str,
+    join: bool,
     admin: &NewAdmin<'_>,
 ) -> Result<OrgId, CreateAdminError> {
     conn.transaction(|conn| {
@@ -110,6 +115,10 @@ pub fn create_admin_in_org(
             .first::<OrgId>(conn)
             .optional()?;
         let org_id = match existing {
+            Some(id) if !join => {
+                let admins = admins_of(conn, id)?.into_iter().map(|u| u.email).collect();
+                return Err(CreateAdminError::OrgExists(admins));
+            }
             Some(id) => id,
             None => {
                 insert_org(conn, new_org_id, org_name)?;
@@ -172,6 +181,24 @@ pub fn find_user_with_org(
         .select((UserRow::as_select(), OrgRow::as_select()))
         .first(conn)
         .optional()?)
+}
+
+/// An organization by its exact name.
+pub fn find_org_by_name(conn: &mut DbConnection, name: &str) -> Result<Option<OrgRow>, DbError> {
+    Ok(organizations::table
+        .filter(organizations::name.eq(name))
+        .select(OrgRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// The organization's admins, by email.
+pub fn admins_of(conn: &mut DbConnection, org_id: OrgId) -> Result<Vec<UserRow>, DbError> {
+    Ok(users::table
+        .filter(users::org_id.eq(org_id))
+        .order(users::email.asc())
+        .select(UserRow::as_select())
+        .load(conn)?)
 }
 
 pub fn set_password_hash(conn: &mut DbConnection, user_id: UserId, hash: &str) -> Result<(), DbError> {

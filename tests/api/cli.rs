@@ -47,7 +47,8 @@ async fn admin_create_makes_an_admin_who_can_sign_in_and_ends_setup() {
     let res = app.login_with(&browser(), "ops@acme.example", PASSWORD).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
 
-    // The same email again is refused with a clear message; a weak password too.
+    // The same email again is refused with a clear message (joining the organization, which
+    // exists now); a weak password too.
     let again = cli(
         &app,
         &[
@@ -57,6 +58,7 @@ async fn admin_create_makes_an_admin_who_can_sign_in_and_ends_setup() {
             "Acme HR",
             "--email",
             "ops@acme.example",
+            "--join",
         ],
         &format!("{PASSWORD}\n"),
     );
@@ -271,4 +273,74 @@ async fn api_tokens_create_prints_a_token_that_the_api_accepts() {
         .await
         .unwrap();
     assert_eq!(listed["integrations"][0]["id"], id.as_str());
+}
+
+/// `admin create` joins an existing organization only with --join (and names its admins when
+/// refusing); `admin list` shows them; `admin reset-password` sets a new password and signs
+/// the admin out everywhere.
+#[tokio::test]
+async fn admin_commands_join_list_and_reset_passwords() {
+    let app = spawn_app().await;
+    let ada = app.signed_in_admin("Acme HR", "ada@acme.example").await;
+    let create = |email: &str, join: bool| {
+        let mut args = vec!["admin", "create", "--org", "Acme HR", "--email", email];
+        if join {
+            args.push("--join");
+        }
+        cli(&app, &args, &format!("{PASSWORD}\n"))
+    };
+
+    let refused = create("grace@acme.example", false);
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        said.contains("--join") && said.contains("ada@acme.example"),
+        "{said}"
+    );
+    assert_eq!(
+        app.login_with(&browser(), "grace@acme.example", PASSWORD)
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED,
+        "nothing was created"
+    );
+    assert!(create("grace@acme.example", true).status.success());
+
+    let list = cli(&app, &["admin", "list", "--org", "Acme HR"], "");
+    let listed = String::from_utf8_lossy(&list.stdout);
+    assert!(list.status.success(), "{}", String::from_utf8_lossy(&list.stderr));
+    assert_eq!(listed.lines().count(), 2, "{listed}");
+    assert!(listed.contains("ada@acme.example") && listed.contains("grace@acme.example"));
+    assert!(
+        !cli(&app, &["admin", "list", "--org", "Nobody"], "")
+            .status
+            .success()
+    );
+
+    let new = "a brand new passphrase";
+    let reset = cli(
+        &app,
+        &["admin", "reset-password", "--email", "ada@acme.example"],
+        &format!("{new}\n"),
+    );
+    assert!(
+        reset.status.success(),
+        "{}",
+        String::from_utf8_lossy(&reset.stderr)
+    );
+    assert!(String::from_utf8_lossy(&reset.stdout).contains("1 session(s) signed out"));
+    assert_eq!(
+        app.get_with(&ada, "/integrations").await.status(),
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(
+        app.login_with(&browser(), "ada@acme.example", new).await.status(),
+        StatusCode::SEE_OTHER
+    );
+    let unknown = cli(
+        &app,
+        &["admin", "reset-password", "--email", "nobody@acme.example"],
+        &format!("{new}\n"),
+    );
+    assert!(!unknown.status.success());
 }

@@ -239,7 +239,7 @@ impl TestApp {
         let input =
             targetym_integrations::accounts::NewAdminInput::parse(org, email, PASSWORD.to_owned().into())
                 .expect("valid admin");
-        targetym_integrations::accounts::create_admin(&self.ctx.db, input)
+        targetym_integrations::accounts::create_admin(&self.ctx.db, input, true)
             .await
             .expect("admin created");
         let client = browser();

@@ -143,3 +143,104 @@ async fn concurrent_setups_create_exactly_one_organization() {
         "{statuses:?}"
     );
 }
+
+/// A production app without an admin yet: the cookie is `Secure` (https), so these requests
+/// carry it by hand over the test's plain http.
+async fn production_setup(app: &crate::helpers::TestApp, token: Option<&str>) -> (StatusCode, String) {
+    let page = app.get("/setup").await;
+    let cookie = crate::helpers::set_cookie(&page).unwrap();
+    let cookie = cookie.split(';').next().unwrap().to_owned();
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("name=\"setup_token\""),
+        "the page asks for the token: {html}"
+    );
+    let csrf = crate::helpers::csrf_in(&html).unwrap();
+    let mut form = vec![
+        ("csrf_token", csrf.as_str()),
+        ("org_name", "Acme HR"),
+        ("email", "ada@acme.example"),
+        ("password", crate::helpers::PASSWORD),
+        ("password_confirm", crate::helpers::PASSWORD),
+    ];
+    if let Some(token) = token {
+        form.push(("setup_token", token));
+    }
+    let res = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(app.url("/setup"))
+        .header("cookie", cookie)
+        .header("origin", "https://hub.example.com")
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status();
+    (status, res.text().await.unwrap())
+}
+
+fn production() -> crate::helpers::TestAppBuilder {
+    crate::helpers::app()
+        .var("APP_ENV", "production")
+        .var("PUBLIC_URL", "https://hub.example.com")
+        .var("INTEGRATION_ENCRYPTION_KEY", &"ab".repeat(32))
+        .var("SESSION_KEY", &"cd".repeat(64))
+}
+
+/// In production the first visitor of /setup does not own the instance: setup asks for the
+/// setup token (SETUP_TOKEN, or the one the app logs at start while no admin exists).
+#[tokio::test]
+async fn in_production_setup_requires_the_setup_token() {
+    let app = production()
+        .var("SETUP_TOKEN", "the operator's own setup token")
+        .spawn()
+        .await;
+    for wrong in [None, Some(""), Some("a guess of the setup token")] {
+        let (status, page) = production_setup(&app, wrong).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{wrong:?}: {page}");
+        assert!(
+            page.contains("setup token"),
+            "the page says what is missing: {page}"
+        );
+        assert!(
+            !targetym_integrations::accounts::setup_completed(&app.ctx.db)
+                .await
+                .unwrap(),
+            "nothing was created"
+        );
+    }
+    let (status, _) = production_setup(&app, Some("the operator's own setup token")).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(
+        targetym_integrations::accounts::setup_completed(&app.ctx.db)
+            .await
+            .unwrap()
+    );
+}
+
+#[tokio::test]
+async fn without_setup_token_set_production_logs_one_at_start() {
+    let app = production().spawn().await;
+    let logs = crate::helpers::captured_logs();
+    let token = logs
+        .lines()
+        .filter_map(|line| line.split("setup token ").nth(1))
+        .map(|rest| {
+            rest.split(|c: char| !c.is_ascii_alphanumeric())
+                .next()
+                .unwrap()
+                .to_owned()
+        })
+        .find(|t| t.len() >= 32)
+        .expect("the setup token in the log at start");
+    assert_eq!(
+        production_setup(&app, Some("not it")).await.0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        production_setup(&app, Some(&token)).await.0,
+        StatusCode::SEE_OTHER
+    );
+}

@@ -28,7 +28,13 @@ struct SetupPage {
     error: Option<String>,
     org_name: String,
     email: String,
+    /// Production: the form asks for the setup token.
+    needs_token: bool,
 }
+
+/// Why a setup without the right token is refused (and what to do).
+const BAD_SETUP_TOKEN: &str =
+    "Enter the setup token: the operator set it as SETUP_TOKEN, or the app wrote it in its log at start.";
 
 #[derive(Deserialize)]
 pub struct SetupForm {
@@ -36,6 +42,8 @@ pub struct SetupForm {
     email: String,
     password: SecretString,
     password_confirm: SecretString,
+    #[serde(default)]
+    setup_token: String,
 }
 
 pub async fn setup_form(state: web::Data<WebState>, session: Session) -> Result<HttpResponse, WebError> {
@@ -47,6 +55,7 @@ pub async fn setup_form(state: web::Data<WebState>, session: Session) -> Result<
         error: None,
         org_name: String::new(),
         email: String::new(),
+        needs_token: accounts::setup_token(&state.ctx.settings).is_some(),
     };
     html(StatusCode::OK, page)
 }
@@ -61,15 +70,24 @@ pub async fn setup_submit(
         return Err(WebError::NotFound);
     }
     let form = form.into_inner();
-    let invalid = |message: String| -> Result<HttpResponse, WebError> {
+    let expected = accounts::setup_token(&state.ctx.settings);
+    let refuse = |status: StatusCode, message: String| -> Result<HttpResponse, WebError> {
         let page = SetupPage {
             layout: Layout::anonymous(&session)?,
             error: Some(message),
             org_name: form.org_name.clone(),
             email: form.email.clone(),
+            needs_token: expected.is_some(),
         };
-        html(StatusCode::UNPROCESSABLE_ENTITY, page)
+        html(status, page)
     };
+    if let Some(expected) = &expected
+        && !accounts::setup_token_matches(expected, &form.setup_token)
+    {
+        tracing::warn!("first-run setup refused: no or a wrong setup token");
+        return refuse(StatusCode::FORBIDDEN, BAD_SETUP_TOKEN.into());
+    }
+    let invalid = |message: String| refuse(StatusCode::UNPROCESSABLE_ENTITY, message);
     if form.password.expose_secret() != form.password_confirm.expose_secret() {
         return invalid("The two passwords do not match.".into());
     }
