@@ -226,12 +226,16 @@ pub async fn change_password(
     passwords::check_new_password(&new).map_err(AccountError::Invalid)?;
     let hash = hash_off_thread(new).await?;
     let keep = crate::crypto::sha256_hex(current_session.as_bytes());
-    let user_id = user.id;
+    let (user_id, org_id, email) = (user.id, admin.org_id, admin.email.clone());
     let ended = db
         .run(move |conn| {
             crate::db::transaction(conn, |conn| {
                 orgs::set_password_hash(conn, user_id, &hash)?;
-                crate::db::admin_sessions::end_others(conn, user_id, &keep, crate::domain::now())
+                let ended =
+                    crate::db::admin_sessions::end_others(conn, user_id, &keep, crate::domain::now())?;
+                let message = format!("{email} changed their password; {ended} other session(s) signed out");
+                log_account_action(conn, org_id, Some(user_id), &message)?;
+                Ok(ended)
             })
         })
         .await?;
@@ -280,11 +284,13 @@ pub async fn reset_password(db: &Db, email: &str, password: SecretString) -> Res
                     return Ok(None);
                 };
                 orgs::set_password_hash(conn, user.id, &hash)?;
-                Ok(Some(crate::db::admin_sessions::end_all(
-                    conn,
-                    user.id,
-                    crate::domain::now(),
-                )?))
+                let ended = crate::db::admin_sessions::end_all(conn, user.id, crate::domain::now())?;
+                let message = format!(
+                    "The operator reset the password of {}; {ended} session(s) signed out",
+                    user.email
+                );
+                log_account_action(conn, user.org_id, None, &message)?;
+                Ok(Some(ended))
             })
         })
         .await?;
@@ -302,4 +308,34 @@ pub async fn find_org_by_name(db: &Db, name: &str) -> Result<Option<OrgId>, DbEr
     let name = name.trim().to_owned();
     let id = db.run(move |conn| orgs::find_org_id_by_name(conn, &name)).await?;
     Ok(id.as_deref().and_then(OrgId::parse))
+}
+
+/// The provider column of account entries in the audit log (they concern no provider).
+const ACCOUNT_LOG: &str = "account";
+
+/// Writes an account action to the organization's audit log: what happened to whom, by whom
+/// (`None`: the operator, from the command line).
+fn log_account_action(
+    conn: &mut crate::db::DbConnection,
+    org_id: OrgId,
+    actor: Option<UserId>,
+    message: &str,
+) -> Result<(), DbError> {
+    use crate::db::sync_logs::{self, NewSyncLog};
+    use crate::domain::{LogKind, LogStatus};
+    sync_logs::append(
+        conn,
+        &NewSyncLog {
+            org_id,
+            integration_id: None,
+            provider_slug: ACCOUNT_LOG,
+            kind: LogKind::Account,
+            status: LogStatus::Succeeded,
+            message,
+            error: None,
+            actor_user_id: actor,
+            duration_ms: None,
+        },
+    )
+    .map(drop)
 }

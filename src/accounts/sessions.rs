@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use chrono::NaiveDateTime;
 
-use super::{Admin, admin_from_rows};
+use super::{Admin, admin_from_rows, log_account_action};
 use crate::crypto::{random_token, sha256_hex};
 use crate::db::admin_sessions::{self, SessionRow};
 use crate::db::{Db, DbError};
@@ -145,14 +145,35 @@ pub async fn list_sessions(
 /// Ends one of the admin's own sessions by its handle; `false` when there is no such open
 /// session of theirs.
 pub async fn end_own_session(db: &Db, admin: &Admin, handle: &str) -> Result<bool, DbError> {
-    let (user, handle) = (admin.user_id, handle.to_owned());
-    db.run(move |conn| admin_sessions::end_for_user(conn, user, &handle, now()))
-        .await
+    let (user, org, handle) = (admin.user_id, admin.org_id, handle.to_owned());
+    let message = format!("{} signed out one of their sessions", admin.email);
+    db.run(move |conn| {
+        crate::db::transaction(conn, |conn| {
+            let ended = admin_sessions::end_for_user(conn, user, &handle, now())?;
+            if ended {
+                log_account_action(conn, org, Some(user), &message)?;
+            }
+            Ok(ended)
+        })
+    })
+    .await
 }
 
 /// Ends every other session of the admin ("sign out everywhere else"); returns how many.
 pub async fn end_other_sessions(db: &Db, admin: &Admin, current_session: &str) -> Result<usize, DbError> {
-    let (user, keep) = (admin.user_id, sha256_hex(current_session.as_bytes()));
-    db.run(move |conn| admin_sessions::end_others(conn, user, &keep, now()))
-        .await
+    let (user, org, keep) = (
+        admin.user_id,
+        admin.org_id,
+        sha256_hex(current_session.as_bytes()),
+    );
+    let email = admin.email.clone();
+    db.run(move |conn| {
+        crate::db::transaction(conn, |conn| {
+            let ended = admin_sessions::end_others(conn, user, &keep, now())?;
+            let message = format!("{email} signed out everywhere else ({ended} session(s))");
+            log_account_action(conn, org, Some(user), &message)?;
+            Ok(ended)
+        })
+    })
+    .await
 }

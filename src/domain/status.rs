@@ -45,6 +45,8 @@ text_enum! {
         Watch => "watch",
         /// An admin reset a webhook's first-use handshake (Asana, Notion).
         WebhookReset => "webhook_reset",
+        /// An admin's own account: password changed or reset, sessions signed out.
+        Account => "account",
     }
 }
 

@@ -337,6 +337,18 @@ async fn admin_commands_join_list_and_reset_passwords() {
         app.login_with(&browser(), "ada@acme.example", new).await.status(),
         StatusCode::SEE_OTHER
     );
+    let signed_in = browser();
+    app.login_with(&signed_in, "ada@acme.example", new).await;
+    let audit = app
+        .get_with(&signed_in, "/audit?kind=account")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        audit.contains("The operator reset the password of ada@acme.example; 1 session(s) signed out"),
+        "{audit}"
+    );
     let unknown = cli(
         &app,
         &["admin", "reset-password", "--email", "nobody@acme.example"],

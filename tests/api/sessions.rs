@@ -215,6 +215,27 @@ async fn the_account_page_lists_and_ends_the_admins_own_sessions() {
         StatusCode::OK,
         "bob is untouched"
     );
+    let audit = app
+        .get_with(&here, "/audit?kind=account")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        audit.contains("ada@acme.example signed out one of their sessions"),
+        "{audit}"
+    );
+    assert!(audit.contains("ada@acme.example signed out everywhere else (2 session(s))"));
+    let bobs = app
+        .get_with(&other_org, "/audit?kind=account")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !bobs.contains("data-kind=\"account\""),
+        "Ada's actions are not in Bob's log"
+    );
 }
 
 /// Changing the password needs the current one, and signs out every other session: the new
@@ -282,4 +303,13 @@ async fn changing_the_password_ends_every_other_session() {
         app.login_with(&fresh, "ada@acme.example", new).await.status(),
         StatusCode::SEE_OTHER
     );
+    // In the audit log: who, what, when (the refused attempts changed nothing, so left none).
+    let audit = app
+        .get_with(&here, "/audit?kind=account")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(audit.matches("<tr data-kind=\"account\"").count(), 1, "{audit}");
+    assert!(audit.contains("ada@acme.example changed their password; 1 other session(s) signed out"));
 }

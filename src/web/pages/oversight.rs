@@ -119,7 +119,7 @@ impl AuditQuery {
     }
 }
 
-pub const KINDS: [&str; 9] = [
+pub const KINDS: [&str; 10] = [
     LogKind::Connect.as_str(),
     LogKind::Disconnect.as_str(),
     LogKind::Refresh.as_str(),
@@ -129,6 +129,7 @@ pub const KINDS: [&str; 9] = [
     LogKind::Watch.as_str(),
     LogKind::Test.as_str(),
     LogKind::Erasure.as_str(),
+    LogKind::Account.as_str(),
 ];
 pub const STATUSES: [&str; 4] = [
     LogStatus::Queued.as_str(),
