@@ -24,6 +24,14 @@ pub struct SessionPolicy {
 }
 
 impl SessionPolicy {
+    /// SESSION_IDLE_TIMEOUT_MINUTES and SESSION_MAX_AGE_HOURS.
+    pub fn of(settings: &crate::config::Settings) -> SessionPolicy {
+        SessionPolicy {
+            idle: settings.session_idle_timeout,
+            max_age: settings.session_max_age,
+        }
+    }
+
     fn expired(&self, row: &SessionRow, at: NaiveDateTime) -> bool {
         let span = |d: Duration| chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
         at - row.last_seen_at > span(self.idle) || at - row.created_at > span(self.max_age)

@@ -14,12 +14,16 @@ text_enum! {
 }
 
 impl IntegrationStatus {
+    /// The statuses with usable credentials: those the worker keeps fresh.
+    pub const LIVE: [IntegrationStatus; 3] = [
+        IntegrationStatus::Connected,
+        IntegrationStatus::Degraded,
+        IntegrationStatus::Refreshing,
+    ];
+
     /// The integration holds usable credentials (a connection an admin would call "live").
     pub fn is_live(self) -> bool {
-        matches!(
-            self,
-            IntegrationStatus::Connected | IntegrationStatus::Refreshing | IntegrationStatus::Degraded
-        )
+        Self::LIVE.contains(&self)
     }
 }
 

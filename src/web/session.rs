@@ -105,11 +105,7 @@ impl FromRequest for CurrentAdmin {
             let Some(id) = session_id(&session) else {
                 return Err(WebError::SignInRequired);
             };
-            let settings = &state.ctx.settings;
-            let policy = SessionPolicy {
-                idle: settings.session_idle_timeout,
-                max_age: settings.session_max_age,
-            };
+            let policy = SessionPolicy::of(&state.ctx.settings);
             let Some(admin) = accounts::session_admin(&state.ctx.db, &id, policy).await? else {
                 session.purge();
                 return Err(WebError::SignInRequired);

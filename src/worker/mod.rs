@@ -181,11 +181,7 @@ impl Worker {
             }
         }
         report.states_purged += housekeeping::purge_expired_states(&self.ctx, now).await?;
-        let settings = &self.ctx.settings;
-        let policy = crate::accounts::SessionPolicy {
-            idle: settings.session_idle_timeout,
-            max_age: settings.session_max_age,
-        };
+        let policy = crate::accounts::SessionPolicy::of(&self.ctx.settings);
         report.sessions_purged += crate::accounts::purge_sessions(&self.ctx.db, policy, PURGE_BATCH).await?;
         Ok(())
     }

@@ -2,24 +2,12 @@
 
 use reqwest::StatusCode;
 
-use crate::faults::{start_binary_on, wait_ready};
+use crate::faults::{sign_in_attempt, start_binary_on, wait_ready};
 use crate::helpers::{self, PASSWORD, spawn_app};
 
 /// Signs in at the binary at `base`; returns the browser and the session cookie it was given.
 async fn sign_in(base: &str, email: &str) -> (reqwest::Client, String) {
-    let client = helpers::browser();
-    let page = client.get(format!("{base}/login")).send().await.unwrap();
-    let csrf = helpers::csrf_in(&page.text().await.unwrap()).unwrap();
-    let res = client
-        .post(format!("{base}/login"))
-        .form(&[
-            ("csrf_token", csrf.as_str()),
-            ("email", email),
-            ("password", PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let (client, res) = sign_in_attempt(base, email).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER, "signed in");
     let cookie = helpers::set_cookie(&res).expect("a session cookie at sign-in");
     (client, cookie.split(';').next().unwrap().to_owned())

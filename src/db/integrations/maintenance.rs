@@ -4,7 +4,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::{LIVE_STATUSES, i};
+use super::i;
 use crate::db::{DbConnection, DbError, transaction};
 use crate::domain::{IntegrationId, IntegrationStatus, OrgId};
 
@@ -31,7 +31,7 @@ pub fn due_for_maintenance(
     limit: i64,
 ) -> Result<Vec<(IntegrationId, String)>, DbError> {
     Ok(i::table
-        .filter(i::status.eq_any(LIVE_STATUSES))
+        .filter(i::status.eq_any(IntegrationStatus::LIVE))
         .filter(i::next_refresh_at.le(now))
         .filter(i::lease_owner.is_null().or(i::lease_expires_at.lt(now)))
         .order(i::next_refresh_at.asc())
@@ -61,7 +61,7 @@ pub fn claim(
         let updated = diesel::update(
             i::table
                 .filter(i::id.eq(id))
-                .filter(i::status.eq_any(LIVE_STATUSES))
+                .filter(i::status.eq_any(IntegrationStatus::LIVE))
                 .filter(i::next_refresh_at.le(due_before))
                 .filter(i::lease_owner.is_null().or(i::lease_expires_at.lt(now))),
         )

@@ -191,13 +191,6 @@ pub fn mark_disconnected(
     Ok(())
 }
 
-/// Statuses whose tokens the worker keeps fresh.
-pub const LIVE_STATUSES: [IntegrationStatus; 3] = [
-    IntegrationStatus::Connected,
-    IntegrationStatus::Degraded,
-    IntegrationStatus::Refreshing,
-];
-
 /// The provider no longer accepts the integration's token (seen outside a refresh).
 pub fn mark_needs_reauth(
     conn: &mut DbConnection,
@@ -205,15 +198,19 @@ pub fn mark_needs_reauth(
     error: &str,
     at: NaiveDateTime,
 ) -> Result<(), DbError> {
-    diesel::update(i::table.find(id).filter(i::status.eq_any(LIVE_STATUSES)))
-        .set((
-            i::status.eq(IntegrationStatus::NeedsReauth),
-            i::last_error.eq(error),
-            i::last_error_at.eq(at),
-            i::next_refresh_at.eq(None::<NaiveDateTime>),
-            i::updated_at.eq(at),
-        ))
-        .execute(conn)?;
+    diesel::update(
+        i::table
+            .find(id)
+            .filter(i::status.eq_any(IntegrationStatus::LIVE)),
+    )
+    .set((
+        i::status.eq(IntegrationStatus::NeedsReauth),
+        i::last_error.eq(error),
+        i::last_error_at.eq(at),
+        i::next_refresh_at.eq(None::<NaiveDateTime>),
+        i::updated_at.eq(at),
+    ))
+    .execute(conn)?;
     Ok(())
 }
 
@@ -243,7 +240,7 @@ pub fn take_due_syncs(
     limit: i64,
 ) -> Result<Vec<(IntegrationId, OrgId, String)>, DbError> {
     let due: Vec<(IntegrationId, OrgId, String, i32, Option<NaiveDateTime>)> = i::table
-        .filter(i::status.eq_any(LIVE_STATUSES))
+        .filter(i::status.eq_any(IntegrationStatus::LIVE))
         .filter(i::sync_interval_minutes.is_not_null())
         .filter(i::next_sync_at.is_null().or(i::next_sync_at.le(now)))
         .limit(limit)
@@ -279,7 +276,7 @@ pub fn take_due_syncs(
 pub fn find_live(conn: &mut DbConnection, id: IntegrationId) -> Result<Option<IntegrationRow>, DbError> {
     Ok(i::table
         .find(id)
-        .filter(i::status.eq_any(LIVE_STATUSES))
+        .filter(i::status.eq_any(IntegrationStatus::LIVE))
         .select(IntegrationRow::as_select())
         .first(conn)
         .optional()?)

@@ -60,58 +60,21 @@ pub async fn maintain(ctx: &AppContext, claim: &Claim, now: NaiveDateTime) -> Re
         }
         let error = "A token refresh was interrupted before its answer was stored. To avoid sending the same \
                      refresh token twice (which makes providers revoke access), reconnect this integration.";
-        return finish(
-            ctx,
-            &row,
-            under_claim,
-            MaintenanceResult::NeedsReauth { error: error.into() },
-            Outcome::NeedsReauth(error.into()),
-            now,
-            started,
-        )
-        .await;
+        return needs_reauth(ctx, &row, under_claim, error.into(), now, started).await;
     }
     let Some(provider) = ctx.catalogue.get(&row.provider_slug) else {
         let error = "The provider is no longer in the catalogue.";
-        return finish(
-            ctx,
-            &row,
-            under_claim,
-            MaintenanceResult::NeedsReauth { error: error.into() },
-            Outcome::NeedsReauth(error.into()),
-            now,
-            started,
-        )
-        .await;
+        return needs_reauth(ctx, &row, under_claim, error.into(), now, started).await;
     };
     let (Some(client), Some(stored)) = (&provider.credentials, stored) else {
         let error = "The provider's client credentials or the stored tokens are missing; reconnect.";
-        return finish(
-            ctx,
-            &row,
-            under_claim,
-            MaintenanceResult::NeedsReauth { error: error.into() },
-            Outcome::NeedsReauth(error.into()),
-            now,
-            started,
-        )
-        .await;
+        return needs_reauth(ctx, &row, under_claim, error.into(), now, started).await;
     };
     let tokens = match credentials::open(&ctx.keyring, &stored) {
         Ok(tokens) => tokens,
         Err(e) => {
             let error = format!("The stored tokens cannot be decrypted ({e}); reconnect.");
-            let result = MaintenanceResult::NeedsReauth { error: error.clone() };
-            return finish(
-                ctx,
-                &row,
-                under_claim,
-                result,
-                Outcome::NeedsReauth(error.clone()),
-                now,
-                started,
-            )
-            .await;
+            return needs_reauth(ctx, &row, under_claim, error, now, started).await;
         }
     };
     let admission = match ctx.breakers.admit(&provider.def.slug, now) {
@@ -126,16 +89,7 @@ pub async fn maintain(ctx: &AppContext, claim: &Claim, now: NaiveDateTime) -> Re
         if stored.expires_at.is_some_and(|at| at <= now) {
             let error = "The access token expired and the provider gave no refresh token; reconnect.";
             drop(admission);
-            return finish(
-                ctx,
-                &row,
-                under_claim,
-                MaintenanceResult::NeedsReauth { error: error.into() },
-                Outcome::NeedsReauth(error.into()),
-                now,
-                started,
-            )
-            .await;
+            return needs_reauth(ctx, &row, under_claim, error.into(), now, started).await;
         }
         // No refresh token: make sure the provider still accepts the access token.
         let checked = oauth::check_token(&ctx.http, &provider.def, &tokens.access_token).await;
@@ -206,17 +160,7 @@ async fn failed(
     if error.is_grant_revoked() {
         admission.succeeded();
         let text = format!("The provider refused the token ({message}); reconnect.");
-        let result = MaintenanceResult::NeedsReauth { error: text.clone() };
-        return finish(
-            ctx,
-            row,
-            fence,
-            result,
-            Outcome::NeedsReauth(text.clone()),
-            now,
-            started,
-        )
-        .await;
+        return needs_reauth(ctx, row, fence, text, now, started).await;
     }
     let state = admission.failed(now);
     let failures = row.refresh_failures + 1;
@@ -310,6 +254,19 @@ async fn store_refreshed(
     let outcome = if stored { Outcome::Refreshed } else { Outcome::Lost };
     ctx.metrics.refresh_outcome(&row.provider_slug, outcome.metric());
     Ok(outcome)
+}
+
+/// The grant is unusable: stores that an admin must reconnect, and why.
+async fn needs_reauth(
+    ctx: &AppContext,
+    row: &MaintenanceRow,
+    fence: Fence,
+    error: String,
+    now: NaiveDateTime,
+    started: Instant,
+) -> Result<Outcome, DbError> {
+    let result = MaintenanceResult::NeedsReauth { error: error.clone() };
+    finish(ctx, row, fence, result, Outcome::NeedsReauth(error), now, started).await
 }
 
 /// Stores a maintenance result (with a sync-log entry for failures) and releases the claim.

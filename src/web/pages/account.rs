@@ -31,10 +31,7 @@ impl AccountPage {
 }
 
 fn policy(state: &WebState) -> SessionPolicy {
-    SessionPolicy {
-        idle: state.ctx.settings.session_idle_timeout,
-        max_age: state.ctx.settings.session_max_age,
-    }
+    SessionPolicy::of(&state.ctx.settings)
 }
 
 fn current(admin: &CurrentAdmin) -> Result<String, WebError> {

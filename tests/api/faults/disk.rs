@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::{Client, StatusCode};
 
-use super::{BINARY, Load, assert_none_lost, sign_in, unstored_in, wait_ready};
+use super::{BINARY, Load, assert_none_lost, sign_in, sign_in_attempt, unstored_in, wait_ready};
 use crate::webhooks::{SIGNING_SECRET, app_with, integration};
 use targetym_integrations::db::{DatabaseUrl, Db};
 
@@ -276,7 +276,8 @@ async fn a_read_only_database_file_refuses_writes_with_503_keeps_reads_and_heals
     disk.command("lock");
     disk.command("start");
     wait_ready(&base).await;
-    let (status, page) = sign_in_attempt(&base, "ada@acme.example").await;
+    let (_, res) = sign_in_attempt(&base, "ada@acme.example").await;
+    let (status, page) = (res.status(), res.text().await.unwrap());
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "a new sign-in: {page}");
     assert!(page.contains("cannot save changes"), "the page says why: {page}");
     let load = Load::start(&base, "ReadOnly");
@@ -291,23 +292,4 @@ async fn a_read_only_database_file_refuses_writes_with_503_keeps_reads_and_heals
         "attempt to write a readonly database",
     )
     .await;
-}
-
-/// A sign-in at the binary at `base`: its status and page.
-async fn sign_in_attempt(base: &str, email: &str) -> (StatusCode, String) {
-    let client = crate::helpers::browser();
-    let page = client.get(format!("{base}/login")).send().await.unwrap();
-    let csrf = crate::helpers::csrf_in(&page.text().await.unwrap()).unwrap();
-    let res = client
-        .post(format!("{base}/login"))
-        .form(&[
-            ("csrf_token", csrf.as_str()),
-            ("email", email),
-            ("password", crate::helpers::PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let status = res.status();
-    (status, res.text().await.unwrap())
 }

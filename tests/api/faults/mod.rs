@@ -64,8 +64,8 @@ pub(crate) async fn wait_ready(base: &str) {
     }
 }
 
-/// A browser signed in to the binary at `base`.
-async fn sign_in(base: &str, email: &str) -> reqwest::Client {
+/// A sign-in at the binary at `base`: the browser, and the answer.
+pub(crate) async fn sign_in_attempt(base: &str, email: &str) -> (reqwest::Client, reqwest::Response) {
     let client = crate::helpers::browser();
     let page = client.get(format!("{base}/login")).send().await.unwrap();
     let csrf = crate::helpers::csrf_in(&page.text().await.unwrap()).unwrap();
@@ -79,6 +79,12 @@ async fn sign_in(base: &str, email: &str) -> reqwest::Client {
         .send()
         .await
         .unwrap();
+    (client, res)
+}
+
+/// A browser signed in to the binary at `base`.
+async fn sign_in(base: &str, email: &str) -> reqwest::Client {
+    let (client, res) = sign_in_attempt(base, email).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER, "sign-in at the binary");
     client
 }
