@@ -30,6 +30,11 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Organizations.
+    Org {
+        #[command(subcommand)]
+        command: OrgCommand,
+    },
     /// Service tokens of the internal API.
     ApiTokens {
         #[command(subcommand)]
@@ -58,6 +63,21 @@ enum ApiTokensCommand {
         /// Limit the token to this integration (repeat for several); none: all of them.
         #[arg(long = "integration", value_name = "ID")]
         integrations: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum OrgCommand {
+    /// Set the platform's id of an organization (the internal API accepts it wherever it takes
+    /// an organization), or remove it with --clear.
+    SetExternalId {
+        #[arg(long)]
+        org: String,
+        /// The platform's id: letters, digits, '.', '_', '-' or ':'.
+        #[arg(required_unless_present = "clear", conflicts_with = "clear")]
+        external_id: Option<String>,
+        #[arg(long)]
+        clear: bool,
     },
 }
 
@@ -137,6 +157,9 @@ fn main() -> ExitCode {
         Command::Admin {
             command: AdminCommand::List { org },
         } => runtime.block_on(list_admins(settings, &org)),
+        Command::Org {
+            command: OrgCommand::SetExternalId { org, external_id, .. },
+        } => runtime.block_on(set_external_id(settings, &org, external_id.as_deref())),
         Command::Keys {
             command: KeysCommand::Rotate,
         } => runtime.block_on(rotate_keys(settings)),
@@ -232,6 +255,23 @@ async fn list_admins(settings: Settings, org: &str) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+async fn set_external_id(settings: Settings, org: &str, external_id: Option<&str>) -> anyhow::Result<()> {
+    let ctx = AppContext::load(settings).await?;
+    ctx.prepare_database().await?;
+    match accounts::set_external_id(&ctx.db, org, external_id).await {
+        Ok(()) => {
+            match external_id {
+                Some(id) => println!("organization {org} has the external id {}", id.trim()),
+                None => println!("organization {org} has no external id"),
+            }
+            Ok(())
+        }
+        Err(AccountError::UnknownOrganization) => anyhow::bail!("no organization is named {org}"),
+        Err(AccountError::Invalid(message)) => anyhow::bail!("{message}"),
+        Err(e) => Err(e.into()),
+    }
 }
 
 async fn rotate_keys(settings: Settings) -> anyhow::Result<()> {

@@ -2,6 +2,7 @@
 //! signed-in sessions on the server.
 
 mod sessions;
+mod team;
 
 use secrecy::{ExposeSecret, SecretString};
 
@@ -13,6 +14,11 @@ use crate::domain::{Email, OrgId, OrgName, Role, UserId};
 pub use sessions::{
     SessionPolicy, SessionView, end_other_sessions, end_own_session, end_session, list_sessions,
     open_session, purge_sessions, session_admin,
+};
+pub use team::{
+    INVITATION_VALID_HOURS, InvitationView, NewInvitation, Organization, PendingInvitation, Team, TeamMember,
+    UNUSABLE_INVITATION, accept_invitation, find_invitation, find_organization, invite, parse_external_id,
+    remove_admin, revoke_invitation, set_external_id, team,
 };
 
 /// A signed-in (or just authenticated) admin and their organization.
@@ -38,6 +44,11 @@ pub enum AccountError {
     OrgExists(Vec<String>),
     #[error("no admin has this email")]
     UnknownAdmin,
+    #[error("no organization has this name")]
+    UnknownOrganization,
+    /// An invitation link that was used, revoked or expired.
+    #[error("this invitation is not valid any more")]
+    InvitationUnusable,
     #[error(transparent)]
     Db(#[from] DbError),
 }
@@ -297,7 +308,7 @@ pub async fn reset_password(db: &Db, email: &str, password: SecretString) -> Res
     ended.ok_or(AccountError::UnknownAdmin)
 }
 
-async fn hash_off_thread(password: SecretString) -> Result<String, AccountError> {
+pub(super) async fn hash_off_thread(password: SecretString) -> Result<String, AccountError> {
     tokio::task::spawn_blocking(move || passwords::hash_password(&password))
         .await
         .map_err(|_| AccountError::Db(DbError::Cancelled))
@@ -315,7 +326,7 @@ const ACCOUNT_LOG: &str = "account";
 
 /// Writes an account action to the organization's audit log: what happened to whom, by whom
 /// (`None`: the operator, from the command line).
-fn log_account_action(
+pub(super) fn log_account_action(
     conn: &mut crate::db::DbConnection,
     org_id: OrgId,
     actor: Option<UserId>,

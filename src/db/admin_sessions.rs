@@ -38,6 +38,7 @@ pub fn find_open(
         .filter(s::id.eq(id))
         .filter(s::ended_at.is_null())
         .filter(users::org_id.eq(s::org_id))
+        .filter(users::removed_at.is_null())
         .select((SessionRow::as_select(), UserRow::as_select(), OrgRow::as_select()))
         .first(conn)
         .optional()?)

@@ -8,6 +8,7 @@ pub mod consents;
 pub mod credentials;
 pub mod event_sink;
 pub mod integrations;
+pub mod invitations;
 pub mod oauth_states;
 pub mod orgs;
 pub mod schema;

@@ -13,6 +13,8 @@ pub struct OrgRow {
     pub id: OrgId,
     pub name: String,
     pub created_at: NaiveDateTime,
+    /// The platform's own id of the organization.
+    pub external_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -25,6 +27,8 @@ pub struct UserRow {
     pub role: Role,
     pub last_login_at: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
+    /// Removed from the organization: kept for the records, signs in no more.
+    pub removed_at: Option<NaiveDateTime>,
 }
 
 /// A new admin as the account service hands it over (password already hashed).
@@ -160,9 +164,11 @@ fn insert_user(
     Ok(())
 }
 
+/// An admin who can sign in (not removed), by email.
 pub fn find_user_by_email(conn: &mut DbConnection, email: &str) -> Result<Option<UserRow>, DbError> {
     Ok(users::table
         .filter(users::email.eq(email))
+        .filter(users::removed_at.is_null())
         .select(UserRow::as_select())
         .first(conn)
         .optional()?)
@@ -178,6 +184,7 @@ pub fn find_user_with_org(
         .inner_join(organizations::table)
         .filter(users::id.eq(user_id))
         .filter(users::org_id.eq(org_id))
+        .filter(users::removed_at.is_null())
         .select((UserRow::as_select(), OrgRow::as_select()))
         .first(conn)
         .optional()?)
@@ -192,10 +199,11 @@ pub fn find_org_by_name(conn: &mut DbConnection, name: &str) -> Result<Option<Or
         .optional()?)
 }
 
-/// The organization's admins, by email.
+/// The organization's admins (not removed), by email.
 pub fn admins_of(conn: &mut DbConnection, org_id: OrgId) -> Result<Vec<UserRow>, DbError> {
     Ok(users::table
         .filter(users::org_id.eq(org_id))
+        .filter(users::removed_at.is_null())
         .order(users::email.asc())
         .select(UserRow::as_select())
         .load(conn)?)
@@ -219,6 +227,127 @@ pub fn find_org_id_by_name(conn: &mut DbConnection, name: &str) -> Result<Option
     Ok(organizations::table
         .filter(organizations::name.eq(name))
         .select(organizations::id)
+        .first(conn)
+        .optional()?)
+}
+
+/// A user row by email, removed or not (an email names one account for good).
+pub fn find_any_user_by_email(conn: &mut DbConnection, email: &str) -> Result<Option<UserRow>, DbError> {
+    Ok(users::table
+        .filter(users::email.eq(email))
+        .select(UserRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Adds an admin to an existing organization (an accepted invitation).
+pub fn add_admin(conn: &mut DbConnection, org_id: OrgId, admin: &NewAdmin<'_>) -> Result<(), DbError> {
+    insert_user(conn, org_id, admin)?;
+    Ok(())
+}
+
+/// Brings a removed admin back into their organization with a new password.
+pub fn restore_admin(conn: &mut DbConnection, user_id: UserId, hash: &str) -> Result<(), DbError> {
+    diesel::update(users::table.find(user_id))
+        .set((
+            users::removed_at.eq(None::<NaiveDateTime>),
+            users::password_hash.eq(hash),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Marks an admin of the organization removed; `false` when there is no such active admin.
+pub fn remove_admin(
+    conn: &mut DbConnection,
+    org_id: OrgId,
+    user_id: UserId,
+    at: NaiveDateTime,
+) -> Result<bool, DbError> {
+    let removed = diesel::update(
+        users::table
+            .find(user_id)
+            .filter(users::org_id.eq(org_id))
+            .filter(users::removed_at.is_null()),
+    )
+    .set(users::removed_at.eq(at))
+    .execute(conn)?;
+    Ok(removed == 1)
+}
+
+/// How many active admins the organization has. On PostgreSQL it first locks the
+/// organization's row, so two admins removing each other at once cannot both succeed (SQLite
+/// writes one transaction at a time).
+pub fn count_admins_locked(conn: &mut DbConnection, org_id: OrgId) -> Result<i64, DbError> {
+    if let DbConnection::Postgresql(pg) = conn {
+        organizations::table
+            .find(org_id)
+            .select(organizations::id)
+            .for_update()
+            .first::<OrgId>(pg)
+            .optional()?;
+    }
+    Ok(users::table
+        .filter(users::org_id.eq(org_id))
+        .filter(users::removed_at.is_null())
+        .count()
+        .get_result(conn)?)
+}
+
+/// An organization by its id.
+pub fn find_org(conn: &mut DbConnection, org_id: OrgId) -> Result<Option<OrgRow>, DbError> {
+    Ok(organizations::table
+        .find(org_id)
+        .select(OrgRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// An organization by the platform's id for it.
+pub fn find_org_by_external_id(
+    conn: &mut DbConnection,
+    external_id: &str,
+) -> Result<Option<OrgRow>, DbError> {
+    Ok(organizations::table
+        .filter(organizations::external_id.eq(external_id))
+        .select(OrgRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Sets (or with `None` clears) the organization's external id; a value another organization
+/// holds is a unique violation.
+pub fn set_external_id(
+    conn: &mut DbConnection,
+    org_id: OrgId,
+    external_id: Option<&str>,
+) -> Result<(), DbError> {
+    diesel::update(organizations::table.find(org_id))
+        .set(organizations::external_id.eq(external_id))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// A user's email (removed or not).
+pub fn find_user_email(conn: &mut DbConnection, user_id: UserId) -> Result<Option<String>, DbError> {
+    Ok(users::table
+        .find(user_id)
+        .select(users::email)
+        .first(conn)
+        .optional()?)
+}
+
+/// The email of an active admin of the organization.
+pub fn find_admin_email(
+    conn: &mut DbConnection,
+    org_id: OrgId,
+    user_id: UserId,
+) -> Result<Option<String>, DbError> {
+    Ok(users::table
+        .find(user_id)
+        .filter(users::org_id.eq(org_id))
+        .filter(users::removed_at.is_null())
+        .select(users::email)
         .first(conn)
         .optional()?)
 }

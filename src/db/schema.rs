@@ -6,6 +6,7 @@ diesel::table! {
         id -> Text,
         name -> Text,
         created_at -> Timestamp,
+        external_id -> Nullable<Text>,
     }
 }
 
@@ -25,6 +26,7 @@ diesel::table! {
         role -> Text,
         last_login_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
+        removed_at -> Nullable<Timestamp>,
     }
 }
 
@@ -222,6 +224,20 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    admin_invitations (id) {
+        id -> Text,
+        org_id -> Text,
+        email -> Text,
+        token_hash -> Text,
+        invited_by -> Nullable<Text>,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        accepted_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(users -> organizations (org_id));
 diesel::joinable!(admin_sessions -> users (user_id));
 diesel::joinable!(integrations -> organizations (org_id));
@@ -234,6 +250,7 @@ diesel::joinable!(api_token_integrations -> api_tokens (token_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     organizations,
+    admin_invitations,
     instance_setup,
     users,
     integration_providers,

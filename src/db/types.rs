@@ -7,7 +7,7 @@ use diesel::serialize::{self, Output, ToSql};
 use diesel::sql_types::Text;
 
 use crate::domain::{
-    AuthKind, IntegrationId, IntegrationStatus, LogKind, LogStatus, OrgId, ProviderSlug, Role,
+    AuthKind, IntegrationId, IntegrationStatus, InvitationId, LogKind, LogStatus, OrgId, ProviderSlug, Role,
     TokenAuthMethod, UserId, WebhookKind, WebhookStatus,
 };
 use diesel::backend::Backend;
@@ -40,6 +40,7 @@ macro_rules! text_column {
 text_column!(
     OrgId,
     UserId,
+    InvitationId,
     IntegrationId,
     ProviderSlug,
     IntegrationStatus,

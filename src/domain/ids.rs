@@ -69,6 +69,10 @@ uuid_id!(
     UserId
 );
 uuid_id!(
+    /// An invitation to become an admin of an organization.
+    InvitationId
+);
+uuid_id!(
     /// One connection of an organization to a provider account.
     IntegrationId
 );

@@ -6,7 +6,7 @@ mod schedule;
 mod status;
 
 pub use email::Email;
-pub use ids::{IntegrationId, OrgId, ProviderSlug, UserId};
+pub use ids::{IntegrationId, InvitationId, OrgId, ProviderSlug, UserId};
 pub use schedule::Schedule;
 pub use status::{IntegrationStatus, LogKind, LogStatus, WebhookStatus};
 

@@ -42,6 +42,10 @@ pub enum WebError {
     /// The request is valid but the current state refuses it; the sentence is for the user.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A link that worked once and opens nothing any more (a used invitation); the sentence
+    /// says what to do.
+    #[error("gone: {0}")]
+    Gone(&'static str),
     #[error("request body too large")]
     TooLarge,
     #[error("too many requests")]
@@ -127,6 +131,7 @@ impl WebError {
             ),
             WebError::InvalidInput(sentence) => ("Request not understood", sentence),
             WebError::Conflict(_) => ("Not possible right now", "This action is not possible right now."),
+            WebError::Gone(sentence) => ("Link not valid", sentence),
             WebError::TooLarge => (
                 "Request too large",
                 "The submitted form is larger than this site accepts.",
@@ -159,6 +164,7 @@ impl ResponseError for WebError {
             WebError::Forbidden(_) => StatusCode::FORBIDDEN,
             WebError::BadRequest(_) | WebError::InvalidInput(_) => StatusCode::BAD_REQUEST,
             WebError::Conflict(_) => StatusCode::CONFLICT,
+            WebError::Gone(_) => StatusCode::GONE,
             WebError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             WebError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             WebError::Unavailable(_) | WebError::WritesRefused(_) => StatusCode::SERVICE_UNAVAILABLE,

@@ -8,7 +8,7 @@ use std::future::{Ready, ready};
 use actix_web::{FromRequest, HttpRequest};
 
 use super::errors::WebError;
-use crate::domain::IntegrationId;
+use crate::domain::{IntegrationId, InvitationId, UserId};
 
 /// An id that a route takes in the path segment named `SEGMENT`.
 pub trait PathId: Sized {
@@ -22,6 +22,24 @@ impl PathId for IntegrationId {
 
     fn parse(text: &str) -> Option<Self> {
         IntegrationId::parse(text)
+    }
+}
+
+/// `{admin}`: an admin of the organization, on the Team page.
+impl PathId for UserId {
+    const SEGMENT: &'static str = "admin";
+
+    fn parse(text: &str) -> Option<Self> {
+        UserId::parse(text)
+    }
+}
+
+/// `{invitation}`: a pending invitation, on the Team page.
+impl PathId for InvitationId {
+    const SEGMENT: &'static str = "invitation";
+
+    fn parse(text: &str) -> Option<Self> {
+        InvitationId::parse(text)
     }
 }
 

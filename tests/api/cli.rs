@@ -7,7 +7,7 @@ use crate::helpers::{PASSWORD, browser, spawn_app};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_targetym-integrations");
 
-fn cli(app: &crate::helpers::TestApp, args: &[&str], stdin: &str) -> std::process::Output {
+pub(crate) fn cli(app: &crate::helpers::TestApp, args: &[&str], stdin: &str) -> std::process::Output {
     let mut child = Command::new(BINARY)
         .args(args)
         .env_clear()

@@ -10,9 +10,9 @@ use crate::helpers::TestApp;
 use crate::oauth_helpers::{OAuthApp, seed_integration};
 use crate::webhooks::{now_secs, post_slack, slack_signature};
 use targetym_integrations::db::schema::{
-    admin_sessions, api_tokens, integration_consents as consents, integration_credentials as credentials,
-    integration_oauth_states as states, integration_sync_logs as logs, integration_webhooks as hooks,
-    integrations,
+    admin_invitations, admin_sessions, api_tokens, integration_consents as consents,
+    integration_credentials as credentials, integration_oauth_states as states,
+    integration_sync_logs as logs, integration_webhooks as hooks, integrations, organizations, users,
 };
 use targetym_integrations::web::{Route, all_routes};
 
@@ -24,6 +24,12 @@ struct Ids {
     webhook: String,
     /// Org A's admin's session (its handle: the hash of the session id).
     session: String,
+    /// Org A's admin (a user id).
+    admin: String,
+    /// Org A's pending invitation.
+    invitation: String,
+    /// Org A's external (platform) id.
+    org_key: String,
 }
 
 /// Placeholders that name no organization's data, and why.
@@ -44,10 +50,16 @@ const NOT_ORG_DATA: &[(&str, &str)] = &[
 ];
 
 /// Routes whose ids are not looked up per organization, and what guards them instead.
-const GUARDED_OTHERWISE: &[(&str, &str)] = &[(
-    "/api/webhooks/{provider}/{webhook_id}",
-    "providers' deliveries: the webhook id is a capability checked with its signature",
-)];
+const GUARDED_OTHERWISE: &[(&str, &str)] = &[
+    (
+        "/api/webhooks/{provider}/{webhook_id}",
+        "providers' deliveries: the webhook id is a capability checked with its signature",
+    ),
+    (
+        "/invite/{token}",
+        "an invitation link: the token is a 32-byte secret, looked up by its hash (tests/api/team.rs)",
+    ),
+];
 
 /// The concrete path of `route` with org A's ids, or None when it takes no id.
 fn with_ids(route: &Route, ids: &Ids) -> Option<String> {
@@ -65,6 +77,9 @@ fn with_ids(route: &Route, ids: &Ids) -> Option<String> {
             "{event}" => ids.event.clone(),
             "{webhook}" => ids.webhook.clone(),
             "{session}" => ids.session.clone(),
+            "{admin}" => ids.admin.clone(),
+            "{invitation}" => ids.invitation.clone(),
+            "{org}" => ids.org_key.clone(),
             "{slug}" => "slack".to_owned(),
             "{tail:.*}" => "me".to_owned(),
             "{file}" => "app.css".to_owned(),
@@ -151,9 +166,32 @@ async fn fingerprint(t: &OAuthApp, org: &str) -> String {
                 .select((admin_sessions::id, admin_sessions::ended_at))
                 .order(admin_sessions::id)
                 .load(conn)?;
+            let user_rows: Vec<(String, String, Option<chrono::NaiveDateTime>)> = users::table
+                .filter(users::org_id.eq(&org))
+                .select((users::id, users::password_hash, users::removed_at))
+                .order(users::id)
+                .load(conn)?;
+            let invitation_rows: Vec<(
+                String,
+                Option<chrono::NaiveDateTime>,
+                Option<chrono::NaiveDateTime>,
+            )> = admin_invitations::table
+                .filter(admin_invitations::org_id.eq(&org))
+                .select((
+                    admin_invitations::id,
+                    admin_invitations::accepted_at,
+                    admin_invitations::revoked_at,
+                ))
+                .order(admin_invitations::id)
+                .load(conn)?;
+            let org_row: (String, Option<String>) = organizations::table
+                .find(&org)
+                .select((organizations::name, organizations::external_id))
+                .first(conn)?;
             Ok(format!(
                 "{integration_rows:?}\n{credential_rows:?}\n{hook_rows:?}\n{log_rows:?}\n\
-                 {consent_rows:?}\n{token_rows:?}\n{state_count}\n{session_rows:?}"
+                 {consent_rows:?}\n{token_rows:?}\n{state_count}\n{session_rows:?}\n\
+                 {user_rows:?}\n{invitation_rows:?}\n{org_row:?}"
             ))
         })
         .await
@@ -299,12 +337,44 @@ async fn org_a(t: &OAuthApp) -> Ids {
         })
         .await
         .unwrap();
+    // A second admin (the first is the one signed in: removing them would be refused for
+    // another reason), a pending invitation and the platform's id.
+    let second = t.app.signed_in_admin("Acme HR", "cy@acme.example").await;
+    drop(second);
+    let admin = t.app.user_id_of("cy@acme.example").await.to_text();
+    let csrf = t.app.csrf_with(&t.admin, "/team").await;
+    let res = t
+        .app
+        .post_form_with(
+            &t.admin,
+            "/team/invitations",
+            &[("csrf_token", &csrf), ("email", "dee@acme.example")],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let invitation = t
+        .app
+        .ctx
+        .db
+        .run(|conn| {
+            Ok(admin_invitations::table
+                .select(admin_invitations::id)
+                .first::<String>(conn)?)
+        })
+        .await
+        .unwrap();
+    targetym_integrations::accounts::set_external_id(&t.app.ctx.db, "Acme HR", Some("acme-42"))
+        .await
+        .unwrap();
     Ids {
         integration,
         event,
         api_token,
         webhook,
         session,
+        admin,
+        invitation,
+        org_key: "acme-42".to_owned(),
     }
 }
 
@@ -392,6 +462,9 @@ fn every_placeholder_of_the_router_is_classified() {
         api_token: "t".into(),
         webhook: "w".into(),
         session: "s".into(),
+        admin: "a".into(),
+        invitation: "v".into(),
+        org_key: "o".into(),
     };
     assert!(all_routes().filter_map(|route| with_ids(route, &ids)).count() > 0);
 }
@@ -406,6 +479,9 @@ async fn a_malformed_id_is_not_found_in_each_surfaces_shape() {
         api_token: "not-an-id".into(),
         webhook: "not-an-id".into(),
         session: "not-an-id".into(),
+        admin: "not-an-id".into(),
+        invitation: "not-an-id".into(),
+        org_key: "not-an-id".into(),
     };
     for route in all_routes() {
         let Some(path) = with_ids(route, &malformed) else {
@@ -414,9 +490,14 @@ async fn a_malformed_id_is_not_found_in_each_surfaces_shape() {
         let res = request(&t, &t.admin, &token, route, &path).await;
         assert_eq!(res.status(), StatusCode::NOT_FOUND, "{} {path}", route.method);
         if route.path.starts_with("/api/") {
+            let what = if route.path.contains("{org}") {
+                "organization"
+            } else {
+                "integration"
+            };
             assert_eq!(
                 res.json::<serde_json::Value>().await.unwrap(),
-                serde_json::json!({"error": "not_found", "message": "no such integration"}),
+                serde_json::json!({"error": "not_found", "message": format!("no such {what}")}),
                 "{path}"
             );
             continue;

@@ -263,6 +263,18 @@ impl TestApp {
         user.org_id
     }
 
+    /// The user id of the admin with this email.
+    pub async fn user_id_of(&self, email: &str) -> targetym_integrations::domain::UserId {
+        let email = email.to_owned();
+        self.ctx
+            .db
+            .run(move |conn| targetym_integrations::db::orgs::find_user_by_email(conn, &email))
+            .await
+            .unwrap()
+            .expect("an admin with this email")
+            .id
+    }
+
     /// An integration's status column.
     pub async fn integration_status(&self, id: &str) -> String {
         use diesel::prelude::*;

@@ -292,7 +292,9 @@ async fn the_openapi_document_parses_and_lists_every_route() {
             "/integrations/{id}/slack/team",
             "/integrations/{id}/slack/users",
             "/integrations/{id}/slack/users/lookup",
-            "/openapi.json"
+            "/openapi.json",
+            "/organization",
+            "/organizations/{org}/integrations"
         ]
     );
     // Every action is documented with its method.

@@ -174,4 +174,18 @@ async fn rendered_pages_match_their_snapshots() {
         "gdpr",
         &t.app.get_with(&t.admin, "/gdpr").await.text().await.unwrap(),
     );
+    let csrf = t.app.csrf_with(&t.admin, "/team").await;
+    let res = t
+        .app
+        .post_form_with(
+            &t.admin,
+            "/team/invitations",
+            &[("csrf_token", &csrf), ("email", "bob@acme.example")],
+        )
+        .await;
+    assert_eq!(res.status(), reqwest::StatusCode::OK);
+    check(
+        "team",
+        &t.app.get_with(&t.admin, "/team").await.text().await.unwrap(),
+    );
 }

@@ -23,6 +23,9 @@ pub enum ApiFailure {
     /// learns nothing more from one than from the others.
     #[error("no such integration")]
     UnknownIntegration,
+    /// Not an organization, or not the token's: the same answer for both.
+    #[error("no such organization")]
+    UnknownOrganization,
     /// The request is malformed; the sentence says what is expected.
     #[error("{0}")]
     BadRequest(&'static str),
@@ -54,9 +57,9 @@ impl ApiFailure {
         let (status, code) = match self {
             ApiFailure::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ApiFailure::TokenOverRate { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
-            ApiFailure::UnknownIntegration | ApiFailure::Provider(ApiError::UnknownIntegration) => {
-                (StatusCode::NOT_FOUND, "not_found")
-            }
+            ApiFailure::UnknownIntegration
+            | ApiFailure::UnknownOrganization
+            | ApiFailure::Provider(ApiError::UnknownIntegration) => (StatusCode::NOT_FOUND, "not_found"),
             ApiFailure::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             ApiFailure::PathOutsideApi => (StatusCode::BAD_REQUEST, "bad_path"),
             ApiFailure::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
@@ -194,6 +197,10 @@ mod tests {
             (
                 ApiFailure::Provider(ApiError::UnknownIntegration),
                 (404, "not_found", "no such integration", None, None),
+            ),
+            (
+                ApiFailure::UnknownOrganization,
+                (404, "not_found", "no such organization", None, None),
             ),
             (
                 ApiFailure::BadRequest("expected {to}"),

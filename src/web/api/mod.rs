@@ -17,8 +17,8 @@ use crate::domain::IntegrationId;
 use crate::integrations::provider_api::ApiError;
 use actions::{
     calendar_event, calendar_events, calendars, drive_files, drive_folder, drive_share, email,
-    list_integrations, slack_channels, slack_message, slack_new_channel, slack_team, slack_user_by_email,
-    slack_users,
+    list_integrations, org_integrations, organization, slack_channels, slack_message, slack_new_channel,
+    slack_team, slack_user_by_email, slack_users,
 };
 pub use auth::{ApiLimits, ApiPath, Service};
 pub use errors::ApiFailure;
@@ -33,6 +33,8 @@ const MAX_BODY: usize = 1024 * 1024;
 super::route_table! {
     get "/api/v1/openapi.json" => openapi;
     get "/api/v1/integrations" => list_integrations;
+    get "/api/v1/organization" => organization;
+    get "/api/v1/organizations/{org}/integrations" => org_integrations;
     post "/api/v1/integrations/{id}/slack/messages" => slack_message;
     get "/api/v1/integrations/{id}/slack/channels" => slack_channels;
     post "/api/v1/integrations/{id}/slack/channels" => slack_new_channel;

@@ -47,6 +47,18 @@ pub fn openapi_document() -> Value {
                     "properties": { "integrations": { "type": "array", "items": { "$ref": "#/components/schemas/Integration" } } } } } } },
                     "401": errors["401"] },
             } },
+            "/organization": { "get": {
+                "summary": "The token's organization: our id, its name and the platform's external id",
+                "responses": { "200": { "description": "the organization", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Organization" } } } },
+                    "401": errors["401"] },
+            } },
+            "/organizations/{org}/integrations": { "get": {
+                "summary": "The organization's integrations, the organization named by the platform's external id (or our id); 404 unless it is the token's",
+                "parameters": [{ "name": "org", "in": "path", "required": true, "schema": { "type": "string" } }],
+                "responses": { "200": { "description": "the integrations", "content": { "application/json": { "schema": { "type": "object",
+                    "properties": { "integrations": { "type": "array", "items": { "$ref": "#/components/schemas/Integration" } } } } } } },
+                    "401": errors["401"], "404": errors["404"] },
+            } },
             "/integrations/{id}/slack/messages": { "post": {
                 "summary": "Send a Slack message to a channel or a person, now or scheduled",
                 "parameters": [id],
@@ -139,6 +151,9 @@ pub fn openapi_document() -> Value {
             "securitySchemes": { "serviceToken": { "type": "http", "scheme": "bearer" } },
             "schemas": {
                 "Error": { "type": "object", "required": ["error", "message"], "properties": { "error": { "type": "string" }, "message": { "type": "string" } } },
+                "Organization": { "type": "object", "properties": {
+                    "id": { "type": "string", "format": "uuid" }, "name": { "type": "string" },
+                    "external_id": { "type": ["string", "null"] } } },
                 "Integration": { "type": "object", "properties": {
                     "id": { "type": "string", "format": "uuid" }, "provider": { "type": "string" }, "status": { "type": "string" },
                     "account_id": { "type": "string" }, "account_name": { "type": "string" },

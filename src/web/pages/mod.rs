@@ -7,6 +7,7 @@ mod detail;
 pub(super) mod health;
 mod integrations;
 mod oversight;
+mod team;
 mod tokens;
 
 use actix_session::Session;
@@ -31,6 +32,12 @@ super::route_table! {
     post "/account/sessions/end-others" => account::end_others;
     post "/account/password" => account::change_password;
     post "/account/sessions/{session}/end" => account::end_session;
+    get "/team" => team::show;
+    post "/team/invitations" => team::invite;
+    post "/team/invitations/{invitation}/revoke" => team::revoke;
+    post "/team/admins/{admin}/remove" => team::remove;
+    get "/invite/{token}" => team::invitation;
+    post "/invite/{token}" => team::accept;
     get "/integrations" => integrations::settings;
     // Before /integrations/{id}: the one OAuth redirect URI.
     get "/integrations/callback" => connect::callback;

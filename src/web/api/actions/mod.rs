@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 use super::errors::ApiFailure;
 use super::{Service, record};
+use crate::accounts;
 use crate::api_tokens::{self, ServiceClient};
 use crate::domain::IntegrationId;
 use crate::integrations::google::Google;
@@ -30,12 +31,63 @@ pub(super) use slack::{
     slack_channels, slack_message, slack_new_channel, slack_team, slack_user_by_email, slack_users,
 };
 
+/// The organization's integrations (those the token may use).
 pub(super) async fn list_integrations(
     state: web::Data<WebState>,
     service: Service,
 ) -> Result<HttpResponse, ApiFailure> {
+    integrations_answer(&state, &service.0, "GET /api/v1/integrations").await
+}
+
+/// The same list, with the organization named in the path by the platform's external id (or
+/// our id): a token of another organization gets 404, as an unknown one does.
+pub(super) async fn org_integrations(
+    state: web::Data<WebState>,
+    service: Service,
+    org: web::Path<String>,
+) -> Result<HttpResponse, ApiFailure> {
+    own_organization(&state, &service.0, &org).await?;
+    integrations_answer(&state, &service.0, "GET /api/v1/organizations/{org}/integrations").await
+}
+
+/// The organization of the token: its ids and name.
+pub(super) async fn organization(
+    state: web::Data<WebState>,
+    service: Service,
+) -> Result<HttpResponse, ApiFailure> {
     let started = Instant::now();
-    let rows = api_tokens::visible_integrations(&state.ctx.db, &service.0).await?;
+    let org = own_organization(&state, &service.0, service.0.org_id.as_str()).await?;
+    record(
+        &state,
+        &service.0,
+        None,
+        "GET /api/v1/organization".into(),
+        &Ok(200),
+        started,
+    )
+    .await;
+    Ok(HttpResponse::Ok().json(org))
+}
+
+/// The organization `key` names, when it is the token's own.
+async fn own_organization(
+    state: &WebState,
+    client: &ServiceClient,
+    key: &str,
+) -> Result<accounts::Organization, ApiFailure> {
+    accounts::find_organization(&state.ctx.db, key)
+        .await?
+        .filter(|org| org.id == client.org_id)
+        .ok_or(ApiFailure::UnknownOrganization)
+}
+
+async fn integrations_answer(
+    state: &WebState,
+    client: &ServiceClient,
+    what: &str,
+) -> Result<HttpResponse, ApiFailure> {
+    let started = Instant::now();
+    let rows = api_tokens::visible_integrations(&state.ctx.db, client).await?;
     let items: Vec<Value> = rows
         .into_iter()
         .map(|row| {
@@ -51,15 +103,7 @@ pub(super) async fn list_integrations(
             })
         })
         .collect();
-    record(
-        &state,
-        &service.0,
-        None,
-        "GET /api/v1/integrations".into(),
-        &Ok(200),
-        started,
-    )
-    .await;
+    record(state, client, None, what.into(), &Ok(200), started).await;
     Ok(HttpResponse::Ok().json(json!({ "integrations": items })))
 }
 
