@@ -2,6 +2,7 @@
 //! signed-in sessions on the server.
 
 mod sessions;
+pub mod sso;
 mod team;
 
 use secrecy::{ExposeSecret, SecretString};

@@ -1,6 +1,7 @@
 //! Typed settings from the environment (and a `.env` file), with safe local defaults and
 //! strict rules in production. Every value is parsed once, here, into the type it is used as.
 
+mod admin_sso;
 mod database_url;
 mod secrets;
 mod vars;
@@ -12,6 +13,7 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretBox, SecretString};
 
 use crate::crypto::EncryptionKey;
+pub use admin_sso::AdminSso;
 pub use database_url::DatabaseUrl;
 use vars::{HOUR, MINUTE, SECOND, Vars};
 
@@ -80,6 +82,10 @@ pub struct Settings {
     /// The token web setup asks for in production (SETUP_TOKEN); without it, one is derived
     /// from the session key and logged at start while no admin exists.
     pub setup_token: Option<SecretString>,
+    /// Admins sign in with the platform's OpenID provider (ADMIN_OIDC_*), when set.
+    pub admin_sso: Option<AdminSso>,
+    /// Email and password sign-in (PASSWORD_LOGIN, on unless turned off with SSO set).
+    pub password_login: bool,
 }
 
 /// The background actor: token refresh, the sync-log queue, housekeeping.
@@ -172,6 +178,8 @@ impl Settings {
             )));
         }
 
+        let (admin_sso, password_login) = admin_sso::from_vars(&v)?;
+
         Ok(Settings {
             app_env,
             database_url,
@@ -203,6 +211,8 @@ impl Settings {
             api_rate_limit_per_minute: v.number("API_RATE_LIMIT_PER_MINUTE", 600, 1..=1_000_000)?,
             startup_warnings: keys.generated.into_iter().collect(),
             setup_token: v.text("SETUP_TOKEN").map(SecretString::from),
+            admin_sso,
+            password_login,
         })
     }
 

@@ -31,6 +31,8 @@ pub struct WebState {
     pub public_url: String,
     /// scheme://host[:port] of `public_url`, for the Origin check.
     pub public_origin: String,
+    /// The admins' identity provider, discovered at first use (with ADMIN_OIDC_*).
+    pub sso: crate::accounts::sso::SsoProvider,
 }
 
 impl WebState {
@@ -42,6 +44,7 @@ impl WebState {
             login_limits: LoginLimits::new(),
             public_url,
             public_origin,
+            sso: Default::default(),
         }
     }
 

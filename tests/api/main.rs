@@ -25,6 +25,7 @@ mod providers_file;
 mod sessions;
 mod setup;
 mod snapshots;
+mod sso;
 mod team;
 mod webhook_security;
 mod webhooks;

@@ -3,16 +3,23 @@
 use std::sync::LazyLock;
 
 use chrono::{Duration, Utc};
-use openidconnect::core::{
-    CoreIdToken, CoreIdTokenClaims, CoreJwsSigningAlgorithm, CoreRsaPrivateSigningKey,
-};
+use openidconnect::core::{CoreGenderClaim, CoreJweContentEncryptionAlgorithm};
+use openidconnect::core::{CoreJwsSigningAlgorithm, CoreRsaPrivateSigningKey};
 use openidconnect::{
-    AccessToken, Audience, EmptyAdditionalClaims, EndUserEmail, EndUserName, IssuerUrl, JsonWebKeyId,
-    LocalizedClaim, Nonce, PrivateSigningKey, StandardClaims, SubjectIdentifier,
+    AccessToken, AdditionalClaims, Audience, EndUserEmail, EndUserName, IdTokenClaims, IssuerUrl,
+    JsonWebKeyId, LocalizedClaim, Nonce, PrivateSigningKey, StandardClaims, SubjectIdentifier,
 };
 use serde_json::Value;
 
-use super::Behaviour;
+use super::{Behaviour, IdTokenPerson};
+
+/// Claims of the issuer's own, beside the standard ones.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+struct ExtraClaims {
+    #[serde(flatten)]
+    claims: serde_json::Map<String, Value>,
+}
+impl AdditionalClaims for ExtraClaims {}
 
 pub(super) const KEY_ID: &str = "mock-key-1";
 pub(super) const SUBJECT: &str = "mock-user-1";
@@ -134,18 +141,32 @@ pub(super) fn mint_id_token(input: &IdTokenInput<'_>, behaviour: &Behaviour) -> 
     };
 
     let now = Utc::now();
-    let claims = CoreIdTokenClaims::new(
+    let (standard, extra) = match &behaviour.id_token_person {
+        Some(person) => person_claims(person),
+        None => (
+            standard_claims(),
+            ExtraClaims {
+                claims: serde_json::Map::new(),
+            },
+        ),
+    };
+    let claims = IdTokenClaims::new(
         IssuerUrl::new(issuer.to_owned()).map_err(|e| e.to_string())?,
         vec![Audience::new(audience.to_owned())],
         now + Duration::seconds(ID_TOKEN_TTL_SECS),
         now,
-        standard_claims(),
-        EmptyAdditionalClaims {},
+        standard,
+        extra,
     )
     .set_nonce(nonce.map(|n| Nonce::new(n.to_owned())));
 
     let access_token = AccessToken::new(input.access_token.to_owned());
-    CoreIdToken::new(
+    openidconnect::IdToken::<
+        ExtraClaims,
+        CoreGenderClaim,
+        CoreJweContentEncryptionAlgorithm,
+        CoreJwsSigningAlgorithm,
+    >::new(
         claims,
         key,
         CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
@@ -156,7 +177,19 @@ pub(super) fn mint_id_token(input: &IdTokenInput<'_>, behaviour: &Behaviour) -> 
     .map_err(|e| e.to_string())
 }
 
-fn standard_claims() -> StandardClaims<openidconnect::core::CoreGenderClaim> {
+fn person_claims(person: &IdTokenPerson) -> (StandardClaims<CoreGenderClaim>, ExtraClaims) {
+    let standard = StandardClaims::new(SubjectIdentifier::new(person.subject.clone()))
+        .set_email(Some(EndUserEmail::new(person.email.clone())))
+        .set_email_verified(Some(person.email_verified));
+    (
+        standard,
+        ExtraClaims {
+            claims: person.claims.clone(),
+        },
+    )
+}
+
+fn standard_claims() -> StandardClaims<CoreGenderClaim> {
     StandardClaims::new(SubjectIdentifier::new(SUBJECT.to_owned()))
         .set_email(Some(EndUserEmail::new(EMAIL.to_owned())))
         .set_email_verified(Some(true))

@@ -90,6 +90,17 @@ pub struct Behaviour {
     pub api_unauthorized_next: u32,
     /// Sleep this long before answering an API call.
     pub api_delay_ms: u64,
+    /// Who the ID tokens are about; `None`: the mock's own user (ada@mock.example).
+    pub id_token_person: Option<IdTokenPerson>,
+}
+
+/// The person an ID token names, and claims of the issuer's own (an organization, roles).
+#[derive(Clone, Debug, Default)]
+pub struct IdTokenPerson {
+    pub subject: String,
+    pub email: String,
+    pub email_verified: bool,
+    pub claims: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Default for Behaviour {
@@ -112,6 +123,7 @@ impl Default for Behaviour {
             api_retry_after_secs: 1,
             api_unauthorized_next: 0,
             api_delay_ms: 0,
+            id_token_person: None,
         }
     }
 }

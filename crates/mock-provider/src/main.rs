@@ -19,6 +19,13 @@ struct Args {
     /// app refresh them).
     #[arg(long, default_value_t = 3600)]
     token_ttl: i64,
+    /// As the admins' identity provider (ADMIN_OIDC_ISSUER): the verified email its ID tokens
+    /// name.
+    #[arg(long)]
+    sso_email: Option<String>,
+    /// With --sso-email: the organization claim (`org`) of its ID tokens.
+    #[arg(long, requires = "sso_email")]
+    sso_org: Option<String>,
 }
 
 #[tokio::main]
@@ -35,6 +42,28 @@ async fn main() -> std::io::Result<()> {
     let provider = MockProvider::start(config.clone()).await?;
     let base = provider.base_url();
     println!("Mock provider listening on {base}");
+    if let Some(email) = args.sso_email {
+        let mut claims = serde_json::Map::new();
+        if let Some(org) = &args.sso_org {
+            claims.insert("org".into(), org.as_str().into());
+        }
+        provider.set_behaviour(|b| {
+            b.id_token_person = Some(mock_provider::IdTokenPerson {
+                subject: format!("sso-{email}"),
+                email: email.clone(),
+                email_verified: true,
+                claims,
+            })
+        });
+        println!(
+            "\nAs the admins' identity provider, its ID tokens name {email}{}:\n  ADMIN_OIDC_ISSUER={base} ADMIN_OIDC_CLIENT_ID={} ADMIN_OIDC_CLIENT_SECRET={}",
+            args.sso_org
+                .map(|o| format!(" of organization {o}"))
+                .unwrap_or_default(),
+            config.client_id,
+            config.client_secret,
+        );
+    }
     println!(
         "\nAdd this to your PROVIDERS_FILE:\n\n{}",
         providers_snippet(&config, &base)

@@ -14,6 +14,7 @@ use super::catalogue::ProviderDef;
 use crate::config::ClientCredentials;
 use crate::domain::{ProviderSlug, TokenAuthMethod};
 use custom::new_provider;
+pub use custom::oidc_provider;
 pub use fields::checked_url;
 use fields::{non_empty, set_url};
 

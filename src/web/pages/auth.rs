@@ -114,6 +114,27 @@ struct LoginPage {
     layout: Layout,
     error: Option<String>,
     email: String,
+    /// "Sign in with <name>", when single sign-on is configured.
+    sso_name: Option<String>,
+    password_login: bool,
+}
+
+impl LoginPage {
+    fn new(
+        state: &WebState,
+        session: &Session,
+        error: Option<String>,
+        email: String,
+    ) -> Result<Self, WebError> {
+        let settings = &state.ctx.settings;
+        Ok(LoginPage {
+            layout: Layout::anonymous(session)?,
+            error,
+            email,
+            sso_name: settings.admin_sso.as_ref().map(|sso| sso.name.clone()),
+            password_login: settings.password_login,
+        })
+    }
 }
 
 #[derive(Deserialize)]
@@ -128,11 +149,7 @@ pub async fn login_form(state: web::Data<WebState>, session: Session) -> Result<
     }
     html(
         StatusCode::OK,
-        LoginPage {
-            layout: Layout::anonymous(&session)?,
-            error: None,
-            email: String::new(),
-        },
+        LoginPage::new(&state, &session, None, String::new())?,
     )
 }
 
@@ -145,13 +162,13 @@ pub async fn login_submit(
     session: Session,
     form: web::Form<LoginForm>,
 ) -> Result<HttpResponse, WebError> {
+    if !state.ctx.settings.password_login {
+        // Turned off (PASSWORD_LOGIN=false): admins sign in with single sign-on only.
+        return Err(WebError::NotFound);
+    }
     let form = form.into_inner();
     let refuse = |status: StatusCode, message: String, retry_after: Option<u64>| {
-        let page = LoginPage {
-            layout: Layout::anonymous(&session)?,
-            error: Some(message),
-            email: form.email.clone(),
-        };
+        let page = LoginPage::new(&state, &session, Some(message), form.email.clone())?;
         let mut response = html(status, page)?;
         if let Some(secs) = retry_after {
             response.headers_mut().insert(

@@ -7,6 +7,7 @@ mod detail;
 pub(super) mod health;
 mod integrations;
 mod oversight;
+mod sso;
 mod team;
 mod tokens;
 
@@ -28,6 +29,8 @@ super::route_table! {
     get "/login" => auth::login_form;
     post "/login" => auth::login_submit;
     post "/logout" => auth::logout;
+    get "/login/sso" => sso::start;
+    get "/login/sso/callback" => sso::callback;
     get "/account" => account::show;
     post "/account/sessions/end-others" => account::end_others;
     post "/account/password" => account::change_password;
