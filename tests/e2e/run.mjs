@@ -663,11 +663,65 @@ category = "Testing"
     await page.close();
   });
 
-  // 7. A phone's width: the pages reflow instead of scrolling sideways.
+  // 7. Team: invite an admin, the invitee opens the one-time link in their own browser,
+  // chooses a password, lands signed in; later signs in with it; the link opens nothing again.
+  await phase("Team: invite -> set password -> sign in", async () => {
+    const page = await jsContext.newPage();
+    const INVITEE = "bob@e2e.example";
+    const BOB_PASSWORD = "bob-Passw0rd-2026!long";
+    let link = null;
+    await step("Team page: invite by email, the link is shown once with a mailto:", async () => {
+      await page.goto(`${appOrigin}/team`);
+      await waitForPath(page, "/team");
+      await page.getByLabel("Invite an admin by email").fill(INVITEE);
+      await page.getByRole("button", { name: "Create invitation link" }).click();
+      const input = page.locator("input[data-invite-link]");
+      await input.waitFor();
+      link = await input.inputValue();
+      assert(link.startsWith(`${appOrigin}/invite/`), `link is ${link}`);
+      const mailto = await page.getByRole("link", { name: "Write the email" }).getAttribute("href");
+      assert(mailto.startsWith("mailto:bob%40e2e.example?subject="), `mailto is ${mailto}`);
+      await shot(page, "12-team-invitation");
+      return "pending invitation listed";
+    });
+    await page.close();
+
+    const inviteeContext = await newContext({}, "invitee");
+    const invitee = await inviteeContext.newPage();
+    await step("the invitee opens the link and sets a password -> /integrations", async () => {
+      await invitee.goto(link);
+      await expectText(invitee.locator("main"), INVITEE, "invitation page");
+      await invitee.locator("#password").fill(BOB_PASSWORD);
+      await invitee.locator("#password_confirm").fill(BOB_PASSWORD);
+      await invitee.getByRole("button", { name: "Become an admin" }).click();
+      await waitForPath(invitee, "/integrations");
+      await expectText(invitee.locator("header .who"), INVITEE, "signed-in email");
+    });
+    await step("signed out, the invitee signs in with the new password", async () => {
+      await invitee.locator("header").getByRole("button", { name: "Sign out" }).click();
+      await waitForPath(invitee, "/login");
+      await invitee.locator("#email").fill(INVITEE);
+      await invitee.locator("#password").fill(BOB_PASSWORD);
+      await invitee.getByRole("button", { name: "Sign in", exact: true }).click();
+      await waitForPath(invitee, "/integrations");
+    });
+    await step("the link opens nothing a second time", async () => {
+      const response = await invitee.goto(link);
+      assert(response.status() === 410, `status ${response.status()}`);
+    });
+    await step("the Team page lists both admins", async () => {
+      await invitee.goto(`${appOrigin}/team`);
+      await expectText(invitee.locator("main"), EMAIL, "Team page");
+      await shot(invitee, "13-team");
+    });
+    await inviteeContext.close();
+  });
+
+  // 8. A phone's width: the pages reflow instead of scrolling sideways.
   await phase("Phone width (375 px)", async () => {
     const page = await jsContext.newPage();
     await page.setViewportSize({ width: 375, height: 812 });
-    for (const [path, name] of [["/integrations", "09-phone-integrations"], ["/dashboard", "10-phone-health"], ["/audit", "11-phone-audit"]]) {
+    for (const [path, name] of [["/integrations", "09-phone-integrations"], ["/dashboard", "10-phone-health"], ["/audit", "11-phone-audit"], ["/team", "14-phone-team"], ["/account", "15-phone-account"]]) {
       await step(`${path} fits 375 px`, async () => {
         await page.goto(`${appOrigin}${path}`);
         await waitForPath(page, path);
