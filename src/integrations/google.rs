@@ -6,6 +6,7 @@ use base64::Engine;
 use serde_json::{Value, json};
 
 use super::provider_api::{ApiError, ApiRequest, ProviderApi};
+use crate::providers::catalogue::endpoints::*;
 
 pub struct Google<'a> {
     api: ProviderApi<'a>,
@@ -44,12 +45,6 @@ pub struct DriveFile {
     pub id: String,
     pub name: String,
     pub mime_type: String,
-}
-
-fn segment(value: &str) -> String {
-    url::form_urlencoded::byte_serialize(value.as_bytes())
-        .collect::<String>()
-        .replace('+', "%20")
 }
 
 fn text(value: &Value, pointer: &str) -> Result<String, ApiError> {
@@ -120,19 +115,13 @@ impl<'a> Google<'a> {
         Google { api }
     }
 
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.api.base())
-    }
-
     async fn call(&self, request: ApiRequest) -> Result<Value, ApiError> {
         self.api.send(&request).await?.json()
     }
 
     /// The calendars in the user's list.
     pub async fn list_calendars(&self) -> Result<Vec<Calendar>, ApiError> {
-        let answer = self
-            .call(ApiRequest::get(self.url("/calendar/v3/users/me/calendarList")))
-            .await?;
+        let answer = self.call(self.api.request(&GOOGLE_CALENDAR_LIST, &[])).await?;
         Ok(answer
             .get("items")
             .and_then(Value::as_array)
@@ -159,12 +148,13 @@ impl<'a> Google<'a> {
         from: &str,
         to: &str,
     ) -> Result<Vec<CalendarEvent>, ApiError> {
-        let request =
-            ApiRequest::get(self.url(&format!("/calendar/v3/calendars/{}/events", segment(calendar))))
-                .query("timeMin", from)
-                .query("timeMax", to)
-                .query("singleEvents", "true")
-                .query("orderBy", "startTime");
+        let request = self
+            .api
+            .request(&GOOGLE_EVENTS_LIST, &[("calendarId", calendar)])
+            .query("timeMin", from)
+            .query("timeMax", to)
+            .query("singleEvents", "true")
+            .query("orderBy", "startTime");
         let answer = self.call(request).await?;
         Ok(answer
             .get("items")
@@ -184,17 +174,19 @@ impl<'a> Google<'a> {
             "end": { "dateTime": new.end },
             "attendees": new.attendees.iter().map(|email| json!({ "email": email })).collect::<Vec<_>>(),
         });
-        let request = ApiRequest::post_json(
-            self.url(&format!("/calendar/v3/calendars/{}/events", segment(calendar))),
-            &body,
-        )
-        .query("sendUpdates", "all");
+        let request = self
+            .api
+            .request(&GOOGLE_EVENTS_INSERT, &[("calendarId", calendar)])
+            .json(&body)
+            .query("sendUpdates", "all");
         let answer = self.call(request).await?;
         event(&answer).ok_or_else(|| ApiError::ProviderDown("Google's answer is not an event".into()))
     }
 
     pub async fn list_files(&self) -> Result<Vec<DriveFile>, ApiError> {
-        let request = ApiRequest::get(self.url("/drive/v3/files"))
+        let request = self
+            .api
+            .request(&GOOGLE_FILES_LIST, &[])
             .query("pageSize", "100")
             .query("fields", "files(id,name,mimeType),nextPageToken");
         let answer = self.call(request).await?;
@@ -213,7 +205,7 @@ impl<'a> Google<'a> {
             body["parents"] = json!([parent]);
         }
         let answer = self
-            .call(ApiRequest::post_json(self.url("/drive/v3/files"), &body))
+            .call(self.api.request(&GOOGLE_FILES_CREATE, &[]).json(&body))
             .await?;
         file(&answer).ok_or_else(|| ApiError::ProviderDown("Google's answer is not a file".into()))
     }
@@ -227,20 +219,20 @@ impl<'a> Google<'a> {
             ));
         }
         let body = json!({ "type": "user", "role": role, "emailAddress": email });
-        let request = ApiRequest::post_json(
-            self.url(&format!("/drive/v3/files/{}/permissions", segment(file_id))),
-            &body,
-        );
+        let request = self
+            .api
+            .request(&GOOGLE_PERMISSIONS_CREATE, &[("fileId", file_id)])
+            .json(&body);
         text(&self.call(request).await?, "/id")
     }
 
     /// Sends a plain-text email from the connected account. Returns Gmail's message id.
     pub async fn send_email(&self, to: &str, subject: &str, body: &str) -> Result<String, ApiError> {
         let raw = rfc5322_message(to, subject, body)?;
-        let request = ApiRequest::post_json(
-            self.url("/gmail/v1/users/me/messages/send"),
-            &json!({ "raw": raw }),
-        );
+        let request = self
+            .api
+            .request(&GOOGLE_SEND_MAIL, &[("userId", "me")])
+            .json(&json!({ "raw": raw }));
         text(&self.call(request).await?, "/id")
     }
 }

@@ -5,12 +5,13 @@
 use chrono::{Duration, NaiveDateTime};
 use serde_json::{Value, json};
 
-use super::provider_api::{ApiError, ApiRequest, ProviderApi};
+use super::provider_api::{ApiError, ProviderApi};
 use crate::context::AppContext;
 use crate::db::webhooks::{self, WebhookRow};
 use crate::db::{self, DbError, integrations};
 use crate::domain::{IntegrationId, OrgId, WebhookStatus};
 use crate::providers::catalogue::GOOGLE;
+use crate::providers::catalogue::endpoints::*;
 
 /// How long a new channel is asked to live (Google may shorten it).
 pub const CHANNEL_TTL: Duration = Duration::days(7);
@@ -38,17 +39,18 @@ impl WatchError {
     }
 }
 
-/// A Calendar API call through the shared HTTP core (fresh token, retries, breaker).
+/// A watch-channel call through the shared HTTP core (fresh token, retries, breaker).
 async fn api_call(
     ctx: &AppContext,
     org: OrgId,
     integration: IntegrationId,
-    path: &str,
+    (endpoint, query): (&'static Endpoint, Vec<(String, String)>),
     body: Value,
 ) -> Result<Value, WatchError> {
     let api = ProviderApi::for_integration(ctx, org, integration).await?;
-    let url = format!("{}{path}", api.base());
-    let response = api.send(&ApiRequest::post_json(url, &body)).await?;
+    let mut request = api.request(endpoint, &[("calendarId", "primary")]).json(&body);
+    request.query = query;
+    let response = api.send(&request).await?;
     if response.body.is_empty() {
         return Ok(Value::Null);
     }
@@ -79,10 +81,10 @@ impl WatchKind {
     }
 
     /// Each API stops only its own channels.
-    fn stop_path(self) -> &'static str {
+    fn stop_endpoint(self) -> &'static Endpoint {
         match self {
-            WatchKind::Calendar => "/calendar/v3/channels/stop",
-            WatchKind::Drive => "/drive/v3/channels/stop",
+            WatchKind::Calendar => &GOOGLE_CALENDAR_CHANNELS_STOP,
+            WatchKind::Drive => &GOOGLE_DRIVE_CHANNELS_STOP,
         }
     }
 
@@ -94,30 +96,29 @@ impl WatchKind {
     }
 }
 
-/// The watch endpoint of a kind (Drive's needs a start page token first).
-async fn watch_path(
+/// The watch call of a kind and its query (Drive's needs a start page token first).
+async fn watch_call(
     ctx: &AppContext,
     org: OrgId,
     integration: IntegrationId,
     kind: WatchKind,
-) -> Result<String, WatchError> {
+) -> Result<(&'static Endpoint, Vec<(String, String)>), WatchError> {
     match kind {
-        WatchKind::Calendar => Ok("/calendar/v3/calendars/primary/events/watch".into()),
+        WatchKind::Calendar => Ok((&GOOGLE_EVENTS_WATCH, Vec::new())),
         WatchKind::Drive => {
             let api = ProviderApi::for_integration(ctx, org, integration).await?;
             let start = api
-                .send(&ApiRequest::get(format!(
-                    "{}/drive/v3/changes/startPageToken",
-                    api.base()
-                )))
+                .send(&api.request(&GOOGLE_START_PAGE_TOKEN, &[]))
                 .await?
                 .json()?;
             let token = start
                 .get("startPageToken")
                 .and_then(Value::as_str)
                 .ok_or(WatchError::BadResponse)?;
-            let token: String = url::form_urlencoded::byte_serialize(token.as_bytes()).collect();
-            Ok(format!("/drive/v3/changes/watch?pageToken={token}"))
+            Ok((
+                &GOOGLE_CHANGES_WATCH,
+                vec![("pageToken".into(), token.to_owned())],
+            ))
         }
     }
 }
@@ -133,12 +134,12 @@ pub async fn watch(
     let channel_id = uuid::Uuid::new_v4().to_string();
     let token = crate::crypto::random_token(32);
     let expires = now + CHANNEL_TTL;
-    let path = watch_path(ctx, org, integration, kind).await?;
+    let call = watch_call(ctx, org, integration, kind).await?;
     let answer = api_call(
         ctx,
         org,
         integration,
-        &path,
+        call,
         json!({
             "id": channel_id,
             "type": "web_hook",
@@ -196,7 +197,8 @@ pub async fn stop_channel(ctx: &AppContext, row: &WebhookRow) -> Result<(), Watc
         return Ok(());
     };
     let body = json!({ "id": row.external_id, "resourceId": row.resource_id });
-    match api_call(ctx, org, integration, WatchKind::of(row).stop_path(), body).await {
+    let stop = (WatchKind::of(row).stop_endpoint(), Vec::new());
+    match api_call(ctx, org, integration, stop, body).await {
         Ok(_) | Err(WatchError::Api(ApiError::NotFound)) => Ok(()),
         Err(e) => Err(e),
     }

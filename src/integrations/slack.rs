@@ -4,6 +4,7 @@
 use serde_json::{Value, json};
 
 use super::provider_api::{ApiError, ApiRequest, ProviderApi};
+use crate::providers::catalogue::endpoints::*;
 
 pub struct Slack<'a> {
     api: ProviderApi<'a>,
@@ -69,10 +70,6 @@ impl<'a> Slack<'a> {
         Slack { api }
     }
 
-    fn method(&self, name: &str) -> String {
-        format!("{}/{name}", self.api.base())
-    }
-
     async fn call(&self, request: ApiRequest) -> Result<Value, ApiError> {
         self.api.send(&request).await?.json()
     }
@@ -80,10 +77,11 @@ impl<'a> Slack<'a> {
     /// chat.postMessage (not repeated on failure: it would post twice).
     pub async fn post_message(&self, channel: &str, text_body: &str) -> Result<PostedMessage, ApiError> {
         let answer = self
-            .call(ApiRequest::post_json(
-                self.method("chat.postMessage"),
-                &json!({ "channel": channel, "text": text_body }),
-            ))
+            .call(
+                self.api
+                    .request(&SLACK_POST_MESSAGE, &[])
+                    .json(&json!({ "channel": channel, "text": text_body })),
+            )
             .await?;
         Ok(PostedMessage {
             channel: text(&answer, "/channel")?,
@@ -93,8 +91,10 @@ impl<'a> Slack<'a> {
 
     /// conversations.open: the direct-message channel with a person (the same one each time).
     pub async fn open_dm(&self, user_id: &str) -> Result<String, ApiError> {
-        let mut request =
-            ApiRequest::post_json(self.method("conversations.open"), &json!({ "users": user_id }));
+        let mut request = self
+            .api
+            .request(&SLACK_OPEN_DM, &[])
+            .json(&json!({ "users": user_id }));
         request.retry_safe = true;
         text(&self.call(request).await?, "/channel/id")
     }
@@ -113,7 +113,7 @@ impl<'a> Slack<'a> {
     ) -> Result<String, ApiError> {
         let body = json!({ "channel": channel, "text": text_body, "post_at": post_at });
         let answer = self
-            .call(ApiRequest::post_json(self.method("chat.scheduleMessage"), &body))
+            .call(self.api.request(&SLACK_SCHEDULE_MESSAGE, &[]).json(&body))
             .await?;
         text(&answer, "/scheduled_message_id")
     }
@@ -121,7 +121,7 @@ impl<'a> Slack<'a> {
     /// Every page of a cursor-paginated read method, the items under `key` parsed by `item`.
     async fn every_page<T>(
         &self,
-        method: &str,
+        method: &'static Endpoint,
         key: &str,
         item: impl Fn(&Value) -> Option<T>,
     ) -> Result<Vec<T>, ApiError> {
@@ -129,7 +129,7 @@ impl<'a> Slack<'a> {
         let mut cursor = String::new();
         // Bounded: a provider answering the same cursor forever cannot keep us here.
         for _ in 0..100 {
-            let mut request = ApiRequest::get(self.method(method)).query("limit", "200");
+            let mut request = self.api.request(method, &[]).query("limit", "200");
             if !cursor.is_empty() {
                 request = request.query("cursor", cursor.clone());
             }
@@ -156,7 +156,7 @@ impl<'a> Slack<'a> {
 
     /// conversations.list, every page.
     pub async fn list_channels(&self) -> Result<Vec<Channel>, ApiError> {
-        self.every_page("conversations.list", "channels", |c| {
+        self.every_page(&SLACK_LIST_CHANNELS, "channels", |c| {
             Some(Channel {
                 id: c.get("id")?.as_str()?.to_owned(),
                 name: c.get("name")?.as_str()?.to_owned(),
@@ -169,7 +169,7 @@ impl<'a> Slack<'a> {
     pub async fn create_channel(&self, name: &str, is_private: bool) -> Result<Channel, ApiError> {
         let body = json!({ "name": name, "is_private": is_private });
         let answer = self
-            .call(ApiRequest::post_json(self.method("conversations.create"), &body))
+            .call(self.api.request(&SLACK_CREATE_CHANNEL, &[]).json(&body))
             .await?;
         Ok(Channel {
             id: text(&answer, "/channel/id")?,
@@ -180,19 +180,19 @@ impl<'a> Slack<'a> {
 
     /// users.list, every page.
     pub async fn list_users(&self) -> Result<Vec<User>, ApiError> {
-        self.every_page("users.list", "members", user).await
+        self.every_page(&SLACK_LIST_USERS, "members", user).await
     }
 
     pub async fn lookup_user_by_email(&self, email: &str) -> Result<User, ApiError> {
         let answer = self
-            .call(ApiRequest::get(self.method("users.lookupByEmail")).query("email", email))
+            .call(self.api.request(&SLACK_LOOKUP_USER, &[]).query("email", email))
             .await?;
         answer.get("user").and_then(user).ok_or(ApiError::NotFound)
     }
 
     /// team.info: the workspace.
     pub async fn team_info(&self) -> Result<Team, ApiError> {
-        let answer = self.call(ApiRequest::get(self.method("team.info"))).await?;
+        let answer = self.call(self.api.request(&SLACK_TEAM_INFO, &[])).await?;
         Ok(Team {
             id: text(&answer, "/team/id")?,
             name: text(&answer, "/team/name")?,

@@ -9,6 +9,7 @@ mod adversarial;
 mod auth;
 mod catalogue;
 mod cli;
+mod contracts;
 mod cross_org;
 mod csrf;
 mod database;

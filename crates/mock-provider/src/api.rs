@@ -24,6 +24,9 @@ use super::state::State;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiCall {
     pub method: String,
+    /// The API host the call was sent to (`/hosts/{host}/…`), `None` at the root.
+    pub host: Option<String>,
+    /// The path on that host.
     pub path: String,
     /// The raw query string, without the `?`.
     pub query: String,
@@ -52,7 +55,18 @@ impl ApiData {
     }
 }
 
+/// Every API endpoint at the root (the proxy forwards there, under the API base).
 pub(super) fn routes(config: &mut web::ServiceConfig) {
+    config
+        .configure(slack_routes)
+        .configure(calendar_drive_routes)
+        .configure(gmail_routes)
+        .configure(people_routes)
+        .configure(identity_routes);
+}
+
+/// slack.com
+pub(super) fn slack_routes(config: &mut web::ServiceConfig) {
     config
         .service(slack_write("/api/chat.postMessage", slack::post_message))
         .service(slack_write("/api/chat.scheduleMessage", slack::schedule_message))
@@ -67,7 +81,12 @@ pub(super) fn routes(config: &mut web::ServiceConfig) {
             "/api/users.lookupByEmail",
             slack::lookup_user_by_email,
         ))
-        .service(slack_read("/api/team.info", slack::team_info))
+        .service(slack_read("/api/team.info", slack::team_info));
+}
+
+/// www.googleapis.com: Calendar and Drive.
+pub(super) fn calendar_drive_routes(config: &mut web::ServiceConfig) {
+    config
         .service(google_get(
             "/calendar/v3/users/me/calendarList",
             google::calendar_list,
@@ -83,12 +102,25 @@ pub(super) fn routes(config: &mut web::ServiceConfig) {
         .route(
             "/drive/v3/files/{file}/permissions",
             web::post().to(google(google::create_permission)),
-        )
-        .route(
-            "/gmail/v1/users/me/messages/send",
-            web::post().to(google(google::send_message)),
-        )
-        .service(google_get("/v1/people/me", google::people_me))
+        );
+}
+
+/// gmail.googleapis.com
+pub(super) fn gmail_routes(config: &mut web::ServiceConfig) {
+    config.route(
+        "/gmail/v1/users/{user}/messages/send",
+        web::post().to(google(google::send_message)),
+    );
+}
+
+/// people.googleapis.com
+pub(super) fn people_routes(config: &mut web::ServiceConfig) {
+    config.service(google_get("/v1/people/me", google::people_me));
+}
+
+/// The other providers' identity calls.
+fn identity_routes(config: &mut web::ServiceConfig) {
+    config
         .service(google_get("/v1.0/me", identities::graph_me))
         .service(google_get("/api/1.0/users/me", identities::asana_me))
         .service(google_get("/v1/users/me", identities::notion_me))
@@ -209,9 +241,16 @@ impl Call {
 
     fn record(&self) -> ApiCall {
         let authorization = self.req.headers().get(AUTHORIZATION);
+        let full = self.req.path();
+        let (host, path) = match full.strip_prefix("/hosts/").and_then(|rest| rest.split_once('/')) {
+            Some((host, path)) => (Some(host), full.len() - path.len() - 1),
+            None => (None, 0),
+        };
+        let path = &full[path..];
         ApiCall {
             method: self.req.method().to_string(),
-            path: self.req.path().to_owned(),
+            host: host.map(str::to_owned),
+            path: path.to_owned(),
             query: self.req.query_string().to_owned(),
             body: String::from_utf8_lossy(&self.body).into_owned(),
             authorization: authorization.map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned()),

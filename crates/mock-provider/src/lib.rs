@@ -316,6 +316,43 @@ fn routes(config: &mut web::ServiceConfig) {
         .route("/authorize/decision", web::post().to(authorize::decision))
         .route("/token", web::post().to(token::token))
         .route("/revoke", web::post().to(token::revoke))
+        .service(
+            web::resource("/userinfo")
+                .route(web::get().to(resources::userinfo))
+                .route(web::post().to(resources::userinfo)),
+        )
+        .service(
+            web::resource("/api/auth.test")
+                .route(web::post().to(resources::auth_test))
+                .route(web::get().to(resources::auth_test)),
+        )
+        // The APIs as the real hosts lay them out, under /hosts/{host} (the app's
+        // `api_hosts`): a call sent to the wrong host is a 404 here, as it would fail there.
+        .service(
+            web::scope("/hosts/slack.com")
+                .configure(api::slack_routes)
+                .service(
+                    web::resource("/api/auth.test")
+                        .route(web::post().to(resources::auth_test))
+                        .route(web::get().to(resources::auth_test)),
+                ),
+        )
+        .service(
+            web::scope("/hosts/www.googleapis.com")
+                .configure(api::calendar_drive_routes)
+                .configure(watch_routes),
+        )
+        .service(web::scope("/hosts/gmail.googleapis.com").configure(api::gmail_routes))
+        .service(web::scope("/hosts/people.googleapis.com").configure(api::people_routes))
+        // The same at the root, for the proxy (which forwards under the API base) and the
+        // other providers' identity calls.
+        .configure(watch_routes)
+        .configure(api::routes);
+}
+
+/// Google's watch channels (Calendar events, Drive changes).
+fn watch_routes(config: &mut web::ServiceConfig) {
+    config
         .route(
             "/calendar/v3/calendars/{calendar}/events/watch",
             web::post().to(resources::calendar_watch),
@@ -332,16 +369,5 @@ fn routes(config: &mut web::ServiceConfig) {
             "/drive/v3/changes/startPageToken",
             web::get().to(resources::drive_start_page_token),
         )
-        .route("/drive/v3/changes/watch", web::post().to(resources::drive_watch))
-        .service(
-            web::resource("/userinfo")
-                .route(web::get().to(resources::userinfo))
-                .route(web::post().to(resources::userinfo)),
-        )
-        .service(
-            web::resource("/api/auth.test")
-                .route(web::post().to(resources::auth_test))
-                .route(web::get().to(resources::auth_test)),
-        )
-        .configure(api::routes);
+        .route("/drive/v3/changes/watch", web::post().to(resources::drive_watch));
 }

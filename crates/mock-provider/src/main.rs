@@ -94,6 +94,7 @@ fn providers_snippet(config: &MockConfig, base: &str) -> String {
         "/api",
     ]
     .map(|path| toml_string(&format!("{base}{path}")));
+    let hosts = toml_string(&format!("{base}/hosts"));
     format!(
         r#"[[provider]]
 slug = "mock-oidc"
@@ -128,6 +129,7 @@ token_url = {token_url}
 revoke_url = {revoke_url}
 userinfo_url = {slack_identity}
 api_base_url = {slack_api}
+api_hosts = {hosts}
 client_id = {client_id}
 client_secret = {client_secret}
 "#

@@ -19,14 +19,9 @@ pub fn builtin_providers() -> Vec<ProviderDef> {
             issuer: None,
             jwks_url: None,
             api_base_url: "https://slack.com/api".into(),
-            default_scopes: strings(&[
-                "chat:write",
-                "users:read",
-                "users:read.email",
-                "channels:read",
-                "channels:manage",
-                "im:write",
-            ]),
+            api_hosts: None,
+            // By feature (endpoints.rs): what each call the hub makes needs.
+            default_scopes: endpoints::feature_scopes(SLACK),
             scope_separator: ",".into(),
             // Enabling PKCE on Slack turns the app into a public client, one-way, with
             // refresh tokens expiring after 30 days; this is a confidential server app.
@@ -60,13 +55,8 @@ pub fn builtin_providers() -> Vec<ProviderDef> {
             issuer: Some("https://accounts.google.com".into()),
             jwks_url: Some("https://www.googleapis.com/oauth2/v3/certs".into()),
             api_base_url: "https://www.googleapis.com".into(),
-            default_scopes: strings(&[
-                "openid",
-                "https://www.googleapis.com/auth/userinfo.email",
-                "https://www.googleapis.com/auth/calendar.events",
-                "https://www.googleapis.com/auth/drive.file",
-                "https://www.googleapis.com/auth/gmail.send",
-            ]),
+            api_hosts: None,
+            default_scopes: endpoints::feature_scopes(GOOGLE),
             scope_separator: " ".into(),
             pkce: true,
             token_auth_method: TokenAuthMethod::ClientSecretPost,
@@ -98,6 +88,7 @@ pub fn builtin_providers() -> Vec<ProviderDef> {
             issuer: Some("https://login.microsoftonline.com/{tenantid}/v2.0".into()),
             jwks_url: Some("https://login.microsoftonline.com/common/discovery/v2.0/keys".into()),
             api_base_url: "https://graph.microsoft.com".into(),
+            api_hosts: None,
             // `offline_access` is what gets a refresh token.
             default_scopes: strings(&[
                 "openid",
@@ -136,6 +127,7 @@ pub fn builtin_providers() -> Vec<ProviderDef> {
             issuer: None,
             jwks_url: None,
             api_base_url: "https://app.asana.com/api/1.0".into(),
+            api_hosts: None,
             // Granular scopes rather than `default`, which needs a full-permission app.
             default_scopes: strings(&[
                 "users:read",
@@ -179,6 +171,7 @@ pub fn builtin_providers() -> Vec<ProviderDef> {
             issuer: None,
             jwks_url: None,
             api_base_url: "https://api.notion.com/v1".into(),
+            api_hosts: None,
             // Notion takes no scope parameter: capabilities are set on the integration.
             default_scopes: Vec::new(),
             scope_separator: " ".into(),
@@ -213,6 +206,7 @@ pub fn builtin_providers() -> Vec<ProviderDef> {
             issuer: None,
             jwks_url: None,
             api_base_url: "https://api.atlassian.com".into(),
+            api_hosts: None,
             default_scopes: strings(&[
                 "read:jira-user",
                 "read:jira-work",
@@ -253,6 +247,7 @@ pub fn builtin_providers() -> Vec<ProviderDef> {
             issuer: None,
             jwks_url: None,
             api_base_url: "https://api.linear.app".into(),
+            api_hosts: None,
             default_scopes: strings(&["read", "write"]),
             scope_separator: ",".into(),
             // PKCE support is unverified.
@@ -286,6 +281,7 @@ pub fn builtin_providers() -> Vec<ProviderDef> {
             issuer: None,
             jwks_url: None,
             api_base_url: "https://api.zoom.us/v2".into(),
+            api_hosts: None,
             // Scopes are configured on the Zoom app, not requested.
             default_scopes: Vec::new(),
             scope_separator: " ".into(),
@@ -318,6 +314,7 @@ pub fn builtin_providers() -> Vec<ProviderDef> {
             issuer: None,
             jwks_url: None,
             api_base_url: "https://api.dropboxapi.com/2".into(),
+            api_hosts: None,
             default_scopes: strings(&[
                 "account_info.read",
                 "files.metadata.read",
@@ -358,6 +355,7 @@ pub fn builtin_providers() -> Vec<ProviderDef> {
             issuer: None,
             jwks_url: None,
             api_base_url: "https://api.github.com".into(),
+            api_hosts: None,
             default_scopes: strings(&["read:user", "user:email"]),
             scope_separator: " ".into(),
             pkce: true,

@@ -3,6 +3,7 @@
 //! (sources in shared/PROVIDERS.md). Seeded into `integration_providers` at start.
 
 mod builtin;
+pub mod endpoints;
 
 use crate::domain::{AuthKind, TokenAuthMethod, WebhookKind};
 pub use builtin::builtin_providers;
@@ -34,6 +35,10 @@ pub struct ProviderDef {
     pub jwks_url: Option<String>,
     /// Where the provider's REST/GraphQL API lives (the proxy stays inside this host).
     pub api_base_url: String,
+    /// Where the API hosts of `endpoints.rs` are reached: `None` is each host itself over
+    /// https; `Some(base)` is `{base}/{host}{path}` (a providers-file override for a mock or
+    /// a recording proxy, so that a call to the wrong host fails there too).
+    pub api_hosts: Option<String>,
     pub default_scopes: Vec<String>,
     /// How scopes are joined in the authorization request (" " or ",").
     pub scope_separator: String,

@@ -178,6 +178,7 @@ fn base_def(slug: &str, name: &str, kind: AuthKind) -> ProviderDef {
         issuer: None,
         jwks_url: None,
         api_base_url: String::new(),
+        api_hosts: None,
         default_scopes: Vec::new(),
         scope_separator: " ".into(),
         pkce: true,

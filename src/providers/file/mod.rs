@@ -44,6 +44,8 @@ pub(super) struct Entry {
     revoke_url: Option<String>,
     userinfo_url: Option<String>,
     api_base_url: Option<String>,
+    /// `{base}/{host}{path}` for the calls of endpoints.rs (a mock, a recording proxy).
+    api_hosts: Option<String>,
     client_id: Option<String>,
     client_secret: Option<String>,
     client_secret_env: Option<String>,
@@ -152,6 +154,9 @@ fn apply_override(def: &mut ProviderDef, entry: &Entry) -> Result<(), FieldError
     set_url(&mut def.authorize_url, &entry.authorize_url, "authorize_url")?;
     set_url(&mut def.token_url, &entry.token_url, "token_url")?;
     set_url(&mut def.api_base_url, &entry.api_base_url, "api_base_url")?;
+    if let Some(url) = &entry.api_hosts {
+        def.api_hosts = Some(checked_url(url, "api_hosts")?);
+    }
     if let Some(url) = &entry.revoke_url {
         def.revoke_url = Some(checked_url(url, "revoke_url")?);
     }

@@ -85,6 +85,7 @@ pub(super) async fn proxy(
         url,
         query,
         body: (!body.is_empty()).then(|| (content_type.to_owned(), body)),
+        endpoint: None,
     };
     let result = api.send(&request).await;
     let slug = api.provider.def.slug.clone();

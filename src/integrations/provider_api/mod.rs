@@ -4,6 +4,9 @@
 //! `rateLimitExceeded`) for requests that are safe to repeat, the provider's circuit breaker,
 //! no redirects, a response size limit, and errors typed by cause.
 
+mod request;
+
+pub use request::{ApiRequest, ApiResponse};
 use std::time::Duration;
 
 use reqwest::Method;
@@ -19,6 +22,7 @@ use crate::domain::{IntegrationId, OrgId};
 use crate::providers::Provider;
 use crate::providers::backoff::backoff;
 use crate::providers::catalogue::ApiErrors;
+use crate::providers::catalogue::endpoints::{Endpoint, Verb};
 use crate::providers::http::{ReadError, read_body};
 
 /// Attempts of a request that may be repeated.
@@ -55,67 +59,6 @@ pub enum ApiError {
 impl From<db::DbError> for ApiError {
     fn from(e: db::DbError) -> Self {
         ApiError::ProviderDown(format!("storage: {e}"))
-    }
-}
-
-/// A request to the provider's API.
-pub struct ApiRequest {
-    pub method: Method,
-    /// Absolute, inside the provider's API base.
-    pub url: String,
-    pub query: Vec<(String, String)>,
-    pub body: Option<(String, Vec<u8>)>,
-    /// Repeating it cannot do anything twice (GET, PUT, DELETE, or a POST that is idempotent).
-    pub retry_safe: bool,
-    /// A successful answer must be JSON: anything else (a proxy's HTML page, garbage) counts
-    /// as the provider failing.
-    pub expects_json: bool,
-}
-
-impl ApiRequest {
-    pub fn get(url: impl Into<String>) -> ApiRequest {
-        ApiRequest {
-            method: Method::GET,
-            url: url.into(),
-            query: Vec::new(),
-            body: None,
-            retry_safe: true,
-            expects_json: true,
-        }
-    }
-
-    /// A JSON POST (not repeated unless marked safe).
-    pub fn post_json(url: impl Into<String>, body: &Value) -> ApiRequest {
-        ApiRequest {
-            method: Method::POST,
-            url: url.into(),
-            query: Vec::new(),
-            body: Some((
-                "application/json; charset=utf-8".into(),
-                body.to_string().into_bytes(),
-            )),
-            retry_safe: false,
-            expects_json: true,
-        }
-    }
-
-    pub fn query(mut self, name: &str, value: impl Into<String>) -> ApiRequest {
-        self.query.push((name.to_owned(), value.into()));
-        self
-    }
-}
-
-#[derive(Debug)]
-pub struct ApiResponse {
-    pub status: u16,
-    pub content_type: Option<String>,
-    pub body: Vec<u8>,
-}
-
-impl ApiResponse {
-    pub fn json(&self) -> Result<Value, ApiError> {
-        serde_json::from_slice(&self.body)
-            .map_err(|_| ApiError::ProviderDown("the answer is not JSON".into()))
     }
 }
 
@@ -156,7 +99,32 @@ impl<'a> ProviderApi<'a> {
         &self.provider.def.api_base_url
     }
 
+    /// A request to one call of endpoints.rs, its path parameters filled in: at its documented
+    /// host over https, or under the providers file's `api_hosts`. GETs may be repeated.
+    pub fn request(&self, endpoint: &'static Endpoint, path_params: &[(&str, &str)]) -> ApiRequest {
+        let path = endpoint.path_with(path_params);
+        let url = match &self.provider.def.api_hosts {
+            Some(base) => format!("{base}/{}{path}", endpoint.host),
+            None => format!("https://{}{path}", endpoint.host),
+        };
+        let mut request = ApiRequest::get(url);
+        if endpoint.verb == Verb::Post {
+            request.method = Method::POST;
+            request.retry_safe = false;
+        }
+        request.endpoint = Some(endpoint);
+        request
+    }
+
     pub async fn send(&self, request: &ApiRequest) -> Result<ApiResponse, ApiError> {
+        if cfg!(debug_assertions)
+            && let Some(endpoint) = request.endpoint
+        {
+            let sent = request.sent_parameters(endpoint);
+            if let Err(drift) = endpoint.check_sent(sent.iter().map(String::as_str)) {
+                panic!("{drift}");
+            }
+        }
         let slug = &self.provider.def.slug;
         // All attempts and waits of one call together: a hung provider costs its caller this
         // much at most, however many retries were left.

@@ -1,0 +1,95 @@
+//! A request to a provider's API and its answer; requests to the calls of endpoints.rs say
+//! which call they make, so the HTTP core can check them against the table.
+
+use reqwest::Method;
+use serde_json::Value;
+
+use super::ApiError;
+use crate::providers::catalogue::endpoints::Endpoint;
+
+/// A request to the provider's API.
+pub struct ApiRequest {
+    pub method: Method,
+    /// Absolute, inside the provider's API base.
+    pub url: String,
+    pub query: Vec<(String, String)>,
+    pub body: Option<(String, Vec<u8>)>,
+    /// Repeating it cannot do anything twice (GET, PUT, DELETE, or a POST that is idempotent).
+    pub retry_safe: bool,
+    /// A successful answer must be JSON: anything else (a proxy's HTML page, garbage) counts
+    /// as the provider failing.
+    pub expects_json: bool,
+    /// The call of endpoints.rs it makes (`None`: the proxy, identity and token calls).
+    pub endpoint: Option<&'static Endpoint>,
+}
+
+impl ApiRequest {
+    pub fn get(url: impl Into<String>) -> ApiRequest {
+        ApiRequest {
+            method: Method::GET,
+            url: url.into(),
+            query: Vec::new(),
+            body: None,
+            retry_safe: true,
+            expects_json: true,
+            endpoint: None,
+        }
+    }
+
+    /// A JSON POST (not repeated unless marked safe).
+    pub fn post_json(url: impl Into<String>, body: &Value) -> ApiRequest {
+        ApiRequest {
+            method: Method::POST,
+            url: url.into(),
+            query: Vec::new(),
+            body: Some((
+                "application/json; charset=utf-8".into(),
+                body.to_string().into_bytes(),
+            )),
+            retry_safe: false,
+            expects_json: true,
+            endpoint: None,
+        }
+    }
+
+    /// The same request with this JSON body.
+    pub fn json(mut self, body: &Value) -> ApiRequest {
+        self.body = Some((
+            "application/json; charset=utf-8".into(),
+            body.to_string().into_bytes(),
+        ));
+        self
+    }
+
+    /// The parameter names it sends (the query's, and the JSON body's keys where the endpoint
+    /// takes its parameters in the body).
+    pub(super) fn sent_parameters(&self, endpoint: &Endpoint) -> Vec<String> {
+        let mut names: Vec<String> = self.query.iter().map(|(name, _)| name.clone()).collect();
+        if endpoint.params_in_body
+            && let Some((_, body)) = &self.body
+            && let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(body)
+        {
+            names.extend(map.keys().cloned());
+        }
+        names
+    }
+
+    pub fn query(mut self, name: &str, value: impl Into<String>) -> ApiRequest {
+        self.query.push((name.to_owned(), value.into()));
+        self
+    }
+}
+
+#[derive(Debug)]
+pub struct ApiResponse {
+    pub status: u16,
+    pub content_type: Option<String>,
+    pub body: Vec<u8>,
+}
+
+impl ApiResponse {
+    pub fn json(&self) -> Result<Value, ApiError> {
+        serde_json::from_slice(&self.body)
+            .map_err(|_| ApiError::ProviderDown("the answer is not JSON".into()))
+    }
+}
