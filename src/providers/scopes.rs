@@ -38,3 +38,17 @@ pub fn describe(scope: &str) -> String {
     };
     known.to_owned()
 }
+
+/// The scopes of a granted-scopes text: space-separated (OAuth 2.0) or comma-separated (Slack).
+pub fn parse(granted: &str) -> impl Iterator<Item = &str> {
+    granted.split([' ', ',']).map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// Which of `needed` the granted scopes lack.
+pub fn missing(needed: &[&str], granted: &str) -> Vec<String> {
+    needed
+        .iter()
+        .filter(|scope| !parse(granted).any(|g| g == **scope))
+        .map(|scope| (*scope).to_owned())
+        .collect()
+}

@@ -4,6 +4,7 @@
 
 mod helpers;
 
+mod access;
 mod admin_ui;
 mod adversarial;
 mod auth;

@@ -164,15 +164,26 @@ pub async fn first_integration(app: &TestApp) -> String {
         .unwrap()
 }
 
-/// A connected integration of `provider` for ada@acme.example's organization, with a token
-/// pair the mock issued (valid for an hour).
+/// A connected integration of `provider` for ada@acme.example's organization, granted the
+/// scopes the catalogue asks for, with a token pair the mock issued for them (valid for an
+/// hour).
 pub async fn seed_integration(
     app: &TestApp,
     mock: &MockProvider,
     provider: &'static str,
     account: &'static str,
 ) -> String {
-    seed_with_tokens(app, provider, account, mock.issue_tokens("read write")).await
+    let scopes = requested_scopes(app, provider);
+    seed_granted(app, provider, account, mock.issue_tokens(&scopes), &scopes).await
+}
+
+/// What the catalogue asks `provider` for, space-separated.
+pub fn requested_scopes(app: &TestApp, provider: &str) -> String {
+    app.ctx
+        .catalogue
+        .get(provider)
+        .map(|p| p.def.default_scopes.join(" "))
+        .unwrap_or_default()
 }
 
 /// The same with a token pair of the caller's (for a provider that is not the mock).
@@ -180,8 +191,21 @@ pub async fn seed_with_tokens(
     app: &TestApp,
     provider: &'static str,
     account: &'static str,
-    (access, refresh): (String, String),
+    tokens: (String, String),
 ) -> String {
+    let scopes = requested_scopes(app, provider);
+    seed_granted(app, provider, account, tokens, &scopes).await
+}
+
+/// An integration granted `scopes`, holding these tokens.
+pub async fn seed_granted(
+    app: &TestApp,
+    provider: &'static str,
+    account: &'static str,
+    (access, refresh): (String, String),
+    scopes: &str,
+) -> String {
+    let scopes = scopes.to_owned();
     use secrecy::SecretString;
     use targetym_integrations::db::{self, credentials as stored};
     use targetym_integrations::integrations::credentials;
@@ -201,7 +225,7 @@ pub async fn seed_with_tokens(
                     status: IntegrationStatus::Connected,
                     external_account_id: account,
                     external_account_name: account,
-                    granted_scopes: "read write",
+                    granted_scopes: &scopes,
                     connected_by: None,
                 },
             )?;

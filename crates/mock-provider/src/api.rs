@@ -7,6 +7,7 @@
 
 mod google;
 mod identities;
+pub mod scopes;
 mod slack;
 
 use std::time::Duration;
@@ -295,7 +296,40 @@ fn refusal(state: &mut State, style: Style, call: &Call) -> Option<HttpResponse>
         return Some(unauthorized(style, token.is_some()));
     }
     let valid = token.is_some_and(|token| state.is_active_access_token(token));
-    (!valid).then(|| unauthorized(style, token.is_some()))
+    if !valid {
+        return Some(unauthorized(style, token.is_some()));
+    }
+    let granted = token
+        .and_then(|t| state.access_token_scope(t))
+        .unwrap_or_default();
+    let record = call.record();
+    let allowed = scopes::allowed(&record.method, &record.path, call.body())?;
+    if allowed
+        .iter()
+        .any(|scope| super::state::has_scope(granted, scope))
+    {
+        return None;
+    }
+    Some(missing_scope(style, &allowed, granted))
+}
+
+/// The provider's refusal of a token without the scope the method needs.
+fn missing_scope(style: Style, allowed: &[String], granted: &str) -> HttpResponse {
+    match style {
+        Style::Slack => HttpResponse::Ok().json(json!({
+            "ok": false,
+            "error": "missing_scope",
+            "needed": allowed.join(","),
+            "provided": granted.replace(' ', ","),
+        })),
+        Style::Google => HttpResponse::Forbidden().json(json!({ "error": {
+            "code": 403,
+            "message": "Request had insufficient authentication scopes.",
+            "errors": [{ "message": "Insufficient Permission", "domain": "global", "reason": "insufficientPermissions" }],
+            "status": "PERMISSION_DENIED",
+            "details": [{ "@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "ACCESS_TOKEN_SCOPE_INSUFFICIENT", "domain": "googleapis.com" }],
+        } })),
+    }
 }
 
 fn unauthorized(style: Style, token_present: bool) -> HttpResponse {

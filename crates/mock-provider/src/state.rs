@@ -70,6 +70,8 @@ struct IssuedCode {
 struct AccessRecord {
     grant: GrantId,
     seq: u64,
+    /// What the token may do (the APIs check it per method).
+    scope: String,
     expires_at_ms: i64,
     revoked: Option<Revocation>,
 }
@@ -126,7 +128,7 @@ impl State {
     /// A grant with its first tokens, as after a code exchange.
     pub fn issue_grant(&mut self, config: &MockConfig, client_id: &str, scope: &str) -> (String, String) {
         let grant = self.next_seq();
-        let (access_token, _) = self.new_access_token(config, grant);
+        let (access_token, _) = self.new_access_token(config, grant, scope);
         let refresh_token = self.new_refresh_token(grant, client_id, scope);
         (access_token, refresh_token)
     }
@@ -189,7 +191,7 @@ impl State {
         let grant = issued.grant;
         self.counters.last_pkce_verified = request.code_challenge.is_some();
         self.counters.code_exchanges += 1;
-        let (access_token, expires_in) = self.new_access_token(config, grant);
+        let (access_token, expires_in) = self.new_access_token(config, grant, &request.scope);
         let refresh_token = (!self.behaviour.omit_refresh_token)
             .then(|| self.new_refresh_token(grant, &request.client_id, &request.scope));
         let id_token = has_scope(&request.scope, "openid").then_some(IdTokenRequest { nonce: request.nonce });
@@ -236,7 +238,7 @@ impl State {
         let (grant, granted_scope) = (record.grant, record.scope.clone());
 
         let refresh_token = rotate.then(|| self.new_refresh_token(grant, client_id, &granted_scope));
-        let (access_token, expires_in) = self.new_access_token(config, grant);
+        let (access_token, expires_in) = self.new_access_token(config, grant, &scope);
         self.counters.refreshes += 1;
         Ok(IssuedTokens {
             access_token,
@@ -266,6 +268,11 @@ impl State {
         for record in self.refresh_tokens.values_mut() {
             record.revoked.get_or_insert(Revocation::ByServer);
         }
+    }
+
+    /// The scope of an access token (whether active or not).
+    pub fn access_token_scope(&self, token: &str) -> Option<&str> {
+        self.access_tokens.get(token).map(|record| record.scope.as_str())
     }
 
     pub fn is_active_access_token(&self, token: &str) -> bool {
@@ -303,7 +310,7 @@ impl State {
         in_issue_order(active.map(|(token, record)| (record.seq, token)))
     }
 
-    fn new_access_token(&mut self, config: &MockConfig, grant: GrantId) -> (String, i64) {
+    fn new_access_token(&mut self, config: &MockConfig, grant: GrantId, scope: &str) -> (String, i64) {
         let token = format!("mock-at-{}", random_hex());
         let ttl = config.access_token_ttl_secs;
         let seq = self.next_seq();
@@ -313,6 +320,7 @@ impl State {
             AccessRecord {
                 grant,
                 seq,
+                scope: scope.to_owned(),
                 expires_at_ms,
                 revoked: None,
             },

@@ -819,7 +819,7 @@ async fn revoke_status_knob_overrides_the_answer() {
 impl Harness {
     /// An access token from a grant made without the browser dance.
     fn access_token(&self) -> String {
-        self.provider.issue_tokens("read write").0
+        self.provider.issue_tokens(&crate::api::scopes::ALL.join(" ")).0
     }
 
     fn api_get(&self, path: &str, token: &str) -> reqwest::RequestBuilder {
@@ -1079,4 +1079,64 @@ async fn gmail_send_decodes_the_raw_message() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["error"]["message"], "Invalid To header");
     assert_eq!(h.provider.sent_emails().len(), 2);
+}
+
+/// A token without the method's scope gets the provider's own refusal, and the APIs answer
+/// under their real hosts (`/hosts/{host}`) too, but not under another API's host.
+#[tokio::test]
+async fn scopes_are_enforced_per_method_and_apis_live_on_their_hosts() {
+    let h = Harness::start().await;
+    let narrow = h
+        .provider
+        .issue_tokens("chat:write https://www.googleapis.com/auth/calendar.events")
+        .0;
+    let (status, body) = h.call_api(h.api_get("/api/team.info", &narrow)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (&body["ok"], &body["error"]),
+        (&Value::Bool(false), &Value::from("missing_scope"))
+    );
+    assert_eq!(body["needed"], "team:read");
+    let private = serde_json::json!({ "name": "hr-private", "is_private": true });
+    let (_, body) = h
+        .call_api(h.api_post("/api/conversations.create", &narrow, &private))
+        .await;
+    assert_eq!(body["needed"], "groups:write");
+    let (status, body) = h
+        .call_api(h.api_get("/calendar/v3/users/me/calendarList", &narrow))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(body["error"]["errors"][0]["reason"], "insufficientPermissions");
+    let (status, _) = h
+        .call_api(h.api_get(
+            "/hosts/www.googleapis.com/calendar/v3/calendars/primary/events?timeMin=2026-01-01T00:00:00Z&timeMax=2026-01-02T00:00:00Z",
+            &narrow,
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK, "calendar.events allows listing events");
+    let token = h.access_token();
+    let (status, _) = h
+        .call_api(h.api_get("/hosts/slack.com/api/team.info", &token))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let last = h.provider.api_calls().pop().unwrap();
+    assert_eq!(
+        (last.host.as_deref(), last.path.as_str()),
+        (Some("slack.com"), "/api/team.info")
+    );
+    let mail = serde_json::json!({ "raw": "eA" });
+    let wrong_host = h
+        .api_post(
+            "/hosts/www.googleapis.com/gmail/v1/users/me/messages/send",
+            &token,
+            &mail,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        wrong_host.status(),
+        StatusCode::NOT_FOUND,
+        "Gmail is not on www.googleapis.com"
+    );
 }

@@ -54,6 +54,11 @@ pub enum ApiError {
     BadRequest(String),
     #[error("the provider has no such resource")]
     NotFound,
+    /// The connection was not granted the access the call needs (found before calling, or
+    /// said by the provider): these scopes would allow it. Never retried; the admin adds
+    /// access.
+    #[error("the connection lacks the access this needs ({})", scopes.join(", "))]
+    MissingScope { scopes: Vec<String> },
 }
 
 impl From<db::DbError> for ApiError {
@@ -68,6 +73,8 @@ pub struct ProviderApi<'a> {
     org: OrgId,
     integration: IntegrationId,
     pub provider: &'a Provider,
+    /// The scopes the connection was granted.
+    granted: String,
 }
 
 impl<'a> ProviderApi<'a> {
@@ -91,6 +98,7 @@ impl<'a> ProviderApi<'a> {
             org,
             integration,
             provider,
+            granted: row.granted_scopes,
         })
     }
 
@@ -117,12 +125,32 @@ impl<'a> ProviderApi<'a> {
     }
 
     pub async fn send(&self, request: &ApiRequest) -> Result<ApiResponse, ApiError> {
+        match self.send_checked(request).await {
+            // Google says only that the token's scopes are not enough: the call's feature
+            // names which would be.
+            Err(ApiError::MissingScope { scopes }) if scopes.is_empty() => Err(ApiError::MissingScope {
+                scopes: request
+                    .endpoint
+                    .map(|e| e.feature().scopes.iter().map(|s| (*s).to_owned()).collect())
+                    .unwrap_or_default(),
+            }),
+            other => other,
+        }
+    }
+
+    async fn send_checked(&self, request: &ApiRequest) -> Result<ApiResponse, ApiError> {
         if cfg!(debug_assertions)
             && let Some(endpoint) = request.endpoint
         {
             let sent = request.sent_parameters(endpoint);
             if let Err(drift) = endpoint.check_sent(sent.iter().map(String::as_str)) {
                 panic!("{drift}");
+            }
+        }
+        if let Some(endpoint) = request.endpoint {
+            let missing = crate::providers::scopes::missing(endpoint.feature().scopes, &self.granted);
+            if !missing.is_empty() {
+                return Err(ApiError::MissingScope { scopes: missing });
             }
         }
         let slug = &self.provider.def.slug;
@@ -301,11 +329,23 @@ fn classify(
         .and_then(|j| j.pointer("/error/errors/0/reason"))
         .and_then(Value::as_str)
         .unwrap_or_default();
+    // Google: `insufficientPermissions`, and in newer APIs the detail ACCESS_TOKEN_SCOPE_INSUFFICIENT.
+    let scope_insufficient = google_reason == "insufficientPermissions"
+        || json
+            .as_ref()
+            .and_then(|j| j.pointer("/error/details"))
+            .and_then(Value::as_array)
+            .is_some_and(|details| {
+                details.iter().any(|d| {
+                    d.get("reason").and_then(Value::as_str) == Some("ACCESS_TOKEN_SCOPE_INSUFFICIENT")
+                })
+            });
     match status {
         429 => Err(Failure::RateLimited(retry_after)),
         403 if matches!(google_reason, "rateLimitExceeded" | "userRateLimitExceeded") => {
             Err(Failure::RateLimited(retry_after))
         }
+        403 if scope_insufficient => Err(Failure::Final(ApiError::MissingScope { scopes: Vec::new() })),
         401 => Err(Failure::Unauthorized(message())),
         404 => Err(Failure::Final(ApiError::NotFound)),
         500.. => Err(Failure::Down(format!("HTTP {status}"))),
@@ -320,6 +360,19 @@ fn classify(
                 .unwrap_or("unknown_error");
             match error {
                 "ratelimited" => Err(Failure::RateLimited(retry_after)),
+                // Slack names what would allow it in `needed` (comma-separated).
+                "missing_scope" => Err(Failure::Final(ApiError::MissingScope {
+                    scopes: json
+                        .as_ref()
+                        .and_then(|j| j.get("needed"))
+                        .and_then(Value::as_str)
+                        .map(|needed| {
+                            crate::providers::scopes::parse(needed)
+                                .map(str::to_owned)
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                })),
                 "invalid_auth" | "token_expired" | "not_authed" | "token_revoked" | "account_inactive" => {
                     Err(Failure::Unauthorized(error.to_owned()))
                 }

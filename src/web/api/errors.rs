@@ -77,6 +77,7 @@ impl ApiFailure {
                 (StatusCode::UNPROCESSABLE_ENTITY, "provider_rejected")
             }
             ApiFailure::Provider(ApiError::NotFound) => (StatusCode::NOT_FOUND, "provider_not_found"),
+            ApiFailure::Provider(ApiError::MissingScope { .. }) => (StatusCode::FORBIDDEN, "missing_scope"),
             ApiFailure::Storage(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiFailure::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         };
@@ -132,7 +133,13 @@ impl ResponseError for ApiFailure {
                 HeaderValue::from_static("Bearer realm=\"targetym-integrations\""),
             ));
         }
-        response.json(json!({ "error": code, "message": message }))
+        match self {
+            // The scopes that would allow the call: the admin adds access, then it works.
+            ApiFailure::Provider(ApiError::MissingScope { scopes }) => {
+                response.json(json!({ "error": code, "message": message, "scopes": scopes }))
+            }
+            _ => response.json(json!({ "error": code, "message": message })),
+        }
     }
 }
 

@@ -12,6 +12,7 @@ pub fn openapi_document() -> Value {
     let error = json!({ "$ref": "#/components/schemas/Error" });
     let errors = json!({
         "401": { "description": "missing, wrong or revoked service token", "content": { "application/json": { "schema": error } } },
+        "403": { "description": "missing_scope: the connection was not granted the access this call needs (asked before calling the provider, or refused by it); `scopes` lists those that would allow it. An admin adds access on the integration's page", "content": { "application/json": { "schema": error } } },
         "404": { "description": "no such integration in the token's organization, or not one the token is limited to", "content": { "application/json": { "schema": error } } },
         "409": { "description": "the integration needs a reconnect", "content": { "application/json": { "schema": error } } },
         "429": { "description": "this service token is over its rate (error rate_limited), or the provider is rate limiting; wait Retry-After seconds", "content": { "application/json": { "schema": error } } },
@@ -24,7 +25,7 @@ pub fn openapi_document() -> Value {
             "summary": summary,
             "parameters": [id],
             "responses": { "200": { "description": answer, "content": { "application/json": { "schema": schema } } },
-                "401": errors["401"], "404": errors["404"], "409": errors["409"],
+                "401": errors["401"], "404": errors["404"], "403": errors["403"], "409": errors["409"],
                 "422": { "description": wrong_provider }, "429": errors["429"], "503": errors["503"] },
         } })
     };
@@ -64,7 +65,7 @@ pub fn openapi_document() -> Value {
                 "parameters": [id],
                 "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/SlackMessage" } } } },
                 "responses": { "200": { "description": "sent (channel, ts) or scheduled (scheduled_message_id)" },
-                    "400": { "description": "malformed request" }, "401": errors["401"], "404": errors["404"], "409": errors["409"],
+                    "400": { "description": "malformed request" }, "401": errors["401"], "404": errors["404"], "403": errors["403"], "409": errors["409"],
                     "422": { "description": "refused by Slack or not a Slack integration" }, "429": errors["429"], "503": errors["503"] },
             } },
             "/integrations/{id}/slack/channels": {
@@ -74,7 +75,7 @@ pub fn openapi_document() -> Value {
                     "parameters": [id],
                     "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/NewSlackChannel" } } } },
                     "responses": { "200": { "description": "the channel", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/SlackChannel" } } } },
-                        "400": { "description": "malformed request" }, "401": errors["401"], "404": errors["404"], "409": errors["409"],
+                        "400": { "description": "malformed request" }, "401": errors["401"], "404": errors["404"], "403": errors["403"], "409": errors["409"],
                         "422": { "description": "refused by Slack (a taken or invalid name) or not a Slack integration" }, "429": errors["429"], "503": errors["503"] },
                 },
             },
@@ -85,7 +86,7 @@ pub fn openapi_document() -> Value {
                 "responses": { "200": { "description": "the member", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/SlackUser" } } } },
                     "400": { "description": "no valid email" }, "401": errors["401"],
                     "404": { "description": "no such integration (error not_found), or no member with this email (error provider_not_found)", "content": { "application/json": { "schema": error } } },
-                    "409": errors["409"], "422": { "description": not_slack }, "429": errors["429"], "503": errors["503"] },
+                    "403": errors["403"], "409": errors["409"], "422": { "description": not_slack }, "429": errors["429"], "503": errors["503"] },
             } },
             "/integrations/{id}/slack/team": read("The Slack workspace", "the workspace", not_slack, json!({ "$ref": "#/components/schemas/SlackTeam" })),
             "/integrations/{id}/calendar/calendars": read("The calendars in the connected user's list (Google Workspace)", "the calendars", not_google, list_of("calendars", "Calendar")),
@@ -95,7 +96,7 @@ pub fn openapi_document() -> Value {
                 "parameters": [id],
                 "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/NewFolder" } } } },
                 "responses": { "200": { "description": "the folder", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/DriveFile" } } } },
-                    "400": { "description": "malformed request" }, "401": errors["401"], "404": errors["404"], "409": errors["409"],
+                    "400": { "description": "malformed request" }, "401": errors["401"], "404": errors["404"], "403": errors["403"], "409": errors["409"],
                     "422": { "description": "refused by the provider or not a Google integration" }, "429": errors["429"], "503": errors["503"] },
             } },
             "/integrations/{id}/drive/files/{file_id}/permissions": { "post": {
@@ -105,7 +106,7 @@ pub fn openapi_document() -> Value {
                 "responses": { "200": { "description": "shared (the permission's id)" },
                     "400": { "description": "malformed request" }, "401": errors["401"],
                     "404": { "description": "no such integration (error not_found), or no such file (error provider_not_found)", "content": { "application/json": { "schema": error } } },
-                    "409": errors["409"], "422": { "description": "refused by the provider or not a Google integration" }, "429": errors["429"], "503": errors["503"] },
+                    "403": errors["403"], "409": errors["409"], "422": { "description": "refused by the provider or not a Google integration" }, "429": errors["429"], "503": errors["503"] },
             } },
             "/integrations/{id}/proxy/{path}": {
                 "parameters": [id, { "name": "path", "in": "path", "required": true, "schema": { "type": "string" },
@@ -125,7 +126,7 @@ pub fn openapi_document() -> Value {
                         { "name": "to", "in": "query", "required": true, "schema": { "type": "string", "format": "date-time" } },
                         { "name": "calendar_id", "in": "query", "schema": { "type": "string", "default": "primary" } }],
                     "responses": { "200": { "description": "the events", "content": { "application/json": { "schema": list_of("events", "Event") } } },
-                        "400": { "description": "from and to missing, not RFC 3339, or not in order" }, "401": errors["401"], "404": errors["404"], "409": errors["409"],
+                        "400": { "description": "from and to missing, not RFC 3339, or not in order" }, "401": errors["401"], "404": errors["404"], "403": errors["403"], "409": errors["409"],
                         "422": { "description": "refused by the provider or not a Google integration" }, "429": errors["429"], "503": errors["503"] },
                 },
                 "post": {
@@ -133,7 +134,7 @@ pub fn openapi_document() -> Value {
                     "parameters": [id],
                     "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/CalendarEvent" } } } },
                     "responses": { "200": { "description": "the event", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Event" } } } },
-                        "400": { "description": "malformed request" }, "401": errors["401"], "404": errors["404"], "409": errors["409"],
+                        "400": { "description": "malformed request" }, "401": errors["401"], "404": errors["404"], "403": errors["403"], "409": errors["409"],
                         "422": { "description": "refused by the provider or not a Google integration" }, "429": errors["429"], "503": errors["503"] },
                 },
             },
@@ -142,7 +143,7 @@ pub fn openapi_document() -> Value {
                 "parameters": [id],
                 "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Email" } } } },
                 "responses": { "200": { "description": "sent (id)" },
-                    "400": { "description": "malformed request" }, "401": errors["401"], "404": errors["404"], "409": errors["409"],
+                    "400": { "description": "malformed request" }, "401": errors["401"], "404": errors["404"], "403": errors["403"], "409": errors["409"],
                     "422": { "description": "refused by the provider or not a Google integration" }, "429": errors["429"], "503": errors["503"] },
             } },
             "/openapi.json": { "get": { "summary": "This document", "security": [], "responses": { "200": { "description": "OpenAPI 3.1" } } } },
@@ -150,7 +151,8 @@ pub fn openapi_document() -> Value {
         "components": {
             "securitySchemes": { "serviceToken": { "type": "http", "scheme": "bearer" } },
             "schemas": {
-                "Error": { "type": "object", "required": ["error", "message"], "properties": { "error": { "type": "string" }, "message": { "type": "string" } } },
+                "Error": { "type": "object", "required": ["error", "message"], "properties": { "error": { "type": "string" }, "message": { "type": "string" },
+                    "scopes": { "type": "array", "items": { "type": "string" }, "description": "with missing_scope: the scopes that would allow the call" } } },
                 "Organization": { "type": "object", "properties": {
                     "id": { "type": "string", "format": "uuid" }, "name": { "type": "string" },
                     "external_id": { "type": ["string", "null"] } } },
