@@ -3,6 +3,7 @@
 use crate::context::AppContext;
 use crate::db::{DbError, consents, credentials, integrations};
 use crate::domain::{IntegrationId, IntegrationStatus, OrgId, Schedule, format_time};
+use crate::providers::catalogue::endpoints;
 
 pub struct IntegrationDetail {
     pub id: IntegrationId,
@@ -14,6 +15,8 @@ pub struct IntegrationDetail {
     pub status_label: &'static str,
     pub last_error: Option<String>,
     pub granted_scopes: Vec<String>,
+    /// The provider's features (Slack, Google) and whether each is granted.
+    pub access: Vec<FeatureAccess>,
     pub connected_at: Option<String>,
     pub token_expires_at: Option<String>,
     pub last_refresh_at: Option<String>,
@@ -29,6 +32,13 @@ pub struct IntegrationDetail {
     pub erased: bool,
     /// The provider's webhooks are added by an admin (not set up automatically).
     pub can_add_webhook: bool,
+}
+
+/// One feature of the connection: granted, or "needs more access" with Add access.
+pub struct FeatureAccess {
+    pub key: &'static str,
+    pub label: &'static str,
+    pub granted: bool,
 }
 
 pub struct ConsentView {
@@ -82,6 +92,13 @@ pub async fn detail(
                 | crate::domain::WebhookKind::None
         )
     });
+    let access = endpoints::features_of(&row.provider_slug)
+        .map(|f| FeatureAccess {
+            key: f.key,
+            label: f.label,
+            granted: f.granted_in(&row.granted_scopes),
+        })
+        .collect();
     Ok(Some(IntegrationDetail {
         schedule: Schedule::from_minutes(row.sync_interval_minutes),
         last_sync_at: row.last_sync_at.map(format_time),
@@ -100,10 +117,8 @@ pub async fn detail(
         status,
         status_label: status.label(),
         last_error: row.last_error,
-        granted_scopes: row
-            .granted_scopes
-            .split(' ')
-            .filter(|s| !s.is_empty())
+        access,
+        granted_scopes: crate::providers::scopes::parse(&row.granted_scopes)
             .map(str::to_owned)
             .collect(),
         connected_at: row.connected_at.map(format_time),

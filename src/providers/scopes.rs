@@ -12,12 +12,16 @@ pub fn describe(scope: &str) -> String {
         "https://www.googleapis.com/auth/calendar.events" | "Calendars.ReadWrite" => {
             "See and edit calendar events (to schedule interviews and onboarding)"
         }
+        "https://www.googleapis.com/auth/calendar.calendarlist.readonly" => "See the list of your calendars",
         "https://www.googleapis.com/auth/drive.file" => "Create and share the Drive files the hub makes",
         "https://www.googleapis.com/auth/gmail.send" | "Mail.Send" => "Send email on your behalf",
         "chat:write" => "Post messages as the Targetym app",
         "users:read" => "See the people in your workspace",
         "channels:read" => "See public channels",
         "channels:manage" => "Create and manage public channels",
+        "groups:read" => "See private channels the app is in",
+        "groups:write" => "Create and manage private channels",
+        "team:read" => "See the workspace's name",
         "im:write" => "Start direct messages with people",
         "workspaces:read" => "See workspaces",
         "tasks:read" => "See tasks",

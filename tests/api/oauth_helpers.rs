@@ -131,6 +131,11 @@ impl OAuthApp {
         if let Some(id) = reconnect {
             form.push(("integration", id));
         }
+        // Every feature ticked, as a new connection's dialog has them.
+        let features: Vec<String> = targetym_integrations::providers::catalogue::endpoints::features_of(slug)
+            .map(|f| format!("feature.{}", f.key))
+            .collect();
+        form.extend(features.iter().map(|name| (name.as_str(), "yes")));
         let res = self.app.post_form_with(client, &path, &form).await;
         assert_eq!(
             res.status(),

@@ -214,6 +214,38 @@ pub fn mark_needs_reauth(
     Ok(())
 }
 
+/// The provider refused a call for want of scopes the hub thought granted: they are taken
+/// off the granted ones (so the next call is refused before the provider and the page asks
+/// for more access), with the reason as the last error.
+pub fn withdraw_scopes(
+    conn: &mut DbConnection,
+    org: OrgId,
+    id: IntegrationId,
+    scopes: &[String],
+    error: &str,
+    at: NaiveDateTime,
+) -> Result<(), DbError> {
+    conn.transaction(|conn| {
+        let Some(row) = find_for_org(conn, org, id)? else {
+            return Ok(());
+        };
+        let kept: Vec<&str> = row
+            .granted_scopes
+            .split([' ', ','])
+            .filter(|s| !s.is_empty() && !scopes.iter().any(|gone| gone == s))
+            .collect();
+        diesel::update(i::table.find(id))
+            .set((
+                i::granted_scopes.eq(kept.join(" ")),
+                i::last_error.eq(error),
+                i::last_error_at.eq(at),
+                i::updated_at.eq(at),
+            ))
+            .execute(conn)?;
+        Ok(())
+    })
+}
+
 /// Records a finished sync.
 pub fn record_sync(
     conn: &mut DbConnection,

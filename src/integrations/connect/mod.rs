@@ -17,6 +17,7 @@ use crate::db::{self, DbError, integrations};
 use crate::domain::IntegrationId;
 use crate::domain::sanitize;
 use crate::oauth;
+use crate::providers::catalogue::endpoints;
 use crate::providers::{Provider, scopes};
 pub use callback::{CallbackError, CallbackOutcome, CallbackParams, StateProblem, complete_callback};
 
@@ -30,9 +31,22 @@ pub struct ConnectView {
     pub slug: String,
     pub name: String,
     pub configured: bool,
-    /// (scope, what it allows in plain words)
+    /// (scope, what it allows in plain words); for a provider without features.
     pub scopes: Vec<(String, String)>,
+    /// The provider's features as choices (Slack, Google): the required ones fixed.
+    pub features: Vec<FeatureChoice>,
     pub reconnect: Option<ReconnectTarget>,
+}
+
+/// One feature in the connect dialog.
+pub struct FeatureChoice {
+    pub key: &'static str,
+    pub label: &'static str,
+    pub required: bool,
+    /// Ticked: required, granted before, asked for (Add access), or a new connection's default.
+    pub checked: bool,
+    /// Its scopes in plain words.
+    pub words: Vec<String>,
 }
 
 pub struct ReconnectTarget {
@@ -53,23 +67,37 @@ pub enum ConnectError {
 }
 
 /// The connect dialog of a provider (and, for a reconnect, of one of the org's integrations).
+/// `add`: a feature to tick (Add access on the integration's page).
 pub async fn connect_view(
     ctx: &AppContext,
     admin: &Admin,
     slug: &str,
     reconnect: Option<IntegrationId>,
+    add: Option<&str>,
 ) -> Result<ConnectView, ConnectError> {
     let provider = enabled_provider(ctx, slug)?;
-    let reconnect = match reconnect {
+    let (reconnect, granted) = match reconnect {
         Some(id) => {
             let row = find_own_integration(ctx, admin, id, slug).await?;
-            Some(ReconnectTarget {
+            let target = ReconnectTarget {
                 integration_id: row.id,
                 account_name: row.external_account_name,
-            })
+            };
+            (Some(target), Some(row.granted_scopes))
         }
-        None => None,
+        None => (None, None),
     };
+    let features = endpoints::features_of(&provider.def.slug)
+        .map(|f| FeatureChoice {
+            key: f.key,
+            label: f.label,
+            required: f.required,
+            checked: f.required
+                || add == Some(f.key)
+                || granted.as_deref().is_none_or(|granted| f.granted_in(granted)),
+            words: f.scopes.iter().map(|s| scopes::describe(s)).collect(),
+        })
+        .collect();
     Ok(ConnectView {
         slug: provider.def.slug.clone(),
         name: provider.def.name.clone(),
@@ -80,6 +108,7 @@ pub async fn connect_view(
             .iter()
             .map(|s| (s.clone(), scopes::describe(s)))
             .collect(),
+        features,
         reconnect,
     })
 }
@@ -113,6 +142,9 @@ pub struct ConnectRequest<'a> {
     pub ip_address: Option<String>,
     pub user_agent: Option<String>,
     pub reconnect: Option<IntegrationId>,
+    /// The features chosen in the dialog (providers with features; the required ones are
+    /// added whatever is sent).
+    pub features: Vec<String>,
 }
 
 /// Records the consent and a one-time state, and returns the provider's authorization URL.
@@ -130,7 +162,12 @@ pub async fn start_connect(ctx: &AppContext, request: ConnectRequest<'_>) -> Res
         ),
         None => None,
     };
-    let scopes = provider.def.default_scopes.clone();
+    let has_features = endpoints::features_of(&provider.def.slug).next().is_some();
+    let scopes = if has_features {
+        endpoints::scopes_for(&provider.def.slug, &request.features)
+    } else {
+        provider.def.default_scopes.clone()
+    };
     let auth = oauth::authorization_request(&provider.def, credentials, &ctx.redirect_uri(), &scopes);
     let now = db::now();
     let state_id = uuid::Uuid::new_v4().to_string();

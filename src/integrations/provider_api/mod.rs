@@ -125,20 +125,6 @@ impl<'a> ProviderApi<'a> {
     }
 
     pub async fn send(&self, request: &ApiRequest) -> Result<ApiResponse, ApiError> {
-        match self.send_checked(request).await {
-            // Google says only that the token's scopes are not enough: the call's feature
-            // names which would be.
-            Err(ApiError::MissingScope { scopes }) if scopes.is_empty() => Err(ApiError::MissingScope {
-                scopes: request
-                    .endpoint
-                    .map(|e| e.feature().scopes.iter().map(|s| (*s).to_owned()).collect())
-                    .unwrap_or_default(),
-            }),
-            other => other,
-        }
-    }
-
-    async fn send_checked(&self, request: &ApiRequest) -> Result<ApiResponse, ApiError> {
         if cfg!(debug_assertions)
             && let Some(endpoint) = request.endpoint
         {
@@ -147,12 +133,44 @@ impl<'a> ProviderApi<'a> {
                 panic!("{drift}");
             }
         }
+        // A call the connection was not granted is refused here, before the provider.
         if let Some(endpoint) = request.endpoint {
             let missing = crate::providers::scopes::missing(endpoint.feature().scopes, &self.granted);
             if !missing.is_empty() {
                 return Err(ApiError::MissingScope { scopes: missing });
             }
         }
+        match self.send_checked(request).await {
+            Err(ApiError::MissingScope { scopes }) => Err(self.scopes_refused(request, scopes).await),
+            other => other,
+        }
+    }
+
+    /// The provider refused for want of scopes the hub thought granted: they come off the
+    /// integration's granted scopes (the page then offers to add access), and the caller gets
+    /// the scopes that would allow the call (Google names none: the call's feature's).
+    async fn scopes_refused(&self, request: &ApiRequest, mut scopes: Vec<String>) -> ApiError {
+        let feature = request.endpoint.map(|e| e.feature());
+        if scopes.is_empty()
+            && let Some(feature) = feature
+        {
+            scopes = feature.scopes.iter().map(|s| (*s).to_owned()).collect();
+        }
+        let what = feature.map_or("this call", |f| f.label);
+        let error = format!("needs more access: {what}");
+        let (org, id, gone) = (self.org, self.integration, scopes.clone());
+        let stored = self
+            .ctx
+            .db
+            .run(move |conn| integrations::withdraw_scopes(conn, org, id, &gone, &error, db::now()))
+            .await;
+        if let Err(e) = stored {
+            tracing::warn!(error = %e, "could not record the missing access");
+        }
+        ApiError::MissingScope { scopes }
+    }
+
+    async fn send_checked(&self, request: &ApiRequest) -> Result<ApiResponse, ApiError> {
         let slug = &self.provider.def.slug;
         // All attempts and waits of one call together: a hung provider costs its caller this
         // much at most, however many retries were left.

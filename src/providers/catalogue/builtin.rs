@@ -62,7 +62,13 @@ pub fn builtin_providers() -> Vec<ProviderDef> {
             token_auth_method: TokenAuthMethod::ClientSecretPost,
             // Google only issues a refresh token with access_type=offline; prompt=consent
             // makes it issue one again when the user re-connects.
-            extra_auth_params: params(&[("access_type", "offline"), ("prompt", "consent")]),
+            // include_granted_scopes: adding access later keeps what was granted before
+            // (incremental authorization).
+            extra_auth_params: params(&[
+                ("access_type", "offline"),
+                ("prompt", "consent"),
+                ("include_granted_scopes", "true"),
+            ]),
             webhook_kind: WebhookKind::GoogleChannel,
             identity: IdentitySource::IdToken,
             revoke_style: RevokeStyle::Rfc7009,

@@ -185,6 +185,23 @@ pub fn feature_scopes(provider: &str) -> Vec<String> {
         .collect()
 }
 
+/// The scopes to ask for: every required feature's, and the chosen ones' (a key that is not
+/// one of the provider's features is ignored).
+pub fn scopes_for(provider: &str, chosen: &[String]) -> Vec<String> {
+    features_of(provider)
+        .filter(|f| f.required || chosen.iter().any(|key| key == f.key))
+        .flat_map(|f| f.scopes.iter().map(|s| (*s).to_owned()))
+        .collect()
+}
+
+impl Feature {
+    /// Whether every scope of the feature is among the granted ones (space- or
+    /// comma-separated).
+    pub fn granted_in(&self, granted: &str) -> bool {
+        crate::providers::scopes::missing(self.scopes, granted).is_empty()
+    }
+}
+
 const SLACK_HOST: &str = "slack.com";
 const GOOGLE_APIS: &str = "www.googleapis.com";
 

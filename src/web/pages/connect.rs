@@ -16,6 +16,8 @@ use crate::web::session::{self, CurrentAdmin};
 #[derive(Deserialize)]
 pub struct ReconnectQuery {
     integration: Option<String>,
+    /// A feature to tick (Add access).
+    add: Option<String>,
 }
 
 #[derive(Template)]
@@ -51,7 +53,8 @@ pub async fn dialog(
     query: web::Query<ReconnectQuery>,
 ) -> Result<HttpResponse, WebError> {
     let reconnect = reconnect_id(query.integration.as_deref())?;
-    let view = integrations::connect_view(&state.ctx, &admin.admin, &slug, reconnect).await?;
+    let add = query.add.as_deref();
+    let view = integrations::connect_view(&state.ctx, &admin.admin, &slug, reconnect, add).await?;
     render_connect(&req, &admin, view, None, StatusCode::OK)
 }
 
@@ -76,6 +79,21 @@ fn render_connect(
 pub struct ConnectForm {
     consent: Option<String>,
     integration: Option<String>,
+    /// `feature.<key>=yes` for each feature ticked (and the CSRF token).
+    #[serde(flatten)]
+    fields: std::collections::HashMap<String, String>,
+}
+
+impl ConnectForm {
+    /// The keys of the features ticked.
+    fn features(&self) -> Vec<String> {
+        self.fields
+            .iter()
+            .filter(|(_, value)| value.as_str() == "yes")
+            .filter_map(|(name, _)| name.strip_prefix("feature."))
+            .map(str::to_owned)
+            .collect()
+    }
 }
 
 /// POST /integrations/{slug}/connect: records the consent, answers 303 to the provider.
@@ -88,7 +106,7 @@ pub async fn start(
 ) -> Result<HttpResponse, WebError> {
     let reconnect = reconnect_id(form.integration.as_deref())?;
     if form.consent.as_deref() != Some("yes") {
-        let view = integrations::connect_view(&state.ctx, &admin.admin, &slug, reconnect).await?;
+        let view = integrations::connect_view(&state.ctx, &admin.admin, &slug, reconnect, None).await?;
         let error = Some("Tick the box to confirm that you consent to this access.".to_owned());
         return render_connect(&req, &admin, view, error, StatusCode::UNPROCESSABLE_ENTITY);
     }
@@ -107,6 +125,7 @@ pub async fn start(
             ip_address: state.client_ip(&req).map(|ip| ip.to_string()),
             user_agent,
             reconnect,
+            features: form.features(),
         },
     )
     .await?;
