@@ -375,6 +375,18 @@ client_secret = "mock-secret"
 scopes = ["read", "write"]
 token_auth_method = "client_secret_post"
 category = "Testing"
+
+# Slack, played by the mock: its APIs under /hosts/slack.com.
+[[provider]]
+slug = "slack"
+authorize_url = "${mockOrigin}/authorize"
+token_url = "${mockOrigin}/token"
+revoke_url = "${mockOrigin}/revoke"
+userinfo_url = "${mockOrigin}/api/auth.test"
+api_base_url = "${mockOrigin}/api"
+api_hosts = "${mockOrigin}/hosts"
+client_id = "mock-client"
+client_secret = "mock-secret"
 `,
   );
 
@@ -535,6 +547,57 @@ category = "Testing"
       const flash = await expectText(page.locator("main .alert"), "is disconnected", "flash message");
       const state = await expectCardState(page, "mock-oidc", "available");
       return `"${flash}"; ${state}`;
+    });
+    await page.close();
+  });
+
+  // 4b. Access by feature: connect Slack without one optional feature, see it asked for on the
+  // integration's page, add it with Add access on the same connection.
+  await phase("Access by feature: Slack, then Add access", async () => {
+    const page = await jsContext.newPage();
+    const approve = async (button) => {
+      const dialog = page.locator("dialog[open]");
+      await dialog.locator("input[name=consent]").check();
+      await dialog.getByRole("button", { name: button }).click();
+      await page.waitForURL((url) => url.origin === mockOrigin, { timeout: NAV_TIMEOUT_MS });
+      await page.getByRole("button", { name: "Approve" }).click();
+      await waitForPath(page, "/integrations/callback");
+    };
+    await step("the dialog offers the features; untick \"List and create channels\"", async () => {
+      await page.goto(`${appOrigin}/integrations`);
+      await connectLink(page, "slack").click();
+      const dialog = page.locator("dialog[open]");
+      await dialog.waitFor({ state: "visible" });
+      const required = dialog.locator("input[name='feature.post-messages'][type=checkbox]");
+      assert(await required.isChecked() && await required.isDisabled(), "a required feature is fixed");
+      const channels = dialog.locator("input[name='feature.manage-channels']");
+      assert(await channels.isChecked(), "an optional feature starts ticked");
+      await channels.uncheck();
+      await shot(page, "16-slack-features");
+      await approve("Continue to Slack");
+      return "connected without channels";
+    });
+    let detailPath = null;
+    await step("the integration page asks for more access", async () => {
+      await page.getByRole("link", { name: "Back to integrations" }).click();
+      await waitForPath(page, "/integrations");
+      await card(page, "slack").locator("a", { hasText: "Manage" }).click();
+      await waitForPath(page, (p) => /^\/integrations\/[^/]+$/.test(p) && p !== "/integrations/callback", "/integrations/{id}");
+      detailPath = pathOf(page);
+      await expectText(page.locator("main"), "Needs more access: List and create channels", "integration page");
+      await shot(page, "17-needs-more-access");
+    });
+    await step("Add access → the same connection gains the feature", async () => {
+      await page.getByRole("link", { name: "Add access" }).click();
+      const dialog = page.locator("dialog[open]");
+      await dialog.waitFor({ state: "visible" });
+      assert(await dialog.locator("input[name='feature.manage-channels']").isChecked(), "the asked feature is ticked");
+      await approve("Continue to Slack");
+      await page.goto(`${appOrigin}${detailPath}`);
+      await page.locator("li[data-access='manage-channels'][data-granted='true']").waitFor();
+      const text = await page.locator("main").textContent();
+      assert(!text.includes("Needs more access"), "no feature is missing any more");
+      return detailPath;
     });
     await page.close();
   });
