@@ -5,7 +5,7 @@
 use base64::Engine;
 use serde_json::{Value, json};
 
-use super::provider_api::{ApiError, ApiRequest, ProviderApi};
+use super::provider_api::{ApiError, ApiRequest, Page, PageRequest, ProviderApi};
 use crate::providers::catalogue::endpoints::*;
 
 pub struct Google<'a> {
@@ -110,6 +110,32 @@ pub fn rfc5322_message(to: &str, subject: &str, body: &str) -> Result<String, Ap
     Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(message.as_bytes()))
 }
 
+/// The request with Google's `pageToken` when there is a cursor.
+fn with_page_token(request: ApiRequest, cursor: Option<&str>) -> ApiRequest {
+    match cursor.filter(|c| !c.is_empty()) {
+        Some(token) => request.query("pageToken", token),
+        None => request,
+    }
+}
+
+/// The items under `key` and `nextPageToken` as the next cursor.
+fn page_of<T>(answer: &Value, key: &str, item: impl Fn(&Value) -> Option<T>) -> Page<T> {
+    Page {
+        items: answer
+            .get(key)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(item)
+            .collect(),
+        next_cursor: answer
+            .get("nextPageToken")
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned),
+    }
+}
+
 impl<'a> Google<'a> {
     pub fn new(api: ProviderApi<'a>) -> Google<'a> {
         Google { api }
@@ -119,35 +145,31 @@ impl<'a> Google<'a> {
         self.api.send(&request).await?.json()
     }
 
-    /// The calendars in the user's list.
-    pub async fn list_calendars(&self) -> Result<Vec<Calendar>, ApiError> {
-        let answer = self.call(self.api.request(&GOOGLE_CALENDAR_LIST, &[])).await?;
-        Ok(answer
-            .get("items")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(|c| {
-                Some(Calendar {
-                    id: c.get("id")?.as_str()?.to_owned(),
-                    summary: c
-                        .get("summary")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_owned(),
-                    primary: c.get("primary").and_then(Value::as_bool).unwrap_or(false),
-                })
+    /// One page of the calendars in the user's list (Google's page token as the cursor).
+    pub async fn calendars_page(&self, cursor: Option<&str>) -> Result<Page<Calendar>, ApiError> {
+        let request = with_page_token(self.api.request(&GOOGLE_CALENDAR_LIST, &[]), cursor);
+        let answer = self.call(request).await?;
+        Ok(page_of(&answer, "items", |c| {
+            Some(Calendar {
+                id: c.get("id")?.as_str()?.to_owned(),
+                summary: c
+                    .get("summary")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned(),
+                primary: c.get("primary").and_then(Value::as_bool).unwrap_or(false),
             })
-            .collect())
+        }))
     }
 
-    /// Events starting in [from, to) (RFC 3339), recurring ones expanded, in time order.
-    pub async fn list_events(
+    /// One page of the events starting in [from, to) (RFC 3339), recurring ones expanded, in
+    /// time order.
+    pub async fn events_page(
         &self,
         calendar: &str,
-        from: &str,
-        to: &str,
-    ) -> Result<Vec<CalendarEvent>, ApiError> {
+        (from, to): (&str, &str),
+        cursor: Option<&str>,
+    ) -> Result<Page<CalendarEvent>, ApiError> {
         let request = self
             .api
             .request(&GOOGLE_EVENTS_LIST, &[("calendarId", calendar)])
@@ -155,14 +177,8 @@ impl<'a> Google<'a> {
             .query("timeMax", to)
             .query("singleEvents", "true")
             .query("orderBy", "startTime");
-        let answer = self.call(request).await?;
-        Ok(answer
-            .get("items")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(event)
-            .collect())
+        let answer = self.call(with_page_token(request, cursor)).await?;
+        Ok(page_of(&answer, "items", event))
     }
 
     /// Creates an event and invites the attendees (Google emails them).
@@ -183,20 +199,17 @@ impl<'a> Google<'a> {
         event(&answer).ok_or_else(|| ApiError::ProviderDown("Google's answer is not an event".into()))
     }
 
-    pub async fn list_files(&self) -> Result<Vec<DriveFile>, ApiError> {
+    /// One page of the Drive files the connection sees.
+    pub async fn files_page(&self, page: &PageRequest) -> Result<Page<DriveFile>, ApiError> {
         let request = self
             .api
             .request(&GOOGLE_FILES_LIST, &[])
-            .query("pageSize", "100")
+            .query("pageSize", page.limit.to_string())
             .query("fields", "files(id,name,mimeType),nextPageToken");
-        let answer = self.call(request).await?;
-        Ok(answer
-            .get("files")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(file)
-            .collect())
+        let answer = self
+            .call(with_page_token(request, page.cursor.as_deref()))
+            .await?;
+        Ok(page_of(&answer, "files", file))
     }
 
     pub async fn create_folder(&self, name: &str, parent: Option<&str>) -> Result<DriveFile, ApiError> {

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::provider_api::{ApiError, ApiRequest, ProviderApi};
+use super::provider_api::{ApiError, ApiRequest, Page, PageRequest, ProviderApi};
 use crate::providers::catalogue::endpoints::*;
 
 pub struct Slack<'a> {
@@ -65,6 +65,14 @@ fn user(member: &Value) -> Option<User> {
     })
 }
 
+fn channel(c: &Value) -> Option<Channel> {
+    Some(Channel {
+        id: c.get("id")?.as_str()?.to_owned(),
+        name: c.get("name")?.as_str()?.to_owned(),
+        is_private: c.get("is_private").and_then(Value::as_bool).unwrap_or(false),
+    })
+}
+
 impl<'a> Slack<'a> {
     pub fn new(api: ProviderApi<'a>) -> Slack<'a> {
         Slack { api }
@@ -118,52 +126,42 @@ impl<'a> Slack<'a> {
         text(&answer, "/scheduled_message_id")
     }
 
-    /// Every page of a cursor-paginated read method, the items under `key` parsed by `item`.
-    async fn every_page<T>(
+    /// One page of a cursor-paginated read method (Slack's `cursor` and `limit`), the items
+    /// under `key` parsed by `item`.
+    async fn one_page<T>(
         &self,
         method: &'static Endpoint,
         key: &str,
         item: impl Fn(&Value) -> Option<T>,
-    ) -> Result<Vec<T>, ApiError> {
-        let mut items = Vec::new();
-        let mut cursor = String::new();
-        // Bounded: a provider answering the same cursor forever cannot keep us here.
-        for _ in 0..100 {
-            let mut request = self.api.request(method, &[]).query("limit", "200");
-            if !cursor.is_empty() {
-                request = request.query("cursor", cursor.clone());
-            }
-            let answer = self.call(request).await?;
-            items.extend(
-                answer
-                    .get(key)
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                    .filter_map(&item),
-            );
-            cursor = answer
-                .pointer("/response_metadata/next_cursor")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned();
-            if cursor.is_empty() {
-                break;
-            }
+        page: &PageRequest,
+    ) -> Result<Page<T>, ApiError> {
+        let mut request = self
+            .api
+            .request(method, &[])
+            .query("limit", page.limit.to_string());
+        if let Some(cursor) = page.cursor.as_deref().filter(|c| !c.is_empty()) {
+            request = request.query("cursor", cursor);
         }
-        Ok(items)
+        let answer = self.call(request).await?;
+        let items = answer
+            .get(key)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(item)
+            .collect();
+        let next_cursor = answer
+            .pointer("/response_metadata/next_cursor")
+            .and_then(Value::as_str)
+            .filter(|c| !c.is_empty())
+            .map(str::to_owned);
+        Ok(Page { items, next_cursor })
     }
 
-    /// conversations.list, every page.
-    pub async fn list_channels(&self) -> Result<Vec<Channel>, ApiError> {
-        self.every_page(&SLACK_LIST_CHANNELS, "channels", |c| {
-            Some(Channel {
-                id: c.get("id")?.as_str()?.to_owned(),
-                name: c.get("name")?.as_str()?.to_owned(),
-                is_private: c.get("is_private").and_then(Value::as_bool).unwrap_or(false),
-            })
-        })
-        .await
+    /// conversations.list, one page.
+    pub async fn channels_page(&self, page: &PageRequest) -> Result<Page<Channel>, ApiError> {
+        self.one_page(&SLACK_LIST_CHANNELS, "channels", channel, page)
+            .await
     }
 
     pub async fn create_channel(&self, name: &str, is_private: bool) -> Result<Channel, ApiError> {
@@ -178,9 +176,9 @@ impl<'a> Slack<'a> {
         })
     }
 
-    /// users.list, every page.
-    pub async fn list_users(&self) -> Result<Vec<User>, ApiError> {
-        self.every_page(&SLACK_LIST_USERS, "members", user).await
+    /// users.list, one page.
+    pub async fn users_page(&self, page: &PageRequest) -> Result<Page<User>, ApiError> {
+        self.one_page(&SLACK_LIST_USERS, "members", user, page).await
     }
 
     pub async fn lookup_user_by_email(&self, email: &str) -> Result<User, ApiError> {

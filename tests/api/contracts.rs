@@ -68,6 +68,8 @@ fn shape(path: &str) -> String {
 /// parameters and the scopes that allow it. An `Err` names what is wrong.
 struct Documented {
     required: BTreeSet<String>,
+    /// Every parameter it takes (path, query and, for Slack, body).
+    known: BTreeSet<String>,
     scopes: BTreeSet<String>,
 }
 
@@ -88,6 +90,12 @@ fn slack_documented(spec: &Value, endpoint: &Endpoint) -> Result<Documented, Str
             endpoint.verb.as_str()
         ));
     }
+    let known = operation["parameters"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p["name"].as_str().map(str::to_owned))
+        .collect();
     let required = operation["parameters"]
         .as_array()
         .into_iter()
@@ -108,7 +116,11 @@ fn slack_documented(spec: &Value, endpoint: &Endpoint) -> Result<Documented, Str
     if let Some((_, modern)) = SLACK_BOT_SCOPES.iter().find(|(id, _)| *id == endpoint.id) {
         scopes.extend(modern.iter().map(|s| s.to_string()));
     }
-    Ok(Documented { required, scopes })
+    Ok(Documented {
+        required,
+        known,
+        scopes,
+    })
 }
 
 fn find_method<'a>(resources: &'a Value, id: &str) -> Option<&'a Value> {
@@ -165,7 +177,17 @@ fn google_documented(endpoint: &Endpoint) -> Result<Documented, String> {
         .flatten()
         .filter_map(|s| s.as_str().map(str::to_owned))
         .collect();
-    Ok(Documented { required, scopes })
+    // The method's own parameters and the API's standard ones (`fields`, `alt`, ...).
+    let known = [&method["parameters"], &doc["parameters"]]
+        .into_iter()
+        .filter_map(Value::as_object)
+        .flat_map(|params| params.keys().cloned())
+        .collect();
+    Ok(Documented {
+        required,
+        known,
+        scopes,
+    })
 }
 
 /// Everything wrong with one call, as sentences.
@@ -188,6 +210,11 @@ fn problems(slack_spec: &Value, endpoint: &Endpoint) -> Vec<String> {
         .collect();
     for missing in documented.required.difference(&sent) {
         problems.push(format!("the required parameter {missing} is not sent"));
+    }
+    for (name, _) in endpoint.parameters() {
+        if !documented.known.contains(name) {
+            problems.push(format!("it sends {name}, which the description does not know"));
+        }
     }
     let feature = endpoint.feature();
     let allowed: Vec<&str> = feature
@@ -274,6 +301,11 @@ fn the_checks_catch_a_wrong_host_path_verb_scope_or_missing_parameter() {
         ..GOOGLE_CHANGES_WATCH
     };
     assert!(wrong(without_page_token)[0].contains("required parameter pageToken"));
+    let misspelt = Endpoint {
+        sends: &["timeMin", "timeMax", "singleEvents", "orderBy", "page_token?"],
+        ..GOOGLE_EVENTS_LIST
+    };
+    assert!(wrong(misspelt)[0].contains("sends page_token"));
 }
 
 /// A call cannot escape the table: outside the HTTP core, requests are built only from its
@@ -311,7 +343,7 @@ fn requests_are_built_from_the_table() {
                 continue;
             }
             let text = std::fs::read_to_string(&path).unwrap_or_default();
-            if ["ApiRequest::get(", "ApiRequest::post_json(", "ApiRequest {"]
+            if ["ApiRequest::get(", "ApiRequest::post_json(", "= ApiRequest {"]
                 .iter()
                 .any(|needle| text.contains(needle))
             {

@@ -738,7 +738,7 @@ async fn slack_channels_users_and_the_team_through_the_api() {
             {"id": "C-GENERAL", "name": "general", "is_private": false},
             {"id": "C-HR", "name": "hr", "is_private": false},
             created,
-        ]})
+        ], "next_cursor": null})
     );
     // Slack's refusal (a taken name) comes back typed; a malformed body is ours to refuse.
     let res = api(
@@ -778,8 +778,20 @@ async fn slack_channels_users_and_the_team_through_the_api() {
         json!({"users": [
             {"id": "U-ADA", "name": "ada", "real_name": "Ada Lovelace", "email": "ada@acme.example"},
             {"id": "U-BOB", "name": "bob", "real_name": "Bob Martin", "email": "bob@acme.example"},
-        ]})
+        ], "next_cursor": null})
     );
+    // One page at a time, the way Slack pages: its cursor passed through.
+    let (_, first) = get_json(&t, &token, &format!("{base}/users?limit=1")).await;
+    assert_eq!(first["users"], json!([users["users"][0]]));
+    let cursor = first["next_cursor"].as_str().expect("a next page").to_owned();
+    let (_, second) = get_json(&t, &token, &format!("{base}/users?limit=1&cursor={cursor}")).await;
+    assert_eq!(second, json!({"users": [users["users"][1]], "next_cursor": null}));
+    let call = t.mock.api_calls().pop().unwrap();
+    assert_eq!(call.query, format!("limit=1&cursor={cursor}"));
+    for bad in ["limit=0", "limit=1001", "limit=x"] {
+        let (status, _) = get_json(&t, &token, &format!("{base}/users?{bad}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+    }
     let (status, bob) = get_json(
         &t,
         &token,
@@ -829,7 +841,8 @@ async fn slack_channels_users_and_the_team_through_the_api() {
             "{what}: {entries:?}"
         );
     }
-    assert_eq!(entries.len(), 7, "{entries:?}");
+    // The bad limits were refused before any call: not in the log. The two pages are.
+    assert_eq!(entries.len(), 9, "{entries:?}");
 }
 
 async fn google_integration(t: &OAuthApp) -> String {
@@ -962,7 +975,7 @@ async fn calendars_events_files_and_folders_through_the_api() {
         json!({"calendars": [
             {"id": "primary-id@mock", "summary": "Ada", "primary": true},
             {"id": "hr@mock", "summary": "HR", "primary": false},
-        ]})
+        ], "next_cursor": null})
     );
 
     let event =
@@ -985,7 +998,7 @@ async fn calendars_events_files_and_folders_through_the_api() {
     )
     .await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(events, json!({"events": [created]}));
+    assert_eq!(events, json!({"events": [created], "next_cursor": null}));
     let call = t.mock.api_calls().pop().unwrap();
     assert_eq!(call.path, "/calendar/v3/calendars/primary/events");
     assert!(call.query.contains("singleEvents=true") && call.query.contains("orderBy=startTime"));
@@ -995,7 +1008,7 @@ async fn calendars_events_files_and_folders_through_the_api() {
         &window("2026-12-03T00:00:00Z", "2026-12-04T00:00:00Z"),
     )
     .await;
-    assert_eq!(later, json!({"events": []}));
+    assert_eq!(later, json!({"events": [], "next_cursor": null}));
     let (status, other) = get_json(
         &t,
         &token,
@@ -1005,7 +1018,11 @@ async fn calendars_events_files_and_folders_through_the_api() {
     )
     .await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(other, json!({"events": []}), "another calendar's events");
+    assert_eq!(
+        other,
+        json!({"events": [], "next_cursor": null}),
+        "another calendar's events"
+    );
     let calls = t.mock.api_calls().len();
     for query in [
         "",
@@ -1021,7 +1038,7 @@ async fn calendars_events_files_and_folders_through_the_api() {
 
     let (status, files) = get_json(&t, &token, &format!("{base}/drive/files")).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(files, json!({"files": []}));
+    assert_eq!(files, json!({"files": [], "next_cursor": null}));
     let res = api(
         &t,
         Some(&token),

@@ -6,7 +6,7 @@
 
 mod request;
 
-pub use request::{ApiRequest, ApiResponse};
+pub use request::{ApiRequest, ApiResponse, Page, PageRequest};
 use std::time::Duration;
 
 use reqwest::Method;

@@ -93,3 +93,18 @@ impl ApiResponse {
             .map_err(|_| ApiError::ProviderDown("the answer is not JSON".into()))
     }
 }
+
+/// Which page of a list to read: the provider's cursor (or page token) from the page before,
+/// and how many items at most.
+#[derive(Debug, Clone, Default)]
+pub struct PageRequest {
+    pub cursor: Option<String>,
+    pub limit: u32,
+}
+
+/// One page of a list and the cursor of the next (`None`: the last page).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}

@@ -300,7 +300,7 @@ pub const GOOGLE_CALENDAR_LIST: Endpoint = google(
     GOOGLE_APIS,
     "/calendar/v3/users/me/calendarList",
     Verb::Get,
-    &[],
+    &["pageToken?"],
     "calendar",
 );
 pub const GOOGLE_EVENTS_LIST: Endpoint = google(
@@ -308,7 +308,7 @@ pub const GOOGLE_EVENTS_LIST: Endpoint = google(
     GOOGLE_APIS,
     "/calendar/v3/calendars/{calendarId}/events",
     Verb::Get,
-    &["timeMin", "timeMax", "singleEvents", "orderBy"],
+    &["timeMin", "timeMax", "singleEvents", "orderBy", "pageToken?"],
     "calendar",
 );
 pub const GOOGLE_EVENTS_INSERT: Endpoint = google(
@@ -340,7 +340,7 @@ pub const GOOGLE_FILES_LIST: Endpoint = google(
     GOOGLE_APIS,
     "/drive/v3/files",
     Verb::Get,
-    &["pageSize", "fields"],
+    &["pageSize", "fields", "pageToken?"],
     "drive",
 );
 pub const GOOGLE_FILES_CREATE: Endpoint = google(

@@ -31,7 +31,19 @@ pub fn openapi_document() -> Value {
     };
     let list_of = |key: &str, schema: &str| {
         json!({ "type": "object", "properties": {
-        key: { "type": "array", "items": { "$ref": format!("#/components/schemas/{schema}") } } } })
+        key: { "type": "array", "items": { "$ref": format!("#/components/schemas/{schema}") } },
+        "next_cursor": { "type": ["string", "null"], "description": "pass as ?cursor= for the next page; null on the last" } } })
+    };
+    let cursor = json!({ "name": "cursor", "in": "query", "schema": { "type": "string" },
+        "description": "the next_cursor of the page before (the provider's own cursor or page token)" });
+    let limit = json!({ "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": 1000 },
+        "description": "items per page at most (the provider may return fewer)" });
+    // A paginated read: one provider page per call.
+    let page = |summary: &str, answer: &str, wrong_provider: &str, key: &str, schema: &str| {
+        let mut op = read(summary, answer, wrong_provider, list_of(key, schema));
+        op["get"]["parameters"] = json!([id, cursor, limit]);
+        op["get"]["responses"]["400"] = json!({ "description": "a limit out of 1 to 1000" });
+        op
     };
     let not_slack = "not a Slack integration";
     let not_google = "not a Google integration";
@@ -69,7 +81,7 @@ pub fn openapi_document() -> Value {
                     "422": { "description": "refused by Slack or not a Slack integration" }, "429": errors["429"], "503": errors["503"] },
             } },
             "/integrations/{id}/slack/channels": {
-                "get": read("The workspace's channels (every page)", "the channels", not_slack, list_of("channels", "SlackChannel"))["get"],
+                "get": page("The workspace's channels, one page (Slack's cursor)", "the channels", not_slack, "channels", "SlackChannel")["get"],
                 "post": {
                     "summary": "Create a Slack channel",
                     "parameters": [id],
@@ -79,7 +91,7 @@ pub fn openapi_document() -> Value {
                         "422": { "description": "refused by Slack (a taken or invalid name) or not a Slack integration" }, "429": errors["429"], "503": errors["503"] },
                 },
             },
-            "/integrations/{id}/slack/users": read("The workspace's members (every page)", "the members", not_slack, list_of("users", "SlackUser")),
+            "/integrations/{id}/slack/users": page("The workspace's members, one page (Slack's cursor)", "the members", not_slack, "users", "SlackUser"),
             "/integrations/{id}/slack/users/lookup": { "get": {
                 "summary": "The Slack member with this email",
                 "parameters": [id, { "name": "email", "in": "query", "required": true, "schema": { "type": "string", "format": "email" } }],
@@ -89,8 +101,8 @@ pub fn openapi_document() -> Value {
                     "403": errors["403"], "409": errors["409"], "422": { "description": not_slack }, "429": errors["429"], "503": errors["503"] },
             } },
             "/integrations/{id}/slack/team": read("The Slack workspace", "the workspace", not_slack, json!({ "$ref": "#/components/schemas/SlackTeam" })),
-            "/integrations/{id}/calendar/calendars": read("The calendars in the connected user's list (Google Workspace)", "the calendars", not_google, list_of("calendars", "Calendar")),
-            "/integrations/{id}/drive/files": read("The first 100 files and folders of the connected user's Drive", "the files", not_google, list_of("files", "DriveFile")),
+            "/integrations/{id}/calendar/calendars": page("The calendars in the connected user's list, one page (Google Workspace page tokens)", "the calendars", not_google, "calendars", "Calendar"),
+            "/integrations/{id}/drive/files": page("The files and folders of the connected user's Drive, one page (Google page tokens)", "the files", not_google, "files", "DriveFile"),
             "/integrations/{id}/drive/folders": { "post": {
                 "summary": "Create a Drive folder",
                 "parameters": [id],
@@ -124,7 +136,8 @@ pub fn openapi_document() -> Value {
                     "parameters": [id,
                         { "name": "from", "in": "query", "required": true, "schema": { "type": "string", "format": "date-time" } },
                         { "name": "to", "in": "query", "required": true, "schema": { "type": "string", "format": "date-time" } },
-                        { "name": "calendar_id", "in": "query", "schema": { "type": "string", "default": "primary" } }],
+                        { "name": "calendar_id", "in": "query", "schema": { "type": "string", "default": "primary" } },
+                        cursor],
                     "responses": { "200": { "description": "the events", "content": { "application/json": { "schema": list_of("events", "Event") } } },
                         "400": { "description": "from and to missing, not RFC 3339, or not in order" }, "401": errors["401"], "404": errors["404"], "403": errors["403"], "409": errors["409"],
                         "422": { "description": "refused by the provider or not a Google integration" }, "429": errors["429"], "503": errors["503"] },

@@ -6,7 +6,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{google_api, json_body, query};
+use super::{google_api, json_body, page_json, page_query, query};
 use crate::domain::{Email, IntegrationId};
 use crate::integrations::google::NewEvent;
 use crate::providers::catalogue::GOOGLE;
@@ -15,18 +15,21 @@ use crate::web::api::ApiPath;
 use crate::web::api::errors::ApiFailure;
 use crate::web::api::{Service, answer};
 
-/// GET …/calendar/calendars: the calendars in the connected user's list.
+/// GET …/calendar/calendars?cursor=: one page of the calendars in the connected user's list
+/// (Google's page tokens).
 pub(in crate::web::api) async fn calendars(
+    req: HttpRequest,
     state: web::Data<WebState>,
     service: Service,
     ApiPath(id): ApiPath<IntegrationId>,
 ) -> Result<HttpResponse, ApiFailure> {
     let started = Instant::now();
+    let page = page_query(&req, 100)?;
     let google = google_api(&state, &service.0, id).await?;
     let result = google
-        .list_calendars()
+        .calendars_page(page.cursor.as_deref())
         .await
-        .map(|calendars| json!({ "calendars": calendars }));
+        .map(|calendars| page_json("calendars", calendars));
     answer(&state, &service.0, (id, GOOGLE), "Calendars", started, result).await
 }
 
@@ -44,6 +47,7 @@ pub struct EventWindow {
     calendar_id: String,
     from: String,
     to: String,
+    cursor: Option<String>,
 }
 
 /// GET …/calendar/events?from=&to=&calendar_id=: the events starting in [from, to), recurring
@@ -65,10 +69,11 @@ pub(in crate::web::api) async fn calendar_events(
         return Err(ApiFailure::BadRequest(EXPECTED));
     }
     let google = google_api(&state, &service.0, id).await?;
+    let cursor = window.cursor.as_deref().filter(|c| c.len() <= 1000);
     let result = google
-        .list_events(&window.calendar_id, &window.from, &window.to)
+        .events_page(&window.calendar_id, (&window.from, &window.to), cursor)
         .await
-        .map(|events| json!({ "events": events }));
+        .map(|events| page_json("events", events));
     answer(
         &state,
         &service.0,
@@ -137,14 +142,20 @@ pub(in crate::web::api) async fn calendar_event(
 }
 
 /// GET …/drive/files: the first 100 files and folders of the connected user's Drive.
+/// GET …/drive/files?cursor=&limit=: one page of the Drive files the connection sees.
 pub(in crate::web::api) async fn drive_files(
+    req: HttpRequest,
     state: web::Data<WebState>,
     service: Service,
     ApiPath(id): ApiPath<IntegrationId>,
 ) -> Result<HttpResponse, ApiFailure> {
     let started = Instant::now();
+    let page = page_query(&req, 100)?;
     let google = google_api(&state, &service.0, id).await?;
-    let result = google.list_files().await.map(|files| json!({ "files": files }));
+    let result = google
+        .files_page(&page)
+        .await
+        .map(|files| page_json("files", files));
     answer(&state, &service.0, (id, GOOGLE), "Drive files", started, result).await
 }
 

@@ -16,7 +16,7 @@ use crate::accounts;
 use crate::api_tokens::{self, ServiceClient};
 use crate::domain::IntegrationId;
 use crate::integrations::google::Google;
-use crate::integrations::provider_api::ProviderApi;
+use crate::integrations::provider_api::{Page, PageRequest, ProviderApi};
 use crate::integrations::slack::Slack;
 use crate::providers::catalogue::{GOOGLE, SLACK};
 use crate::web::WebState;
@@ -156,4 +156,34 @@ fn json_body<T: DeserializeOwned>(body: &[u8], expected: &'static str) -> Result
 /// The query, or a 400 whose sentence says what is expected.
 fn query<T: DeserializeOwned>(req: &HttpRequest, expected: &'static str) -> Result<T, ApiFailure> {
     serde_urlencoded::from_str(req.query_string()).map_err(|_| ApiFailure::BadRequest(expected))
+}
+
+#[derive(serde::Deserialize)]
+struct PageQuery {
+    cursor: Option<String>,
+    limit: Option<u32>,
+}
+
+/// `?cursor=` (the `next_cursor` of the page before, passed to the provider as its own cursor
+/// or page token) and `?limit=` (1 to 1000; `default` when absent).
+fn page_query(req: &HttpRequest, default: u32) -> Result<PageRequest, ApiFailure> {
+    const EXPECTED: &str = "expected ?cursor= (a next_cursor) and ?limit= (1 to 1000)";
+    let page: PageQuery = query(req, EXPECTED)?;
+    let cursor_ok = page
+        .cursor
+        .as_deref()
+        .is_none_or(|c| c.len() <= 1000 && !c.chars().any(char::is_control));
+    let limit = page.limit.unwrap_or(default);
+    if !cursor_ok || !(1..=1000).contains(&limit) {
+        return Err(ApiFailure::BadRequest(EXPECTED));
+    }
+    Ok(PageRequest {
+        cursor: page.cursor.filter(|c| !c.is_empty()),
+        limit,
+    })
+}
+
+/// One page as the API answers it: the items under `key`, and `next_cursor`.
+fn page_json<T: serde::Serialize>(key: &str, page: Page<T>) -> Value {
+    json!({ key: page.items, "next_cursor": page.next_cursor })
 }

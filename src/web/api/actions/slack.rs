@@ -6,7 +6,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{json_body, query, slack_api};
+use super::{json_body, page_json, page_query, query, slack_api};
 use crate::domain::{Email, IntegrationId};
 use crate::providers::catalogue::SLACK;
 use crate::web::WebState;
@@ -71,18 +71,21 @@ fn schedulable(post_at: i64, now: i64) -> bool {
     post_at > now && post_at.abs_diff(now) <= MAX_SCHEDULE_AHEAD_SECS.unsigned_abs()
 }
 
-/// GET …/slack/channels: every channel the app sees.
+/// GET …/slack/channels?cursor=&limit=: one page of the channels the app sees (Slack's
+/// cursor pagination).
 pub(in crate::web::api) async fn slack_channels(
+    req: HttpRequest,
     state: web::Data<WebState>,
     service: Service,
     ApiPath(id): ApiPath<IntegrationId>,
 ) -> Result<HttpResponse, ApiFailure> {
     let started = Instant::now();
+    let page = page_query(&req, 200)?;
     let slack = slack_api(&state, &service.0, id).await?;
     let result = slack
-        .list_channels()
+        .channels_page(&page)
         .await
-        .map(|channels| json!({ "channels": channels }));
+        .map(|channels| page_json("channels", channels));
     answer(&state, &service.0, (id, SLACK), "Slack channels", started, result).await
 }
 
@@ -111,15 +114,20 @@ pub(in crate::web::api) async fn slack_new_channel(
     answer(&state, &service.0, (id, SLACK), "Slack channel", started, result).await
 }
 
-/// GET …/slack/users: every member of the workspace.
+/// GET …/slack/users?cursor=&limit=: one page of the workspace's members.
 pub(in crate::web::api) async fn slack_users(
+    req: HttpRequest,
     state: web::Data<WebState>,
     service: Service,
     ApiPath(id): ApiPath<IntegrationId>,
 ) -> Result<HttpResponse, ApiFailure> {
     let started = Instant::now();
+    let page = page_query(&req, 200)?;
     let slack = slack_api(&state, &service.0, id).await?;
-    let result = slack.list_users().await.map(|users| json!({ "users": users }));
+    let result = slack
+        .users_page(&page)
+        .await
+        .map(|users| page_json("users", users));
     answer(&state, &service.0, (id, SLACK), "Slack users", started, result).await
 }
 
