@@ -110,6 +110,9 @@ pub struct WorkerSettings {
     /// Consecutive failures that open a provider's circuit breaker, and how long it stays open.
     pub breaker_threshold: u32,
     pub breaker_cooldown: Duration,
+    /// The pause between two pages of a directory sync (Slack's users.list is a tier-2
+    /// method: about 20 calls a minute).
+    pub directory_page_interval: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -239,6 +242,12 @@ impl WorkerSettings {
             validation_interval: v.duration("TOKEN_VALIDATION_HOURS", HOUR, 6, 1..=720)?,
             breaker_threshold: v.number("BREAKER_THRESHOLD", 5, 1..=1000)?,
             breaker_cooldown: v.duration("BREAKER_COOLDOWN_SECS", SECOND, 60, 1..=3600)?,
+            directory_page_interval: v.duration(
+                "DIRECTORY_PAGE_INTERVAL_MS",
+                Duration::from_millis(1),
+                3000,
+                0..=60_000,
+            )?,
         })
     }
 }

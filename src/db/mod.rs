@@ -6,6 +6,7 @@ pub mod api_tokens;
 pub mod catalogue;
 pub mod consents;
 pub mod credentials;
+pub mod directory;
 pub mod event_sink;
 pub mod integrations;
 pub mod invitations;

@@ -238,6 +238,45 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    directory_entries (id) {
+        id -> Text,
+        org_id -> Text,
+        integration_id -> Text,
+        external_id -> Text,
+        email -> Nullable<Text>,
+        name -> Nullable<Text>,
+        state -> Text,
+        content_hash -> Text,
+        first_seen_at -> Timestamp,
+        last_seen_at -> Timestamp,
+        changed_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    directory_syncs (integration_id) {
+        integration_id -> Text,
+        org_id -> Text,
+        pass_id -> Nullable<Text>,
+        next_cursor -> Nullable<Text>,
+        pages_read -> Integer,
+        entries_seen -> Integer,
+        entries_written -> Integer,
+        started_at -> Nullable<Timestamp>,
+        completed_at -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    directory_pass_seen (integration_id, external_id) {
+        integration_id -> Text,
+        external_id -> Text,
+    }
+}
+
 diesel::joinable!(users -> organizations (org_id));
 diesel::joinable!(admin_sessions -> users (user_id));
 diesel::joinable!(integrations -> organizations (org_id));
@@ -250,6 +289,9 @@ diesel::joinable!(api_token_integrations -> api_tokens (token_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     organizations,
+    directory_entries,
+    directory_syncs,
+    directory_pass_seen,
     admin_invitations,
     instance_setup,
     users,

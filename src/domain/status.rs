@@ -74,3 +74,14 @@ text_enum! {
         Stopped => "stopped",
     }
 }
+
+text_enum! {
+    /// An account in a connected service's directory. Stored in `directory_entries.state`.
+    DirectoryState {
+        Active => "active",
+        /// Suspended at the provider, or no longer listed by a complete pass.
+        Deactivated => "deactivated",
+        /// The provider said it was deleted (a delta removal).
+        Deleted => "deleted",
+    }
+}

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use chrono::NaiveDateTime;
 use futures_util::FutureExt;
 
+use super::directory;
 use super::tokens::{self, TokenError};
 use crate::context::AppContext;
 use crate::db::sync_logs::{self, JobResult, JobRow};
@@ -200,13 +201,48 @@ async fn sync_integration(ctx: &AppContext, job: &JobRow) -> Result<String, JobF
         Err(e) => return Err(JobFailure::permanent(e.to_string())),
     };
     let name = oauth::account_name(&provider.def, &answer);
+    let directory = match directory::has_directory(&job.provider_slug) {
+        true => Some(sync_directory(ctx, org_id, integration_id).await?),
+        false => None,
+    };
     let shown = name.clone();
     ctx.db
         .run(move |conn| integrations::record_sync(conn, integration_id, shown.as_deref(), crate::db::now()))
         .await
         .map_err(|e| JobFailure::retryable(e.to_string()))?;
-    Ok(match name {
+    let mut message = match name {
         Some(name) => format!("Synced: the provider answered for {name}"),
         None => "Synced".to_owned(),
-    })
+    };
+    if let Some(d) = directory {
+        message.push_str(&format!(
+            "; directory: {} page(s), {} account(s) written{}",
+            d.pages,
+            d.written,
+            if d.completed {
+                format!(", pass complete, {} no longer listed", d.deactivated)
+            } else {
+                String::new()
+            }
+        ));
+    }
+    Ok(message)
+}
+
+/// The integration's directory: a failed page leaves the checkpoint for the retry (transient
+/// failures) or fails the job (the provider refuses).
+async fn sync_directory(
+    ctx: &AppContext,
+    org: OrgId,
+    integration: IntegrationId,
+) -> Result<directory::SyncOutcome, JobFailure> {
+    use super::provider_api::ApiError;
+    match directory::sync_directory(ctx, org, integration).await {
+        Ok(outcome) => Ok(outcome),
+        Err(directory::DirectoryError::Db(e)) => Err(JobFailure::retryable(e.to_string())),
+        Err(directory::DirectoryError::Api(
+            e @ (ApiError::RateLimited { .. } | ApiError::ProviderDown(_) | ApiError::CircuitOpen { .. }),
+        )) => Err(JobFailure::retryable(format!("directory: {e}"))),
+        Err(directory::DirectoryError::Api(e)) => Err(JobFailure::permanent(format!("directory: {e}"))),
+    }
 }

@@ -3,6 +3,7 @@
 mod connect;
 pub mod credentials;
 mod detail;
+pub mod directory;
 mod disconnect;
 pub mod events;
 pub mod google;

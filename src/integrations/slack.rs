@@ -35,6 +35,12 @@ pub struct User {
     pub name: String,
     pub real_name: Option<String>,
     pub email: Option<String>,
+    /// Deactivated in the workspace.
+    #[serde(skip)]
+    pub deleted: bool,
+    /// An app's bot user, not a person.
+    #[serde(skip)]
+    pub is_bot: bool,
 }
 
 fn text(value: &Value, pointer: &str) -> Result<String, ApiError> {
@@ -62,6 +68,8 @@ fn user(member: &Value) -> Option<User> {
             .pointer("/profile/email")
             .and_then(Value::as_str)
             .map(str::to_owned),
+        deleted: member.get("deleted").and_then(Value::as_bool).unwrap_or(false),
+        is_bot: member.get("is_bot").and_then(Value::as_bool).unwrap_or(false),
     })
 }
 

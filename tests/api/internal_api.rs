@@ -282,6 +282,7 @@ async fn the_openapi_document_parses_and_lists_every_route() {
             "/integrations",
             "/integrations/{id}/calendar/calendars",
             "/integrations/{id}/calendar/events",
+            "/integrations/{id}/directory",
             "/integrations/{id}/drive/files",
             "/integrations/{id}/drive/files/{file_id}/permissions",
             "/integrations/{id}/drive/folders",

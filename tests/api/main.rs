@@ -14,6 +14,7 @@ mod contracts;
 mod cross_org;
 mod csrf;
 mod database;
+mod directory;
 pub(crate) mod faults;
 mod hardening;
 mod integrations_page;

@@ -50,6 +50,11 @@ impl ApiData {
         self.calls.clone()
     }
 
+    /// Sets the members Slack's `users.list` answers (JSON as Slack shapes them).
+    pub fn set_slack_members(&mut self, members: Vec<Value>) {
+        self.slack.members = Some(members);
+    }
+
     /// The decoded RFC 5322 messages sent through Gmail, oldest first.
     pub fn sent_emails(&self) -> Vec<String> {
         self.google.sent_emails.clone()
@@ -286,7 +291,9 @@ async fn serve(
 /// then `api_unauthorized_next`) or a missing or inactive bearer token.
 fn refusal(state: &mut State, style: Style, call: &Call) -> Option<HttpResponse> {
     let behaviour = &mut state.behaviour;
-    if !behaviour.api_fail_next.is_empty() {
+    if behaviour.api_fail_after > 0 {
+        behaviour.api_fail_after -= 1;
+    } else if !behaviour.api_fail_next.is_empty() {
         let status = behaviour.api_fail_next.remove(0);
         return Some(forced_failure(style, status, behaviour.api_retry_after_secs));
     }

@@ -83,6 +83,9 @@ pub struct Behaviour {
     /// The next Slack/Google API calls answer these HTTP statuses, in order (one per call),
     /// then the API answers normally again. A 429 carries `Retry-After`.
     pub api_fail_next: Vec<u16>,
+    /// This many API calls are answered normally before `api_fail_next` applies (to fail a
+    /// later page of a paged read).
+    pub api_fail_after: u32,
     /// The `Retry-After` seconds of a forced API 429; 1 by default.
     pub api_retry_after_secs: u64,
     /// The next N API calls are answered as if their token were invalid (Slack: HTTP 200
@@ -120,6 +123,7 @@ impl Default for Behaviour {
             require_auth_method: None,
             token_retry_after_secs: None,
             api_fail_next: Vec::new(),
+            api_fail_after: 0,
             api_retry_after_secs: 1,
             api_unauthorized_next: 0,
             api_delay_ms: 0,
@@ -243,6 +247,12 @@ impl MockProvider {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The members Slack's `users.list` answers from now on (JSON as Slack shapes them:
+    /// `id`, `name`, `profile.email`, `deleted`, `is_bot`, ...).
+    pub fn set_slack_members(&self, members: Vec<serde_json::Value>) {
+        self.shared.api().set_slack_members(members);
     }
 
     pub fn set_behaviour(&self, change: impl FnOnce(&mut Behaviour)) {

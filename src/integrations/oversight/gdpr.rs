@@ -197,6 +197,7 @@ pub async fn erase(
                 webhooks::scrub_for_integration(conn, id, now)?;
                 sync_logs::erase_for_integration(conn, id)?;
                 consents::scrub_for_integration(conn, id, now)?;
+                db::directory::erase_for_integration(conn, id)?;
                 integrations::erase(conn, id, now)?;
                 sync_logs::append(
                     conn,

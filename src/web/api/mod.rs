@@ -17,8 +17,8 @@ use crate::domain::IntegrationId;
 use crate::integrations::provider_api::ApiError;
 use actions::{
     calendar_event, calendar_events, calendars, drive_files, drive_folder, drive_share, email,
-    list_integrations, org_integrations, organization, slack_channels, slack_message, slack_new_channel,
-    slack_team, slack_user_by_email, slack_users,
+    integration_directory, list_integrations, org_integrations, organization, slack_channels, slack_message,
+    slack_new_channel, slack_team, slack_user_by_email, slack_users,
 };
 pub use auth::{ApiLimits, ApiPath, Service};
 pub use errors::ApiFailure;
@@ -41,6 +41,7 @@ super::route_table! {
     get "/api/v1/integrations/{id}/slack/users" => slack_users;
     get "/api/v1/integrations/{id}/slack/users/lookup" => slack_user_by_email;
     get "/api/v1/integrations/{id}/slack/team" => slack_team;
+    get "/api/v1/integrations/{id}/directory" => integration_directory;
     get "/api/v1/integrations/{id}/calendar/calendars" => calendars;
     get "/api/v1/integrations/{id}/calendar/events" => calendar_events;
     post "/api/v1/integrations/{id}/calendar/events" => calendar_event;

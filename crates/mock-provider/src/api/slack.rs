@@ -13,6 +13,8 @@ const MAX_SCHEDULE_AHEAD_SECS: i64 = 120 * 24 * 3600;
 #[derive(Default)]
 pub(super) struct Workspace {
     created_channels: Vec<Channel>,
+    /// The members `users.list` answers, when a test set them (else Ada and Bob).
+    pub members: Option<Vec<Value>>,
     messages_posted: u64,
     messages_scheduled: u64,
 }
@@ -160,8 +162,11 @@ pub(super) fn list_conversations(workspace: &mut Workspace, call: &Call) -> Answ
 }
 
 /// GET or POST /api/users.list
-pub(super) fn list_users(_: &mut Workspace, call: &Call) -> Answer {
-    let members: Vec<Value> = MEMBERS.iter().map(Member::to_json).collect();
+pub(super) fn list_users(workspace: &mut Workspace, call: &Call) -> Answer {
+    let members: Vec<Value> = match &workspace.members {
+        Some(members) => members.clone(),
+        None => MEMBERS.iter().map(Member::to_json).collect(),
+    };
     paged(&Params::of(call), "members", &members)
 }
 

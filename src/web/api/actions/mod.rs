@@ -21,9 +21,11 @@ use crate::integrations::slack::Slack;
 use crate::providers::catalogue::{GOOGLE, SLACK};
 use crate::web::WebState;
 
+mod directory;
 mod google;
 mod slack;
 
+pub(super) use directory::integration_directory;
 pub(super) use google::{
     calendar_event, calendar_events, calendars, drive_files, drive_folder, drive_share, email,
 };

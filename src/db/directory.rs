@@ -1,0 +1,282 @@
+//! Directory entries (the accounts a connected service lists) and the state of each
+//! integration's directory sync: the pass in progress, its checkpoint, and what it has seen.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::{directory_entries as e, directory_pass_seen as seen, directory_syncs as s};
+use super::{DbConnection, DbError};
+use crate::domain::{DirectoryState, IntegrationId, OrgId};
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = e)]
+pub struct EntryRow {
+    pub id: String,
+    pub org_id: OrgId,
+    pub integration_id: IntegrationId,
+    pub external_id: String,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub state: DirectoryState,
+    pub content_hash: String,
+    pub first_seen_at: NaiveDateTime,
+    pub last_seen_at: NaiveDateTime,
+    pub changed_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = s)]
+pub struct SyncRow {
+    pub integration_id: IntegrationId,
+    pub org_id: OrgId,
+    /// The full pass in progress (`None`: none is).
+    pub pass_id: Option<String>,
+    /// The checkpoint: the provider's cursor of the next page to read.
+    pub next_cursor: Option<String>,
+    pub pages_read: i32,
+    pub entries_seen: i32,
+    pub entries_written: i32,
+    pub started_at: Option<NaiveDateTime>,
+    pub completed_at: Option<NaiveDateTime>,
+    pub last_error: Option<String>,
+    pub updated_at: NaiveDateTime,
+}
+
+/// One account as the provider lists it.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    pub external_id: String,
+    /// Normalised (trimmed, lowercase).
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub state: DirectoryState,
+    /// Of what is kept: an unchanged account has the same hash.
+    pub content_hash: String,
+}
+
+pub fn find_sync(conn: &mut DbConnection, integration: IntegrationId) -> Result<Option<SyncRow>, DbError> {
+    Ok(s::table
+        .find(integration)
+        .select(SyncRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// The pass to continue: the one in progress (from its checkpoint), or a new one.
+pub fn begin_pass(
+    conn: &mut DbConnection,
+    org: OrgId,
+    integration: IntegrationId,
+    new_pass: &str,
+    at: NaiveDateTime,
+) -> Result<SyncRow, DbError> {
+    super::transaction(conn, |conn| {
+        if let Some(row) = find_sync(conn, integration)?
+            && row.pass_id.is_some()
+        {
+            return Ok(row);
+        }
+        diesel::delete(seen::table.filter(seen::integration_id.eq(integration))).execute(conn)?;
+        let row = SyncRow {
+            integration_id: integration,
+            org_id: org,
+            pass_id: Some(new_pass.to_owned()),
+            next_cursor: None,
+            pages_read: 0,
+            entries_seen: 0,
+            entries_written: 0,
+            started_at: Some(at),
+            completed_at: find_sync(conn, integration)?.and_then(|r| r.completed_at),
+            last_error: None,
+            updated_at: at,
+        };
+        diesel::delete(s::table.find(integration)).execute(conn)?;
+        diesel::insert_into(s::table).values(&row).execute(conn)?;
+        Ok(row)
+    })
+}
+
+/// Stores one page of a pass and moves its checkpoint on, in one transaction: accounts that
+/// are new or changed are written (the others not), all are marked seen by the pass. Returns
+/// how many entries were written; `None` when the pass is no longer the one in progress
+/// (another instance finished or restarted it).
+pub fn store_page(
+    conn: &mut DbConnection,
+    org: OrgId,
+    integration: IntegrationId,
+    pass_id: &str,
+    listed: &[Listed],
+    next_cursor: Option<&str>,
+    at: NaiveDateTime,
+) -> Result<Option<usize>, DbError> {
+    super::transaction(conn, |conn| {
+        let current = find_sync(conn, integration)?.and_then(|r| r.pass_id);
+        if current.as_deref() != Some(pass_id) {
+            return Ok(None);
+        }
+        let ids: Vec<&str> = listed.iter().map(|l| l.external_id.as_str()).collect();
+        let existing: Vec<(String, String, DirectoryState)> = e::table
+            .filter(e::integration_id.eq(integration))
+            .filter(e::external_id.eq_any(&ids))
+            .select((e::external_id, e::content_hash, e::state))
+            .load(conn)?;
+        let mut written = 0;
+        for item in listed {
+            match existing.iter().find(|(id, _, _)| *id == item.external_id) {
+                Some((_, hash, state)) if *hash == item.content_hash && *state == item.state => {}
+                Some(_) => {
+                    diesel::update(
+                        e::table
+                            .filter(e::integration_id.eq(integration))
+                            .filter(e::external_id.eq(&item.external_id)),
+                    )
+                    .set((
+                        e::email.eq(&item.email),
+                        e::name.eq(&item.name),
+                        e::state.eq(item.state),
+                        e::content_hash.eq(&item.content_hash),
+                        e::last_seen_at.eq(at),
+                        e::changed_at.eq(at),
+                    ))
+                    .execute(conn)?;
+                    written += 1;
+                }
+                None => {
+                    diesel::insert_into(e::table)
+                        .values(EntryRow {
+                            id: uuid::Uuid::new_v4().to_string(),
+                            org_id: org,
+                            integration_id: integration,
+                            external_id: item.external_id.clone(),
+                            email: item.email.clone(),
+                            name: item.name.clone(),
+                            state: item.state,
+                            content_hash: item.content_hash.clone(),
+                            first_seen_at: at,
+                            last_seen_at: at,
+                            changed_at: at,
+                        })
+                        .execute(conn)?;
+                    written += 1;
+                }
+            }
+        }
+        mark_seen(conn, integration, &ids)?;
+        diesel::update(s::table.find(integration))
+            .set((
+                s::next_cursor.eq(next_cursor),
+                s::pages_read.eq(s::pages_read + 1),
+                s::entries_seen.eq(s::entries_seen + listed.len() as i32),
+                s::entries_written.eq(s::entries_written + written as i32),
+                s::updated_at.eq(at),
+            ))
+            .execute(conn)?;
+        Ok(Some(written))
+    })
+}
+
+fn mark_seen(conn: &mut DbConnection, integration: IntegrationId, ids: &[&str]) -> Result<(), DbError> {
+    let rows: Vec<_> = ids
+        .iter()
+        .map(|id| (seen::integration_id.eq(integration), seen::external_id.eq(*id)))
+        .collect();
+    match conn {
+        DbConnection::Postgresql(conn) => {
+            diesel::insert_into(seen::table)
+                .values(&rows)
+                .on_conflict_do_nothing()
+                .execute(conn)?;
+        }
+        // diesel's SQLite batch insert does not take ON CONFLICT; one statement per row.
+        DbConnection::Sqlite(conn) => {
+            for row in &rows {
+                diesel::insert_into(seen::table)
+                    .values(row)
+                    .on_conflict_do_nothing()
+                    .execute(conn)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Ends a complete pass (every page read): the active accounts it did not list are marked
+/// deactivated. Returns how many; `None` when the pass is not the one in progress.
+pub fn complete_pass(
+    conn: &mut DbConnection,
+    integration: IntegrationId,
+    pass_id: &str,
+    at: NaiveDateTime,
+) -> Result<Option<usize>, DbError> {
+    super::transaction(conn, |conn| {
+        let current = find_sync(conn, integration)?.and_then(|r| r.pass_id);
+        if current.as_deref() != Some(pass_id) {
+            return Ok(None);
+        }
+        let listed = seen::table
+            .filter(seen::integration_id.eq(integration))
+            .select(seen::external_id);
+        let absent = diesel::update(
+            e::table
+                .filter(e::integration_id.eq(integration))
+                .filter(e::state.eq(DirectoryState::Active))
+                .filter(e::external_id.ne_all(listed)),
+        )
+        .set((e::state.eq(DirectoryState::Deactivated), e::changed_at.eq(at)))
+        .execute(conn)?;
+        diesel::delete(seen::table.filter(seen::integration_id.eq(integration))).execute(conn)?;
+        diesel::update(s::table.find(integration))
+            .set((
+                s::pass_id.eq(None::<String>),
+                s::next_cursor.eq(None::<String>),
+                s::completed_at.eq(at),
+                s::last_error.eq(None::<String>),
+                s::entries_written.eq(s::entries_written + absent as i32),
+                s::updated_at.eq(at),
+            ))
+            .execute(conn)?;
+        Ok(Some(absent))
+    })
+}
+
+/// Records why the pass stopped (it resumes from its checkpoint at the next sync).
+pub fn record_error(
+    conn: &mut DbConnection,
+    integration: IntegrationId,
+    error: &str,
+    at: NaiveDateTime,
+) -> Result<(), DbError> {
+    diesel::update(s::table.find(integration))
+        .set((s::last_error.eq(error), s::updated_at.eq(at)))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// One page of an integration's entries, by external id after `after`.
+pub fn entries_page(
+    conn: &mut DbConnection,
+    org: OrgId,
+    integration: IntegrationId,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<EntryRow>, DbError> {
+    let mut query = e::table
+        .filter(e::org_id.eq(org))
+        .filter(e::integration_id.eq(integration))
+        .order(e::external_id.asc())
+        .limit(limit)
+        .select(EntryRow::as_select())
+        .into_boxed();
+    if let Some(after) = after {
+        query = query.filter(e::external_id.gt(after.to_owned()));
+    }
+    Ok(query.load(conn)?)
+}
+
+/// GDPR erasure of an integration: its directory, its sync state and what a pass had seen.
+pub fn erase_for_integration(conn: &mut DbConnection, integration: IntegrationId) -> Result<(), DbError> {
+    diesel::delete(e::table.filter(e::integration_id.eq(integration))).execute(conn)?;
+    diesel::delete(seen::table.filter(seen::integration_id.eq(integration))).execute(conn)?;
+    diesel::delete(s::table.find(integration)).execute(conn)?;
+    Ok(())
+}

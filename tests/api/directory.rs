@@ -1,0 +1,255 @@
+//! Directory sync (issue 15, first part: Slack): the scheduled sync reads every page of the
+//! member list through the HTTP core, stores the accounts, rewrites only what changed, resumes
+//! a pass from its checkpoint after a failed page, and marks absences only when a pass is
+//! complete. The internal API serves the stored directory.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use targetym_integrations::db;
+use targetym_integrations::domain::{IntegrationId, OrgId};
+use targetym_integrations::integrations::directory::{SyncOutcome, sync_directory};
+use targetym_integrations::worker::Worker;
+
+use crate::oauth_helpers::{OAuthApp, oauth_app_with, seed_integration};
+
+fn member(i: usize) -> Value {
+    json!({
+        "id": format!("U{i:05}"),
+        "name": format!("person{i}"),
+        "real_name": format!("Person {i}"),
+        "profile": { "email": format!("Person{i}@Acme.example"), "real_name": format!("Person {i}") },
+        "deleted": false,
+        "is_bot": false,
+    })
+}
+
+/// `n` people, a bot and a deactivated account.
+fn workspace(n: usize) -> Vec<Value> {
+    let mut members: Vec<Value> = (0..n).map(member).collect();
+    members.push(json!({ "id": "B-BOT", "name": "hr-bot", "is_bot": true, "deleted": false }));
+    let mut gone = member(99_999);
+    gone["deleted"] = json!(true);
+    members.push(gone);
+    members
+}
+
+async fn slack_app() -> (OAuthApp, OrgId, IntegrationId) {
+    let t = oauth_app_with(|b| b.var("DIRECTORY_PAGE_INTERVAL_MS", "0")).await;
+    let id = seed_integration(&t.app, &t.mock, "slack", "T-ACME").await;
+    let org = t.app.org_of("ada@acme.example").await;
+    (t, org, IntegrationId::parse(&id).unwrap())
+}
+
+async fn sync(t: &OAuthApp, org: OrgId, id: IntegrationId) -> SyncOutcome {
+    sync_directory(&t.app.ctx, org, id).await.unwrap()
+}
+
+/// (external id, email, state) of every stored entry.
+async fn stored(t: &OAuthApp) -> Vec<(String, Option<String>, String)> {
+    use diesel::prelude::*;
+    use targetym_integrations::db::schema::directory_entries as e;
+    t.app
+        .ctx
+        .db
+        .run(|conn| {
+            Ok(e::table
+                .order(e::external_id)
+                .select((e::external_id, e::email, e::state))
+                .load(conn)?)
+        })
+        .await
+        .unwrap()
+}
+
+fn users_list_calls(t: &OAuthApp) -> Vec<String> {
+    t.mock
+        .api_calls()
+        .into_iter()
+        .filter(|c| c.path == "/api/users.list")
+        .map(|c| c.query)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_full_pass_reads_every_page_and_rewrites_only_what_changed() {
+    let (t, org, id) = slack_app().await;
+    t.mock.set_slack_members(workspace(450));
+    let first = sync(&t, org, id).await;
+    // 452 listed (450 people, a bot skipped, one deactivated) in three pages of 200.
+    assert_eq!(
+        (first.pages, first.written, first.completed, first.deactivated),
+        (3, 451, true, 0)
+    );
+    let calls = users_list_calls(&t);
+    assert_eq!(calls.len(), 3);
+    assert!(
+        t.mock
+            .api_calls()
+            .iter()
+            .all(|c| c.host.as_deref() == Some("slack.com"))
+    );
+    let rows = stored(&t).await;
+    assert_eq!(rows.len(), 451, "the bot is not a person");
+    assert_eq!(
+        rows[0],
+        (
+            "U00000".into(),
+            Some("person0@acme.example".into()),
+            "active".into()
+        )
+    );
+    assert_eq!(rows.last().unwrap().2, "deactivated", "deactivated at Slack");
+
+    // Nothing changed: nothing is written.
+    let second = sync(&t, org, id).await;
+    assert_eq!((second.pages, second.written, second.completed), (3, 0, true));
+
+    // Three changes: a new name, a new person, one gone from the list.
+    let mut members = workspace(451);
+    members[7]["profile"]["real_name"] = json!("Person Seven Renamed");
+    members.remove(3);
+    t.mock.set_slack_members(members);
+    let third = sync(&t, org, id).await;
+    assert_eq!((third.written, third.deactivated), (3, 1), "{third:?}");
+    let rows = stored(&t).await;
+    assert_eq!(rows.iter().find(|r| r.0 == "U00003").unwrap().2, "deactivated");
+    assert!(rows.iter().any(|r| r.0 == "U00450"));
+}
+
+#[tokio::test]
+async fn a_failed_page_leaves_a_checkpoint_and_absences_wait_for_a_complete_pass() {
+    let (t, org, id) = slack_app().await;
+    t.mock.set_slack_members(workspace(450));
+    sync(&t, org, id).await;
+    // U00003 leaves; the next pass fails on its second page (the core tries a read 3 times).
+    let mut members = workspace(450);
+    members.remove(3);
+    t.mock.set_slack_members(members);
+    t.mock.set_behaviour(|b| {
+        b.api_fail_after = 1;
+        b.api_fail_next = vec![500, 500, 500];
+    });
+    assert!(
+        sync_directory(&t.app.ctx, org, id).await.is_err(),
+        "a failing page fails the sync"
+    );
+    let checkpoint = t
+        .app
+        .ctx
+        .db
+        .run(move |conn| Ok(db::directory::find_sync(conn, id)?.unwrap()))
+        .await
+        .unwrap();
+    assert_eq!(checkpoint.pages_read, 1, "the first page was stored");
+    let cursor = checkpoint.next_cursor.clone().expect("a checkpoint");
+    assert!(checkpoint.last_error.is_some());
+    let state_of = |rows: &[(String, Option<String>, String)], id: &str| {
+        rows.iter().find(|r| r.0 == id).unwrap().2.clone()
+    };
+    assert_eq!(
+        state_of(&stored(&t).await, "U00003"),
+        "active",
+        "an incomplete pass marks no absence"
+    );
+
+    // The next sync (on any instance: the checkpoint is in the database) resumes there.
+    t.mock.set_behaviour(|b| {
+        b.api_fail_after = 0;
+        b.api_fail_next.clear();
+    });
+    let calls_before = users_list_calls(&t).len();
+    let resumed = sync(&t, org, id).await;
+    assert!(resumed.completed);
+    assert_eq!(resumed.pages, 2, "pages 2 and 3 only");
+    let calls = users_list_calls(&t);
+    assert_eq!(calls[calls_before], format!("limit=200&cursor={cursor}"));
+    assert_eq!(
+        state_of(&stored(&t).await, "U00003"),
+        "deactivated",
+        "the complete pass did"
+    );
+}
+
+#[tokio::test]
+async fn the_scheduled_sync_fills_the_directory_the_api_serves() {
+    let (t, _, id) = slack_app().await;
+    t.mock.set_slack_members(workspace(5));
+    let csrf = t.app.csrf_with(&t.admin, &format!("/integrations/{id}")).await;
+    let res = t
+        .app
+        .post_form_with(
+            &t.admin,
+            &format!("/integrations/{id}/schedule"),
+            &[("csrf_token", &csrf), ("schedule", "hourly")],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let report = Worker::new(t.app.ctx.clone())
+        .run_due_work(db::now() + chrono::Duration::minutes(61))
+        .await
+        .unwrap();
+    assert_eq!(
+        (report.syncs_enqueued, report.jobs_succeeded),
+        (1, 1),
+        "{report:?}"
+    );
+
+    let org = t.app.org_of("ada@acme.example").await;
+    let (_, token) = targetym_integrations::api_tokens::create(&t.app.ctx.db, org, "hr-core", None, &[])
+        .await
+        .unwrap();
+    let get = |path: String| {
+        let (url, token) = (t.app.url(&path), token.clone());
+        async move {
+            let res = reqwest::Client::new()
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            (res.status(), res.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, first) = get(format!("/api/v1/integrations/{id}/directory?limit=4")).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    let entries = first["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 4);
+    assert_eq!(entries[0]["external_id"], "U00000");
+    assert_eq!(entries[0]["email"], "person0@acme.example");
+    assert_eq!(entries[0]["state"], "active");
+    let cursor = first["next_cursor"].as_str().unwrap();
+    let (_, second) = get(format!(
+        "/api/v1/integrations/{id}/directory?limit=4&cursor={cursor}"
+    ))
+    .await;
+    let rest: Vec<&str> = second["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["external_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(rest, ["U00004", "U99999"]);
+    assert_eq!(second["next_cursor"], Value::Null);
+    let (status, _) = get(format!("/api/v1/integrations/{id}/directory?cursor=%%%")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // GDPR erasure of the integration removes its directory.
+    let csrf = t
+        .app
+        .csrf_with(&t.admin, &format!("/integrations/{id}/erase"))
+        .await;
+    let res = t
+        .app
+        .post_form_with(
+            &t.admin,
+            &format!("/integrations/{id}/erase"),
+            &[("csrf_token", &csrf), ("confirm", "yes")],
+        )
+        .await;
+    assert!(
+        res.status().is_redirection() || res.status().is_success(),
+        "{}",
+        res.status()
+    );
+    assert!(stored(&t).await.is_empty(), "erased with the integration");
+}
