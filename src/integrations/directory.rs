@@ -4,13 +4,14 @@
 //! failure) resumes there on any instance; only a complete pass marks the accounts it did not
 //! list as deactivated. Unchanged accounts are not rewritten.
 
+use super::google::Google;
 use super::provider_api::{ApiError, PageRequest, ProviderApi};
 use super::slack::{Slack, User};
 use crate::context::AppContext;
 use crate::db::directory::{self, EntryRow, Listed, SyncRow};
 use crate::db::{self, DbError};
 use crate::domain::{DirectoryState, IntegrationId, OrgId};
-use crate::providers::catalogue::SLACK;
+use crate::providers::catalogue::{GOOGLE, SLACK};
 
 /// Accounts per page asked for (Slack recommends at most 200).
 const PAGE_SIZE: u32 = 200;
@@ -38,7 +39,7 @@ pub struct SyncOutcome {
 
 /// Whether the hub reads this provider's member list.
 pub fn has_directory(provider: &str) -> bool {
-    provider == SLACK
+    provider == SLACK || provider == GOOGLE
 }
 
 /// One provider page, as accounts.
@@ -46,23 +47,35 @@ async fn read_page(
     api: ProviderApi<'_>,
     cursor: Option<String>,
 ) -> Result<(Vec<Listed>, Option<String>), ApiError> {
-    let page = Slack::new(api)
-        .users_page(&PageRequest {
-            cursor,
-            limit: PAGE_SIZE,
+    let page = PageRequest {
+        cursor,
+        limit: PAGE_SIZE,
+    };
+    if api.provider.def.slug == GOOGLE {
+        let page = Google::new(api).directory_users_page(&page).await?;
+        let listed = page
+            .items
+            .into_iter()
+            .map(|u| listed(u.id, u.email, u.name, u.suspended))
+            .collect();
+        return Ok((listed, page.next_cursor));
+    }
+    let page = Slack::new(api).users_page(&page).await?;
+    let listed = page
+        .items
+        .into_iter()
+        .filter(|u| !u.is_bot)
+        .map(|u: User| {
+            let name = u.real_name.filter(|n| !n.is_empty()).or(Some(u.name));
+            listed(u.id, u.email, name, u.deleted)
         })
-        .await?;
-    let listed = page.items.into_iter().filter(|u| !u.is_bot).map(listed).collect();
+        .collect();
     Ok((listed, page.next_cursor))
 }
 
-fn listed(user: User) -> Listed {
-    let email = user
-        .email
-        .map(|e| e.trim().to_lowercase())
-        .filter(|e| !e.is_empty());
-    let name = user.real_name.filter(|n| !n.is_empty()).or(Some(user.name));
-    let state = if user.deleted {
+fn listed(external_id: String, email: Option<String>, name: Option<String>, inactive: bool) -> Listed {
+    let email = email.map(|e| e.trim().to_lowercase()).filter(|e| !e.is_empty());
+    let state = if inactive {
         DirectoryState::Deactivated
     } else {
         DirectoryState::Active
@@ -77,7 +90,7 @@ fn listed(user: User) -> Listed {
         .as_bytes(),
     );
     Listed {
-        external_id: user.id,
+        external_id,
         email,
         name,
         state,

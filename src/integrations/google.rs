@@ -87,6 +87,32 @@ fn file(item: &Value) -> Option<DriveFile> {
     })
 }
 
+/// A user of the Workspace directory (Admin SDK).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirectoryUser {
+    pub id: String,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    /// Suspended or archived by an administrator.
+    pub suspended: bool,
+}
+
+fn directory_user(item: &Value) -> Option<DirectoryUser> {
+    let flag = |key: &str| item.get(key).and_then(Value::as_bool).unwrap_or(false);
+    Some(DirectoryUser {
+        id: item.get("id")?.as_str()?.to_owned(),
+        email: item
+            .get("primaryEmail")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        name: item
+            .pointer("/name/fullName")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        suspended: flag("suspended") || flag("archived"),
+    })
+}
+
 /// An RFC 5322 message in UTF-8 (RFC 2047 subject, base64 body), as Gmail's `raw` wants it:
 /// base64url. Header values with line breaks are refused (header injection).
 pub fn rfc5322_message(to: &str, subject: &str, body: &str) -> Result<String, ApiError> {
@@ -210,6 +236,20 @@ impl<'a> Google<'a> {
             .call(with_page_token(request, page.cursor.as_deref()))
             .await?;
         Ok(page_of(&answer, "files", file))
+    }
+
+    /// One page of the Workspace directory's users (Admin SDK, the connected administrator's
+    /// own customer).
+    pub async fn directory_users_page(&self, page: &PageRequest) -> Result<Page<DirectoryUser>, ApiError> {
+        let request = self
+            .api
+            .request(&GOOGLE_DIRECTORY_USERS, &[])
+            .query("customer", "my_customer")
+            .query("maxResults", page.limit.min(500).to_string());
+        let answer = self
+            .call(with_page_token(request, page.cursor.as_deref()))
+            .await?;
+        Ok(page_of(&answer, "users", directory_user))
     }
 
     pub async fn create_folder(&self, name: &str, parent: Option<&str>) -> Result<DriveFile, ApiError> {

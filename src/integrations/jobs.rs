@@ -202,7 +202,7 @@ async fn sync_integration(ctx: &AppContext, job: &JobRow) -> Result<String, JobF
     };
     let name = oauth::account_name(&provider.def, &answer);
     let directory = match directory::has_directory(&job.provider_slug) {
-        true => Some(sync_directory(ctx, org_id, integration_id).await?),
+        true => sync_directory(ctx, org_id, integration_id).await?,
         false => None,
     };
     let shown = name.clone();
@@ -230,15 +230,17 @@ async fn sync_integration(ctx: &AppContext, job: &JobRow) -> Result<String, JobF
 }
 
 /// The integration's directory: a failed page leaves the checkpoint for the retry (transient
-/// failures) or fails the job (the provider refuses).
+/// failures) or fails the job (the provider refuses); `None` when the connection was not
+/// granted the directory (nothing is asked of the provider).
 async fn sync_directory(
     ctx: &AppContext,
     org: OrgId,
     integration: IntegrationId,
-) -> Result<directory::SyncOutcome, JobFailure> {
+) -> Result<Option<directory::SyncOutcome>, JobFailure> {
     use super::provider_api::ApiError;
     match directory::sync_directory(ctx, org, integration).await {
-        Ok(outcome) => Ok(outcome),
+        Ok(outcome) => Ok(Some(outcome)),
+        Err(directory::DirectoryError::Api(ApiError::MissingScope { .. })) => Ok(None),
         Err(directory::DirectoryError::Db(e)) => Err(JobFailure::retryable(e.to_string())),
         Err(directory::DirectoryError::Api(
             e @ (ApiError::RateLimited { .. } | ApiError::ProviderDown(_) | ApiError::CircuitOpen { .. }),

@@ -138,7 +138,7 @@ fn google_documented(endpoint: &Endpoint) -> Result<Documented, String> {
         "drive" => "google/drive.v3.json",
         "gmail" => "google/gmail.v1.json",
         "people" => "google/people.v1.json",
-        "admin" => "google/admin.directory_v1.json",
+        "directory" => "google/admin.directory_v1.json",
         other => return Err(format!("no description for the {other} API")),
     };
     let doc = description(file);

@@ -253,3 +253,71 @@ async fn the_scheduled_sync_fills_the_directory_the_api_serves() {
     );
     assert!(stored(&t).await.is_empty(), "erased with the integration");
 }
+
+fn google_user(i: usize, suspended: bool) -> Value {
+    json!({
+        "id": format!("1{i:05}"),
+        "primaryEmail": format!("user{i}@acme.example"),
+        "name": { "fullName": format!("User {i}") },
+        "suspended": suspended,
+    })
+}
+
+#[tokio::test]
+async fn a_google_workspace_directory_is_read_with_page_tokens_when_granted() {
+    let t = oauth_app_with(|b| b.var("DIRECTORY_PAGE_INTERVAL_MS", "0")).await;
+    let org = t.app.org_of("ada@acme.example").await;
+    let users: Vec<Value> = (0..250).map(|i| google_user(i, i == 7)).collect();
+    t.mock.set_google_directory(users);
+    let granted = crate::oauth_helpers::requested_scopes(&t.app, "google");
+    assert!(granted.contains("admin.directory.user.readonly"));
+    let id = crate::oauth_helpers::seed_granted(
+        &t.app,
+        "google",
+        "ada@acme.example",
+        t.mock.issue_tokens(&granted),
+        &granted,
+    )
+    .await;
+    let id = IntegrationId::parse(&id).unwrap();
+    let outcome = sync(&t, org, id).await;
+    assert_eq!(
+        (outcome.pages, outcome.written, outcome.completed),
+        (2, 250, true)
+    );
+    let calls: Vec<_> = t
+        .mock
+        .api_calls()
+        .into_iter()
+        .filter(|c| c.path == "/admin/directory/v1/users")
+        .collect();
+    assert_eq!(calls.len(), 2);
+    assert_eq!(calls[0].host.as_deref(), Some("admin.googleapis.com"));
+    assert!(
+        calls[0].query.contains("customer=my_customer"),
+        "{}",
+        calls[0].query
+    );
+    assert!(calls[1].query.contains("pageToken="), "{}", calls[1].query);
+    let rows = stored(&t).await;
+    assert_eq!(
+        rows.iter().filter(|r| r.2 == "deactivated").count(),
+        1,
+        "the suspended user"
+    );
+
+    // Without the directory feature (an administrator's grant), the sync asks nothing of it.
+    let profile = "openid https://www.googleapis.com/auth/userinfo.email";
+    let other = crate::oauth_helpers::seed_granted(
+        &t.app,
+        "google",
+        "bob@acme.example",
+        t.mock.issue_tokens(profile),
+        profile,
+    )
+    .await;
+    let before = t.mock.api_calls().len();
+    let skipped = sync_directory(&t.app.ctx, org, IntegrationId::parse(&other).unwrap()).await;
+    assert!(skipped.is_err(), "refused before the provider: missing_scope");
+    assert_eq!(t.mock.api_calls().len(), before);
+}

@@ -50,6 +50,11 @@ impl ApiData {
         self.calls.clone()
     }
 
+    /// Sets the users the Workspace directory (Admin SDK `users.list`) answers.
+    pub fn set_google_directory(&mut self, users: Vec<Value>) {
+        self.google.directory = users;
+    }
+
     /// Sets the members Slack's `users.list` answers (JSON as Slack shapes them).
     pub fn set_slack_members(&mut self, members: Vec<Value>) {
         self.slack.members = Some(members);
@@ -67,6 +72,7 @@ pub(super) fn routes(config: &mut web::ServiceConfig) {
         .configure(slack_routes)
         .configure(calendar_drive_routes)
         .configure(gmail_routes)
+        .configure(admin_routes)
         .configure(people_routes)
         .configure(identity_routes);
 }
@@ -109,6 +115,14 @@ pub(super) fn calendar_drive_routes(config: &mut web::ServiceConfig) {
             "/drive/v3/files/{file}/permissions",
             web::post().to(google(google::create_permission)),
         );
+}
+
+/// admin.googleapis.com: the Workspace directory.
+pub(super) fn admin_routes(config: &mut web::ServiceConfig) {
+    config.service(google_get(
+        "/admin/directory/v1/users",
+        google::list_directory_users,
+    ));
 }
 
 /// gmail.googleapis.com

@@ -249,6 +249,12 @@ impl MockProvider {
         self.port
     }
 
+    /// The users the Workspace directory (Admin SDK `users.list`) answers from now on
+    /// (`id`, `primaryEmail`, `name.fullName`, `suspended`, ...).
+    pub fn set_google_directory(&self, users: Vec<serde_json::Value>) {
+        self.shared.api().set_google_directory(users);
+    }
+
     /// The members Slack's `users.list` answers from now on (JSON as Slack shapes them:
     /// `id`, `name`, `profile.email`, `deleted`, `is_bot`, ...).
     pub fn set_slack_members(&self, members: Vec<serde_json::Value>) {
@@ -353,6 +359,7 @@ fn routes(config: &mut web::ServiceConfig) {
                 .configure(watch_routes),
         )
         .service(web::scope("/hosts/gmail.googleapis.com").configure(api::gmail_routes))
+        .service(web::scope("/hosts/admin.googleapis.com").configure(api::admin_routes))
         .service(web::scope("/hosts/people.googleapis.com").configure(api::people_routes))
         // The same at the root, for the proxy (which forwards under the API base) and the
         // other providers' identity calls.

@@ -94,7 +94,10 @@ pub async fn connect_view(
             required: f.required,
             checked: f.required
                 || add == Some(f.key)
-                || granted.as_deref().is_none_or(|granted| f.granted_in(granted)),
+                || match granted.as_deref() {
+                    Some(granted) => f.granted_in(granted),
+                    None => f.ticked,
+                },
             words: f.scopes.iter().map(|s| scopes::describe(s)).collect(),
         })
         .collect();

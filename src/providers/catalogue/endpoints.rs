@@ -4,9 +4,9 @@
 //! (tests/api/contracts.rs) checks each against the provider's published API description, so
 //! a call cannot be added without being checked.
 //!
-//! Features group a provider's scopes by what the hub does with them; the connect dialog
-//! offers them as choices.
+//! The features (features.rs) group a provider's scopes by what the hub does with them.
 
+pub use super::features::{FEATURES, Feature, feature_scopes, features_of, scopes_for};
 use super::{GOOGLE, SLACK};
 
 /// An HTTP verb of an endpoint.
@@ -95,110 +95,6 @@ impl Endpoint {
             .iter()
             .find(|f| f.provider == self.provider && f.key == self.feature)
             .expect("every endpoint names a feature of its provider")
-    }
-}
-
-/// What the hub can do with a provider, and the scopes that takes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Feature {
-    pub provider: &'static str,
-    pub key: &'static str,
-    /// As the connect dialog says it.
-    pub label: &'static str,
-    pub scopes: &'static [&'static str],
-    /// Always asked for (the connection cannot work without it).
-    pub required: bool,
-}
-
-macro_rules! google_scopes {
-    ($($scope:literal),+ $(,)?) => { &[$(concat!("https://www.googleapis.com/auth/", $scope)),+] };
-}
-
-pub static FEATURES: &[Feature] = &[
-    Feature {
-        provider: SLACK,
-        key: "post-messages",
-        label: "Post messages and direct messages",
-        scopes: &["chat:write", "im:write"],
-        required: true,
-    },
-    Feature {
-        provider: SLACK,
-        key: "read-workspace",
-        label: "Read the workspace's name",
-        scopes: &["team:read"],
-        required: true,
-    },
-    Feature {
-        provider: SLACK,
-        key: "read-members",
-        label: "Read members and their emails",
-        scopes: &["users:read", "users:read.email"],
-        required: false,
-    },
-    Feature {
-        provider: SLACK,
-        key: "manage-channels",
-        label: "List and create channels",
-        scopes: &["channels:read", "channels:manage", "groups:read", "groups:write"],
-        required: false,
-    },
-    Feature {
-        provider: GOOGLE,
-        key: "profile",
-        label: "Know which account is connected",
-        scopes: &["openid", "https://www.googleapis.com/auth/userinfo.email"],
-        required: true,
-    },
-    Feature {
-        provider: GOOGLE,
-        key: "calendar",
-        label: "Calendars and events",
-        scopes: google_scopes!("calendar.events", "calendar.calendarlist.readonly"),
-        required: false,
-    },
-    Feature {
-        provider: GOOGLE,
-        key: "drive",
-        label: "Drive files the hub creates and shares",
-        scopes: google_scopes!("drive.file"),
-        required: false,
-    },
-    Feature {
-        provider: GOOGLE,
-        key: "send-mail",
-        label: "Send email",
-        scopes: google_scopes!("gmail.send"),
-        required: false,
-    },
-];
-
-/// The features of a provider, in the table's order.
-pub fn features_of(provider: &str) -> impl Iterator<Item = &'static Feature> + '_ {
-    FEATURES.iter().filter(move |f| f.provider == provider)
-}
-
-/// Every scope of a provider's features, in the table's order: what it is asked for.
-pub fn feature_scopes(provider: &str) -> Vec<String> {
-    features_of(provider)
-        .flat_map(|f| f.scopes.iter().map(|s| (*s).to_owned()))
-        .collect()
-}
-
-/// The scopes to ask for: every required feature's, and the chosen ones' (a key that is not
-/// one of the provider's features is ignored).
-pub fn scopes_for(provider: &str, chosen: &[String]) -> Vec<String> {
-    features_of(provider)
-        .filter(|f| f.required || chosen.iter().any(|key| key == f.key))
-        .flat_map(|f| f.scopes.iter().map(|s| (*s).to_owned()))
-        .collect()
-}
-
-impl Feature {
-    /// Whether every scope of the feature is among the granted ones (space- or
-    /// comma-separated).
-    pub fn granted_in(&self, granted: &str) -> bool {
-        crate::providers::scopes::missing(self.scopes, granted).is_empty()
     }
 }
 
@@ -392,6 +288,15 @@ pub const GOOGLE_SEND_MAIL: Endpoint = google(
     "send-mail",
 );
 
+pub const GOOGLE_DIRECTORY_USERS: Endpoint = google(
+    "directory.users.list",
+    "admin.googleapis.com",
+    "/admin/directory/v1/users",
+    Verb::Get,
+    &["customer", "maxResults", "pageToken?"],
+    "directory",
+);
+
 /// Every call the clients make.
 pub static ENDPOINTS: &[Endpoint] = &[
     SLACK_POST_MESSAGE,
@@ -414,6 +319,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
     GOOGLE_CHANGES_WATCH,
     GOOGLE_DRIVE_CHANNELS_STOP,
     GOOGLE_SEND_MAIL,
+    GOOGLE_DIRECTORY_USERS,
 ];
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 
 mod builtin;
 pub mod endpoints;
+mod features;
 
 use crate::domain::{AuthKind, TokenAuthMethod, WebhookKind};
 pub use builtin::builtin_providers;

@@ -21,6 +21,8 @@ const PRIMARY_CALENDAR: &str = "primary-id@mock";
 /// The Google account's memory.
 #[derive(Default)]
 pub(super) struct Account {
+    /// The Workspace directory's users (Admin SDK), as a test set them.
+    pub(super) directory: Vec<Value>,
     events: Vec<Event>,
     files: Vec<Value>,
     permissions: u64,
@@ -139,6 +141,25 @@ pub(super) fn list_files(account: &mut Account, call: &Call) -> Answer {
         Some((files, next)) => Ok(HttpResponse::Ok().json(json!({
             "kind": "drive#fileList",
             "files": files,
+            "nextPageToken": next,
+        }))),
+        None => Err(bad_request("Invalid pageToken.")),
+    }
+}
+
+/// GET /admin/directory/v1/users (`customer`, `maxResults` up to 500, `pageToken`).
+pub(super) fn list_directory_users(account: &mut Account, call: &Call) -> Answer {
+    if call.query("customer").is_none() && call.query("domain").is_none() {
+        return Err(bad_request("Bad Request: customer or domain is required."));
+    }
+    let max = call
+        .query("maxResults")
+        .and_then(|size| size.parse::<usize>().ok())
+        .map(|size| size.min(500));
+    match page(&account.directory, call.query("pageToken").as_deref(), max) {
+        Some((users, next)) => Ok(HttpResponse::Ok().json(json!({
+            "kind": "admin#directory#users",
+            "users": users,
             "nextPageToken": next,
         }))),
         None => Err(bad_request("Invalid pageToken.")),

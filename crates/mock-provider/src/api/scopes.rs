@@ -52,6 +52,9 @@ pub(super) fn allowed(method: &str, path: &str, body: &[u8]) -> Option<Vec<Strin
             scopes.push("https://mail.google.com/".into());
             Some(scopes)
         }
+        (_, "/admin/directory/v1/users") => {
+            google(&["admin.directory.user", "admin.directory.user.readonly"])
+        }
         (_, "/v1/people/me") => google(&["userinfo.profile", "userinfo.email", "contacts.readonly"]),
         _ => None,
     }
@@ -73,4 +76,5 @@ pub const ALL: &[&str] = &[
     "https://www.googleapis.com/auth/drive",
     "https://www.googleapis.com/auth/gmail.send",
     "https://www.googleapis.com/auth/userinfo.profile",
+    "https://www.googleapis.com/auth/admin.directory.user.readonly",
 ];

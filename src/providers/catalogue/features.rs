@@ -1,0 +1,128 @@
+//! What the hub does with each provider that has features (Slack, Google), and the scopes each
+//! takes: the connect dialog offers them as choices, the catalogue asks for their scopes, and
+//! every call of endpoints.rs names the feature that allows it.
+
+use super::{GOOGLE, SLACK};
+
+/// What the hub can do with a provider, and the scopes that takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Feature {
+    pub provider: &'static str,
+    pub key: &'static str,
+    /// As the connect dialog says it.
+    pub label: &'static str,
+    pub scopes: &'static [&'static str],
+    /// Always asked for (the connection cannot work without it).
+    pub required: bool,
+    /// Ticked in a new connection's dialog (an optional feature only an administrator of the
+    /// provider can grant starts unticked).
+    pub ticked: bool,
+}
+
+macro_rules! google_scopes {
+    ($($scope:literal),+ $(,)?) => { &[$(concat!("https://www.googleapis.com/auth/", $scope)),+] };
+}
+
+pub static FEATURES: &[Feature] = &[
+    Feature {
+        provider: SLACK,
+        key: "post-messages",
+        label: "Post messages and direct messages",
+        scopes: &["chat:write", "im:write"],
+        required: true,
+        ticked: true,
+    },
+    Feature {
+        provider: SLACK,
+        key: "read-workspace",
+        label: "Read the workspace's name",
+        scopes: &["team:read"],
+        required: true,
+        ticked: true,
+    },
+    Feature {
+        provider: SLACK,
+        key: "read-members",
+        label: "Read members and their emails",
+        scopes: &["users:read", "users:read.email"],
+        required: false,
+        ticked: true,
+    },
+    Feature {
+        provider: SLACK,
+        key: "manage-channels",
+        label: "List and create channels",
+        scopes: &["channels:read", "channels:manage", "groups:read", "groups:write"],
+        required: false,
+        ticked: true,
+    },
+    Feature {
+        provider: GOOGLE,
+        key: "profile",
+        label: "Know which account is connected",
+        scopes: &["openid", "https://www.googleapis.com/auth/userinfo.email"],
+        required: true,
+        ticked: true,
+    },
+    Feature {
+        provider: GOOGLE,
+        key: "calendar",
+        label: "Calendars and events",
+        scopes: google_scopes!("calendar.events", "calendar.calendarlist.readonly"),
+        required: false,
+        ticked: true,
+    },
+    Feature {
+        provider: GOOGLE,
+        key: "drive",
+        label: "Drive files the hub creates and shares",
+        scopes: google_scopes!("drive.file"),
+        required: false,
+        ticked: true,
+    },
+    Feature {
+        provider: GOOGLE,
+        key: "send-mail",
+        label: "Send email",
+        scopes: google_scopes!("gmail.send"),
+        required: false,
+        ticked: true,
+    },
+    Feature {
+        provider: GOOGLE,
+        key: "directory",
+        label: "Read the Workspace directory (a Google Workspace administrator must grant it)",
+        scopes: google_scopes!("admin.directory.user.readonly"),
+        required: false,
+        ticked: false,
+    },
+];
+
+/// The features of a provider, in the table's order.
+pub fn features_of(provider: &str) -> impl Iterator<Item = &'static Feature> + '_ {
+    FEATURES.iter().filter(move |f| f.provider == provider)
+}
+
+/// Every scope of a provider's features, in the table's order: what it is asked for.
+pub fn feature_scopes(provider: &str) -> Vec<String> {
+    features_of(provider)
+        .flat_map(|f| f.scopes.iter().map(|s| (*s).to_owned()))
+        .collect()
+}
+
+/// The scopes to ask for: every required feature's, and the chosen ones' (a key that is not
+/// one of the provider's features is ignored).
+pub fn scopes_for(provider: &str, chosen: &[String]) -> Vec<String> {
+    features_of(provider)
+        .filter(|f| f.required || chosen.iter().any(|key| key == f.key))
+        .flat_map(|f| f.scopes.iter().map(|s| (*s).to_owned()))
+        .collect()
+}
+
+impl Feature {
+    /// Whether every scope of the feature is among the granted ones (space- or
+    /// comma-separated).
+    pub fn granted_in(&self, granted: &str) -> bool {
+        crate::providers::scopes::missing(self.scopes, granted).is_empty()
+    }
+}
