@@ -4,9 +4,10 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use super::directory_changes::{self, Change};
 use super::schema::{directory_entries as e, directory_pass_seen as seen, directory_syncs as s};
 use super::{DbConnection, DbError};
-use crate::domain::{DirectoryState, IntegrationId, OrgId};
+use crate::domain::{DirectoryChange, DirectoryState, IntegrationId, OrgId};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = e)]
@@ -120,11 +121,20 @@ pub fn store_page(
             .filter(e::external_id.eq_any(&ids))
             .select((e::external_id, e::content_hash, e::state))
             .load(conn)?;
-        let mut written = 0;
+        let mut changes = Vec::new();
         for item in listed {
+            let change = |kind| Change {
+                external_id: &item.external_id,
+                email: item.email.as_deref(),
+                change: kind,
+            };
             match existing.iter().find(|(id, _, _)| *id == item.external_id) {
                 Some((_, hash, state)) if *hash == item.content_hash && *state == item.state => {}
-                Some(_) => {
+                Some((_, _, state)) => {
+                    changes.push(change(match (*state, item.state) {
+                        (DirectoryState::Active, DirectoryState::Deactivated) => DirectoryChange::Deactivated,
+                        _ => DirectoryChange::Updated,
+                    }));
                     diesel::update(
                         e::table
                             .filter(e::integration_id.eq(integration))
@@ -139,9 +149,9 @@ pub fn store_page(
                         e::changed_at.eq(at),
                     ))
                     .execute(conn)?;
-                    written += 1;
                 }
                 None => {
+                    changes.push(change(DirectoryChange::Created));
                     diesel::insert_into(e::table)
                         .values(EntryRow {
                             id: uuid::Uuid::new_v4().to_string(),
@@ -157,10 +167,11 @@ pub fn store_page(
                             changed_at: at,
                         })
                         .execute(conn)?;
-                    written += 1;
                 }
             }
         }
+        let written = changes.len();
+        directory_changes::append(conn, org, integration, &changes, at)?;
         mark_seen(conn, integration, &ids)?;
         diesel::update(s::table.find(integration))
             .set((
@@ -216,14 +227,26 @@ pub fn complete_pass(
         let listed = seen::table
             .filter(seen::integration_id.eq(integration))
             .select(seen::external_id);
-        let absent = diesel::update(
-            e::table
-                .filter(e::integration_id.eq(integration))
-                .filter(e::state.eq(DirectoryState::Active))
-                .filter(e::external_id.ne_all(listed)),
-        )
-        .set((e::state.eq(DirectoryState::Deactivated), e::changed_at.eq(at)))
-        .execute(conn)?;
+        let gone = e::table
+            .filter(e::integration_id.eq(integration))
+            .filter(e::state.eq(DirectoryState::Active))
+            .filter(e::external_id.ne_all(listed));
+        let absent_rows: Vec<(String, Option<String>, OrgId)> =
+            gone.select((e::external_id, e::email, e::org_id)).load(conn)?;
+        let absent = diesel::update(gone)
+            .set((e::state.eq(DirectoryState::Deactivated), e::changed_at.eq(at)))
+            .execute(conn)?;
+        if let Some((_, _, org)) = absent_rows.first() {
+            let changes: Vec<Change<'_>> = absent_rows
+                .iter()
+                .map(|(id, email, _)| Change {
+                    external_id: id,
+                    email: email.as_deref(),
+                    change: DirectoryChange::Deactivated,
+                })
+                .collect();
+            directory_changes::append(conn, *org, integration, &changes, at)?;
+        }
         diesel::delete(seen::table.filter(seen::integration_id.eq(integration))).execute(conn)?;
         diesel::update(s::table.find(integration))
             .set((
@@ -276,7 +299,38 @@ pub fn entries_page(
 /// GDPR erasure of an integration: its directory, its sync state and what a pass had seen.
 pub fn erase_for_integration(conn: &mut DbConnection, integration: IntegrationId) -> Result<(), DbError> {
     diesel::delete(e::table.filter(e::integration_id.eq(integration))).execute(conn)?;
+    directory_changes::erase_for_integration(conn, integration)?;
     diesel::delete(seen::table.filter(seen::integration_id.eq(integration))).execute(conn)?;
     diesel::delete(s::table.find(integration)).execute(conn)?;
     Ok(())
+}
+
+/// The people of one page: the organization's accounts grouped by email (after `after`, at
+/// most `limit` emails), each with its provider.
+pub fn people_page(
+    conn: &mut DbConnection,
+    org: OrgId,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<(EntryRow, String)>, DbError> {
+    use super::schema::integrations as i;
+    let mut emails = e::table
+        .filter(e::org_id.eq(org))
+        .filter(e::email.is_not_null())
+        .select(e::email.assume_not_null())
+        .distinct()
+        .order(e::email.asc())
+        .limit(limit)
+        .into_boxed();
+    if let Some(after) = after {
+        emails = emails.filter(e::email.gt(after.to_owned()));
+    }
+    let emails: Vec<String> = emails.load(conn)?;
+    Ok(e::table
+        .inner_join(i::table)
+        .filter(e::org_id.eq(org))
+        .filter(e::email.eq_any(&emails))
+        .order((e::email.asc(), e::integration_id.asc(), e::external_id.asc()))
+        .select((EntryRow::as_select(), i::provider_slug))
+        .load(conn)?)
 }

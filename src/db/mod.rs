@@ -7,6 +7,7 @@ pub mod catalogue;
 pub mod consents;
 pub mod credentials;
 pub mod directory;
+pub mod directory_changes;
 pub mod event_sink;
 pub mod integrations;
 pub mod invitations;

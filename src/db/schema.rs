@@ -271,6 +271,25 @@ diesel::table! {
 }
 
 diesel::table! {
+    directory_feed_heads (org_id) {
+        org_id -> Text,
+        last_seq -> BigInt,
+    }
+}
+
+diesel::table! {
+    directory_changes (org_id, seq) {
+        org_id -> Text,
+        seq -> BigInt,
+        integration_id -> Text,
+        external_id -> Text,
+        email -> Nullable<Text>,
+        change -> Text,
+        at -> Timestamp,
+    }
+}
+
+diesel::table! {
     directory_pass_seen (integration_id, external_id) {
         integration_id -> Text,
         external_id -> Text,
@@ -278,6 +297,7 @@ diesel::table! {
 }
 
 diesel::joinable!(users -> organizations (org_id));
+diesel::joinable!(directory_entries -> integrations (integration_id));
 diesel::joinable!(admin_sessions -> users (user_id));
 diesel::joinable!(integrations -> organizations (org_id));
 diesel::joinable!(integrations -> integration_providers (provider_slug));
@@ -292,6 +312,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     directory_entries,
     directory_syncs,
     directory_pass_seen,
+    directory_feed_heads,
+    directory_changes,
     admin_invitations,
     instance_setup,
     users,

@@ -7,8 +7,8 @@ use diesel::serialize::{self, Output, ToSql};
 use diesel::sql_types::Text;
 
 use crate::domain::{
-    AuthKind, DirectoryState, IntegrationId, IntegrationStatus, InvitationId, LogKind, LogStatus, OrgId,
-    ProviderSlug, Role, TokenAuthMethod, UserId, WebhookKind, WebhookStatus,
+    AuthKind, DirectoryChange, DirectoryState, IntegrationId, IntegrationStatus, InvitationId, LogKind,
+    LogStatus, OrgId, ProviderSlug, Role, TokenAuthMethod, UserId, WebhookKind, WebhookStatus,
 };
 use diesel::backend::Backend;
 
@@ -38,6 +38,7 @@ macro_rules! text_column {
 }
 
 text_column!(
+    DirectoryChange,
     DirectoryState,
     OrgId,
     UserId,

@@ -85,3 +85,13 @@ text_enum! {
         Deleted => "deleted",
     }
 }
+
+text_enum! {
+    /// What happened to an account, in the directory change feed.
+    DirectoryChange {
+        Created => "created",
+        Updated => "updated",
+        Deactivated => "deactivated",
+        Deleted => "deleted",
+    }
+}

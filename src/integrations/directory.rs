@@ -185,3 +185,68 @@ pub async fn entries_page(
         .run(move |conn| directory::entries_page(conn, org, integration, after.as_deref(), limit))
         .await
 }
+
+/// One person: the accounts that share an email across the organization's services.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Person {
+    pub email: String,
+    pub name: Option<String>,
+    pub accounts: Vec<PersonAccount>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PersonAccount {
+    pub integration_id: IntegrationId,
+    pub provider: String,
+    pub external_id: String,
+    pub state: &'static str,
+    pub last_seen: String,
+}
+
+/// One page of people (by email, after `after`).
+pub async fn people_page(
+    ctx: &AppContext,
+    org: OrgId,
+    after: Option<String>,
+    limit: i64,
+) -> Result<Vec<Person>, DbError> {
+    let rows = ctx
+        .db
+        .run(move |conn| directory::people_page(conn, org, after.as_deref(), limit))
+        .await?;
+    let mut people: Vec<Person> = Vec::new();
+    for (row, provider) in rows {
+        let email = row.email.clone().unwrap_or_default();
+        let account = PersonAccount {
+            integration_id: row.integration_id,
+            provider,
+            external_id: row.external_id,
+            state: row.state.as_str(),
+            last_seen: row.last_seen_at.and_utc().to_rfc3339(),
+        };
+        match people.last_mut() {
+            Some(person) if person.email == email => {
+                person.name = person.name.take().or(row.name);
+                person.accounts.push(account);
+            }
+            _ => people.push(Person {
+                email,
+                name: row.name,
+                accounts: vec![account],
+            }),
+        }
+    }
+    Ok(people)
+}
+
+/// The organization's directory changes after `since`, in order.
+pub async fn changes_page(
+    ctx: &AppContext,
+    org: OrgId,
+    since: i64,
+    limit: i64,
+) -> Result<Vec<crate::db::directory_changes::ChangeRow>, DbError> {
+    ctx.db
+        .run(move |conn| crate::db::directory_changes::page(conn, org, since, limit))
+        .await
+}

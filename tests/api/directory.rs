@@ -321,3 +321,102 @@ async fn a_google_workspace_directory_is_read_with_page_tokens_when_granted() {
     assert!(skipped.is_err(), "refused before the provider: missing_scope");
     assert_eq!(t.mock.api_calls().len(), before);
 }
+
+#[tokio::test]
+async fn people_are_grouped_by_email_and_the_change_feed_skips_and_repeats_nothing() {
+    let (t, org, slack) = slack_app().await;
+    let org_token = targetym_integrations::api_tokens::create(&t.app.ctx.db, org, "hr-core", None, &[])
+        .await
+        .unwrap()
+        .1;
+    let get = |path: String| {
+        let (url, token) = (t.app.url(&path), org_token.clone());
+        async move {
+            let res = reqwest::Client::new()
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), StatusCode::OK, "{path}");
+            res.json::<Value>().await.unwrap()
+        }
+    };
+    // Person 0 has a Slack and a Google account.
+    t.mock.set_slack_members(workspace(3));
+    let mut google_users: Vec<Value> = (0..2).map(|i| google_user(i, false)).collect();
+    google_users[0]["primaryEmail"] = json!("PERSON0@acme.example");
+    t.mock.set_google_directory(google_users);
+    let scopes = crate::oauth_helpers::requested_scopes(&t.app, "google");
+    let google = crate::oauth_helpers::seed_granted(
+        &t.app,
+        "google",
+        "ada@acme.example",
+        t.mock.issue_tokens(&scopes),
+        &scopes,
+    )
+    .await;
+    sync(&t, org, slack).await;
+    sync(&t, org, IntegrationId::parse(&google).unwrap()).await;
+    let first = get("/api/v1/people?limit=2".into()).await;
+    let person = &first["people"][0];
+    assert_eq!(person["email"], "person0@acme.example");
+    let providers: Vec<&str> = person["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["provider"].as_str().unwrap())
+        .collect();
+    assert_eq!(providers.len(), 2, "{person}");
+    assert!(providers.contains(&"slack") && providers.contains(&"google"));
+    let cursor = first["next_cursor"].as_str().unwrap();
+    let rest = get(format!("/api/v1/people?limit=100&cursor={cursor}")).await;
+    let emails: Vec<&str> = first["people"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(rest["people"].as_array().unwrap())
+        .map(|p| p["email"].as_str().unwrap())
+        .collect();
+    let mut sorted = emails.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(emails, sorted, "each person once, by email");
+
+    // The feed, read page by page while two big syncs of the organization write at once.
+    t.mock.set_slack_members(workspace(2_000));
+    t.mock
+        .set_google_directory((0..1_000).map(|i| google_user(i + 10, false)).collect());
+    let ctx = t.app.ctx.clone();
+    let google_id = IntegrationId::parse(&google).unwrap();
+    let writer = tokio::spawn(async move {
+        let (a, b) = tokio::join!(
+            sync_directory(&ctx, org, slack),
+            sync_directory(&ctx, org, google_id)
+        );
+        (a.unwrap(), b.unwrap())
+    });
+    let mut since = "0".to_owned();
+    let mut seqs: Vec<i64> = Vec::new();
+    loop {
+        let done = writer.is_finished();
+        let page = get(format!("/api/v1/people/changes?since={since}&limit=37")).await;
+        let changes = page["changes"].as_array().unwrap();
+        seqs.extend(changes.iter().map(|c| c["seq"].as_i64().unwrap()));
+        since = page["next_cursor"].as_str().unwrap().to_owned();
+        if done && changes.is_empty() {
+            break;
+        }
+    }
+    let (slack_outcome, google_outcome) = writer.await.unwrap();
+    assert_eq!(
+        slack_outcome.written, 1_997,
+        "1,997 new people: {slack_outcome:?}"
+    );
+    // 1,000 listed: user10 and user11 are new, users 0 and 1 no longer listed.
+    assert_eq!(google_outcome.written, 1_000 - 2 + 2 + 2, "{google_outcome:?}");
+    let expected: Vec<i64> = (1..=seqs.len() as i64).collect();
+    assert_eq!(seqs, expected, "every change once, in order, none skipped");
+    let total = 3 + 1 + 2 + slack_outcome.written + google_outcome.written;
+    assert_eq!(seqs.len(), total, "the first syncs' changes and these");
+}

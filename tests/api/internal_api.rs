@@ -295,7 +295,9 @@ async fn the_openapi_document_parses_and_lists_every_route() {
             "/integrations/{id}/slack/users/lookup",
             "/openapi.json",
             "/organization",
-            "/organizations/{org}/integrations"
+            "/organizations/{org}/integrations",
+            "/people",
+            "/people/changes"
         ]
     );
     // Every action is documented with its method.

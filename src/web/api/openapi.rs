@@ -65,6 +65,20 @@ pub fn openapi_document() -> Value {
                 "responses": { "200": { "description": "the organization", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Organization" } } } },
                     "401": errors["401"] },
             } },
+            "/people": { "get": {
+                "summary": "The organization's people: the accounts of its directory syncs grouped by email, by email",
+                "parameters": [cursor, limit],
+                "responses": { "200": { "description": "one page of people", "content": { "application/json": { "schema": list_of("people", "Person") } } },
+                    "400": { "description": "a limit out of 1 to 1000 or a cursor not given by this list" }, "401": errors["401"] },
+            } },
+            "/people/changes": { "get": {
+                "summary": "The directory change feed (created, updated, deactivated, deleted) after `since`, in commit order: none is skipped or repeated between pages",
+                "parameters": [{ "name": "since", "in": "query", "schema": { "type": "string" }, "description": "the next_cursor of the page before; none: from the start" }, limit],
+                "responses": { "200": { "description": "the changes", "content": { "application/json": { "schema": { "type": "object", "properties": {
+                    "changes": { "type": "array", "items": { "$ref": "#/components/schemas/DirectoryChange" } },
+                    "next_cursor": { "type": "string", "description": "pass as ?since= (the same when nothing is new)" } } } } } },
+                    "400": { "description": "a malformed since or limit" }, "401": errors["401"] },
+            } },
             "/organizations/{org}/integrations": { "get": {
                 "summary": "The organization's integrations, the organization named by the platform's external id (or our id); 404 unless it is the token's",
                 "parameters": [{ "name": "org", "in": "path", "required": true, "schema": { "type": "string" } }],
@@ -167,6 +181,15 @@ pub fn openapi_document() -> Value {
             "schemas": {
                 "Error": { "type": "object", "required": ["error", "message"], "properties": { "error": { "type": "string" }, "message": { "type": "string" },
                     "scopes": { "type": "array", "items": { "type": "string" }, "description": "with missing_scope: the scopes that would allow the call" } } },
+                "Person": { "type": "object", "properties": {
+                    "email": { "type": "string" }, "name": { "type": ["string", "null"] },
+                    "accounts": { "type": "array", "items": { "type": "object", "properties": {
+                        "integration_id": { "type": "string", "format": "uuid" }, "provider": { "type": "string" }, "external_id": { "type": "string" },
+                        "state": { "type": "string" }, "last_seen": { "type": "string", "format": "date-time" } } } } } },
+                "DirectoryChange": { "type": "object", "properties": {
+                    "seq": { "type": "integer" }, "change": { "type": "string", "enum": ["created", "updated", "deactivated", "deleted"] },
+                    "integration_id": { "type": "string", "format": "uuid" }, "external_id": { "type": "string" },
+                    "email": { "type": ["string", "null"] }, "at": { "type": "string", "format": "date-time" } } },
                 "DirectoryEntry": { "type": "object", "properties": {
                     "external_id": { "type": "string" }, "email": { "type": ["string", "null"], "description": "normalised: trimmed, lowercase" },
                     "name": { "type": ["string", "null"] }, "state": { "type": "string", "enum": ["active", "deactivated", "deleted"] },

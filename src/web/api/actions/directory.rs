@@ -65,3 +65,92 @@ pub(in crate::web::api) async fn integration_directory(
     record(&state, &service.0, Some((id, &slug)), what, &Ok(200), started).await;
     Ok(HttpResponse::Ok().json(json!({ "entries": entries, "next_cursor": next_cursor })))
 }
+
+fn decode_cursor(cursor: Option<String>) -> Result<Option<String>, ApiFailure> {
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    cursor
+        .map(|c| {
+            b64.decode(c)
+                .ok()
+                .and_then(|bytes| String::from_utf8(bytes).ok())
+                .ok_or(ApiFailure::BadRequest(
+                    "the cursor is not a next_cursor of this list",
+                ))
+        })
+        .transpose()
+}
+
+/// GET /api/v1/people?cursor=&limit=: the organization's people (accounts grouped by email),
+/// by email.
+pub(in crate::web::api) async fn people(
+    req: HttpRequest,
+    state: web::Data<WebState>,
+    service: Service,
+) -> Result<HttpResponse, ApiFailure> {
+    let started = Instant::now();
+    let page = page_query(&req, 100)?;
+    let after = decode_cursor(page.cursor)?;
+    let limit = i64::from(page.limit);
+    let mut people = directory::people_page(&state.ctx, service.0.org_id, after, limit + 1).await?;
+    let more = people.len() as i64 > limit;
+    people.truncate(limit as usize);
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let next_cursor = more.then(|| b64.encode(people.last().map(|p| p.email.as_str()).unwrap_or_default()));
+    record(&state, &service.0, None, "People".into(), &Ok(200), started).await;
+    Ok(HttpResponse::Ok().json(json!({ "people": people, "next_cursor": next_cursor })))
+}
+
+#[derive(serde::Deserialize)]
+struct ChangesQuery {
+    since: Option<String>,
+    limit: Option<u32>,
+}
+
+/// GET /api/v1/people/changes?since=&limit=: the directory changes after `since` (a
+/// next_cursor; none: from the start), in commit order; none is skipped or repeated.
+pub(in crate::web::api) async fn people_changes(
+    req: HttpRequest,
+    state: web::Data<WebState>,
+    service: Service,
+) -> Result<HttpResponse, ApiFailure> {
+    const EXPECTED: &str = "expected ?since= (a next_cursor) and ?limit= (1 to 1000)";
+    let started = Instant::now();
+    let query: ChangesQuery = super::query(&req, EXPECTED)?;
+    let since = match query.since.as_deref() {
+        None | Some("") => 0,
+        Some(text) => text
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n >= 0)
+            .ok_or(ApiFailure::BadRequest(EXPECTED))?,
+    };
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiFailure::BadRequest(EXPECTED));
+    }
+    let rows = directory::changes_page(&state.ctx, service.0.org_id, since, i64::from(limit)).await?;
+    let next_cursor = rows.last().map_or(since, |r| r.seq).to_string();
+    let changes: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            json!({
+                "seq": r.seq,
+                "change": r.change.as_str(),
+                "integration_id": r.integration_id,
+                "external_id": r.external_id,
+                "email": r.email,
+                "at": r.at.and_utc().to_rfc3339(),
+            })
+        })
+        .collect();
+    record(
+        &state,
+        &service.0,
+        None,
+        "People changes".into(),
+        &Ok(200),
+        started,
+    )
+    .await;
+    Ok(HttpResponse::Ok().json(json!({ "changes": changes, "next_cursor": next_cursor })))
+}

@@ -1,0 +1,2 @@
+DROP TABLE directory_changes;
+DROP TABLE directory_feed_heads;
