@@ -334,3 +334,12 @@ pub fn people_page(
         .select((EntryRow::as_select(), i::provider_slug))
         .load(conn)?)
 }
+
+/// Every account of the organization's directories (the GDPR export).
+pub fn all_for_org(conn: &mut DbConnection, org: OrgId) -> Result<Vec<EntryRow>, DbError> {
+    Ok(e::table
+        .filter(e::org_id.eq(org))
+        .order((e::integration_id.asc(), e::external_id.asc()))
+        .select(EntryRow::as_select())
+        .load(conn)?)
+}

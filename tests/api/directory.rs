@@ -233,7 +233,17 @@ async fn the_scheduled_sync_fills_the_directory_the_api_serves() {
     let (status, _) = get(format!("/api/v1/integrations/{id}/directory?cursor=%%%")).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 
-    // GDPR erasure of the integration removes its directory.
+    // The GDPR export holds the directory; erasure of the integration removes it.
+    let export: Value = t
+        .app
+        .get_with(&t.admin, "/gdpr/export.json")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let exported = export["directory"].as_array().unwrap();
+    assert_eq!(exported.len(), 6, "{export}");
+    assert_eq!(exported[0]["email"], "person0@acme.example");
     let csrf = t
         .app
         .csrf_with(&t.admin, &format!("/integrations/{id}/erase"))

@@ -106,13 +106,14 @@ async fn export_log(ctx: &AppContext, org: OrgId) -> Result<(Vec<sync_logs::Expo
 /// webhooks and the log with its payloads (within `EXPORT_MAX_LOG_ENTRIES` and
 /// `EXPORT_MAX_PAYLOAD_BYTES`, the newest first to be kept). Never a token or a secret.
 pub async fn export(ctx: &AppContext, org: OrgId) -> Result<Value, DbError> {
-    let (integrations, ledger, hooks) = ctx
+    let (integrations, ledger, hooks, directory) = ctx
         .db
         .run(move |conn| {
             Ok((
                 integrations::all_for_org(conn, org)?,
                 consents::ledger_for_org(conn, org)?,
                 webhooks::list_for_org(conn, org)?,
+                db::directory::all_for_org(conn, org)?,
             ))
         })
         .await?;
@@ -145,6 +146,11 @@ pub async fn export(ctx: &AppContext, org: OrgId) -> Result<Value, DbError> {
             "id": w.id, "provider": w.provider_slug, "integration_id": w.integration_id,
             "status": w.status, "received": w.received_count, "rejected": w.rejected_count,
             "last_event_at": time(w.last_event_at), "expires_at": time(w.expires_at),
+        })).collect::<Vec<_>>(),
+        "directory": directory.iter().map(|e| json!({
+            "integration_id": e.integration_id, "external_id": e.external_id, "email": e.email,
+            "name": e.name, "state": e.state, "first_seen": time(Some(e.first_seen_at)),
+            "last_seen": time(Some(e.last_seen_at)), "changed": time(Some(e.changed_at)),
         })).collect::<Vec<_>>(),
         "log": log.iter().map(|(l, payload)| json!({
             "id": l.id, "integration_id": l.integration_id, "provider": l.provider_slug,
