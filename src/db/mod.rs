@@ -13,6 +13,7 @@ pub mod integrations;
 pub mod invitations;
 pub mod oauth_states;
 pub mod orgs;
+pub mod people;
 pub mod schema;
 pub mod sealed;
 pub mod sync_logs;

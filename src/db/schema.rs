@@ -290,6 +290,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    people_employment (org_id, email) {
+        org_id -> Text,
+        email -> Text,
+        status -> Text,
+        since -> Nullable<Date>,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     directory_pass_seen (integration_id, external_id) {
         integration_id -> Text,
         external_id -> Text,
@@ -312,6 +322,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     directory_entries,
     directory_syncs,
     directory_pass_seen,
+    people_employment,
     directory_feed_heads,
     directory_changes,
     admin_invitations,

@@ -8,7 +8,9 @@ mod status;
 pub use email::Email;
 pub use ids::{IntegrationId, InvitationId, OrgId, ProviderSlug, UserId};
 pub use schedule::Schedule;
-pub use status::{DirectoryChange, DirectoryState, IntegrationStatus, LogKind, LogStatus, WebhookStatus};
+pub use status::{
+    DirectoryChange, DirectoryState, Employment, IntegrationStatus, LogKind, LogStatus, WebhookStatus,
+};
 
 /// The current time in UTC, truncated to microseconds so that a value read back from either
 /// backend compares equal to the one written.

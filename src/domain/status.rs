@@ -95,3 +95,11 @@ text_enum! {
         Deleted => "deleted",
     }
 }
+
+text_enum! {
+    /// What the platform says of a person's employment (`people_employment.status`).
+    Employment {
+        Active => "active",
+        Leaver => "leaver",
+    }
+}

@@ -191,7 +191,15 @@ pub async fn entries_page(
 pub struct Person {
     pub email: String,
     pub name: Option<String>,
+    /// What the platform said of their employment (`None`: nothing yet).
+    pub employment: Option<EmploymentView>,
     pub accounts: Vec<PersonAccount>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct EmploymentView {
+    pub status: &'static str,
+    pub since: Option<String>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -210,9 +218,13 @@ pub async fn people_page(
     after: Option<String>,
     limit: i64,
 ) -> Result<Vec<Person>, DbError> {
-    let rows = ctx
+    let (rows, employment) = ctx
         .db
-        .run(move |conn| directory::people_page(conn, org, after.as_deref(), limit))
+        .run(move |conn| {
+            let rows = directory::people_page(conn, org, after.as_deref(), limit)?;
+            let emails: Vec<String> = rows.iter().filter_map(|(r, _)| r.email.clone()).collect();
+            Ok((rows, crate::db::people::employment_of(conn, org, &emails)?))
+        })
         .await?;
     let mut people: Vec<Person> = Vec::new();
     for (row, provider) in rows {
@@ -230,6 +242,13 @@ pub async fn people_page(
                 person.accounts.push(account);
             }
             _ => people.push(Person {
+                employment: employment
+                    .iter()
+                    .find(|(e, _, _)| *e == email)
+                    .map(|(_, status, since)| EmploymentView {
+                        status: status.as_str(),
+                        since: since.map(|d| d.to_string()),
+                    }),
                 email,
                 name: row.name,
                 accounts: vec![account],
@@ -248,5 +267,19 @@ pub async fn changes_page(
 ) -> Result<Vec<crate::db::directory_changes::ChangeRow>, DbError> {
     ctx.db
         .run(move |conn| crate::db::directory_changes::page(conn, org, since, limit))
+        .await
+}
+
+/// Records what the platform says of a person's employment.
+pub async fn set_employment(
+    ctx: &AppContext,
+    org: OrgId,
+    email: &crate::domain::Email,
+    status: crate::domain::Employment,
+    since: Option<chrono::NaiveDate>,
+) -> Result<(), DbError> {
+    let email = email.as_str().to_owned();
+    ctx.db
+        .run(move |conn| crate::db::people::set_employment(conn, org, &email, status, since, db::now()))
         .await
 }

@@ -243,6 +243,7 @@ macro_rules! route_table {
     };
     (@name get) => { "GET" };
     (@name post) => { "POST" };
+    (@name put) => { "PUT" };
     (@name route) => { "ANY" };
 }
 pub(crate) use route_table;

@@ -44,6 +44,10 @@ const NOT_ORG_DATA: &[(&str, &str)] = &[
     ),
     ("{file}", "a public static asset"),
     (
+        "{email}",
+        "a person's email: the token's organization is the scope (the same email elsewhere is another organization's person)",
+    ),
+    (
         "{file_id}",
         "a Drive file at the provider, behind the {id} of the same route",
     ),
@@ -80,6 +84,7 @@ fn with_ids(route: &Route, ids: &Ids) -> Option<String> {
             "{admin}" => ids.admin.clone(),
             "{invitation}" => ids.invitation.clone(),
             "{org}" => ids.org_key.clone(),
+            "{email}" => "ada@acme.example".to_owned(),
             "{slug}" => "slack".to_owned(),
             "{tail:.*}" => "me".to_owned(),
             "{file}" => "app.css".to_owned(),

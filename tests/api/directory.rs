@@ -379,6 +379,46 @@ async fn people_are_grouped_by_email_and_the_change_feed_skips_and_repeats_nothi
         .collect();
     assert_eq!(providers.len(), 2, "{person}");
     assert!(providers.contains(&"slack") && providers.contains(&"google"));
+    assert_eq!(person["employment"], Value::Null, "nothing said yet");
+    // The platform says person 0 left.
+    let put = |email: &str, body: Value| {
+        let (url, token) = (
+            t.app.url(&format!("/api/v1/people/{email}/employment")),
+            org_token.clone(),
+        );
+        async move {
+            reqwest::Client::new()
+                .put(url)
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    let left = json!({ "status": "leaver", "since": "2026-11-30" });
+    assert_eq!(put("Person0@Acme.example", left).await, StatusCode::OK);
+    for (email, bad) in [
+        ("person0@acme.example", json!({ "status": "retired" })),
+        (
+            "person0@acme.example",
+            json!({ "status": "leaver", "since": "30/11/2026" }),
+        ),
+        ("not-an-email", json!({ "status": "leaver" })),
+        ("person0@acme.example", json!({ "status": "leaver", "extra": 1 })),
+    ] {
+        assert_eq!(
+            put(email, bad.clone()).await,
+            StatusCode::BAD_REQUEST,
+            "{email} {bad}"
+        );
+    }
+    let again = get("/api/v1/people?limit=1".into()).await;
+    assert_eq!(
+        again["people"][0]["employment"],
+        json!({ "status": "leaver", "since": "2026-11-30" })
+    );
     let cursor = first["next_cursor"].as_str().unwrap();
     let rest = get(format!("/api/v1/people?limit=100&cursor={cursor}")).await;
     let emails: Vec<&str> = first["people"]

@@ -297,7 +297,8 @@ async fn the_openapi_document_parses_and_lists_every_route() {
             "/organization",
             "/organizations/{org}/integrations",
             "/people",
-            "/people/changes"
+            "/people/changes",
+            "/people/{email}/employment"
         ]
     );
     // Every action is documented with its method.

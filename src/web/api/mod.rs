@@ -18,7 +18,8 @@ use crate::integrations::provider_api::ApiError;
 use actions::{
     calendar_event, calendar_events, calendars, drive_files, drive_folder, drive_share, email,
     integration_directory, list_integrations, org_integrations, organization, people, people_changes,
-    slack_channels, slack_message, slack_new_channel, slack_team, slack_user_by_email, slack_users,
+    person_employment, slack_channels, slack_message, slack_new_channel, slack_team, slack_user_by_email,
+    slack_users,
 };
 pub use auth::{ApiLimits, ApiPath, Service};
 pub use errors::ApiFailure;
@@ -36,6 +37,7 @@ super::route_table! {
     get "/api/v1/organization" => organization;
     get "/api/v1/people" => people;
     get "/api/v1/people/changes" => people_changes;
+    put "/api/v1/people/{email}/employment" => person_employment;
     get "/api/v1/organizations/{org}/integrations" => org_integrations;
     post "/api/v1/integrations/{id}/slack/messages" => slack_message;
     get "/api/v1/integrations/{id}/slack/channels" => slack_channels;

@@ -79,6 +79,13 @@ pub fn openapi_document() -> Value {
                     "next_cursor": { "type": "string", "description": "pass as ?since= (the same when nothing is new)" } } } } } },
                     "400": { "description": "a malformed since or limit" }, "401": errors["401"] },
             } },
+            "/people/{email}/employment": { "put": {
+                "summary": "Says whether a person works here or left (and since when); the people views then show leavers who still have accounts",
+                "parameters": [{ "name": "email", "in": "path", "required": true, "schema": { "type": "string", "format": "email" } }],
+                "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "required": ["status"], "additionalProperties": false, "properties": {
+                    "status": { "type": "string", "enum": ["active", "leaver"] }, "since": { "type": "string", "format": "date" } } } } } },
+                "responses": { "200": { "description": "recorded" }, "400": { "description": "a malformed email, status or date" }, "401": errors["401"] },
+            } },
             "/organizations/{org}/integrations": { "get": {
                 "summary": "The organization's integrations, the organization named by the platform's external id (or our id); 404 unless it is the token's",
                 "parameters": [{ "name": "org", "in": "path", "required": true, "schema": { "type": "string" } }],

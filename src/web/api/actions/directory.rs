@@ -154,3 +154,47 @@ pub(in crate::web::api) async fn people_changes(
     .await;
     Ok(HttpResponse::Ok().json(json!({ "changes": changes, "next_cursor": next_cursor })))
 }
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EmploymentBody {
+    status: String,
+    #[serde(default)]
+    since: Option<String>,
+}
+
+/// PUT /api/v1/people/{email}/employment `{"status": "active"|"leaver", "since"}`: the
+/// platform says who works here and who left; the people views then show leavers who still
+/// have accounts.
+pub(in crate::web::api) async fn person_employment(
+    state: web::Data<WebState>,
+    service: Service,
+    email: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiFailure> {
+    const EXPECTED: &str = "expected {\"status\": \"active\" or \"leaver\", \"since\": \"YYYY-MM-DD\" (optional)} for a valid email";
+    let started = Instant::now();
+    let body: EmploymentBody = super::json_body(&body, EXPECTED)?;
+    let email = crate::domain::Email::parse(&email).map_err(|_| ApiFailure::BadRequest(EXPECTED))?;
+    let status = crate::domain::Employment::parse(&body.status).ok_or(ApiFailure::BadRequest(EXPECTED))?;
+    let since = match body.since.as_deref() {
+        Some(text) => Some(
+            chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+                .map_err(|_| ApiFailure::BadRequest(EXPECTED))?,
+        ),
+        None => None,
+    };
+    directory::set_employment(&state.ctx, service.0.org_id, &email, status, since).await?;
+    record(
+        &state,
+        &service.0,
+        None,
+        format!("Employment of {email}: {}", status.as_str()),
+        &Ok(200),
+        started,
+    )
+    .await;
+    Ok(HttpResponse::Ok().json(
+        json!({ "email": email.as_str(), "status": status.as_str(), "since": since.map(|d| d.to_string()) }),
+    ))
+}

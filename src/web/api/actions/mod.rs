@@ -25,7 +25,7 @@ mod directory;
 mod google;
 mod slack;
 
-pub(super) use directory::{integration_directory, people, people_changes};
+pub(super) use directory::{integration_directory, people, people_changes, person_employment};
 pub(super) use google::{
     calendar_event, calendar_events, calendars, drive_files, drive_folder, drive_share, email,
 };
