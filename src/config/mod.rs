@@ -113,6 +113,8 @@ pub struct WorkerSettings {
     /// The pause between two pages of a directory sync (Slack's users.list is a tier-2
     /// method: about 20 calls a minute).
     pub directory_page_interval: Duration,
+    /// Deactivated directory accounts unchanged this long are purged.
+    pub directory_retention_days: i64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -248,6 +250,7 @@ impl WorkerSettings {
                 3000,
                 0..=60_000,
             )?,
+            directory_retention_days: v.number("DIRECTORY_RETENTION_DAYS", 90, 1..=3650)?,
         })
     }
 }

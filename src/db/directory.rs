@@ -343,3 +343,22 @@ pub fn all_for_org(conn: &mut DbConnection, org: OrgId) -> Result<Vec<EntryRow>,
         .select(EntryRow::as_select())
         .load(conn)?)
 }
+
+/// Deletes at most `batch` deactivated or deleted accounts unchanged since `cutoff`; returns
+/// how many.
+pub fn purge_inactive_before(
+    conn: &mut DbConnection,
+    cutoff: NaiveDateTime,
+    batch: i64,
+) -> Result<usize, DbError> {
+    let ids: Vec<String> = e::table
+        .filter(e::state.ne(DirectoryState::Active))
+        .filter(e::changed_at.lt(cutoff))
+        .limit(batch)
+        .select(e::id)
+        .load(conn)?;
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    Ok(diesel::delete(e::table.filter(e::id.eq_any(&ids))).execute(conn)?)
+}

@@ -55,6 +55,18 @@ pub async fn purge_logs_before(
         .await
 }
 
+/// Deletes at most `batch` directory accounts deactivated (or deleted) before `cutoff`;
+/// returns how many.
+pub async fn purge_directory_before(
+    ctx: &AppContext,
+    cutoff: NaiveDateTime,
+    batch: i64,
+) -> Result<usize, DbError> {
+    ctx.db
+        .run(move |conn| crate::db::directory::purge_inactive_before(conn, cutoff, batch))
+        .await
+}
+
 /// Deletes the OAuth states that expired; returns how many.
 pub async fn purge_expired_states(ctx: &AppContext, now: NaiveDateTime) -> Result<usize, DbError> {
     ctx.db

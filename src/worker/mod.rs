@@ -44,6 +44,8 @@ pub struct WorkReport {
     pub logs_purged: usize,
     pub states_purged: usize,
     pub sessions_purged: usize,
+    /// Deactivated directory accounts past DIRECTORY_RETENTION_DAYS.
+    pub directory_purged: usize,
     /// Webhook rows whose in-memory delivery counts were written.
     pub webhook_counts_flushed: usize,
 }
@@ -168,14 +170,22 @@ impl Worker {
         Ok(())
     }
 
-    /// Purges old sync-log entries (in batches), expired OAuth states and ended or expired
-    /// admin sessions, and writes the webhook delivery counts kept in memory.
+    /// Purges old sync-log entries and long-deactivated directory accounts (in batches),
+    /// expired OAuth states and ended or expired admin sessions, and writes the webhook delivery counts kept in memory.
     async fn housekeeping(&self, now: NaiveDateTime, report: &mut WorkReport) -> Result<(), DbError> {
         report.webhook_counts_flushed += crate::webhooks::counts::flush(&self.ctx).await?;
         let cutoff = now - chrono::Duration::days(self.ctx.settings.worker.retention_days);
         loop {
             let purged = housekeeping::purge_logs_before(&self.ctx, cutoff, PURGE_BATCH).await?;
             report.logs_purged += purged;
+            if purged < PURGE_BATCH as usize || self.stopping.load(Ordering::SeqCst) {
+                break;
+            }
+        }
+        let cutoff = now - chrono::Duration::days(self.ctx.settings.worker.directory_retention_days);
+        loop {
+            let purged = housekeeping::purge_directory_before(&self.ctx, cutoff, PURGE_BATCH).await?;
+            report.directory_purged += purged;
             if purged < PURGE_BATCH as usize || self.stopping.load(Ordering::SeqCst) {
                 break;
             }

@@ -470,3 +470,32 @@ async fn people_are_grouped_by_email_and_the_change_feed_skips_and_repeats_nothi
     let total = 3 + 1 + 2 + slack_outcome.written + google_outcome.written;
     assert_eq!(seqs.len(), total, "the first syncs' changes and these");
 }
+
+#[tokio::test]
+async fn the_actor_purges_accounts_deactivated_longer_than_the_retention() {
+    let (t, org, id) = slack_app().await;
+    t.mock.set_slack_members(workspace(3));
+    sync(&t, org, id).await;
+    assert_eq!(
+        stored(&t).await.len(),
+        4,
+        "three people and one deactivated account"
+    );
+    let worker = Worker::new(t.app.ctx.clone());
+    let report = worker
+        .run_due_work(db::now() + chrono::Duration::days(89))
+        .await
+        .unwrap();
+    assert_eq!(
+        report.directory_purged, 0,
+        "kept for DIRECTORY_RETENTION_DAYS (90)"
+    );
+    let report = worker
+        .run_due_work(db::now() + chrono::Duration::days(91))
+        .await
+        .unwrap();
+    assert_eq!(report.directory_purged, 1);
+    let rows = stored(&t).await;
+    assert_eq!(rows.len(), 3);
+    assert!(rows.iter().all(|r| r.2 == "active"), "active accounts stay");
+}
