@@ -150,17 +150,34 @@ pub async fn complete(
     let jwks = oauth::fetch_jwks(&ctx.http, jwks_url).await?;
     let claims = oauth::validate_id_token(&id_token, def, &sso.credentials, jwks, &pending.nonce)?;
     let person = Person::from_claims(&claims, &sso.org_claim)?;
-    let password_hash = match sso.auto_provision {
-        // An account made by single sign-on has a password nobody knows.
-        true => {
-            let unknown = SecretString::from(crate::crypto::random_token(32));
-            Some(hash_off_thread(unknown).await.map_err(|_| DbError::Cancelled)?)
-        }
-        false => None,
+    let auto_provision = sso.auto_provision;
+    let attempt = |hash: Option<String>| {
+        let person = person.clone();
+        ctx.db.run(move |conn| {
+            transaction(conn, |conn| {
+                match_admin(conn, &person, auto_provision, hash.as_deref())
+            })
+        })
     };
-    ctx.db
-        .run(move |conn| transaction(conn, |conn| match_admin(conn, &person, password_hash.as_deref())))
-        .await?
+    match attempt(None).await?? {
+        Matched::Admin(admin) => Ok(admin),
+        // Only now is an account made, with a password nobody knows (hashed off the
+        // database thread; a sign-in of an existing admin costs no hash).
+        Matched::NeedsAccount => {
+            let unknown = SecretString::from(crate::crypto::random_token(32));
+            let hash = hash_off_thread(unknown).await.map_err(|_| DbError::Cancelled)?;
+            match attempt(Some(hash)).await?? {
+                Matched::Admin(admin) => Ok(admin),
+                Matched::NeedsAccount => Err(SsoError::Db(DbError::Cancelled)),
+            }
+        }
+    }
+}
+
+/// What matching found: the admin, or (auto-provisioning) that an account is to be made.
+enum Matched {
+    Admin(Admin),
+    NeedsAccount,
 }
 
 /// RFC 9207: an `iss` on the callback must be the issuer; one the issuer promises must be there.
@@ -178,6 +195,7 @@ fn check_issuer(def: &ProviderDef, iss: Option<&str>) -> Result<(), SsoError> {
 }
 
 /// Who the identity provider vouches for.
+#[derive(Clone)]
 struct Person {
     email: String,
     org_key: String,
@@ -213,8 +231,9 @@ impl Person {
 fn match_admin(
     conn: &mut DbConnection,
     person: &Person,
+    auto_provision: bool,
     provision_hash: Option<&str>,
-) -> Result<Result<Admin, SsoError>, DbError> {
+) -> Result<Result<Matched, SsoError>, DbError> {
     let Some(org) = orgs::find_org_by_external_id(conn, &person.org_key)? else {
         return Ok(Err(SsoError::Refused(
             "Your organization is not set up in Targetym Integrations. Ask the operator to add it.",
@@ -235,8 +254,11 @@ fn match_admin(
         // Removed admins come back only by invitation, never by single sign-on.
         Some(_) => return Ok(Err(not_allowed)),
         None => {
-            let Some(hash) = provision_hash else {
+            if !auto_provision {
                 return Ok(Err(not_allowed));
+            }
+            let Some(hash) = provision_hash else {
+                return Ok(Ok(Matched::NeedsAccount));
             };
             let user_id = UserId::new();
             let new = NewAdmin {
@@ -255,10 +277,10 @@ fn match_admin(
             user_id
         }
     };
-    Ok(Ok(Admin {
+    Ok(Ok(Matched::Admin(Admin {
         user_id,
         org_id: org.id,
         email: person.email.clone(),
         org_name: org.name,
-    }))
+    })))
 }

@@ -72,10 +72,11 @@ pub fn begin_pass(
     at: NaiveDateTime,
 ) -> Result<SyncRow, DbError> {
     super::transaction(conn, |conn| {
-        if let Some(row) = find_sync(conn, integration)?
+        let previous = find_sync(conn, integration)?;
+        if let Some(row) = &previous
             && row.pass_id.is_some()
         {
-            return Ok(row);
+            return Ok(row.clone());
         }
         diesel::delete(seen::table.filter(seen::integration_id.eq(integration))).execute(conn)?;
         let row = SyncRow {
@@ -87,7 +88,7 @@ pub fn begin_pass(
             entries_seen: 0,
             entries_written: 0,
             started_at: Some(at),
-            completed_at: find_sync(conn, integration)?.and_then(|r| r.completed_at),
+            completed_at: previous.and_then(|r| r.completed_at),
             last_error: None,
             updated_at: at,
         };

@@ -42,35 +42,52 @@ pub fn has_directory(provider: &str) -> bool {
     provider == SLACK || provider == GOOGLE
 }
 
-/// One provider page, as accounts.
-async fn read_page(
-    api: ProviderApi<'_>,
-    cursor: Option<String>,
-) -> Result<(Vec<Listed>, Option<String>), ApiError> {
-    let page = PageRequest {
-        cursor,
-        limit: PAGE_SIZE,
-    };
-    if api.provider.def.slug == GOOGLE {
-        let page = Google::new(api).directory_users_page(&page).await?;
-        let listed = page
-            .items
-            .into_iter()
-            .map(|u| listed(u.id, u.email, u.name, u.suspended))
-            .collect();
-        return Ok((listed, page.next_cursor));
+/// The provider's member list, read through its client (made once per sync).
+enum Source<'a> {
+    Slack(Slack<'a>),
+    Google(Google<'a>),
+}
+
+impl<'a> Source<'a> {
+    fn of(api: ProviderApi<'a>) -> Source<'a> {
+        if api.provider.def.slug == GOOGLE {
+            Source::Google(Google::new(api))
+        } else {
+            Source::Slack(Slack::new(api))
+        }
     }
-    let page = Slack::new(api).users_page(&page).await?;
-    let listed = page
-        .items
-        .into_iter()
-        .filter(|u| !u.is_bot)
-        .map(|u: User| {
-            let name = u.real_name.filter(|n| !n.is_empty()).or(Some(u.name));
-            listed(u.id, u.email, name, u.deleted)
-        })
-        .collect();
-    Ok((listed, page.next_cursor))
+
+    /// One provider page, as accounts.
+    async fn read_page(&self, cursor: Option<String>) -> Result<(Vec<Listed>, Option<String>), ApiError> {
+        let page = PageRequest {
+            cursor,
+            limit: PAGE_SIZE,
+        };
+        match self {
+            Source::Google(google) => {
+                let page = google.directory_users_page(&page).await?;
+                let listed = page
+                    .items
+                    .into_iter()
+                    .map(|u| listed(u.id, u.email, u.name, u.suspended))
+                    .collect();
+                Ok((listed, page.next_cursor))
+            }
+            Source::Slack(slack) => {
+                let page = slack.users_page(&page).await?;
+                let listed = page
+                    .items
+                    .into_iter()
+                    .filter(|u| !u.is_bot)
+                    .map(|u: User| {
+                        let name = u.real_name.filter(|n| !n.is_empty()).or(Some(u.name));
+                        listed(u.id, u.email, name, u.deleted)
+                    })
+                    .collect();
+                Ok((listed, page.next_cursor))
+            }
+        }
+    }
 }
 
 fn listed(external_id: String, email: Option<String>, name: Option<String>, inactive: bool) -> Listed {
@@ -119,12 +136,12 @@ pub async fn sync_directory(
         deactivated: 0,
     };
     let pace = ctx.settings.worker.directory_page_interval;
+    let source = Source::of(ProviderApi::for_integration(ctx, org, integration).await?);
     for _ in 0..MAX_PAGES_PER_SYNC {
         if outcome.pages > 0 && !pace.is_zero() {
             tokio::time::sleep(pace).await;
         }
-        let api = ProviderApi::for_integration(ctx, org, integration).await?;
-        let (listed, next) = match read_page(api, cursor.clone()).await {
+        let (listed, next) = match source.read_page(cursor.clone()).await {
             Ok(page) => page,
             Err(e) => {
                 let error = e.to_string();
