@@ -306,36 +306,6 @@ pub fn erase_for_integration(conn: &mut DbConnection, integration: IntegrationId
     Ok(())
 }
 
-/// The people of one page: the organization's accounts grouped by email (after `after`, at
-/// most `limit` emails), each with its provider.
-pub fn people_page(
-    conn: &mut DbConnection,
-    org: OrgId,
-    after: Option<&str>,
-    limit: i64,
-) -> Result<Vec<(EntryRow, String)>, DbError> {
-    use super::schema::integrations as i;
-    let mut emails = e::table
-        .filter(e::org_id.eq(org))
-        .filter(e::email.is_not_null())
-        .select(e::email.assume_not_null())
-        .distinct()
-        .order(e::email.asc())
-        .limit(limit)
-        .into_boxed();
-    if let Some(after) = after {
-        emails = emails.filter(e::email.gt(after.to_owned()));
-    }
-    let emails: Vec<String> = emails.load(conn)?;
-    Ok(e::table
-        .inner_join(i::table)
-        .filter(e::org_id.eq(org))
-        .filter(e::email.eq_any(&emails))
-        .order((e::email.asc(), e::integration_id.asc(), e::external_id.asc()))
-        .select((EntryRow::as_select(), i::provider_slug))
-        .load(conn)?)
-}
-
 /// Every account of the organization's directories (the GDPR export).
 pub fn all_for_org(conn: &mut DbConnection, org: OrgId) -> Result<Vec<EntryRow>, DbError> {
     Ok(e::table

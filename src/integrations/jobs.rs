@@ -42,12 +42,30 @@ impl JobFailure {
     }
 }
 
+/// How an attempt that did not fail ended.
+enum Ran {
+    Done(String),
+    /// A slice of a long job ran; the rest is queued for `after`.
+    Continues {
+        message: String,
+        after: Duration,
+    },
+}
+
+/// The longest a round keeps claiming jobs, and the budget of one slice of a long job: a
+/// round thus hands back to token maintenance within about two slices, whatever is queued.
+fn slice_budget(ctx: &AppContext) -> Duration {
+    (ctx.settings.worker.lease / 3).min(Duration::from_secs(5))
+}
+
 /// How the jobs of a round ended.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct JobCounts {
     pub succeeded: usize,
     pub retried: usize,
     pub failed: usize,
+    /// Slices of long jobs that ran and continue later.
+    pub continued: usize,
 }
 
 /// Claims the due jobs one by one (until `stopping`) and runs each; counts how they ended.
@@ -64,8 +82,9 @@ pub async fn process_due_jobs(
         .await?;
     let lease =
         chrono::Duration::from_std(ctx.settings.worker.lease).unwrap_or(chrono::Duration::seconds(60));
+    let round = Instant::now();
     for id in due {
-        if stopping.load(Ordering::SeqCst) {
+        if stopping.load(Ordering::SeqCst) || round.elapsed() >= slice_budget(ctx) {
             break;
         }
         let owner = ctx.instance_id.to_string();
@@ -85,11 +104,18 @@ pub async fn process_due_jobs(
             });
         let duration = started.elapsed().as_millis() as i64;
         let (result, metric) = match &outcome {
-            Ok(message) => (
+            Ok(Ran::Done(message)) => (
                 JobResult::Succeeded {
                     message: message.clone(),
                 },
                 "succeeded",
+            ),
+            Ok(Ran::Continues { message, after }) => (
+                JobResult::Continue {
+                    message: message.clone(),
+                    next_at: crate::db::now() + chrono::Duration::from_std(*after).unwrap_or_default(),
+                },
+                "continues",
             ),
             Err(failure) if failure.retryable && job.attempts < job.max_attempts => {
                 let wait = backoff(job.attempts as u32 - 1, RETRY_BASE, RETRY_CAP, None);
@@ -112,6 +138,7 @@ pub async fn process_due_jobs(
         ctx.metrics.job_outcome(job.kind.as_str(), metric);
         match metric {
             "succeeded" => counts.succeeded += 1,
+            "continues" => counts.continued += 1,
             "retry" => counts.retried += 1,
             _ => counts.failed += 1,
         }
@@ -123,16 +150,17 @@ pub async fn process_due_jobs(
     Ok(())
 }
 
-async fn run_job(ctx: &AppContext, job: &JobRow) -> Result<String, JobFailure> {
+async fn run_job(ctx: &AppContext, job: &JobRow) -> Result<Ran, JobFailure> {
     match job.kind {
         LogKind::Sync => sync_integration(ctx, job).await,
         LogKind::WebhookEvent => crate::integrations::events::process_event(ctx, job)
             .await
+            .map(Ran::Done)
             .map_err(|f| JobFailure {
                 error: f.error,
                 retryable: f.retryable,
             }),
-        LogKind::Watch => watch_channel(ctx, job).await,
+        LogKind::Watch => watch_channel(ctx, job).await.map(Ran::Done),
         other => Err(JobFailure::permanent(format!(
             "no handler for jobs of kind {other:?}"
         ))),
@@ -171,7 +199,7 @@ async fn watch_channel(ctx: &AppContext, job: &JobRow) -> Result<String, JobFail
 
 /// A sync: with a fresh token, ask the provider who the connection is, and record it (the
 /// account's display name may have changed).
-async fn sync_integration(ctx: &AppContext, job: &JobRow) -> Result<String, JobFailure> {
+async fn sync_integration(ctx: &AppContext, job: &JobRow) -> Result<Ran, JobFailure> {
     let (integration_id, org_id) = job_target(job)?;
     let provider = ctx
         .catalogue
@@ -214,19 +242,26 @@ async fn sync_integration(ctx: &AppContext, job: &JobRow) -> Result<String, JobF
         Some(name) => format!("Synced: the provider answered for {name}"),
         None => "Synced".to_owned(),
     };
-    if let Some(d) = directory {
-        message.push_str(&format!(
-            "; directory: {} page(s), {} account(s) written{}",
-            d.pages,
-            d.written,
-            if d.completed {
-                format!(", pass complete, {} no longer listed", d.deactivated)
-            } else {
-                String::new()
-            }
-        ));
-    }
-    Ok(message)
+    let Some(d) = directory else {
+        return Ok(Ran::Done(message));
+    };
+    message.push_str(&format!(
+        "; directory: {} page(s), {} account(s) written{}",
+        d.pages,
+        d.written,
+        if d.completed {
+            format!(", pass complete, {} no longer listed", d.deactivated)
+        } else {
+            String::new()
+        }
+    ));
+    Ok(match d.more {
+        true => Ran::Continues {
+            message: format!("{message}; continues"),
+            after: ctx.settings.worker.directory_page_interval,
+        },
+        false => Ran::Done(message),
+    })
 }
 
 /// The integration's directory: a failed page leaves the checkpoint for the retry (transient
@@ -238,7 +273,7 @@ async fn sync_directory(
     integration: IntegrationId,
 ) -> Result<Option<directory::SyncOutcome>, JobFailure> {
     use super::provider_api::ApiError;
-    match directory::sync_directory(ctx, org, integration).await {
+    match directory::sync_directory_slice(ctx, org, integration, slice_budget(ctx)).await {
         Ok(outcome) => Ok(Some(outcome)),
         Err(directory::DirectoryError::Api(ApiError::MissingScope { .. })) => Ok(None),
         Err(directory::DirectoryError::Db(e)) => Err(JobFailure::retryable(e.to_string())),

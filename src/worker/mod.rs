@@ -39,6 +39,8 @@ pub struct WorkReport {
     pub jobs_succeeded: usize,
     pub jobs_retried: usize,
     pub jobs_failed: usize,
+    /// Slices of long jobs (directory syncs) that ran and continue in a later round.
+    pub jobs_continued: usize,
     pub syncs_enqueued: usize,
     pub channels_renewed: usize,
     pub logs_purged: usize,
@@ -84,6 +86,7 @@ impl Worker {
             process_due_jobs(&self.ctx, &self.stopping, now, &mut jobs).await,
         );
         report.jobs_succeeded += jobs.succeeded;
+        report.jobs_continued += jobs.continued;
         report.jobs_retried += jobs.retried;
         report.jobs_failed += jobs.failed;
         note(

@@ -23,6 +23,7 @@ mod keys;
 mod layers;
 mod oauth;
 mod oauth_helpers;
+mod people_page;
 mod platform;
 mod providers_file;
 mod sessions;

@@ -12,7 +12,8 @@ use super::{DbConnection, DbError, now};
 use crate::domain::{IntegrationId, LogKind, LogStatus, OrgId, UserId};
 pub use events::{EventOwner, NewEvent, insert_events, requeue_event};
 pub use queue::{
-    JOB_MAX_ATTEMPTS, JobResult, JobRow, NewJob, claim_job, due_jobs, enqueue, finish_job, release_jobs,
+    JOB_MAX_ATTEMPTS, JobResult, JobRow, NewJob, claim_job, due_jobs, enqueue, finish_job,
+    integrations_with_open_jobs, release_jobs,
 };
 
 pub struct NewSyncLog<'a> {

@@ -72,6 +72,22 @@ pub struct JobRow {
     pub max_attempts: i32,
 }
 
+/// The integrations of the organization with a job of `kind` queued or running.
+pub fn integrations_with_open_jobs(
+    conn: &mut DbConnection,
+    org: OrgId,
+    kind: LogKind,
+) -> Result<Vec<IntegrationId>, DbError> {
+    Ok(l::table
+        .filter(l::org_id.eq(org))
+        .filter(l::kind.eq(kind))
+        .filter(l::status.eq_any([LogStatus::Queued, LogStatus::Running]))
+        .filter(l::integration_id.is_not_null())
+        .select(l::integration_id.assume_not_null())
+        .distinct()
+        .load(conn)?)
+}
+
 /// Jobs ready to run: queued and due, or running under an expired claim (its worker died).
 pub fn due_jobs(conn: &mut DbConnection, now: NaiveDateTime, limit: i64) -> Result<Vec<String>, DbError> {
     Ok(l::table
@@ -133,6 +149,12 @@ pub enum JobResult {
     Failed {
         error: String,
     },
+    /// A slice of a long job (a directory sync) ran: it continues at `next_at`, from its own
+    /// checkpoint, without counting an attempt.
+    Continue {
+        message: String,
+        next_at: NaiveDateTime,
+    },
 }
 
 /// Records the attempt if `owner` still holds the job. `false` otherwise.
@@ -164,6 +186,17 @@ pub fn finish_job(
             .set((
                 l::status.eq(LogStatus::Queued),
                 l::error.eq(error),
+                l::next_attempt_at.eq(next_at),
+                l::duration_ms.eq(duration_ms),
+                release,
+            ))
+            .execute(conn)?,
+        JobResult::Continue { message, next_at } => diesel::update(target)
+            .set((
+                l::status.eq(LogStatus::Queued),
+                l::message.eq(message),
+                l::error.eq(None::<String>),
+                l::attempts.eq(l::attempts - 1),
                 l::next_attempt_at.eq(next_at),
                 l::duration_ms.eq(duration_ms),
                 release,

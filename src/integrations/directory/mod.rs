@@ -4,13 +4,18 @@
 //! failure) resumes there on any instance; only a complete pass marks the accounts it did not
 //! list as deactivated. Unchanged accounts are not rewritten.
 
+mod overview;
 mod people;
 mod sources;
 
+pub use crate::db::people::PeopleFilter;
+pub use overview::{DirectoryCard, SyncNow, directories, sync_now};
 pub use people::{
     EmploymentView, Person, PersonAccount, changes_page, entries_page, people_page, set_employment,
 };
 pub use sources::has_directory;
+
+use std::time::{Duration, Instant};
 
 use super::provider_api::{ApiError, ProviderApi};
 use crate::context::AppContext;
@@ -39,15 +44,44 @@ pub struct SyncOutcome {
     pub completed: bool,
     /// Accounts the completed pass no longer listed, now deactivated.
     pub deactivated: usize,
+    /// The slice ended with pages left to read: the sync continues from its checkpoint after
+    /// the provider's page interval.
+    pub more: bool,
 }
 
-/// Runs (or resumes) the integration's full pass until it completes or a page fails; the
-/// failure is recorded on the sync and returned (the next sync resumes from the checkpoint).
+/// Runs (or resumes) the integration's full pass to its end, pausing between pages (the
+/// provider's rate limit); see `sync_directory_slice`.
 pub async fn sync_directory(
     ctx: &AppContext,
     org: OrgId,
     integration: IntegrationId,
 ) -> Result<SyncOutcome, DirectoryError> {
+    run(ctx, org, integration, None).await
+}
+
+/// Runs a slice of the integration's pass: pages are read until the pass completes or
+/// `budget` is spent; with a page interval, one page. A long directory thus never holds the
+/// worker (and other organizations' token refreshes) for more than a slice: the caller queues
+/// the rest (`more`), which resumes from the checkpoint, here or on another instance.
+pub async fn sync_directory_slice(
+    ctx: &AppContext,
+    org: OrgId,
+    integration: IntegrationId,
+    budget: Duration,
+) -> Result<SyncOutcome, DirectoryError> {
+    run(ctx, org, integration, Some(budget)).await
+}
+
+/// Runs (or resumes) the integration's full pass until it completes, a page fails or the
+/// budget is spent; a failure is recorded on the sync and returned (the next sync resumes
+/// from the checkpoint).
+async fn run(
+    ctx: &AppContext,
+    org: OrgId,
+    integration: IntegrationId,
+    budget: Option<Duration>,
+) -> Result<SyncOutcome, DirectoryError> {
+    let started = Instant::now();
     let new_pass = uuid::Uuid::new_v4().to_string();
     let pass: SyncRow = ctx
         .db
@@ -60,12 +94,20 @@ pub async fn sync_directory(
         written: 0,
         completed: false,
         deactivated: 0,
+        more: false,
     };
     let pace = ctx.settings.worker.directory_page_interval;
     let source = Source::of(ProviderApi::for_integration(ctx, org, integration).await?);
     for _ in 0..MAX_PAGES_PER_SYNC {
-        if outcome.pages > 0 && !pace.is_zero() {
-            tokio::time::sleep(pace).await;
+        if outcome.pages > 0 {
+            match budget {
+                Some(budget) if !pace.is_zero() || started.elapsed() >= budget => {
+                    outcome.more = true;
+                    return Ok(outcome);
+                }
+                None if !pace.is_zero() => tokio::time::sleep(pace).await,
+                _ => {}
+            }
         }
         let (listed, next) = match source.read_page(cursor.clone()).await {
             Ok(page) => page,

@@ -3,6 +3,7 @@
 
 use crate::context::AppContext;
 use crate::db::directory::{self, EntryRow};
+use crate::db::people::{self, PeopleFilter};
 use crate::db::{self, DbError};
 use crate::domain::{IntegrationId, OrgId};
 
@@ -44,37 +45,27 @@ pub struct PersonAccount {
     pub last_seen: String,
 }
 
-/// One page of people (by email, after `after`).
+/// One page of people (by email, after `after`) that pass `filter`.
 pub async fn people_page(
     ctx: &AppContext,
     org: OrgId,
+    filter: PeopleFilter,
     after: Option<String>,
     limit: i64,
 ) -> Result<Vec<Person>, DbError> {
-    let (rows, employment) = ctx
+    let (emails, rows, employment) = ctx
         .db
         .run(move |conn| {
-            let rows = directory::people_page(conn, org, after.as_deref(), limit)?;
-            let emails: Vec<String> = rows.iter().filter_map(|(r, _)| r.email.clone()).collect();
-            Ok((rows, crate::db::people::employment_of(conn, org, &emails)?))
+            let (emails, rows) = people::people_page(conn, org, &filter, after.as_deref(), limit)?;
+            let employment = people::employment_of(conn, org, &emails)?;
+            Ok((emails, rows, employment))
         })
         .await?;
-    let mut people: Vec<Person> = Vec::new();
-    for (row, provider) in rows {
-        let email = row.email.clone().unwrap_or_default();
-        let account = PersonAccount {
-            integration_id: row.integration_id,
-            provider,
-            external_id: row.external_id,
-            state: row.state.as_str(),
-            last_seen: row.last_seen_at.and_utc().to_rfc3339(),
-        };
-        match people.last_mut() {
-            Some(person) if person.email == email => {
-                person.name = person.name.take().or(row.name);
-                person.accounts.push(account);
-            }
-            _ => people.push(Person {
+    let mut rows = rows.into_iter().peekable();
+    let people = emails
+        .into_iter()
+        .map(|email| {
+            let mut person = Person {
                 employment: employment
                     .iter()
                     .find(|(e, _, _)| *e == email)
@@ -82,12 +73,24 @@ pub async fn people_page(
                         status: status.as_str(),
                         since: since.map(|d| d.to_string()),
                     }),
+                name: None,
+                accounts: Vec::new(),
                 email,
-                name: row.name,
-                accounts: vec![account],
-            }),
-        }
-    }
+            };
+            while let Some((row, provider)) = rows.next_if(|(r, _)| r.email.as_deref() == Some(&person.email))
+            {
+                person.name = person.name.take().or(row.name);
+                person.accounts.push(PersonAccount {
+                    integration_id: row.integration_id,
+                    provider,
+                    external_id: row.external_id,
+                    state: row.state.as_str(),
+                    last_seen: row.last_seen_at.and_utc().to_rfc3339(),
+                });
+            }
+            person
+        })
+        .collect();
     Ok(people)
 }
 

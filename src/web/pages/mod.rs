@@ -7,6 +7,7 @@ mod detail;
 pub(super) mod health;
 mod integrations;
 mod oversight;
+mod people;
 mod sso;
 mod team;
 mod tokens;
@@ -56,6 +57,8 @@ super::route_table! {
     get "/integrations/{id}/erase" => oversight::confirm_erase;
     post "/integrations/{id}/erase" => oversight::erase;
     get "/dashboard" => oversight::dashboard;
+    get "/people" => people::show;
+    post "/people/sync/{id}" => people::sync_now;
     get "/api-tokens" => tokens::list;
     post "/api-tokens" => tokens::create;
     post "/api-tokens/{id}/revoke" => tokens::revoke;

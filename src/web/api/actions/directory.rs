@@ -91,7 +91,8 @@ pub(in crate::web::api) async fn people(
     let page = page_query(&req, 100)?;
     let after = decode_cursor(page.cursor)?;
     let limit = i64::from(page.limit);
-    let mut people = directory::people_page(&state.ctx, service.0.org_id, after, limit + 1).await?;
+    let mut people =
+        directory::people_page(&state.ctx, service.0.org_id, Default::default(), after, limit + 1).await?;
     let more = people.len() as i64 > limit;
     people.truncate(limit as usize);
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
