@@ -1,5 +1,6 @@
 //! Faults against the real binary: what was acknowledged survives them.
 
+mod directory;
 mod disk;
 mod provider;
 
