@@ -9,6 +9,9 @@ use super::schema::{directory_entries as e, directory_pass_seen as seen, directo
 use super::{DbConnection, DbError};
 use crate::domain::{DirectoryChange, DirectoryState, IntegrationId, OrgId};
 
+/// Rows per multi-row INSERT (SQLite binds at most 32,766 parameters; an entry has 11).
+const INSERT_CHUNK: usize = 500;
+
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = e)]
 pub struct EntryRow {
@@ -117,21 +120,24 @@ pub fn store_page(
             return Ok(None);
         }
         let ids: Vec<&str> = listed.iter().map(|l| l.external_id.as_str()).collect();
-        let existing: Vec<(String, String, DirectoryState)> = e::table
+        let existing: std::collections::HashMap<String, (String, DirectoryState)> = e::table
             .filter(e::integration_id.eq(integration))
             .filter(e::external_id.eq_any(&ids))
-            .select((e::external_id, e::content_hash, e::state))
-            .load(conn)?;
+            .select((e::external_id, (e::content_hash, e::state)))
+            .load::<(String, (String, DirectoryState))>(conn)?
+            .into_iter()
+            .collect();
         let mut changes = Vec::new();
+        let mut created = Vec::new();
         for item in listed {
             let change = |kind| Change {
                 external_id: &item.external_id,
                 email: item.email.as_deref(),
                 change: kind,
             };
-            match existing.iter().find(|(id, _, _)| *id == item.external_id) {
-                Some((_, hash, state)) if *hash == item.content_hash && *state == item.state => {}
-                Some((_, _, state)) => {
+            match existing.get(&item.external_id) {
+                Some((hash, state)) if *hash == item.content_hash && *state == item.state => {}
+                Some((_, state)) => {
                     changes.push(change(match (*state, item.state) {
                         (DirectoryState::Active, DirectoryState::Deactivated) => DirectoryChange::Deactivated,
                         _ => DirectoryChange::Updated,
@@ -153,24 +159,23 @@ pub fn store_page(
                 }
                 None => {
                     changes.push(change(DirectoryChange::Created));
-                    diesel::insert_into(e::table)
-                        .values(EntryRow {
-                            id: uuid::Uuid::new_v4().to_string(),
-                            org_id: org,
-                            integration_id: integration,
-                            external_id: item.external_id.clone(),
-                            email: item.email.clone(),
-                            name: item.name.clone(),
-                            state: item.state,
-                            content_hash: item.content_hash.clone(),
-                            first_seen_at: at,
-                            last_seen_at: at,
-                            changed_at: at,
-                        })
-                        .execute(conn)?;
+                    created.push(EntryRow {
+                        id: uuid::Uuid::new_v4().to_string(),
+                        org_id: org,
+                        integration_id: integration,
+                        external_id: item.external_id.clone(),
+                        email: item.email.clone(),
+                        name: item.name.clone(),
+                        state: item.state,
+                        content_hash: item.content_hash.clone(),
+                        first_seen_at: at,
+                        last_seen_at: at,
+                        changed_at: at,
+                    });
                 }
             }
         }
+        insert_entries(conn, &created)?;
         let written = changes.len();
         directory_changes::append(conn, org, integration, &changes, at)?;
         mark_seen(conn, integration, &ids)?;
@@ -187,6 +192,24 @@ pub fn store_page(
     })
 }
 
+/// New accounts, in multi-row statements (a first sync is all new). diesel builds a multi-row
+/// INSERT on each backend's own connection, not through the MultiConnection.
+fn insert_entries(conn: &mut DbConnection, rows: &[EntryRow]) -> Result<(), DbError> {
+    match conn {
+        DbConnection::Postgresql(conn) => {
+            for chunk in rows.chunks(INSERT_CHUNK) {
+                diesel::insert_into(e::table).values(chunk).execute(conn)?;
+            }
+        }
+        DbConnection::Sqlite(conn) => {
+            for chunk in rows.chunks(INSERT_CHUNK) {
+                diesel::insert_into(e::table).values(chunk).execute(conn)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 fn mark_seen(conn: &mut DbConnection, integration: IntegrationId, ids: &[&str]) -> Result<(), DbError> {
     let rows: Vec<_> = ids
         .iter()
@@ -199,12 +222,11 @@ fn mark_seen(conn: &mut DbConnection, integration: IntegrationId, ids: &[&str]) 
                 .on_conflict_do_nothing()
                 .execute(conn)?;
         }
-        // diesel's SQLite batch insert does not take ON CONFLICT; one statement per row.
+        // SQLite's multi-row form of ON CONFLICT DO NOTHING.
         DbConnection::Sqlite(conn) => {
-            for row in &rows {
-                diesel::insert_into(seen::table)
-                    .values(row)
-                    .on_conflict_do_nothing()
+            for rows in rows.chunks(INSERT_CHUNK) {
+                diesel::insert_or_ignore_into(seen::table)
+                    .values(rows)
                     .execute(conn)?;
             }
         }
