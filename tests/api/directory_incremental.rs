@@ -440,3 +440,26 @@ async fn google_a_refused_admin_directory_falls_back_to_the_people_directory() {
         Some(DirectorySource::PeopleDirectory)
     );
 }
+
+#[tokio::test]
+async fn graph_without_the_directory_feature_nothing_is_asked_of_graph() {
+    let (t, org) = app().await;
+    let scopes = "openid profile email offline_access User.Read Calendars.ReadWrite Mail.Send";
+    assert!(
+        requested_scopes(&t.app, "microsoft").contains("User.Read.All"),
+        "asked for when chosen"
+    );
+    let id = seed_granted(
+        &t.app,
+        "microsoft",
+        "tenant:bob",
+        t.mock.issue_tokens(scopes),
+        scopes,
+    )
+    .await;
+    t.mock.set_graph_users((0..3).map(graph_user).collect());
+    let refused = sync_directory(&t.app.ctx, org, IntegrationId::parse(&id).unwrap()).await;
+    let error = refused.expect_err("refused before Graph").to_string();
+    assert!(error.contains("User.Read.All"), "{error}");
+    assert!(calls(&t, DELTA).is_empty());
+}

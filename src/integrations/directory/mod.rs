@@ -52,8 +52,9 @@ pub struct SyncOutcome {
     pub restarts: usize,
 }
 
-/// Runs (or resumes) the integration's full pass until it completes or a page fails; the
-/// failure is recorded on the sync and returned (the next sync resumes from the checkpoint).
+/// Runs (or resumes) the integration's pass, full or (from the last pass's token) incremental,
+/// until it completes or a page fails; the failure is recorded on the sync and returned (the
+/// next sync resumes from the checkpoint).
 pub async fn sync_directory(
     ctx: &AppContext,
     org: OrgId,
@@ -93,19 +94,13 @@ pub async fn sync_directory(
         }
         let read = match source.read_page(cursor.clone(), resume.as_deref()).await {
             Ok(read) => read,
-            Err(e) => {
-                let error = e.to_string();
-                ctx.db
-                    .run(move |conn| directory::record_error(conn, integration, &error, db::now()))
-                    .await?;
-                return Err(e.into());
-            }
+            Err(e) => return Err(failed(ctx, integration, e).await),
         };
         let (listed, next, resume_next) = match read {
             Read::More(listed, next) => (listed, Some(next), None),
             Read::Last(listed, token) => (listed, None, token),
             Read::Restart(_) if outcome.restarts == MAX_RESTARTS_PER_SYNC => {
-                return Err(super::provider_api::ApiError::ResyncRequired.into());
+                return Err(failed(ctx, integration, ApiError::ResyncRequired).await);
             }
             Read::Restart(list) => {
                 let Some(new_pass) = restart(ctx, integration, &pass_id, list).await? else {
@@ -157,6 +152,19 @@ pub async fn sync_directory(
         }
     }
     Ok(outcome)
+}
+
+/// Records why the pass stopped (it resumes from its checkpoint at the next sync).
+async fn failed(ctx: &AppContext, integration: IntegrationId, e: ApiError) -> DirectoryError {
+    let error = e.to_string();
+    let recorded = ctx
+        .db
+        .run(move |conn| directory::record_error(conn, integration, &error, db::now()))
+        .await;
+    match recorded {
+        Ok(()) => e.into(),
+        Err(db) => db.into(),
+    }
 }
 
 /// Starts the integration's pass over as a full pass of `list`; the new pass's id, or `None`
