@@ -1,10 +1,13 @@
-//! Directory entries (the accounts a connected service lists) and the state of each
-//! integration's directory sync: the pass in progress, its checkpoint, and what it has seen.
+//! Directory entries (the accounts a connected service lists), written page by page by a
+//! sync's pass (its state: directory_passes.rs), and the platform's reads of them.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::directory_changes::{self, Change};
+pub use super::directory_passes::{
+    SyncRow, begin_pass, complete_pass, find_sync, record_error, restart_pass,
+};
 use super::schema::{directory_entries as e, directory_pass_seen as seen, directory_syncs as s};
 use super::{DbConnection, DbError};
 use crate::domain::{DirectoryChange, DirectoryState, IntegrationId, OrgId};
@@ -28,25 +31,8 @@ pub struct EntryRow {
     pub changed_at: NaiveDateTime,
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = s)]
-pub struct SyncRow {
-    pub integration_id: IntegrationId,
-    pub org_id: OrgId,
-    /// The full pass in progress (`None`: none is).
-    pub pass_id: Option<String>,
-    /// The checkpoint: the provider's cursor of the next page to read.
-    pub next_cursor: Option<String>,
-    pub pages_read: i32,
-    pub entries_seen: i32,
-    pub entries_written: i32,
-    pub started_at: Option<NaiveDateTime>,
-    pub completed_at: Option<NaiveDateTime>,
-    pub last_error: Option<String>,
-    pub updated_at: NaiveDateTime,
-}
-
-/// One account as the provider lists it.
+/// One account as the provider lists it. A removal (a delta's) names only the id: what was
+/// known of the account (email, name) is kept.
 #[derive(Debug, Clone)]
 pub struct Listed {
     pub external_id: String,
@@ -56,49 +42,6 @@ pub struct Listed {
     pub state: DirectoryState,
     /// Of what is kept: an unchanged account has the same hash.
     pub content_hash: String,
-}
-
-pub fn find_sync(conn: &mut DbConnection, integration: IntegrationId) -> Result<Option<SyncRow>, DbError> {
-    Ok(s::table
-        .find(integration)
-        .select(SyncRow::as_select())
-        .first(conn)
-        .optional()?)
-}
-
-/// The pass to continue: the one in progress (from its checkpoint), or a new one.
-pub fn begin_pass(
-    conn: &mut DbConnection,
-    org: OrgId,
-    integration: IntegrationId,
-    new_pass: &str,
-    at: NaiveDateTime,
-) -> Result<SyncRow, DbError> {
-    super::transaction(conn, |conn| {
-        let previous = find_sync(conn, integration)?;
-        if let Some(row) = &previous
-            && row.pass_id.is_some()
-        {
-            return Ok(row.clone());
-        }
-        diesel::delete(seen::table.filter(seen::integration_id.eq(integration))).execute(conn)?;
-        let row = SyncRow {
-            integration_id: integration,
-            org_id: org,
-            pass_id: Some(new_pass.to_owned()),
-            next_cursor: None,
-            pages_read: 0,
-            entries_seen: 0,
-            entries_written: 0,
-            started_at: Some(at),
-            completed_at: previous.and_then(|r| r.completed_at),
-            last_error: None,
-            updated_at: at,
-        };
-        diesel::delete(s::table.find(integration)).execute(conn)?;
-        diesel::insert_into(s::table).values(&row).execute(conn)?;
-        Ok(row)
-    })
 }
 
 /// Stores one page of a pass and moves its checkpoint on, in one transaction: accounts that
@@ -120,25 +63,30 @@ pub fn store_page(
             return Ok(None);
         }
         let ids: Vec<&str> = listed.iter().map(|l| l.external_id.as_str()).collect();
-        let existing: std::collections::HashMap<String, (String, DirectoryState)> = e::table
+        type Known = (String, DirectoryState, Option<String>, Option<String>);
+        let existing: std::collections::HashMap<String, Known> = e::table
             .filter(e::integration_id.eq(integration))
             .filter(e::external_id.eq_any(&ids))
-            .select((e::external_id, (e::content_hash, e::state)))
-            .load::<(String, (String, DirectoryState))>(conn)?
+            .select((e::external_id, (e::content_hash, e::state, e::email, e::name)))
+            .load::<(String, Known)>(conn)?
             .into_iter()
             .collect();
         let mut changes = Vec::new();
         let mut created = Vec::new();
         for item in listed {
+            let known = existing.get(&item.external_id);
+            let email = item.email.as_deref().or(known.and_then(|k| k.2.as_deref()));
+            let name = item.name.as_deref().or(known.and_then(|k| k.3.as_deref()));
             let change = |kind| Change {
                 external_id: &item.external_id,
-                email: item.email.as_deref(),
+                email,
                 change: kind,
             };
-            match existing.get(&item.external_id) {
-                Some((hash, state)) if *hash == item.content_hash && *state == item.state => {}
-                Some((_, state)) => {
+            match known {
+                Some((hash, state, ..)) if *hash == item.content_hash && *state == item.state => {}
+                Some((_, state, ..)) => {
                     changes.push(change(match (*state, item.state) {
+                        (_, DirectoryState::Deleted) => DirectoryChange::Deleted,
                         (DirectoryState::Active, DirectoryState::Deactivated) => DirectoryChange::Deactivated,
                         _ => DirectoryChange::Updated,
                     }));
@@ -148,8 +96,8 @@ pub fn store_page(
                             .filter(e::external_id.eq(&item.external_id)),
                     )
                     .set((
-                        e::email.eq(&item.email),
-                        e::name.eq(&item.name),
+                        e::email.eq(email),
+                        e::name.eq(name),
                         e::state.eq(item.state),
                         e::content_hash.eq(&item.content_hash),
                         e::last_seen_at.eq(at),
@@ -158,7 +106,10 @@ pub fn store_page(
                     .execute(conn)?;
                 }
                 None => {
-                    changes.push(change(DirectoryChange::Created));
+                    changes.push(change(match item.state {
+                        DirectoryState::Deleted => DirectoryChange::Deleted,
+                        _ => DirectoryChange::Created,
+                    }));
                     created.push(EntryRow {
                         id: uuid::Uuid::new_v4().to_string(),
                         org_id: org,
@@ -231,70 +182,6 @@ fn mark_seen(conn: &mut DbConnection, integration: IntegrationId, ids: &[&str]) 
             }
         }
     }
-    Ok(())
-}
-
-/// Ends a complete pass (every page read): the active accounts it did not list are marked
-/// deactivated. Returns how many; `None` when the pass is not the one in progress.
-pub fn complete_pass(
-    conn: &mut DbConnection,
-    integration: IntegrationId,
-    pass_id: &str,
-    at: NaiveDateTime,
-) -> Result<Option<usize>, DbError> {
-    super::transaction(conn, |conn| {
-        let current = find_sync(conn, integration)?.and_then(|r| r.pass_id);
-        if current.as_deref() != Some(pass_id) {
-            return Ok(None);
-        }
-        let listed = seen::table
-            .filter(seen::integration_id.eq(integration))
-            .select(seen::external_id);
-        let gone = e::table
-            .filter(e::integration_id.eq(integration))
-            .filter(e::state.eq(DirectoryState::Active))
-            .filter(e::external_id.ne_all(listed));
-        let absent_rows: Vec<(String, Option<String>, OrgId)> =
-            gone.select((e::external_id, e::email, e::org_id)).load(conn)?;
-        let absent = diesel::update(gone)
-            .set((e::state.eq(DirectoryState::Deactivated), e::changed_at.eq(at)))
-            .execute(conn)?;
-        if let Some((_, _, org)) = absent_rows.first() {
-            let changes: Vec<Change<'_>> = absent_rows
-                .iter()
-                .map(|(id, email, _)| Change {
-                    external_id: id,
-                    email: email.as_deref(),
-                    change: DirectoryChange::Deactivated,
-                })
-                .collect();
-            directory_changes::append(conn, *org, integration, &changes, at)?;
-        }
-        diesel::delete(seen::table.filter(seen::integration_id.eq(integration))).execute(conn)?;
-        diesel::update(s::table.find(integration))
-            .set((
-                s::pass_id.eq(None::<String>),
-                s::next_cursor.eq(None::<String>),
-                s::completed_at.eq(at),
-                s::last_error.eq(None::<String>),
-                s::entries_written.eq(s::entries_written + absent as i32),
-                s::updated_at.eq(at),
-            ))
-            .execute(conn)?;
-        Ok(Some(absent))
-    })
-}
-
-/// Records why the pass stopped (it resumes from its checkpoint at the next sync).
-pub fn record_error(
-    conn: &mut DbConnection,
-    integration: IntegrationId,
-    error: &str,
-    at: NaiveDateTime,
-) -> Result<(), DbError> {
-    diesel::update(s::table.find(integration))
-        .set((s::last_error.eq(error), s::updated_at.eq(at)))
-        .execute(conn)?;
     Ok(())
 }
 

@@ -267,6 +267,8 @@ diesel::table! {
         completed_at -> Nullable<Timestamp>,
         last_error -> Nullable<Text>,
         updated_at -> Timestamp,
+        resume_token -> Nullable<Text>,
+        source -> Nullable<Text>,
     }
 }
 

@@ -7,8 +7,9 @@ use diesel::serialize::{self, Output, ToSql};
 use diesel::sql_types::Text;
 
 use crate::domain::{
-    AuthKind, DirectoryChange, DirectoryState, Employment, IntegrationId, IntegrationStatus, InvitationId,
-    LogKind, LogStatus, OrgId, ProviderSlug, Role, TokenAuthMethod, UserId, WebhookKind, WebhookStatus,
+    AuthKind, DirectoryChange, DirectorySource, DirectoryState, Employment, IntegrationId, IntegrationStatus,
+    InvitationId, LogKind, LogStatus, OrgId, ProviderSlug, Role, TokenAuthMethod, UserId, WebhookKind,
+    WebhookStatus,
 };
 use diesel::backend::Backend;
 
@@ -39,6 +40,7 @@ macro_rules! text_column {
 
 text_column!(
     DirectoryChange,
+    DirectorySource,
     Employment,
     DirectoryState,
     OrgId,

@@ -9,7 +9,8 @@ pub use email::Email;
 pub use ids::{IntegrationId, InvitationId, OrgId, ProviderSlug, UserId};
 pub use schedule::Schedule;
 pub use status::{
-    DirectoryChange, DirectoryState, Employment, IntegrationStatus, LogKind, LogStatus, WebhookStatus,
+    DirectoryChange, DirectorySource, DirectoryState, Employment, IntegrationStatus, LogKind, LogStatus,
+    WebhookStatus,
 };
 
 /// The current time in UTC, truncated to microseconds so that a value read back from either

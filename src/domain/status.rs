@@ -97,6 +97,34 @@ text_enum! {
 }
 
 text_enum! {
+    /// Which list of a provider a directory pass reads. Stored in `directory_syncs.source`.
+    DirectorySource {
+        /// The provider's whole member list, every pass (Slack).
+        FullList => "full_list",
+        /// Google Workspace's Admin SDK `users.list` (a Workspace administrator's grant).
+        AdminDirectory => "admin_directory",
+        /// Google People API `people.listDirectoryPeople`: full, then by sync token.
+        PeopleDirectory => "people_directory",
+        /// Microsoft Graph `/users/delta`: full, then by delta link.
+        GraphDelta => "graph_delta",
+    }
+}
+
+impl DirectorySource {
+    /// What the People page says of the list a directory was read from.
+    pub fn label(self) -> &'static str {
+        match self {
+            DirectorySource::FullList => "the member list",
+            DirectorySource::AdminDirectory => "the Admin SDK directory",
+            DirectorySource::PeopleDirectory => {
+                "the People API directory (no Workspace administrator consent: suspended accounts are not listed)"
+            }
+            DirectorySource::GraphDelta => "Microsoft Graph, changes only after the first pass",
+        }
+    }
+}
+
+text_enum! {
     /// What the platform says of a person's employment (`people_employment.status`).
     Employment {
         Active => "active",

@@ -113,6 +113,45 @@ fn directory_user(item: &Value) -> Option<DirectoryUser> {
     })
 }
 
+/// A person of the domain's directory (People API), by the same id as the Admin SDK's user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirectoryPerson {
+    pub id: String,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    /// A change read by sync token: the person was deleted (only the id is said).
+    pub deleted: bool,
+}
+
+/// One page of the domain's people and, on the last page, the token a later read of only the
+/// changes starts from.
+#[derive(Debug, Clone)]
+pub struct DirectoryPeoplePage {
+    pub page: Page<DirectoryPerson>,
+    pub sync_token: Option<String>,
+}
+
+fn directory_person(item: &Value) -> Option<DirectoryPerson> {
+    let resource = item.get("resourceName")?.as_str()?;
+    // The primary value, else the first.
+    let primary = |key: &str, field: &str| {
+        let values = item.get(key)?.as_array()?;
+        values
+            .iter()
+            .find(|v| v.pointer("/metadata/primary") == Some(&Value::Bool(true)))
+            .or_else(|| values.first())?
+            .get(field)?
+            .as_str()
+            .map(str::to_owned)
+    };
+    Some(DirectoryPerson {
+        id: resource.strip_prefix("people/").unwrap_or(resource).to_owned(),
+        email: primary("emailAddresses", "value"),
+        name: primary("names", "displayName"),
+        deleted: item.pointer("/metadata/deleted") == Some(&Value::Bool(true)),
+    })
+}
+
 /// An RFC 5322 message in UTF-8 (RFC 2047 subject, base64 body), as Gmail's `raw` wants it:
 /// base64url. Header values with line breaks are refused (header injection).
 pub fn rfc5322_message(to: &str, subject: &str, body: &str) -> Result<String, ApiError> {
@@ -250,6 +289,38 @@ impl<'a> Google<'a> {
             .call(with_page_token(request, page.cursor.as_deref()))
             .await?;
         Ok(page_of(&answer, "users", directory_user))
+    }
+
+    /// One page of the domain's people (People API), the whole directory or, from a sync
+    /// token, only what changed since it was given.
+    pub async fn directory_people_page(
+        &self,
+        page: &PageRequest,
+        sync_token: Option<&str>,
+    ) -> Result<DirectoryPeoplePage, ApiError> {
+        let mut request = self
+            .api
+            .request(&GOOGLE_PEOPLE_DIRECTORY, &[])
+            .query("readMask", "names,emailAddresses,metadata")
+            .query("sources", "DIRECTORY_SOURCE_TYPE_DOMAIN_PROFILE")
+            .query("pageSize", page.limit.min(1000).to_string())
+            .query("requestSyncToken", "true");
+        // Every page of a read by sync token carries the token (Google wants the same
+        // parameters on each page).
+        if let Some(token) = sync_token {
+            request = request.query("syncToken", token);
+        }
+        let answer = self
+            .call(with_page_token(request, page.cursor.as_deref()))
+            .await?;
+        Ok(DirectoryPeoplePage {
+            page: page_of(&answer, "people", directory_person),
+            sync_token: answer
+                .get("nextSyncToken")
+                .and_then(Value::as_str)
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned),
+        })
     }
 
     pub async fn create_folder(&self, name: &str, parent: Option<&str>) -> Result<DriveFile, ApiError> {

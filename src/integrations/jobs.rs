@@ -246,7 +246,9 @@ async fn sync_integration(ctx: &AppContext, job: &JobRow) -> Result<Ran, JobFail
         return Ok(Ran::Done(message));
     };
     message.push_str(&format!(
-        "; directory: {} page(s), {} account(s) written{}",
+        "; directory ({}{}): {} page(s), {} account(s) written{}",
+        d.source,
+        if d.incremental { ", changes only" } else { "" },
         d.pages,
         d.written,
         if d.completed {

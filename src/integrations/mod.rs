@@ -12,6 +12,7 @@ pub mod health;
 pub mod housekeeping;
 pub mod jobs;
 pub mod key_rotation;
+pub mod microsoft;
 pub mod oversight;
 pub mod provider_api;
 pub mod slack;

@@ -1,4 +1,4 @@
-//! The provider contracts: every call of the Slack and Google clients (the table in
+//! The provider contracts: every call of the Slack, Google and Microsoft Graph clients (the table in
 //! src/providers/catalogue/endpoints.rs, which the clients build their requests from) checked
 //! against the provider's own published API description (tests/contracts/, copied from
 //! shared/contracts with their licences): the host and path exist, the verb matches, the
@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 use targetym_integrations::providers::catalogue::endpoints::{ENDPOINTS, Endpoint};
-use targetym_integrations::providers::catalogue::{GOOGLE, SLACK, builtin_providers};
+use targetym_integrations::providers::catalogue::{GOOGLE, MICROSOFT, SLACK, builtin_providers};
 
 fn description(path: &str) -> Value {
     let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -190,11 +190,60 @@ fn google_documented(endpoint: &Endpoint) -> Result<Documented, String> {
     })
 }
 
+/// Microsoft publishes no machine-readable description of Graph here: its calls as the Graph
+/// reference pages say them, transcribed (https://learn.microsoft.com/en-us/graph/api/user-delta:
+/// "HTTP request", "Query parameters", "Permissions"; and /en-us/graph/delta-query-users):
+/// (id, verb, host, path, parameters, scopes any one of which allows it).
+type GraphCall = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [&'static str],
+    &'static [&'static str],
+);
+const GRAPH_DOCUMENTED: &[GraphCall] = &[(
+    "user.delta",
+    "GET",
+    "graph.microsoft.com",
+    "/v1.0/users/delta",
+    &["$select", "$filter", "$expand", "$deltatoken", "$skiptoken"],
+    &[
+        "User.Read.All",
+        "User.ReadWrite.All",
+        "Directory.Read.All",
+        "Directory.ReadWrite.All",
+    ],
+)];
+
+fn graph_documented(endpoint: &Endpoint) -> Result<Documented, String> {
+    let (_, verb, host, path, params, scopes) =
+        GRAPH_DOCUMENTED
+            .iter()
+            .find(|(id, ..)| *id == endpoint.id)
+            .ok_or_else(|| format!("{} is not among the transcribed Graph calls", endpoint.id))?;
+    if endpoint.host != *host || endpoint.path != *path || endpoint.verb.as_str() != *verb {
+        return Err(format!(
+            "{} {}{} is documented as {verb} {host}{path}",
+            endpoint.verb.as_str(),
+            endpoint.host,
+            endpoint.path
+        ));
+    }
+    let strings = |items: &[&str]| items.iter().map(|s| (*s).to_owned()).collect();
+    Ok(Documented {
+        required: BTreeSet::new(),
+        known: strings(params),
+        scopes: strings(scopes),
+    })
+}
+
 /// Everything wrong with one call, as sentences.
 fn problems(slack_spec: &Value, endpoint: &Endpoint) -> Vec<String> {
     let documented = match endpoint.provider {
         p if p == SLACK => slack_documented(slack_spec, endpoint),
         p if p == GOOGLE => google_documented(endpoint),
+        p if p == MICROSOFT => graph_documented(endpoint),
         other => Err(format!("no description for {other}")),
     };
     let documented = match documented {
@@ -306,6 +355,16 @@ fn the_checks_catch_a_wrong_host_path_verb_scope_or_missing_parameter() {
         ..GOOGLE_EVENTS_LIST
     };
     assert!(wrong(misspelt)[0].contains("sends page_token"));
+    let graph_beta = Endpoint {
+        path: "/beta/users/delta",
+        ..GRAPH_USERS_DELTA
+    };
+    assert!(wrong(graph_beta)[0].contains("is documented as GET graph.microsoft.com/v1.0/users/delta"));
+    let graph_top = Endpoint {
+        sends: &["$select?", "$top?"],
+        ..GRAPH_USERS_DELTA
+    };
+    assert!(wrong(graph_top)[0].contains("sends $top"));
 }
 
 /// A call cannot escape the table: outside the HTTP core, requests are built only from its

@@ -76,6 +76,10 @@ async fn people_are_grouped_by_email_and_filtered_by_service_leavers_and_search(
     assert!(html.contains(&format!("data-directory=\"{slack}\"")) && html.contains("data-active=\"3\""));
     assert!(html.contains(&format!("data-directory=\"{google}\"")) && html.contains("data-active=\"2\""));
     assert!(html.contains(">Sync now<"), "no sync is running");
+    assert!(
+        html.contains("data-source=\"admin_directory\""),
+        "the page says which Google list was read"
+    );
 
     // Onboarding: who has no Slack account yet.
     let missing = t

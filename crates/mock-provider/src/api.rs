@@ -1,12 +1,16 @@
-//! Slack-shaped (`/api/…`) and Google-shaped (Calendar, Drive, Gmail, People) API endpoints, so
-//! the app's provider clients can be tested offline.
+//! Slack-shaped (`/api/…`), Google-shaped (Calendar, Drive, Gmail, People) and Microsoft
+//! Graph-shaped (`/v1.0/users/delta`) API endpoints, so the app's provider clients can be
+//! tested offline.
 //!
 //! Every call goes through [`serve`]: it is recorded ([`ApiCall`]), counted, delayed, failed on
 //! purpose when a [`Behaviour`](super::Behaviour) knob says so, and checked for an active bearer
 //! token before the endpoint itself runs.
 
+mod changelog;
 mod google;
+mod graph;
 mod identities;
+mod people_directory;
 pub mod scopes;
 mod slack;
 
@@ -43,6 +47,7 @@ pub(super) struct ApiData {
     calls: Vec<ApiCall>,
     slack: slack::Workspace,
     google: google::Account,
+    graph: graph::Tenant,
 }
 
 impl ApiData {
@@ -53,6 +58,40 @@ impl ApiData {
     /// Sets the users the Workspace directory (Admin SDK `users.list`) answers.
     pub fn set_google_directory(&mut self, users: Vec<Value>) {
         self.google.directory = users;
+    }
+
+    /// Sets the domain's profiles People's `listDirectoryPeople` answers (`resourceName`
+    /// `people/{id}`, `names`, `emailAddresses`): changes are logged for sync-token reads, and
+    /// people no longer there count as deleted.
+    pub fn set_google_people(&mut self, people: Vec<Value>) {
+        self.google.people.0.set(people, "deleted");
+    }
+
+    /// Sync tokens given so far expire.
+    pub fn expire_google_sync_tokens(&mut self) {
+        self.google.people.0.expire_tokens();
+    }
+
+    /// Sets the users Graph's `users/delta` answers (`id`, `displayName`, `mail`,
+    /// `userPrincipalName`, `accountEnabled`): changes are logged for delta reads, and users no
+    /// longer there count as removed for reason `changed` (soft-deleted).
+    pub fn set_graph_users(&mut self, users: Vec<Value>) {
+        self.graph.users.set(users, "changed");
+    }
+
+    /// Removes one Graph user for `reason` (`deleted`, `changed`); false when there is none.
+    pub fn remove_graph_user(&mut self, id: &str, reason: &str) -> bool {
+        self.graph.users.remove(id, reason)
+    }
+
+    /// Delta tokens given so far expire (a delta read from one is a 410).
+    pub fn expire_graph_delta_tokens(&mut self) {
+        self.graph.users.expire_tokens();
+    }
+
+    /// The host Graph's next and delta links name (`graph.microsoft.com`).
+    pub fn set_graph_link_host(&mut self, host: &str) {
+        self.graph.link_host = host.to_owned();
     }
 
     /// Sets the members Slack's `users.list` answers (JSON as Slack shapes them).
@@ -135,7 +174,23 @@ pub(super) fn gmail_routes(config: &mut web::ServiceConfig) {
 
 /// people.googleapis.com
 pub(super) fn people_routes(config: &mut web::ServiceConfig) {
-    config.service(google_get("/v1/people/me", google::people_me));
+    config
+        .service(google_get("/v1/people/me", google::people_me))
+        .service(google_get(
+            "/v1/people:listDirectoryPeople",
+            people_directory::list_directory_people,
+        ));
+}
+
+/// graph.microsoft.com: the directory's delta query (the identity call is at the root).
+pub(super) fn graph_routes(config: &mut web::ServiceConfig) {
+    config.service(web::resource("/v1.0/users/delta").route(web::get().to(
+        |req: HttpRequest, body: web::Bytes, shared: web::Data<Shared>| {
+            serve(Style::Google, Call { req, body }, shared, |api, call| {
+                graph::users_delta(&mut api.graph, call)
+            })
+        },
+    )));
 }
 
 /// The other providers' identity calls.

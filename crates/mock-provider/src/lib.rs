@@ -255,6 +255,41 @@ impl MockProvider {
         self.shared.api().set_google_directory(users);
     }
 
+    /// The domain's profiles People's `listDirectoryPeople` answers from now on
+    /// (`resourceName` `people/{id}`, `names`, `emailAddresses`); a sync-token read lists
+    /// what changed, people no longer there as deleted.
+    pub fn set_google_people(&self, people: Vec<serde_json::Value>) {
+        self.shared.api().set_google_people(people);
+    }
+
+    /// Every sync token given so far expires (the next read by one is refused).
+    pub fn expire_google_sync_tokens(&self) {
+        self.shared.api().expire_google_sync_tokens();
+    }
+
+    /// The users Graph's `/v1.0/users/delta` answers from now on (`id`, `displayName`, `mail`,
+    /// `userPrincipalName`, `accountEnabled`); a delta read lists what changed, users no
+    /// longer there as removed (`changed`).
+    pub fn set_graph_users(&self, users: Vec<serde_json::Value>) {
+        self.shared.api().set_graph_users(users);
+    }
+
+    /// Removes one Graph user for `reason` (`deleted` for good, `changed`); false when there
+    /// is none by that id.
+    pub fn remove_graph_user(&self, id: &str, reason: &str) -> bool {
+        self.shared.api().remove_graph_user(id, reason)
+    }
+
+    /// Every delta token given so far expires (a read from one is a 410 Gone).
+    pub fn expire_graph_delta_tokens(&self) {
+        self.shared.api().expire_graph_delta_tokens();
+    }
+
+    /// The host Graph's next and delta links name (default `graph.microsoft.com`).
+    pub fn set_graph_link_host(&self, host: &str) {
+        self.shared.api().set_graph_link_host(host);
+    }
+
     /// The members Slack's `users.list` answers from now on (JSON as Slack shapes them:
     /// `id`, `name`, `profile.email`, `deleted`, `is_bot`, ...).
     pub fn set_slack_members(&self, members: Vec<serde_json::Value>) {
@@ -361,6 +396,7 @@ fn routes(config: &mut web::ServiceConfig) {
         .service(web::scope("/hosts/gmail.googleapis.com").configure(api::gmail_routes))
         .service(web::scope("/hosts/admin.googleapis.com").configure(api::admin_routes))
         .service(web::scope("/hosts/people.googleapis.com").configure(api::people_routes))
+        .service(web::scope("/hosts/graph.microsoft.com").configure(api::graph_routes))
         // The same at the root, for the proxy (which forwards under the API base) and the
         // other providers' identity calls.
         .configure(watch_routes)

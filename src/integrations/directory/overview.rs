@@ -8,7 +8,7 @@ use super::has_directory;
 use crate::context::AppContext;
 use crate::db::sync_logs::{self, NewJob};
 use crate::db::{self, DbError, integrations, people};
-use crate::domain::{DirectoryState, IntegrationId, LogKind, OrgId};
+use crate::domain::{DirectorySource, DirectoryState, IntegrationId, LogKind, OrgId};
 
 /// One integration's directory.
 #[derive(Debug, Clone)]
@@ -24,6 +24,9 @@ pub struct DirectoryCard {
     pub pass_seen: Option<i64>,
     pub last_completed: Option<NaiveDateTime>,
     pub last_error: Option<String>,
+    /// The list the last pass read (Google: the Admin SDK, or People where the admin consent
+    /// is missing).
+    pub source: Option<DirectorySource>,
 }
 
 impl DirectoryCard {
@@ -78,6 +81,7 @@ pub async fn directories(ctx: &AppContext, org: OrgId) -> Result<Vec<DirectoryCa
                     .map(|s| s.entries_seen as i64),
                 last_completed: sync.and_then(|s| s.completed_at),
                 last_error: sync.and_then(|s| s.last_error.clone()),
+                source: sync.and_then(|s| s.source),
             }
         })
         .collect();

@@ -7,6 +7,21 @@ use crate::db::people::{self, PeopleFilter};
 use crate::db::{self, DbError};
 use crate::domain::{IntegrationId, OrgId};
 
+/// Where the integration's directory sync stands: the list its last pass read
+/// (`SyncRow::source`: Admin SDK or People API, delta query, full list), its checkpoint and
+/// when it last completed. `None` before the first sync (or for another organization's).
+pub async fn sync_state(
+    ctx: &AppContext,
+    org: OrgId,
+    integration: IntegrationId,
+) -> Result<Option<directory::SyncRow>, DbError> {
+    let row = ctx
+        .db
+        .run(move |conn| directory::find_sync(conn, integration))
+        .await?;
+    Ok(row.filter(|row| row.org_id == org))
+}
+
 /// One page of an integration's directory (by external id), for the internal API.
 pub async fn entries_page(
     ctx: &AppContext,

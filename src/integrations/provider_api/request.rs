@@ -4,7 +4,7 @@
 use reqwest::Method;
 use serde_json::Value;
 
-use super::ApiError;
+use super::{ApiError, ProviderApi};
 use crate::providers::catalogue::endpoints::Endpoint;
 
 /// A request to the provider's API.
@@ -77,6 +77,36 @@ impl ApiRequest {
     pub fn query(mut self, name: &str, value: impl Into<String>) -> ApiRequest {
         self.query.push((name.to_owned(), value.into()));
         self
+    }
+}
+
+impl ProviderApi<'_> {
+    /// A request to `endpoint` at a link the provider gave (a next page's or a delta's URL,
+    /// which carries its own query): only at the endpoint's own host and path over https, so a
+    /// link to anywhere else is never followed (the token would go with it). `None` for any
+    /// other link.
+    pub fn request_at_link(&self, endpoint: &'static Endpoint, link: &str) -> Option<ApiRequest> {
+        let url = url::Url::parse(link).ok()?;
+        let same_place = url.scheme() == "https"
+            && url.host_str() == Some(endpoint.host)
+            && url.port().is_none()
+            && url.username().is_empty()
+            && url.password().is_none()
+            && url.path() == endpoint.path;
+        if !same_place {
+            return None;
+        }
+        let request = self.request(endpoint, &[]);
+        Some(
+            url.query_pairs()
+                .fold(request, |request, (name, value)| request.query(&name, value)),
+        )
+    }
+
+    /// Whether the connection was granted a scope that allows the call (asked before calling,
+    /// to choose between a provider's lists).
+    pub fn allows(&self, endpoint: &Endpoint) -> bool {
+        endpoint.feature().granted_in(&self.granted)
     }
 }
 

@@ -79,7 +79,7 @@ pub fn builtin_providers() -> Vec<ProviderDef> {
             docs_url: "https://developers.google.com/identity/protocols/oauth2/web-server".into(),
         },
         ProviderDef {
-            slug: "microsoft".into(),
+            slug: MICROSOFT.into(),
             name: "Microsoft 365".into(),
             category: "Productivity".into(),
             description: "Schedule meetings in Outlook Calendar and send mail from Microsoft 365.".into(),
@@ -95,16 +95,8 @@ pub fn builtin_providers() -> Vec<ProviderDef> {
             jwks_url: Some("https://login.microsoftonline.com/common/discovery/v2.0/keys".into()),
             api_base_url: "https://graph.microsoft.com".into(),
             api_hosts: None,
-            // `offline_access` is what gets a refresh token.
-            default_scopes: strings(&[
-                "openid",
-                "profile",
-                "email",
-                "offline_access",
-                "User.Read",
-                "Calendars.ReadWrite",
-                "Mail.Send",
-            ]),
+            // By feature (features.rs); `offline_access` is what gets a refresh token.
+            default_scopes: endpoints::feature_scopes(MICROSOFT),
             scope_separator: " ".into(),
             pkce: true,
             token_auth_method: TokenAuthMethod::ClientSecretPost,

@@ -1,4 +1,4 @@
-//! Every call the Slack and Google clients make, as one table: where (the host and path the
+//! Every call the Slack, Google and Microsoft Graph clients make, as one table: where (the host and path the
 //! provider documents), how (the verb), what it must send, and the feature whose scopes allow
 //! it. The clients build their requests from these entries and the contract test
 //! (tests/api/contracts.rs) checks each against the provider's published API description, so
@@ -7,7 +7,7 @@
 //! The features (features.rs) group a provider's scopes by what the hub does with them.
 
 pub use super::features::{FEATURES, Feature, feature_scopes, features_of, scopes_for};
-use super::{GOOGLE, SLACK};
+use super::{GOOGLE, MICROSOFT, SLACK};
 
 /// An HTTP verb of an endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -297,6 +297,36 @@ pub const GOOGLE_DIRECTORY_USERS: Endpoint = google(
     "directory",
 );
 
+/// Google People API: the domain's profiles, then only what changed (by sync token).
+pub const GOOGLE_PEOPLE_DIRECTORY: Endpoint = google(
+    "people.people.listDirectoryPeople",
+    "people.googleapis.com",
+    "/v1/people:listDirectoryPeople",
+    Verb::Get,
+    &[
+        "readMask",
+        "sources",
+        "pageSize",
+        "requestSyncToken",
+        "pageToken?",
+        "syncToken?",
+    ],
+    "people-directory",
+);
+
+/// Microsoft Graph `user: delta`: every user, page by page (`@odata.nextLink`), then only what
+/// changed since the `@odata.deltaLink` of the last page. Links carry their own query.
+pub const GRAPH_USERS_DELTA: Endpoint = Endpoint {
+    provider: MICROSOFT,
+    id: "user.delta",
+    verb: Verb::Get,
+    host: "graph.microsoft.com",
+    path: "/v1.0/users/delta",
+    sends: &["$select?", "$skiptoken?", "$deltatoken?"],
+    params_in_body: false,
+    feature: "directory",
+};
+
 /// Every call the clients make.
 pub static ENDPOINTS: &[Endpoint] = &[
     SLACK_POST_MESSAGE,
@@ -320,6 +350,8 @@ pub static ENDPOINTS: &[Endpoint] = &[
     GOOGLE_DRIVE_CHANNELS_STOP,
     GOOGLE_SEND_MAIL,
     GOOGLE_DIRECTORY_USERS,
+    GOOGLE_PEOPLE_DIRECTORY,
+    GRAPH_USERS_DELTA,
 ];
 
 #[cfg(test)]

@@ -1,8 +1,8 @@
-//! What the hub does with each provider that has features (Slack, Google), and the scopes each
+//! What the hub does with each provider that has features (Slack, Google, Microsoft), and the scopes each
 //! takes: the connect dialog offers them as choices, the catalogue asks for their scopes, and
 //! every call of endpoints.rs names the feature that allows it.
 
-use super::{GOOGLE, SLACK};
+use super::{GOOGLE, MICROSOFT, SLACK};
 
 /// What the hub can do with a provider, and the scopes that takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,6 +93,48 @@ pub static FEATURES: &[Feature] = &[
         key: "directory",
         label: "Read the Workspace directory (a Google Workspace administrator must grant it)",
         scopes: google_scopes!("admin.directory.user.readonly"),
+        required: false,
+        ticked: false,
+    },
+    // The directory when the Admin SDK is not granted: the domain's profiles, which any
+    // member of the domain may read.
+    Feature {
+        provider: GOOGLE,
+        key: "people-directory",
+        label: "Read the domain's people (when the Workspace directory is not granted)",
+        scopes: google_scopes!("directory.readonly"),
+        required: false,
+        ticked: false,
+    },
+    Feature {
+        provider: MICROSOFT,
+        key: "profile",
+        label: "Know which account is connected, and stay connected",
+        scopes: &["openid", "profile", "email", "offline_access", "User.Read"],
+        required: true,
+        ticked: true,
+    },
+    Feature {
+        provider: MICROSOFT,
+        key: "calendar",
+        label: "Calendars and events",
+        scopes: &["Calendars.ReadWrite"],
+        required: false,
+        ticked: true,
+    },
+    Feature {
+        provider: MICROSOFT,
+        key: "send-mail",
+        label: "Send email",
+        scopes: &["Mail.Send"],
+        required: false,
+        ticked: true,
+    },
+    Feature {
+        provider: MICROSOFT,
+        key: "directory",
+        label: "Read the organization's users (an administrator of the tenant must consent)",
+        scopes: &["User.Read.All"],
         required: false,
         ticked: false,
     },

@@ -13,6 +13,8 @@ pub use builtin::builtin_providers;
 /// (`/api/webhooks/slack`, `/api/webhooks/google`): their endpoint rows carry these slugs.
 pub const SLACK: &str = "slack";
 pub const GOOGLE: &str = "google";
+/// Microsoft 365, whose Graph calls (endpoints.rs) name it.
+pub const MICROSOFT: &str = "microsoft";
 
 /// One catalogue entry, as seeded into `integration_providers`.
 #[derive(Debug, Clone, PartialEq, Eq)]

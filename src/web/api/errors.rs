@@ -73,9 +73,9 @@ impl ApiFailure {
             ApiFailure::Provider(ApiError::ProviderDown(_) | ApiError::CircuitOpen { .. }) => {
                 (StatusCode::SERVICE_UNAVAILABLE, "provider_unavailable")
             }
-            ApiFailure::Provider(ApiError::BadRequest(_)) => {
-                (StatusCode::UNPROCESSABLE_ENTITY, "provider_rejected")
-            }
+            ApiFailure::Provider(
+                ApiError::BadRequest(_) | ApiError::Forbidden(_) | ApiError::ResyncRequired,
+            ) => (StatusCode::UNPROCESSABLE_ENTITY, "provider_rejected"),
             ApiFailure::Provider(ApiError::NotFound) => (StatusCode::NOT_FOUND, "provider_not_found"),
             ApiFailure::Provider(ApiError::MissingScope { .. }) => (StatusCode::FORBIDDEN, "missing_scope"),
             ApiFailure::Storage(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
@@ -87,7 +87,8 @@ impl ApiFailure {
                 ApiError::NeedsReconnect(why)
                 | ApiError::Auth(why)
                 | ApiError::ProviderDown(why)
-                | ApiError::BadRequest(why),
+                | ApiError::BadRequest(why)
+                | ApiError::Forbidden(why),
             ) => why.clone(),
             ApiFailure::Storage(_) => "storage is unavailable; retry later".to_owned(),
             other => other.to_string(),

@@ -121,7 +121,7 @@ pub fn openapi_document() -> Value {
                     "404": { "description": "no such integration (error not_found), or no member with this email (error provider_not_found)", "content": { "application/json": { "schema": error } } },
                     "403": errors["403"], "409": errors["409"], "422": { "description": not_slack }, "429": errors["429"], "503": errors["503"] },
             } },
-            "/integrations/{id}/directory": page("The accounts the integration's provider lists, as the last directory syncs stored them, by external id (Slack today)", "the accounts", "no directory for this provider", "entries", "DirectoryEntry"),
+            "/integrations/{id}/directory": page("The accounts the integration's provider lists, as the last directory syncs stored them, by external id (Slack, Google Workspace, Microsoft 365)", "the accounts", "no directory for this provider", "entries", "DirectoryEntry"),
             "/integrations/{id}/slack/team": read("The Slack workspace", "the workspace", not_slack, json!({ "$ref": "#/components/schemas/SlackTeam" })),
             "/integrations/{id}/calendar/calendars": page("The calendars in the connected user's list, one page (Google Workspace page tokens)", "the calendars", not_google, "calendars", "Calendar"),
             "/integrations/{id}/drive/files": page("The files and folders of the connected user's Drive, one page (Google page tokens)", "the files", not_google, "files", "DriveFile"),

@@ -91,7 +91,9 @@ pub(super) async fn proxy(
     let slug = api.provider.def.slug.clone();
     let outcome = match &result {
         Ok(response) => Ok(response.status),
-        Err(ApiError::BadRequest(_) | ApiError::NotFound) => Ok(400),
+        Err(
+            ApiError::BadRequest(_) | ApiError::Forbidden(_) | ApiError::ResyncRequired | ApiError::NotFound,
+        ) => Ok(400),
         Err(e) => Err(e.to_string()),
     };
     record(

@@ -23,6 +23,8 @@ const PRIMARY_CALENDAR: &str = "primary-id@mock";
 pub(super) struct Account {
     /// The Workspace directory's users (Admin SDK), as a test set them.
     pub(super) directory: Vec<Value>,
+    /// The domain's profiles (People API), with their changes.
+    pub(super) people: super::people_directory::People,
     events: Vec<Event>,
     files: Vec<Value>,
     permissions: u64,

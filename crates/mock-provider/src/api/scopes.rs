@@ -7,6 +7,7 @@ const G: &str = "https://www.googleapis.com/auth/";
 /// The scopes any one of which allows `method path` (the path on its host); `None` for calls
 /// that need no particular scope here (identity calls).
 pub(super) fn allowed(method: &str, path: &str, body: &[u8]) -> Option<Vec<String>> {
+    // Slack's and Microsoft's scopes are plain names.
     let slack = |scopes: &[&str]| Some(scopes.iter().map(|s| (*s).to_owned()).collect());
     let google = |scopes: &[&str]| Some(scopes.iter().map(|s| format!("{G}{s}")).collect());
     match (method, path) {
@@ -55,6 +56,8 @@ pub(super) fn allowed(method: &str, path: &str, body: &[u8]) -> Option<Vec<Strin
         (_, "/admin/directory/v1/users") => {
             google(&["admin.directory.user", "admin.directory.user.readonly"])
         }
+        (_, "/v1/people:listDirectoryPeople") => google(&["directory.readonly"]),
+        (_, "/v1.0/users/delta") => slack(&["User.Read.All", "Directory.Read.All"]),
         (_, "/v1/people/me") => google(&["userinfo.profile", "userinfo.email", "contacts.readonly"]),
         _ => None,
     }
@@ -77,4 +80,6 @@ pub const ALL: &[&str] = &[
     "https://www.googleapis.com/auth/gmail.send",
     "https://www.googleapis.com/auth/userinfo.profile",
     "https://www.googleapis.com/auth/admin.directory.user.readonly",
+    "https://www.googleapis.com/auth/directory.readonly",
+    "User.Read.All",
 ];

@@ -1,0 +1,2 @@
+ALTER TABLE directory_syncs DROP COLUMN source;
+ALTER TABLE directory_syncs DROP COLUMN resume_token;
