@@ -399,6 +399,8 @@ client_secret = "mock-secret"
         DATABASE_URL: path.join(tmp, "e2e.sqlite3"),
         BIND_ADDR: `127.0.0.1:${appPort}`,
         RUST_LOG: "warn",
+        // The worker runs the People page's Sync now within a second.
+        WORKER_TICK_SECS: "1",
       },
       cwd: tmp,
     });
@@ -598,6 +600,39 @@ client_secret = "mock-secret"
       const text = await page.locator("main").textContent();
       assert(!text.includes("Needs more access"), "no feature is missing any more");
       return detailPath;
+    });
+    await page.close();
+  });
+
+  await phase("People: Sync now -> progress -> the people of the Slack workspace", async () => {
+    const page = await jsContext.newPage();
+    await step("the People page lists the Slack directory with Sync now", async () => {
+      await page.goto(`${appOrigin}/people`);
+      const row = page.locator("tr[data-directory]");
+      await expectText(row, "Slack", "directory row");
+      return await row.count() + " directory";
+    });
+    await step("Sync now shows the sync's progress while the page polls", async () => {
+      await page.getByRole("button", { name: /^Sync Slack .* now$/ }).click();
+      await page.locator("#people-body[hx-trigger] progress").first().waitFor({ timeout: STEP_TIMEOUT_MS });
+      await shot(page, "18-people-sync-progress");
+      return "progress shown";
+    });
+    await step("the sync ends: the people appear and polling stops", async () => {
+      await page.locator("tr[data-person='ada@acme.example']").waitFor({ timeout: 20_000 });
+      await page.locator("tr[data-person='bob@acme.example']").waitFor();
+      await page.getByRole("button", { name: /^Sync Slack .* now$/ }).waitFor();
+      assert(await page.locator("#people-body[hx-trigger]").count() === 0, "no polling once the sync is done");
+      await expectText(page.locator("tr[data-directory]"), "2 active", "directory counts");
+      await shot(page, "19-people");
+      return "Ada and Bob listed";
+    });
+    await step("filter: nobody lacks a Slack account", async () => {
+      const id = await page.locator("tr[data-directory]").getAttribute("data-directory");
+      await page.locator("#people-missing").selectOption(id);
+      await page.waitForFunction(() => document.querySelectorAll("tr[data-person]").length === 0, null, { timeout: STEP_TIMEOUT_MS });
+      assert(new URL(page.url()).searchParams.get("missing") === id, "the filter is in the URL");
+      return "filtered";
     });
     await page.close();
   });
