@@ -8,6 +8,7 @@ pub mod consents;
 pub mod credentials;
 pub mod directory;
 pub mod directory_changes;
+pub mod directory_targets;
 pub mod event_sink;
 pub mod integrations;
 pub mod invitations;

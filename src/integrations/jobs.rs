@@ -201,7 +201,10 @@ async fn sync_integration(ctx: &AppContext, job: &JobRow) -> Result<String, JobF
         Err(e) => return Err(JobFailure::permanent(e.to_string())),
     };
     let name = oauth::account_name(&provider.def, &answer);
-    let directory = match directory::has_directory(&job.provider_slug) {
+    let skipped = directory::skip_reason(ctx, integration_id, &job.provider_slug)
+        .await
+        .map_err(|e| JobFailure::retryable(e.to_string()))?;
+    let directory = match directory::has_directory(&job.provider_slug) && skipped.is_none() {
         true => sync_directory(ctx, org_id, integration_id).await?,
         false => None,
     };
@@ -214,6 +217,9 @@ async fn sync_integration(ctx: &AppContext, job: &JobRow) -> Result<String, JobF
         Some(name) => format!("Synced: the provider answered for {name}"),
         None => "Synced".to_owned(),
     };
+    if let Some(reason) = skipped {
+        message.push_str(&format!("; directory skipped: {reason}"));
+    }
     if let Some(d) = directory {
         message.push_str(&format!(
             "; directory: {} page(s), {} account(s) written{}",

@@ -15,6 +15,7 @@ mod cross_org;
 mod csrf;
 mod database;
 mod directory;
+mod directory_providers;
 pub(crate) mod faults;
 mod hardening;
 mod integrations_page;

@@ -5,12 +5,15 @@
 //! list as deactivated. Unchanged accounts are not rewritten.
 
 mod people;
+mod readers;
 mod sources;
+mod targets;
 
 pub use people::{
     EmploymentView, Person, PersonAccount, changes_page, entries_page, people_page, set_employment,
 };
 pub use sources::has_directory;
+pub use targets::{ChoiceError, OrgChoice, choose_github_org, github_org_choice, skip_reason};
 
 use super::provider_api::{ApiError, ProviderApi};
 use crate::context::AppContext;

@@ -4,15 +4,16 @@
 //! `rateLimitExceeded`) for requests that are safe to repeat, the provider's circuit breaker,
 //! no redirects, a response size limit, and errors typed by cause.
 
+mod answers;
 mod request;
 
+use answers::{Failure, classify, is_json};
 pub use request::{ApiRequest, ApiResponse, Page, PageRequest};
 use std::time::Duration;
 
 use reqwest::Method;
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, LINK};
 use secrecy::{ExposeSecret, SecretString};
-use serde_json::Value;
 use tokio::time::Instant;
 
 use super::tokens::{self, TokenError};
@@ -21,7 +22,6 @@ use crate::db::{self, integrations};
 use crate::domain::{IntegrationId, OrgId};
 use crate::providers::Provider;
 use crate::providers::backoff::backoff;
-use crate::providers::catalogue::ApiErrors;
 use crate::providers::catalogue::endpoints::{Endpoint, Verb};
 use crate::providers::http::{ReadError, read_body};
 
@@ -107,14 +107,30 @@ impl<'a> ProviderApi<'a> {
         &self.provider.def.api_base_url
     }
 
+    pub fn context(&self) -> &'a AppContext {
+        self.ctx
+    }
+
+    pub fn integration(&self) -> IntegrationId {
+        self.integration
+    }
+
+    /// Where an endpoint's host is reached (no trailing slash).
+    fn host_root(&self, endpoint: &Endpoint) -> String {
+        match &self.provider.def.api_hosts {
+            Some(base) => format!("{base}/{}", endpoint.host),
+            None => format!("https://{}", endpoint.host),
+        }
+    }
+
     /// A request to one call of endpoints.rs, its path parameters filled in: at its documented
     /// host over https, or under the providers file's `api_hosts`. GETs may be repeated.
     pub fn request(&self, endpoint: &'static Endpoint, path_params: &[(&str, &str)]) -> ApiRequest {
-        let path = endpoint.path_with(path_params);
-        let url = match &self.provider.def.api_hosts {
-            Some(base) => format!("{base}/{}{path}", endpoint.host),
-            None => format!("https://{}{path}", endpoint.host),
-        };
+        let url = format!("{}{}", self.host_root(endpoint), endpoint.path_with(path_params));
+        Self::request_to(endpoint, url)
+    }
+
+    fn request_to(endpoint: &'static Endpoint, url: String) -> ApiRequest {
         let mut request = ApiRequest::get(url);
         if endpoint.verb == Verb::Post {
             request.method = Method::POST;
@@ -122,6 +138,20 @@ impl<'a> ProviderApi<'a> {
         }
         request.endpoint = Some(endpoint);
         request
+    }
+
+    /// A request to a page link the provider sent (a `Link` header's next page), as a call of
+    /// `endpoint`: only on the endpoint's own host (the token goes nowhere else), its query
+    /// taken apart so the table's check still applies. `None` for a link elsewhere.
+    pub fn follow(&self, endpoint: &'static Endpoint, link: &str) -> Option<ApiRequest> {
+        let root = format!("{}/", self.host_root(endpoint));
+        let parsed = url::Url::parse(link).ok()?;
+        if !link.starts_with(&root) || parsed.fragment().is_some() || !parsed.username().is_empty() {
+            return None;
+        }
+        let mut request = Self::request_to(endpoint, link.split('?').next().unwrap_or(link).to_owned());
+        request.query = parsed.query_pairs().into_owned().collect();
+        Some(request)
     }
 
     pub async fn send(&self, request: &ApiRequest) -> Result<ApiResponse, ApiError> {
@@ -289,6 +319,11 @@ impl<'a> ProviderApi<'a> {
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
+        let next_link = response
+            .headers()
+            .get(LINK)
+            .and_then(|v| v.to_str().ok())
+            .and_then(request::next_link);
         let body = read_body(response)
             .await
             .map_err(|e| Failure::Down(e.to_string()))?;
@@ -304,179 +339,7 @@ impl<'a> ProviderApi<'a> {
             status,
             content_type,
             body,
+            next_link,
         })
-    }
-}
-
-/// Empty (a 204) or JSON.
-fn is_json(body: &[u8]) -> bool {
-    body.iter().all(u8::is_ascii_whitespace) || serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok()
-}
-
-/// One attempt's failure, by what to do next.
-enum Failure {
-    Unauthorized(String),
-    RateLimited(Option<Duration>),
-    Down(String),
-    Final(ApiError),
-}
-
-/// Reads a provider's answer for failures, including those that come with a 200 (Slack) or a
-/// 403 (Google's rate limits).
-fn classify(
-    errors: ApiErrors,
-    status: u16,
-    retry_after: Option<Duration>,
-    body: &[u8],
-) -> Result<(), Failure> {
-    let json: Option<Value> = serde_json::from_slice(body).ok();
-    let message = || {
-        json.as_ref()
-            .and_then(|j| {
-                j.pointer("/error/message")
-                    .or_else(|| j.get("error_description"))
-                    .or_else(|| j.get("error"))
-                    .or_else(|| j.get("message"))
-            })
-            .and_then(Value::as_str)
-            .map(|m| crate::domain::sanitize(m, 200))
-            .unwrap_or_else(|| format!("HTTP {status}"))
-    };
-    let google_reason = json
-        .as_ref()
-        .and_then(|j| j.pointer("/error/errors/0/reason"))
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    // Google: `insufficientPermissions`, and in newer APIs the detail ACCESS_TOKEN_SCOPE_INSUFFICIENT.
-    let scope_insufficient = google_reason == "insufficientPermissions"
-        || json
-            .as_ref()
-            .and_then(|j| j.pointer("/error/details"))
-            .and_then(Value::as_array)
-            .is_some_and(|details| {
-                details.iter().any(|d| {
-                    d.get("reason").and_then(Value::as_str) == Some("ACCESS_TOKEN_SCOPE_INSUFFICIENT")
-                })
-            });
-    match status {
-        429 => Err(Failure::RateLimited(retry_after)),
-        403 if matches!(google_reason, "rateLimitExceeded" | "userRateLimitExceeded") => {
-            Err(Failure::RateLimited(retry_after))
-        }
-        403 if scope_insufficient => Err(Failure::Final(ApiError::MissingScope { scopes: Vec::new() })),
-        401 => Err(Failure::Unauthorized(message())),
-        404 => Err(Failure::Final(ApiError::NotFound)),
-        500.. => Err(Failure::Down(format!("HTTP {status}"))),
-        400..=499 => Err(Failure::Final(ApiError::BadRequest(message()))),
-        _ if errors == ApiErrors::OkFalseBody
-            && json.as_ref().and_then(|j| j.get("ok")) == Some(&Value::Bool(false)) =>
-        {
-            let error = json
-                .as_ref()
-                .and_then(|j| j.get("error"))
-                .and_then(Value::as_str)
-                .unwrap_or("unknown_error");
-            match error {
-                "ratelimited" => Err(Failure::RateLimited(retry_after)),
-                // Slack names what would allow it in `needed` (comma-separated).
-                "missing_scope" => Err(Failure::Final(ApiError::MissingScope {
-                    scopes: json
-                        .as_ref()
-                        .and_then(|j| j.get("needed"))
-                        .and_then(Value::as_str)
-                        .map(|needed| {
-                            crate::providers::scopes::parse(needed)
-                                .map(str::to_owned)
-                                .collect()
-                        })
-                        .unwrap_or_default(),
-                })),
-                "invalid_auth" | "token_expired" | "not_authed" | "token_revoked" | "account_inactive" => {
-                    Err(Failure::Unauthorized(error.to_owned()))
-                }
-                "channel_not_found" | "users_not_found" | "user_not_found" => {
-                    Err(Failure::Final(ApiError::NotFound))
-                }
-                other => Err(Failure::Final(ApiError::BadRequest(crate::domain::sanitize(
-                    other, 80,
-                )))),
-            }
-        }
-        _ => Ok(()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn kind(result: Result<(), Failure>) -> &'static str {
-        match result {
-            Ok(()) => "ok",
-            Err(Failure::Unauthorized(_)) => "auth",
-            Err(Failure::RateLimited(_)) => "rate",
-            Err(Failure::Down(_)) => "down",
-            Err(Failure::Final(ApiError::NotFound)) => "not_found",
-            Err(Failure::Final(_)) => "final",
-        }
-    }
-
-    #[test]
-    fn answers_are_classified_by_cause() {
-        assert_eq!(kind(classify(ApiErrors::HttpStatus, 200, None, b"{}")), "ok");
-        assert_eq!(kind(classify(ApiErrors::HttpStatus, 429, None, b"")), "rate");
-        let google_rate = br#"{"error":{"code":403,"errors":[{"reason":"rateLimitExceeded"}]}}"#;
-        assert_eq!(
-            kind(classify(ApiErrors::HttpStatus, 403, None, google_rate)),
-            "rate"
-        );
-        assert_eq!(
-            kind(classify(
-                ApiErrors::HttpStatus,
-                403,
-                None,
-                br#"{"error":{"message":"forbidden"}}"#
-            )),
-            "final"
-        );
-        assert_eq!(kind(classify(ApiErrors::HttpStatus, 401, None, b"")), "auth");
-        assert_eq!(kind(classify(ApiErrors::HttpStatus, 404, None, b"")), "not_found");
-        assert_eq!(kind(classify(ApiErrors::HttpStatus, 503, None, b"")), "down");
-        assert_eq!(
-            kind(classify(
-                ApiErrors::OkFalseBody,
-                200,
-                None,
-                br#"{"ok":false,"error":"ratelimited"}"#
-            )),
-            "rate"
-        );
-        assert_eq!(
-            kind(classify(
-                ApiErrors::OkFalseBody,
-                200,
-                None,
-                br#"{"ok":false,"error":"invalid_auth"}"#
-            )),
-            "auth"
-        );
-        assert_eq!(
-            kind(classify(
-                ApiErrors::OkFalseBody,
-                200,
-                None,
-                br#"{"ok":false,"error":"channel_not_found"}"#
-            )),
-            "not_found"
-        );
-        assert_eq!(
-            kind(classify(ApiErrors::OkFalseBody, 200, None, br#"{"ok":true}"#)),
-            "ok"
-        );
-        assert_eq!(
-            kind(classify(ApiErrors::HttpStatus, 200, None, br#"{"ok":false}"#)),
-            "ok",
-            "only Slack speaks ok:false"
-        );
     }
 }

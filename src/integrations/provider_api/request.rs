@@ -85,6 +85,24 @@ pub struct ApiResponse {
     pub status: u16,
     pub content_type: Option<String>,
     pub body: Vec<u8>,
+    /// The `Link` header's `rel="next"` target (RFC 8288), as sent: a URL the caller checks
+    /// before following it (`ProviderApi::follow`).
+    pub next_link: Option<String>,
+}
+
+/// The target of the `rel="next"` link of a `Link` header value (`<url>; rel="next", ...`).
+pub(super) fn next_link(header: &str) -> Option<String> {
+    header.split(',').find_map(|link| {
+        let (target, params) = link.trim().split_once(';')?;
+        let next = params.split(';').any(|param| {
+            param
+                .trim()
+                .strip_prefix("rel=")
+                .is_some_and(|rel| rel.trim_matches('"').split(' ').any(|r| r == "next"))
+        });
+        let target = target.trim().strip_prefix('<')?.strip_suffix('>')?;
+        next.then(|| target.to_owned())
+    })
 }
 
 impl ApiResponse {

@@ -79,7 +79,7 @@ pub fn builtin_providers() -> Vec<ProviderDef> {
             docs_url: "https://developers.google.com/identity/protocols/oauth2/web-server".into(),
         },
         ProviderDef {
-            slug: "microsoft".into(),
+            slug: MICROSOFT.into(),
             name: "Microsoft 365".into(),
             category: "Productivity".into(),
             description: "Schedule meetings in Outlook Calendar and send mail from Microsoft 365.".into(),
@@ -120,7 +120,7 @@ pub fn builtin_providers() -> Vec<ProviderDef> {
                 .into(),
         },
         ProviderDef {
-            slug: "asana".into(),
+            slug: ASANA.into(),
             name: "Asana".into(),
             category: "Project management".into(),
             description: "Create onboarding tasks and track their progress in Asana.".into(),
@@ -135,17 +135,7 @@ pub fn builtin_providers() -> Vec<ProviderDef> {
             api_base_url: "https://app.asana.com/api/1.0".into(),
             api_hosts: None,
             // Granular scopes rather than `default`, which needs a full-permission app.
-            default_scopes: strings(&[
-                "users:read",
-                "workspaces:read",
-                "tasks:read",
-                "tasks:write",
-                "projects:read",
-                "webhooks:write",
-                "openid",
-                "email",
-                "profile",
-            ]),
+            default_scopes: endpoints::feature_scopes(ASANA),
             scope_separator: " ".into(),
             pkce: true,
             token_auth_method: TokenAuthMethod::ClientSecretPost,
@@ -164,7 +154,7 @@ pub fn builtin_providers() -> Vec<ProviderDef> {
             docs_url: "https://developers.asana.com/docs/oauth".into(),
         },
         ProviderDef {
-            slug: "notion".into(),
+            slug: NOTION.into(),
             name: "Notion".into(),
             category: "Knowledge".into(),
             description: "Link onboarding guides and HR pages from your Notion workspace.".into(),
@@ -198,7 +188,7 @@ pub fn builtin_providers() -> Vec<ProviderDef> {
             docs_url: "https://developers.notion.com/docs/authorization".into(),
         },
         ProviderDef {
-            slug: "jira".into(),
+            slug: JIRA.into(),
             name: "Jira".into(),
             category: "Project management".into(),
             description: "Create and track onboarding and offboarding tickets in Jira.".into(),
@@ -213,14 +203,7 @@ pub fn builtin_providers() -> Vec<ProviderDef> {
             jwks_url: None,
             api_base_url: "https://api.atlassian.com".into(),
             api_hosts: None,
-            default_scopes: strings(&[
-                "read:jira-user",
-                "read:jira-work",
-                "write:jira-work",
-                "manage:jira-webhook",
-                "read:me",
-                "offline_access",
-            ]),
+            default_scopes: endpoints::feature_scopes(JIRA),
             scope_separator: " ".into(),
             // PKCE support is unverified.
             pkce: false,
@@ -239,7 +222,7 @@ pub fn builtin_providers() -> Vec<ProviderDef> {
             docs_url: "https://developer.atlassian.com/cloud/jira/platform/oauth-2-3lo-apps/".into(),
         },
         ProviderDef {
-            slug: "linear".into(),
+            slug: LINEAR.into(),
             name: "Linear".into(),
             category: "Project management".into(),
             description: "Create onboarding issues for new engineers in Linear.".into(),
@@ -254,7 +237,7 @@ pub fn builtin_providers() -> Vec<ProviderDef> {
             jwks_url: None,
             api_base_url: "https://api.linear.app".into(),
             api_hosts: None,
-            default_scopes: strings(&["read", "write"]),
+            default_scopes: endpoints::feature_scopes(LINEAR),
             scope_separator: ",".into(),
             // PKCE support is unverified.
             pkce: false,
@@ -274,7 +257,7 @@ pub fn builtin_providers() -> Vec<ProviderDef> {
             docs_url: "https://linear.app/developers/oauth-2-0-authentication".into(),
         },
         ProviderDef {
-            slug: "zoom".into(),
+            slug: ZOOM.into(),
             name: "Zoom".into(),
             category: "Communication".into(),
             description: "Schedule Zoom meetings for interviews and onboarding sessions.".into(),
@@ -307,7 +290,7 @@ pub fn builtin_providers() -> Vec<ProviderDef> {
             docs_url: "https://developers.zoom.us/docs/integrations/oauth/".into(),
         },
         ProviderDef {
-            slug: "dropbox".into(),
+            slug: DROPBOX.into(),
             name: "Dropbox".into(),
             category: "Files".into(),
             description: "Store and share employee documents in Dropbox.".into(),
@@ -321,12 +304,7 @@ pub fn builtin_providers() -> Vec<ProviderDef> {
             jwks_url: None,
             api_base_url: "https://api.dropboxapi.com/2".into(),
             api_hosts: None,
-            default_scopes: strings(&[
-                "account_info.read",
-                "files.metadata.read",
-                "files.content.read",
-                "files.content.write",
-            ]),
+            default_scopes: endpoints::feature_scopes(DROPBOX),
             scope_separator: " ".into(),
             pkce: true,
             token_auth_method: TokenAuthMethod::ClientSecretPost,
@@ -346,7 +324,7 @@ pub fn builtin_providers() -> Vec<ProviderDef> {
             docs_url: "https://developers.dropbox.com/oauth-guide".into(),
         },
         ProviderDef {
-            slug: "github".into(),
+            slug: GITHUB.into(),
             name: "GitHub".into(),
             category: "Engineering".into(),
             description: "Identify employees' GitHub accounts for onboarding and offboarding.".into(),
@@ -362,7 +340,7 @@ pub fn builtin_providers() -> Vec<ProviderDef> {
             jwks_url: None,
             api_base_url: "https://api.github.com".into(),
             api_hosts: None,
-            default_scopes: strings(&["read:user", "user:email"]),
+            default_scopes: endpoints::feature_scopes(GITHUB),
             scope_separator: " ".into(),
             pkce: true,
             token_auth_method: TokenAuthMethod::ClientSecretPost,

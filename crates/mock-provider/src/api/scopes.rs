@@ -1,5 +1,5 @@
-//! Which scopes allow each API method, as Slack's method pages (bot tokens) and Google's
-//! Discovery documents say: a token without one of them gets the provider's own refusal
+//! Which scopes allow each API method, as Slack's method pages (bot tokens), Google's
+//! Discovery documents and the other providers' references say: a token without one of them gets the provider's own refusal
 //! (Slack `missing_scope` with `needed`; Google 403 `insufficientPermissions`).
 
 const G: &str = "https://www.googleapis.com/auth/";
@@ -56,6 +56,14 @@ pub(super) fn allowed(method: &str, path: &str, body: &[u8]) -> Option<Vec<Strin
             google(&["admin.directory.user", "admin.directory.user.readonly"])
         }
         (_, "/v1/people/me") => google(&["userinfo.profile", "userinfo.email", "contacts.readonly"]),
+        // The other providers' member lists (Notion's and Zoom's access is set on the app).
+        ("GET", p) if p.starts_with("/orgs/") || p.starts_with("/organizations/") || p == "/user/orgs" => {
+            slack(&["read:org", "admin:org"])
+        }
+        ("GET", p) if p.starts_with("/api/1.0/workspaces/") => slack(&["users:read"]),
+        ("GET", p) if p.ends_with("/rest/api/3/users/search") => slack(&["read:jira-user"]),
+        ("POST", "/graphql") if String::from_utf8_lossy(body).contains("users(") => slack(&["read"]),
+        ("POST", p) if p.starts_with("/2/team/members/") => slack(&["members.read"]),
         _ => None,
     }
 }
@@ -77,4 +85,8 @@ pub const ALL: &[&str] = &[
     "https://www.googleapis.com/auth/gmail.send",
     "https://www.googleapis.com/auth/userinfo.profile",
     "https://www.googleapis.com/auth/admin.directory.user.readonly",
+    "read:org",
+    "read:jira-user",
+    "read",
+    "members.read",
 ];
