@@ -64,12 +64,17 @@ async fn github_api<'a>(
     Ok(api)
 }
 
-/// The choice to show for an integration of the organization (`None`: not GitHub).
+/// The choice to show for an integration of the organization, of this provider (`None`: not
+/// GitHub, asking nothing).
 pub async fn github_org_choice(
     ctx: &AppContext,
     org: OrgId,
     integration: IntegrationId,
+    provider: &str,
 ) -> Result<Option<OrgChoice>, DbError> {
+    if provider != GITHUB {
+        return Ok(None);
+    }
     let api = match github_api(ctx, org, integration).await {
         Ok(api) => api,
         Err(ChoiceError::Db(e)) => return Err(e),

@@ -46,7 +46,8 @@ pub async fn show(
     let csrf = admin.csrf()?;
     let logs_html =
         super::oversight::integration_logs_html(&state, &admin, integration, req.query_string()).await?;
-    let directory_org = directory::github_org_choice(&state.ctx, admin.org_id(), integration).await?;
+    let directory_org =
+        directory::github_org_choice(&state.ctx, admin.org_id(), integration, &detail.provider_slug).await?;
     html(
         StatusCode::OK,
         DetailPage {
