@@ -31,7 +31,7 @@ async fn app() -> App {
     let mut file = providers_file(&mock);
     for slug in ["github", "asana", "notion", "jira", "linear", "zoom", "dropbox"] {
         file.push_str(&format!(
-            "\n[[provider]]\nslug = \"{slug}\"\ntoken_url = \"{base}/token\"\napi_hosts = \"{base}/hosts\"\nclient_id = \"mock-client\"\nclient_secret = \"mock-secret\"\n"
+            "\n[[provider]]\nslug = \"{slug}\"\ntoken_url = \"{base}/token\"\nuserinfo_url = \"{base}/userinfo\"\napi_hosts = \"{base}/hosts\"\nclient_id = \"mock-client\"\nclient_secret = \"mock-secret\"\n"
         ));
     }
     let dir = tempfile::tempdir().unwrap();
@@ -235,6 +235,50 @@ async fn a_github_link_to_another_host_is_not_followed() {
         .unwrap();
     assert!(sync_row.completed_at.is_none(), "the pass is not complete");
     assert!(sync_row.last_error.is_some());
+}
+
+#[tokio::test]
+async fn a_scheduled_github_sync_without_an_organization_skips_the_directory_and_says_so() {
+    use diesel::prelude::*;
+    use targetym_integrations::db::schema::integration_sync_logs as logs;
+    let t = app().await;
+    let (_, id) = connect(&t, "github").await;
+    t.mock
+        .set_directory("github", vec![json!({ "login": "dev", "id": 1 })]);
+    let page = format!("/integrations/{id}");
+    let csrf = t.app.csrf_with(&t.admin, &page).await;
+    let res = t
+        .app
+        .post_form_with(
+            &t.admin,
+            &format!("{page}/schedule"),
+            &[("csrf_token", &csrf), ("schedule", "hourly")],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let report = targetym_integrations::worker::Worker::new(t.app.ctx.clone())
+        .run_due_work(targetym_integrations::db::now() + chrono::Duration::minutes(61))
+        .await
+        .unwrap();
+    assert_eq!(
+        (report.syncs_enqueued, report.jobs_succeeded),
+        (1, 1),
+        "{report:?}"
+    );
+    assert!(calls(&t, "api.github.com", "/members").is_empty(), "nothing read");
+    let messages: Vec<String> = t
+        .app
+        .ctx
+        .db
+        .run(|conn| Ok(logs::table.select(logs::message).load(conn)?))
+        .await
+        .unwrap();
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("directory skipped: no GitHub organization is chosen")),
+        "{messages:?}"
+    );
 }
 
 /// Chooses the GitHub organization on the integration's page.

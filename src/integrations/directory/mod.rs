@@ -4,6 +4,7 @@
 //! failure) resumes there on any instance; only a complete pass marks the accounts it did not
 //! list as deactivated. Unchanged accounts are not rewritten.
 
+mod github;
 mod people;
 mod readers;
 mod sources;

@@ -1,12 +1,11 @@
-//! The member lists of the providers other than Slack and Google, one page at a time through
-//! the HTTP core, each in its own pagination style. The checkpoint string carries what the
+//! The member lists of Asana, Notion, Jira, Linear, Zoom and Dropbox (GitHub's: github.rs), one
+//! page at a time through the HTTP core, each in its own pagination style. The checkpoint string carries what the
 //! next page needs (the provider's cursor, an offset, the site or workspace, Zoom's phase).
 
 use serde_json::{Value, json};
 
 use super::sources::listed;
 use crate::db::directory::Listed;
-use crate::db::directory_targets;
 use crate::integrations::provider_api::{ApiError, ProviderApi};
 use crate::providers::catalogue::endpoints::*;
 
@@ -15,15 +14,12 @@ pub type MembersPage = (Vec<Listed>, Option<String>);
 
 /// Accounts per page asked for: each provider's maximum (Jira's page is kept small enough that
 /// a short page can only be the last).
-const PAGE_SIZE: usize = 100;
+pub(super) const PAGE_SIZE: usize = 100;
 const ZOOM_PAGE_SIZE: usize = 300;
 /// Zoom lists one status at a time: the active users, then the deactivated ones.
 const ZOOM_STATUSES: [&str; 2] = ["active", "inactive"];
 
-pub const NO_GITHUB_ORG: &str =
-    "no GitHub organization is chosen for the directory: choose one on the integration's page";
-
-fn text(value: &Value, pointer: &str) -> Option<String> {
+pub(super) fn text(value: &Value, pointer: &str) -> Option<String> {
     value
         .pointer(pointer)
         .and_then(Value::as_str)
@@ -31,7 +27,7 @@ fn text(value: &Value, pointer: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-fn items<'v>(value: &'v Value, pointer: &str) -> impl Iterator<Item = &'v Value> {
+pub(super) fn items<'v>(value: &'v Value, pointer: &str) -> impl Iterator<Item = &'v Value> {
     value
         .pointer(pointer)
         .and_then(Value::as_array)
@@ -44,56 +40,6 @@ fn split(cursor: &str) -> Result<(&str, &str), ApiError> {
     cursor
         .split_once(':')
         .ok_or_else(|| ApiError::BadRequest("the directory checkpoint is not one of ours".into()))
-}
-
-/// The organization an admin chose for the GitHub directory.
-pub async fn github_org(api: &ProviderApi<'_>) -> Result<Option<String>, ApiError> {
-    let integration = api.integration();
-    Ok(api
-        .context()
-        .db
-        .run(move |conn| directory_targets::find(conn, integration))
-        .await?)
-}
-
-/// GitHub organization members, paged by the `Link` header. Members carry no email here (the
-/// public one would cost a call per member): the login is the name.
-pub async fn github(api: &ProviderApi<'_>, cursor: Option<String>) -> Result<MembersPage, ApiError> {
-    let outside = || ApiError::BadRequest("GitHub's next page is not on its API host".into());
-    let request = match cursor {
-        Some(link) => api.follow(&GITHUB_ORG_MEMBERS, &link).ok_or_else(outside)?,
-        None => {
-            let org = github_org(api)
-                .await?
-                .ok_or_else(|| ApiError::BadRequest(NO_GITHUB_ORG.into()))?;
-            api.request(&GITHUB_ORG_MEMBERS, &[("org", &org)])
-                .query("per_page", PAGE_SIZE.to_string())
-        }
-    };
-    let response = api.send(&request).await?;
-    let answer = response.json()?;
-    let members = items(&answer, "")
-        .filter_map(|m| {
-            let id = m.get("id")?.as_u64()?.to_string();
-            Some(listed(id, None, text(m, "/login"), false))
-        })
-        .collect();
-    // A next page elsewhere is refused rather than taken as the end (which would end the pass
-    // and mark the accounts of the pages not read as gone).
-    let next = match response.next_link {
-        Some(link) if api.follow(&GITHUB_ORG_MEMBERS, &link).is_none() => return Err(outside()),
-        next => next,
-    };
-    Ok((members, next))
-}
-
-/// The organizations the connected GitHub user belongs to (their logins).
-pub async fn github_orgs(api: &ProviderApi<'_>) -> Result<Vec<String>, ApiError> {
-    let request = api
-        .request(&GITHUB_USER_ORGS, &[])
-        .query("per_page", PAGE_SIZE.to_string());
-    let answer = api.send(&request).await?.json()?;
-    Ok(items(&answer, "").filter_map(|o| text(o, "/login")).collect())
 }
 
 /// Asana workspace users (the first workspace of the connected user), by `next_page.offset`.

@@ -1,5 +1,6 @@
 //! Each provider's member list, read page by page through its API client, as accounts.
 
+use super::github;
 use super::readers::{self, MembersPage};
 use crate::db::directory::Listed;
 use crate::domain::DirectoryState;
@@ -58,7 +59,7 @@ impl<'a> Source<'a> {
         };
         let cursor = page.cursor.clone();
         match self {
-            Source::Github(api) => readers::github(api, cursor).await,
+            Source::Github(api) => github::members(api, cursor).await,
             Source::Asana(api) => readers::asana(api, cursor).await,
             Source::Notion(api) => readers::notion(api, cursor).await,
             Source::Jira(api) => readers::jira(api, cursor).await,

@@ -2,7 +2,7 @@
 //! GitHub organization whose members it reads (the connected user may belong to several).
 //! Without a choice the GitHub directory is skipped, and the sync says so.
 
-use super::readers;
+use super::github;
 use crate::context::AppContext;
 use crate::db::{self, DbError, directory_targets};
 use crate::domain::{IntegrationId, OrgId};
@@ -44,7 +44,7 @@ pub async fn skip_reason(
         .db
         .run(move |conn| directory_targets::find(conn, integration))
         .await?;
-    Ok(chosen.is_none().then_some(readers::NO_GITHUB_ORG))
+    Ok(chosen.is_none().then_some(github::NO_GITHUB_ORG))
 }
 
 async fn github_api<'a>(
@@ -84,7 +84,7 @@ pub async fn github_org_choice(
         .db
         .run(move |conn| directory_targets::find(conn, integration))
         .await?;
-    let (offered, offer_error) = match readers::github_orgs(&api).await {
+    let (offered, offer_error) = match github::orgs(&api).await {
         Ok(orgs) => (orgs, None),
         Err(e) => (Vec::new(), Some(e.to_string())),
     };
@@ -103,7 +103,7 @@ pub async fn choose_github_org(
     login: &str,
 ) -> Result<(), ChoiceError> {
     let api = github_api(ctx, org, integration).await?;
-    let offered = readers::github_orgs(&api).await?;
+    let offered = github::orgs(&api).await?;
     let login = offered
         .into_iter()
         .find(|o| o == login)

@@ -126,3 +126,19 @@ pub struct Page<T> {
     pub items: Vec<T>,
     pub next_cursor: Option<String>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::next_link;
+
+    #[test]
+    fn the_next_link_is_read_from_a_link_header() {
+        let header = r#"<https://api.github.com/organizations/1/members?page=2>; rel="next", <https://api.github.com/organizations/1/members?page=5>; rel="last""#;
+        assert_eq!(
+            next_link(header).as_deref(),
+            Some("https://api.github.com/organizations/1/members?page=2")
+        );
+        assert_eq!(next_link(r#"<https://x.example/?page=1>; rel="prev""#), None);
+        assert_eq!(next_link("garbage"), None);
+    }
+}
