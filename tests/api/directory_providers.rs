@@ -235,6 +235,15 @@ async fn a_github_link_to_another_host_is_not_followed() {
         .unwrap();
     assert!(sync_row.completed_at.is_none(), "the pass is not complete");
     assert!(sync_row.last_error.is_some());
+    assert!(stored(&t).await.is_empty(), "the refused page is not stored");
+
+    // Links on GitHub's host again: the next sync reads the whole organization.
+    t.mock.set_link_base(None);
+    let resumed = sync(&t, org, id).await;
+    assert_eq!(
+        (resumed.pages, resumed.written, resumed.completed),
+        (2, 150, true)
+    );
 }
 
 #[tokio::test]

@@ -24,8 +24,11 @@ pub async fn chosen_org(api: &ProviderApi<'_>) -> Result<Option<String>, ApiErro
 /// public one would cost a call per member): the login is the name.
 pub async fn members(api: &ProviderApi<'_>, cursor: Option<String>) -> Result<MembersPage, ApiError> {
     let outside = || ApiError::BadRequest("GitHub's next page is not on its API host".into());
-    let request = match cursor {
-        Some(link) => api.follow(&GITHUB_ORG_MEMBERS, &link).ok_or_else(outside)?,
+    // A checkpoint that is no longer on the API host (its host was reconfigured since) starts
+    // the pass's reading again from the first page: the pages already read are read again.
+    let resumed = cursor.and_then(|link| api.follow(&GITHUB_ORG_MEMBERS, &link));
+    let request = match resumed {
+        Some(request) => request,
         None => {
             let org = chosen_org(api)
                 .await?
