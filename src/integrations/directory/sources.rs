@@ -53,11 +53,10 @@ impl<'a> Source<'a> {
 
     /// One provider page, as accounts.
     pub async fn read_page(&self, cursor: Option<String>) -> Result<MembersPage, ApiError> {
-        let page = PageRequest {
+        let page = |cursor| PageRequest {
             cursor,
             limit: PAGE_SIZE,
         };
-        let cursor = page.cursor.clone();
         match self {
             Source::Github(api) => github::members(api, cursor).await,
             Source::Asana(api) => readers::asana(api, cursor).await,
@@ -67,7 +66,7 @@ impl<'a> Source<'a> {
             Source::Zoom(api) => readers::zoom(api, cursor).await,
             Source::Dropbox(api) => readers::dropbox(api, cursor).await,
             Source::Google(google) => {
-                let page = google.directory_users_page(&page).await?;
+                let page = google.directory_users_page(&page(cursor)).await?;
                 let listed = page
                     .items
                     .into_iter()
@@ -76,7 +75,7 @@ impl<'a> Source<'a> {
                 Ok((listed, page.next_cursor))
             }
             Source::Slack(slack) => {
-                let page = slack.users_page(&page).await?;
+                let page = slack.users_page(&page(cursor)).await?;
                 let listed = page
                     .items
                     .into_iter()
