@@ -9,6 +9,7 @@ pub mod credentials;
 pub mod directory;
 pub mod directory_changes;
 pub mod directory_passes;
+pub mod directory_targets;
 pub mod event_sink;
 pub mod integrations;
 pub mod invitations;

@@ -273,6 +273,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    directory_targets (integration_id) {
+        integration_id -> Text,
+        org_id -> Text,
+        target -> Text,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     directory_feed_heads (org_id) {
         org_id -> Text,
         last_seq -> BigInt,
@@ -323,6 +332,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     organizations,
     directory_entries,
     directory_syncs,
+    directory_targets,
     directory_pass_seen,
     people_employment,
     directory_feed_heads,

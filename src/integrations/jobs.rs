@@ -229,7 +229,10 @@ async fn sync_integration(ctx: &AppContext, job: &JobRow) -> Result<Ran, JobFail
         Err(e) => return Err(JobFailure::permanent(e.to_string())),
     };
     let name = oauth::account_name(&provider.def, &answer);
-    let directory = match directory::has_directory(&job.provider_slug) {
+    let skipped = directory::skip_reason(ctx, integration_id, &job.provider_slug)
+        .await
+        .map_err(|e| JobFailure::retryable(e.to_string()))?;
+    let directory = match directory::has_directory(&job.provider_slug) && skipped.is_none() {
         true => sync_directory(ctx, org_id, integration_id).await?,
         false => None,
     };
@@ -242,6 +245,9 @@ async fn sync_integration(ctx: &AppContext, job: &JobRow) -> Result<Ran, JobFail
         Some(name) => format!("Synced: the provider answered for {name}"),
         None => "Synced".to_owned(),
     };
+    if let Some(reason) = skipped {
+        message.push_str(&format!("; directory skipped: {reason}"));
+    }
     let Some(d) = directory else {
         return Ok(Ran::Done(message));
     };

@@ -261,6 +261,7 @@ async fn request(
         ("secret", "intruder-secret"),
         ("consent", "yes"),
         ("integration", reconnect),
+        ("organization", "acme"),
     ];
     client.post(url).form(&form).send().await.unwrap()
 }

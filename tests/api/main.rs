@@ -16,6 +16,7 @@ mod csrf;
 mod database;
 mod directory;
 mod directory_incremental;
+mod directory_providers;
 pub(crate) mod faults;
 mod hardening;
 mod integrations_page;

@@ -7,6 +7,7 @@
 //! token before the endpoint itself runs.
 
 mod changelog;
+mod directories;
 mod google;
 mod graph;
 mod identities;
@@ -48,6 +49,7 @@ pub(super) struct ApiData {
     slack: slack::Workspace,
     google: google::Account,
     graph: graph::Tenant,
+    directories: directories::Directories,
 }
 
 impl ApiData {
@@ -97,6 +99,17 @@ impl ApiData {
     /// Sets the members Slack's `users.list` answers (JSON as Slack shapes them).
     pub fn set_slack_members(&mut self, members: Vec<Value>) {
         self.slack.members = Some(members);
+    }
+
+    /// Sets the members a provider's member list answers (GitHub, Asana, Notion, Jira,
+    /// Linear, Zoom, Dropbox: JSON as that provider shapes them).
+    pub fn set_directory(&mut self, provider: &str, members: Vec<Value>) {
+        self.directories.set(provider, members);
+    }
+
+    /// Points GitHub's `Link` pages at another base (`None`: this server).
+    pub fn set_link_base(&mut self, base: Option<String>) {
+        self.directories.link_base = base;
     }
 
     /// The decoded RFC 5322 messages sent through Gmail, oldest first.
@@ -216,6 +229,41 @@ fn identity_routes(config: &mut web::ServiceConfig) {
         .service(google_get("/user", identities::github_user));
 }
 
+/// The member lists of the other providers, each at its API host (`/hosts/{host}`).
+pub(super) fn directory_hosts(config: &mut web::ServiceConfig) {
+    use directories as d;
+    let get = |path: &str, endpoint| web::resource(path).route(web::get().to(members(endpoint)));
+    let post = |path: &str, endpoint| web::resource(path).route(web::post().to(members(endpoint)));
+    config
+        .service(
+            web::scope("/hosts/api.github.com")
+                .service(get("/orgs/{org}/members", d::github_members))
+                .service(get("/organizations/{id}/members", d::github_members))
+                .service(get("/user/orgs", d::github_orgs)),
+        )
+        .service(
+            web::scope("/hosts/app.asana.com")
+                .service(get("/api/1.0/users/me", d::asana_me))
+                .service(get("/api/1.0/workspaces/{workspace_gid}/users", d::asana_users)),
+        )
+        .service(web::scope("/hosts/api.notion.com").service(get("/v1/users", d::notion_users)))
+        .service(
+            web::scope("/hosts/api.atlassian.com")
+                .service(google_get(
+                    "/oauth/token/accessible-resources",
+                    identities::jira_sites,
+                ))
+                .service(get("/ex/jira/{cloud}/rest/api/3/users/search", d::jira_users)),
+        )
+        .service(web::scope("/hosts/api.linear.app").service(post("/graphql", d::linear_users)))
+        .service(web::scope("/hosts/api.zoom.us").service(get("/v2/users", d::zoom_users)))
+        .service(
+            web::scope("/hosts/api.dropboxapi.com")
+                .service(post("/2/team/members/list_v2", d::dropbox_members))
+                .service(post("/2/team/members/list/continue_v2", d::dropbox_members)),
+        );
+}
+
 /// The body of an endpoint: runs under the state lock, once the call has been admitted.
 type Endpoint<D> = fn(&mut D, &Call) -> Answer;
 
@@ -266,6 +314,14 @@ fn google(endpoint: Endpoint<google::Account>) -> impl Handler<Args, Output = Ht
     move |req: HttpRequest, body: web::Bytes, shared: web::Data<Shared>| {
         serve(Style::Google, Call { req, body }, shared, move |api, call| {
             endpoint(&mut api.google, call)
+        })
+    }
+}
+
+fn members(endpoint: Endpoint<directories::Directories>) -> impl Handler<Args, Output = HttpResponse> {
+    move |req: HttpRequest, body: web::Bytes, shared: web::Data<Shared>| {
+        serve(Style::Google, Call { req, body }, shared, move |api, call| {
+            endpoint(&mut api.directories, call)
         })
     }
 }

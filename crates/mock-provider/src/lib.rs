@@ -296,6 +296,17 @@ impl MockProvider {
         self.shared.api().set_slack_members(members);
     }
 
+    /// The members a provider's member list answers from now on, by provider slug (`github`,
+    /// `asana`, `notion`, `jira`, `linear`, `zoom`, `dropbox`), in that provider's JSON shape.
+    pub fn set_directory(&self, provider: &str, members: Vec<serde_json::Value>) {
+        self.shared.api().set_directory(provider, members);
+    }
+
+    /// Where GitHub's `Link` header sends the next page (`None`: this server).
+    pub fn set_link_base(&self, base: Option<String>) {
+        self.shared.api().set_link_base(base);
+    }
+
     pub fn set_behaviour(&self, change: impl FnOnce(&mut Behaviour)) {
         change(&mut self.shared.lock().behaviour);
     }
@@ -397,6 +408,7 @@ fn routes(config: &mut web::ServiceConfig) {
         .service(web::scope("/hosts/admin.googleapis.com").configure(api::admin_routes))
         .service(web::scope("/hosts/people.googleapis.com").configure(api::people_routes))
         .service(web::scope("/hosts/graph.microsoft.com").configure(api::graph_routes))
+        .configure(api::directory_hosts)
         // The same at the root, for the proxy (which forwards under the API base) and the
         // other providers' identity calls.
         .configure(watch_routes)

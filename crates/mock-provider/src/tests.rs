@@ -1140,3 +1140,67 @@ async fn scopes_are_enforced_per_method_and_apis_live_on_their_hosts() {
         "Gmail is not on www.googleapis.com"
     );
 }
+
+#[tokio::test]
+async fn member_lists_page_in_their_providers_styles_within_their_limits() {
+    let h = Harness::start().await;
+    let token = h.access_token();
+    let people = |n: usize| {
+        (0..n)
+            .map(|i| serde_json::json!({ "id": i, "login": format!("dev{i}") }))
+            .collect()
+    };
+    h.provider.set_directory("github", people(150));
+    let response = h
+        .api_get("/hosts/api.github.com/orgs/acme/members?per_page=500", &token)
+        .send()
+        .await
+        .unwrap();
+    let link = response.headers()["link"].to_str().unwrap().to_owned();
+    assert!(
+        link.contains("/hosts/api.github.com/organizations/1001/members?per_page=100&page=2>; rel=\"next\""),
+        "per_page is capped at 100: {link}"
+    );
+    let page: Value = response.json().await.unwrap();
+    assert_eq!(page.as_array().unwrap().len(), 100);
+
+    h.provider.set_directory("notion", people(3));
+    let (status, _) = h
+        .call_api(
+            h.api_get("/hosts/api.notion.com/v1/users?page_size=101", &token)
+                .header("Notion-Version", "2022-06-28"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "Notion pages hold at most 100");
+    let (status, _) = h
+        .call_api(h.api_get("/hosts/api.zoom.us/v2/users?page_size=301", &token))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "Zoom pages hold at most 300");
+
+    h.provider.set_directory("dropbox", people(3));
+    let (status, first) = h
+        .call_api(h.api_post(
+            "/hosts/api.dropboxapi.com/2/team/members/list_v2",
+            &token,
+            &serde_json::json!({ "limit": 2 }),
+        ))
+        .await;
+    assert_eq!((status, &first["has_more"]), (StatusCode::OK, &Value::Bool(true)));
+    let (_, rest) = h
+        .call_api(h.api_post(
+            "/hosts/api.dropboxapi.com/2/team/members/list/continue_v2",
+            &token,
+            &serde_json::json!({ "cursor": first["cursor"] }),
+        ))
+        .await;
+    assert_eq!(
+        (rest["members"].as_array().unwrap().len(), &rest["has_more"]),
+        (1, &Value::Bool(false))
+    );
+
+    let narrow = h.provider.issue_tokens("read:user").0;
+    let (status, _) = h
+        .call_api(h.api_get("/hosts/api.github.com/orgs/acme/members", &narrow))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "members need read:org");
+}

@@ -6,9 +6,12 @@
 //! what changed since the last complete pass (sources.rs), the next pass starts from the token
 //! that pass ended with and marks no absences; a token the provider forgot starts a full pass.
 
+mod github;
 mod overview;
 mod people;
+mod readers;
 mod sources;
+mod targets;
 
 pub use crate::db::people::PeopleFilter;
 pub use overview::{DirectoryCard, SyncNow, directories, sync_now};
@@ -17,6 +20,7 @@ pub use people::{
     EmploymentView, Person, PersonAccount, changes_page, entries_page, people_page, set_employment,
 };
 pub use sources::has_directory;
+pub use targets::{ChoiceError, OrgChoice, choose_github_org, github_org_choice, skip_reason};
 
 use std::time::{Duration, Instant};
 

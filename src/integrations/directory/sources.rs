@@ -2,6 +2,8 @@
 //! providers can also list only what changed since a token their last page gave (Microsoft
 //! Graph's delta link, Google People's sync token): a pass that starts from one is incremental.
 
+use super::github;
+use super::readers;
 use crate::db::directory::Listed;
 use crate::domain::{DirectorySource, DirectoryState};
 use crate::integrations::google::Google;
@@ -9,14 +11,21 @@ use crate::integrations::microsoft::{DeltaNext, Graph, Removal};
 use crate::integrations::provider_api::{ApiError, PageRequest, ProviderApi};
 use crate::integrations::slack::{Slack, User};
 use crate::providers::catalogue::endpoints::{GOOGLE_DIRECTORY_USERS, GOOGLE_PEOPLE_DIRECTORY};
-use crate::providers::catalogue::{GOOGLE, MICROSOFT, SLACK};
+use crate::providers::catalogue::{
+    ASANA, DROPBOX, GITHUB, GOOGLE, JIRA, LINEAR, MICROSOFT, NOTION, SLACK, ZOOM,
+};
 
 /// Accounts per page asked for (Slack recommends at most 200).
 const PAGE_SIZE: u32 = 200;
 
+/// The providers whose member list the hub reads.
+const DIRECTORY_PROVIDERS: [&str; 10] = [
+    SLACK, GOOGLE, MICROSOFT, GITHUB, ASANA, NOTION, JIRA, LINEAR, ZOOM, DROPBOX,
+];
+
 /// Whether the hub reads this provider's member list.
 pub fn has_directory(provider: &str) -> bool {
-    provider == SLACK || provider == GOOGLE || provider == MICROSOFT
+    DIRECTORY_PROVIDERS.contains(&provider)
 }
 
 /// The provider's member list, read through its client (made once per sync).
@@ -30,6 +39,15 @@ pub enum Source<'a> {
         people_granted: bool,
     },
     Graph(Graph<'a>),
+    /// The providers whose list is read whole every pass, each in its own paging style
+    /// (readers.rs, github.rs).
+    Github(ProviderApi<'a>),
+    Asana(ProviderApi<'a>),
+    Notion(ProviderApi<'a>),
+    Jira(ProviderApi<'a>),
+    Linear(ProviderApi<'a>),
+    Zoom(ProviderApi<'a>),
+    Dropbox(ProviderApi<'a>),
 }
 
 /// What one read of the provider's list gave.
@@ -63,19 +81,27 @@ impl<'a> Source<'a> {
                 list,
                 people_granted,
             }
-        } else if slug == MICROSOFT {
-            Source::Graph(Graph::new(api))
         } else {
-            Source::Slack(Slack::new(api))
+            match slug {
+                _ if slug == MICROSOFT => Source::Graph(Graph::new(api)),
+                _ if slug == GITHUB => Source::Github(api),
+                _ if slug == ASANA => Source::Asana(api),
+                _ if slug == NOTION => Source::Notion(api),
+                _ if slug == JIRA => Source::Jira(api),
+                _ if slug == LINEAR => Source::Linear(api),
+                _ if slug == ZOOM => Source::Zoom(api),
+                _ if slug == DROPBOX => Source::Dropbox(api),
+                _ => Source::Slack(Slack::new(api)),
+            }
         }
     }
 
     /// The list it reads.
     pub fn list(&self) -> DirectorySource {
         match self {
-            Source::Slack(_) => DirectorySource::FullList,
             Source::Google { list, .. } => *list,
             Source::Graph(_) => DirectorySource::GraphDelta,
+            _ => DirectorySource::FullList,
         }
     }
 
@@ -97,7 +123,15 @@ impl<'a> Source<'a> {
             Some(next) => Read::More(listed, next),
             None => Read::Last(listed, token),
         };
+        let whole = |(listed, next): readers::MembersPage| Ok(read(listed, next, None));
         match self {
+            Source::Github(api) => whole(github::members(api, page.cursor).await?),
+            Source::Asana(api) => whole(readers::asana(api, page.cursor).await?),
+            Source::Notion(api) => whole(readers::notion(api, page.cursor).await?),
+            Source::Jira(api) => whole(readers::jira(api, page.cursor).await?),
+            Source::Linear(api) => whole(readers::linear(api, page.cursor).await?),
+            Source::Zoom(api) => whole(readers::zoom(api, page.cursor).await?),
+            Source::Dropbox(api) => whole(readers::dropbox(api, page.cursor).await?),
             Source::Graph(graph) => {
                 let link = page.cursor.as_deref().or(resume);
                 let delta = match graph.users_delta_page(link).await {
@@ -177,7 +211,13 @@ impl<'a> Source<'a> {
     }
 }
 
-fn listed(external_id: String, email: Option<String>, name: Option<String>, inactive: bool) -> Listed {
+/// An account as stored: the email normalised (trimmed, lowercase), a hash of what is kept.
+pub(super) fn listed(
+    external_id: String,
+    email: Option<String>,
+    name: Option<String>,
+    inactive: bool,
+) -> Listed {
     let email = email.map(|e| e.trim().to_lowercase()).filter(|e| !e.is_empty());
     let state = if inactive {
         DirectoryState::Deactivated

@@ -13,7 +13,7 @@ pub use request::{ApiRequest, ApiResponse, Page, PageRequest};
 use std::time::Duration;
 
 use reqwest::Method;
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, LINK};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::time::Instant;
 
@@ -116,14 +116,30 @@ impl<'a> ProviderApi<'a> {
         &self.provider.def.api_base_url
     }
 
+    pub fn context(&self) -> &'a AppContext {
+        self.ctx
+    }
+
+    pub fn integration(&self) -> IntegrationId {
+        self.integration
+    }
+
+    /// Where an endpoint's host is reached (no trailing slash).
+    fn host_root(&self, endpoint: &Endpoint) -> String {
+        match &self.provider.def.api_hosts {
+            Some(base) => format!("{base}/{}", endpoint.host),
+            None => format!("https://{}", endpoint.host),
+        }
+    }
+
     /// A request to one call of endpoints.rs, its path parameters filled in: at its documented
     /// host over https, or under the providers file's `api_hosts`. GETs may be repeated.
     pub fn request(&self, endpoint: &'static Endpoint, path_params: &[(&str, &str)]) -> ApiRequest {
-        let path = endpoint.path_with(path_params);
-        let url = match &self.provider.def.api_hosts {
-            Some(base) => format!("{base}/{}{path}", endpoint.host),
-            None => format!("https://{}{path}", endpoint.host),
-        };
+        let url = format!("{}{}", self.host_root(endpoint), endpoint.path_with(path_params));
+        Self::request_to(endpoint, url)
+    }
+
+    fn request_to(endpoint: &'static Endpoint, url: String) -> ApiRequest {
         let mut request = ApiRequest::get(url);
         if endpoint.verb == Verb::Post {
             request.method = Method::POST;
@@ -131,6 +147,20 @@ impl<'a> ProviderApi<'a> {
         }
         request.endpoint = Some(endpoint);
         request
+    }
+
+    /// A request to a page link the provider sent (a `Link` header's next page), as a call of
+    /// `endpoint`: only on the endpoint's own host (the token goes nowhere else), its query
+    /// taken apart so the table's check still applies. `None` for a link elsewhere.
+    pub fn follow(&self, endpoint: &'static Endpoint, link: &str) -> Option<ApiRequest> {
+        let root = format!("{}/", self.host_root(endpoint));
+        let parsed = url::Url::parse(link).ok()?;
+        if !link.starts_with(&root) || parsed.fragment().is_some() || !parsed.username().is_empty() {
+            return None;
+        }
+        let mut request = Self::request_to(endpoint, link.split('?').next().unwrap_or(link).to_owned());
+        request.query = parsed.query_pairs().into_owned().collect();
+        Some(request)
     }
 
     pub async fn send(&self, request: &ApiRequest) -> Result<ApiResponse, ApiError> {
@@ -298,6 +328,11 @@ impl<'a> ProviderApi<'a> {
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
+        let next_link = response
+            .headers()
+            .get(LINK)
+            .and_then(|v| v.to_str().ok())
+            .and_then(request::next_link);
         let body = read_body(response)
             .await
             .map_err(|e| Failure::Down(e.to_string()))?;
@@ -313,6 +348,7 @@ impl<'a> ProviderApi<'a> {
             status,
             content_type,
             body,
+            next_link,
         })
     }
 }

@@ -115,6 +115,24 @@ pub struct ApiResponse {
     pub status: u16,
     pub content_type: Option<String>,
     pub body: Vec<u8>,
+    /// The `Link` header's `rel="next"` target (RFC 8288), as sent: a URL the caller checks
+    /// before following it (`ProviderApi::follow`).
+    pub next_link: Option<String>,
+}
+
+/// The target of the `rel="next"` link of a `Link` header value (`<url>; rel="next", ...`).
+pub(super) fn next_link(header: &str) -> Option<String> {
+    header.split(',').find_map(|link| {
+        let (target, params) = link.trim().split_once(';')?;
+        let next = params.split(';').any(|param| {
+            param
+                .trim()
+                .strip_prefix("rel=")
+                .is_some_and(|rel| rel.trim_matches('"').split(' ').any(|r| r == "next"))
+        });
+        let target = target.trim().strip_prefix('<')?.strip_suffix('>')?;
+        next.then(|| target.to_owned())
+    })
 }
 
 impl ApiResponse {
@@ -137,4 +155,20 @@ pub struct PageRequest {
 pub struct Page<T> {
     pub items: Vec<T>,
     pub next_cursor: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::next_link;
+
+    #[test]
+    fn the_next_link_is_read_from_a_link_header() {
+        let header = r#"<https://api.github.com/organizations/1/members?page=2>; rel="next", <https://api.github.com/organizations/1/members?page=5>; rel="last""#;
+        assert_eq!(
+            next_link(header).as_deref(),
+            Some("https://api.github.com/organizations/1/members?page=2")
+        );
+        assert_eq!(next_link(r#"<https://x.example/?page=1>; rel="prev""#), None);
+        assert_eq!(next_link("garbage"), None);
+    }
 }

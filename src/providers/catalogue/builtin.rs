@@ -112,7 +112,7 @@ pub fn builtin_providers() -> Vec<ProviderDef> {
                 .into(),
         },
         ProviderDef {
-            slug: "asana".into(),
+            slug: ASANA.into(),
             name: "Asana".into(),
             category: "Project management".into(),
             description: "Create onboarding tasks and track their progress in Asana.".into(),
@@ -127,17 +127,7 @@ pub fn builtin_providers() -> Vec<ProviderDef> {
             api_base_url: "https://app.asana.com/api/1.0".into(),
             api_hosts: None,
             // Granular scopes rather than `default`, which needs a full-permission app.
-            default_scopes: strings(&[
-                "users:read",
-                "workspaces:read",
-                "tasks:read",
-                "tasks:write",
-                "projects:read",
-                "webhooks:write",
-                "openid",
-                "email",
-                "profile",
-            ]),
+            default_scopes: endpoints::feature_scopes(ASANA),
             scope_separator: " ".into(),
             pkce: true,
             token_auth_method: TokenAuthMethod::ClientSecretPost,
@@ -156,7 +146,7 @@ pub fn builtin_providers() -> Vec<ProviderDef> {
             docs_url: "https://developers.asana.com/docs/oauth".into(),
         },
         ProviderDef {
-            slug: "notion".into(),
+            slug: NOTION.into(),
             name: "Notion".into(),
             category: "Knowledge".into(),
             description: "Link onboarding guides and HR pages from your Notion workspace.".into(),
@@ -190,7 +180,7 @@ pub fn builtin_providers() -> Vec<ProviderDef> {
             docs_url: "https://developers.notion.com/docs/authorization".into(),
         },
         ProviderDef {
-            slug: "jira".into(),
+            slug: JIRA.into(),
             name: "Jira".into(),
             category: "Project management".into(),
             description: "Create and track onboarding and offboarding tickets in Jira.".into(),
@@ -205,14 +195,7 @@ pub fn builtin_providers() -> Vec<ProviderDef> {
             jwks_url: None,
             api_base_url: "https://api.atlassian.com".into(),
             api_hosts: None,
-            default_scopes: strings(&[
-                "read:jira-user",
-                "read:jira-work",
-                "write:jira-work",
-                "manage:jira-webhook",
-                "read:me",
-                "offline_access",
-            ]),
+            default_scopes: endpoints::feature_scopes(JIRA),
             scope_separator: " ".into(),
             // PKCE support is unverified.
             pkce: false,
@@ -231,7 +214,7 @@ pub fn builtin_providers() -> Vec<ProviderDef> {
             docs_url: "https://developer.atlassian.com/cloud/jira/platform/oauth-2-3lo-apps/".into(),
         },
         ProviderDef {
-            slug: "linear".into(),
+            slug: LINEAR.into(),
             name: "Linear".into(),
             category: "Project management".into(),
             description: "Create onboarding issues for new engineers in Linear.".into(),
@@ -246,7 +229,7 @@ pub fn builtin_providers() -> Vec<ProviderDef> {
             jwks_url: None,
             api_base_url: "https://api.linear.app".into(),
             api_hosts: None,
-            default_scopes: strings(&["read", "write"]),
+            default_scopes: endpoints::feature_scopes(LINEAR),
             scope_separator: ",".into(),
             // PKCE support is unverified.
             pkce: false,
@@ -266,7 +249,7 @@ pub fn builtin_providers() -> Vec<ProviderDef> {
             docs_url: "https://linear.app/developers/oauth-2-0-authentication".into(),
         },
         ProviderDef {
-            slug: "zoom".into(),
+            slug: ZOOM.into(),
             name: "Zoom".into(),
             category: "Communication".into(),
             description: "Schedule Zoom meetings for interviews and onboarding sessions.".into(),
@@ -299,7 +282,7 @@ pub fn builtin_providers() -> Vec<ProviderDef> {
             docs_url: "https://developers.zoom.us/docs/integrations/oauth/".into(),
         },
         ProviderDef {
-            slug: "dropbox".into(),
+            slug: DROPBOX.into(),
             name: "Dropbox".into(),
             category: "Files".into(),
             description: "Store and share employee documents in Dropbox.".into(),
@@ -313,12 +296,7 @@ pub fn builtin_providers() -> Vec<ProviderDef> {
             jwks_url: None,
             api_base_url: "https://api.dropboxapi.com/2".into(),
             api_hosts: None,
-            default_scopes: strings(&[
-                "account_info.read",
-                "files.metadata.read",
-                "files.content.read",
-                "files.content.write",
-            ]),
+            default_scopes: endpoints::feature_scopes(DROPBOX),
             scope_separator: " ".into(),
             pkce: true,
             token_auth_method: TokenAuthMethod::ClientSecretPost,
@@ -338,7 +316,7 @@ pub fn builtin_providers() -> Vec<ProviderDef> {
             docs_url: "https://developers.dropbox.com/oauth-guide".into(),
         },
         ProviderDef {
-            slug: "github".into(),
+            slug: GITHUB.into(),
             name: "GitHub".into(),
             category: "Engineering".into(),
             description: "Identify employees' GitHub accounts for onboarding and offboarding.".into(),
@@ -354,7 +332,7 @@ pub fn builtin_providers() -> Vec<ProviderDef> {
             jwks_url: None,
             api_base_url: "https://api.github.com".into(),
             api_hosts: None,
-            default_scopes: strings(&["read:user", "user:email"]),
+            default_scopes: endpoints::feature_scopes(GITHUB),
             scope_separator: " ".into(),
             pkce: true,
             token_auth_method: TokenAuthMethod::ClientSecretPost,
@@ -376,10 +354,6 @@ pub fn builtin_providers() -> Vec<ProviderDef> {
                 .into(),
         },
     ]
-}
-
-fn strings(items: &[&str]) -> Vec<String> {
-    items.iter().map(|item| item.to_string()).collect()
 }
 
 fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {

@@ -1,4 +1,4 @@
-//! Every call the Slack, Google and Microsoft Graph clients make, as one table: where (the host and path the
+//! Every call the provider clients make, as one table: where (the host and path the
 //! provider documents), how (the verb), what it must send, and the feature whose scopes allow
 //! it. The clients build their requests from these entries and the contract test
 //! (tests/api/contracts.rs) checks each against the provider's published API description, so
@@ -6,6 +6,7 @@
 //!
 //! The features (features.rs) group a provider's scopes by what the hub does with them.
 
+pub use super::directory_endpoints::*;
 pub use super::features::{FEATURES, Feature, feature_scopes, features_of, scopes_for};
 use super::{GOOGLE, MICROSOFT, SLACK};
 
@@ -352,6 +353,17 @@ pub static ENDPOINTS: &[Endpoint] = &[
     GOOGLE_DIRECTORY_USERS,
     GOOGLE_PEOPLE_DIRECTORY,
     GRAPH_USERS_DELTA,
+    GITHUB_ORG_MEMBERS,
+    GITHUB_USER_ORGS,
+    ASANA_ME_WORKSPACES,
+    ASANA_WORKSPACE_USERS,
+    NOTION_USERS,
+    JIRA_ACCESSIBLE_RESOURCES,
+    JIRA_USERS_SEARCH,
+    LINEAR_USERS,
+    ZOOM_USERS,
+    DROPBOX_MEMBERS_LIST,
+    DROPBOX_MEMBERS_CONTINUE,
 ];
 
 #[cfg(test)]

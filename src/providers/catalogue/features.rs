@@ -1,8 +1,9 @@
-//! What the hub does with each provider that has features (Slack, Google, Microsoft), and the scopes each
-//! takes: the connect dialog offers them as choices, the catalogue asks for their scopes, and
-//! every call of endpoints.rs names the feature that allows it.
+//! What the hub does with each provider, and the scopes each feature takes: the connect dialog
+//! offers them as choices, the catalogue asks for their scopes, and every call of endpoints.rs
+//! names the feature that allows it. A feature without scopes (Notion, Zoom: the access is set
+//! on the provider's app, not asked for) is not offered: there is nothing to choose.
 
-use super::{GOOGLE, MICROSOFT, SLACK};
+use super::{ASANA, DROPBOX, GITHUB, GOOGLE, JIRA, LINEAR, MICROSOFT, NOTION, SLACK, ZOOM};
 
 /// What the hub can do with a provider, and the scopes that takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,11 +139,117 @@ pub static FEATURES: &[Feature] = &[
         required: false,
         ticked: false,
     },
+    Feature {
+        provider: GITHUB,
+        key: "profile",
+        label: "Know which account is connected",
+        scopes: &["read:user", "user:email"],
+        required: true,
+        ticked: true,
+    },
+    Feature {
+        provider: GITHUB,
+        key: "directory",
+        label: "Read the members of an organization you choose",
+        scopes: &["read:org"],
+        required: false,
+        ticked: true,
+    },
+    // Asana's `users/me` (who is connected) needs users:read too: not optional.
+    Feature {
+        provider: ASANA,
+        key: "directory",
+        label: "Know who is connected and read the workspace's members",
+        scopes: &["users:read", "workspaces:read", "openid", "email", "profile"],
+        required: true,
+        ticked: true,
+    },
+    Feature {
+        provider: ASANA,
+        key: "tasks",
+        label: "Create and track tasks and projects",
+        scopes: &["tasks:read", "tasks:write", "projects:read", "webhooks:write"],
+        required: false,
+        ticked: true,
+    },
+    Feature {
+        provider: NOTION,
+        key: "directory",
+        label: "Read the workspace's members",
+        scopes: &[],
+        required: true,
+        ticked: true,
+    },
+    // Jira's `myself` (Test connection) needs read:jira-user too: not optional.
+    Feature {
+        provider: JIRA,
+        key: "directory",
+        label: "Know who is connected and read the site's users",
+        scopes: &["read:jira-user", "read:me", "offline_access"],
+        required: true,
+        ticked: true,
+    },
+    Feature {
+        provider: JIRA,
+        key: "issues",
+        label: "Create and track issues, with webhooks",
+        scopes: &["read:jira-work", "write:jira-work", "manage:jira-webhook"],
+        required: false,
+        ticked: true,
+    },
+    // Linear always grants `read`.
+    Feature {
+        provider: LINEAR,
+        key: "directory",
+        label: "Read the workspace and its members",
+        scopes: &["read"],
+        required: true,
+        ticked: true,
+    },
+    Feature {
+        provider: LINEAR,
+        key: "issues",
+        label: "Create issues",
+        scopes: &["write"],
+        required: false,
+        ticked: true,
+    },
+    Feature {
+        provider: ZOOM,
+        key: "directory",
+        label: "Read the account's users",
+        scopes: &[],
+        required: true,
+        ticked: true,
+    },
+    Feature {
+        provider: DROPBOX,
+        key: "files",
+        label: "Know who is connected and work with their files",
+        scopes: &[
+            "account_info.read",
+            "files.metadata.read",
+            "files.content.read",
+            "files.content.write",
+        ],
+        required: true,
+        ticked: true,
+    },
+    Feature {
+        provider: DROPBOX,
+        key: "directory",
+        label: "Read the team's members (a Dropbox team administrator must grant it)",
+        scopes: &["members.read"],
+        required: false,
+        ticked: false,
+    },
 ];
 
-/// The features of a provider, in the table's order.
+/// The features of a provider that take scopes (what can be chosen), in the table's order.
 pub fn features_of(provider: &str) -> impl Iterator<Item = &'static Feature> + '_ {
-    FEATURES.iter().filter(move |f| f.provider == provider)
+    FEATURES
+        .iter()
+        .filter(move |f| f.provider == provider && !f.scopes.is_empty())
 }
 
 /// Every scope of a provider's features, in the table's order: what it is asked for.

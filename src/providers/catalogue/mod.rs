@@ -3,6 +3,7 @@
 //! (sources in shared/PROVIDERS.md). Seeded into `integration_providers` at start.
 
 mod builtin;
+mod directory_endpoints;
 pub mod endpoints;
 mod features;
 
@@ -13,8 +14,15 @@ pub use builtin::builtin_providers;
 /// (`/api/webhooks/slack`, `/api/webhooks/google`): their endpoint rows carry these slugs.
 pub const SLACK: &str = "slack";
 pub const GOOGLE: &str = "google";
-/// Microsoft 365, whose Graph calls (endpoints.rs) name it.
+/// The other built-in providers, named once (code elsewhere compares against these).
 pub const MICROSOFT: &str = "microsoft";
+pub const ASANA: &str = "asana";
+pub const NOTION: &str = "notion";
+pub const JIRA: &str = "jira";
+pub const LINEAR: &str = "linear";
+pub const ZOOM: &str = "zoom";
+pub const DROPBOX: &str = "dropbox";
+pub const GITHUB: &str = "github";
 
 /// One catalogue entry, as seeded into `integration_providers`.
 #[derive(Debug, Clone, PartialEq, Eq)]

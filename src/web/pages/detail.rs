@@ -7,6 +7,7 @@ use askama::Template;
 
 use super::{Layout, html, partial_or_page, see_other, set_flash};
 use crate::domain::IntegrationId;
+use crate::integrations::directory::{self, ChoiceError, OrgChoice};
 use crate::integrations::webhook_endpoints::{self as admin_hooks, CreatedEndpoint, EndpointError};
 use crate::integrations::{self, IntegrationDetail, TestResult};
 use crate::web::WebState;
@@ -31,6 +32,8 @@ struct DetailPage {
     detail: IntegrationDetail,
     csrf: String,
     logs_html: String,
+    /// GitHub: the organization the directory reads, and the ones to choose from.
+    directory_org: Option<OrgChoice>,
 }
 
 pub async fn show(
@@ -43,6 +46,8 @@ pub async fn show(
     let csrf = admin.csrf()?;
     let logs_html =
         super::oversight::integration_logs_html(&state, &admin, integration, req.query_string()).await?;
+    let directory_org =
+        directory::github_org_choice(&state.ctx, admin.org_id(), integration, &detail.provider_slug).await?;
     html(
         StatusCode::OK,
         DetailPage {
@@ -50,8 +55,38 @@ pub async fn show(
             detail,
             csrf,
             logs_html,
+            directory_org,
         },
     )
+}
+
+#[derive(serde::Deserialize)]
+pub struct OrganizationForm {
+    organization: String,
+}
+
+/// POST /integrations/{id}/directory/organization: the GitHub organization the directory reads.
+pub async fn choose_organization(
+    state: web::Data<WebState>,
+    admin: CurrentAdmin,
+    IdPath(integration): IdPath<IntegrationId>,
+    form: web::Form<OrganizationForm>,
+) -> Result<HttpResponse, WebError> {
+    let chosen =
+        directory::choose_github_org(&state.ctx, admin.org_id(), integration, &form.organization).await;
+    match chosen {
+        Ok(()) => set_flash(
+            &admin.session,
+            "success",
+            format!("The directory reads the members of {}.", form.organization),
+        )?,
+        Err(ChoiceError::NotFound) => return Err(WebError::NotFound),
+        Err(ChoiceError::Db(e)) => return Err(e.into()),
+        Err(e @ (ChoiceError::NotOffered(_) | ChoiceError::Api(_))) => {
+            set_flash(&admin.session, "error", e.to_string())?
+        }
+    }
+    Ok(see_other(&format!("/integrations/{integration}")))
 }
 
 #[derive(Template)]

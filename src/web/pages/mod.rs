@@ -54,6 +54,7 @@ super::route_table! {
     post "/integrations/{id}/test" => detail::test;
     get "/integrations/{id}/logs" => oversight::integration_logs;
     post "/integrations/{id}/schedule" => oversight::set_schedule;
+    post "/integrations/{id}/directory/organization" => detail::choose_organization;
     get "/integrations/{id}/erase" => oversight::confirm_erase;
     post "/integrations/{id}/erase" => oversight::erase;
     get "/dashboard" => oversight::dashboard;

@@ -1,5 +1,5 @@
-//! Which scopes allow each API method, as Slack's method pages (bot tokens) and Google's
-//! Discovery documents say: a token without one of them gets the provider's own refusal
+//! Which scopes allow each API method, as Slack's method pages (bot tokens), Google's
+//! Discovery documents and the other providers' references say: a token without one of them gets the provider's own refusal
 //! (Slack `missing_scope` with `needed`; Google 403 `insufficientPermissions`).
 
 const G: &str = "https://www.googleapis.com/auth/";
@@ -59,6 +59,14 @@ pub(super) fn allowed(method: &str, path: &str, body: &[u8]) -> Option<Vec<Strin
         (_, "/v1/people:listDirectoryPeople") => google(&["directory.readonly"]),
         (_, "/v1.0/users/delta") => slack(&["User.Read.All", "Directory.Read.All"]),
         (_, "/v1/people/me") => google(&["userinfo.profile", "userinfo.email", "contacts.readonly"]),
+        // The other providers' member lists (Notion's and Zoom's access is set on the app).
+        ("GET", p) if p.starts_with("/orgs/") || p.starts_with("/organizations/") || p == "/user/orgs" => {
+            slack(&["read:org", "admin:org"])
+        }
+        ("GET", p) if p.starts_with("/api/1.0/workspaces/") => slack(&["users:read"]),
+        ("GET", p) if p.ends_with("/rest/api/3/users/search") => slack(&["read:jira-user"]),
+        ("POST", "/graphql") if String::from_utf8_lossy(body).contains("users(") => slack(&["read"]),
+        ("POST", p) if p.starts_with("/2/team/members/") => slack(&["members.read"]),
         _ => None,
     }
 }
@@ -82,4 +90,8 @@ pub const ALL: &[&str] = &[
     "https://www.googleapis.com/auth/admin.directory.user.readonly",
     "https://www.googleapis.com/auth/directory.readonly",
     "User.Read.All",
+    "read:org",
+    "read:jira-user",
+    "read",
+    "members.read",
 ];
