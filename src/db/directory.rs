@@ -62,6 +62,7 @@ pub fn store_page(
         if current.as_deref() != Some(pass_id) {
             return Ok(None);
         }
+        plan_for_this_table_size(conn)?;
         let ids: Vec<&str> = listed.iter().map(|l| l.external_id.as_str()).collect();
         type Known = (String, DirectoryState, Option<String>, Option<String>);
         let existing: std::collections::HashMap<String, Known> = e::table
@@ -143,6 +144,18 @@ pub fn store_page(
     })
 }
 
+/// A directory grows from nothing during its first pass: a query plan that PostgreSQL cached
+/// for the pass's first pages (a sequential scan of a table then tiny) would scan 100,000
+/// accounts per page at its end. Within the page's transaction, every statement is planned
+/// for the table as it is.
+pub(super) fn plan_for_this_table_size(conn: &mut DbConnection) -> Result<(), DbError> {
+    if let DbConnection::Postgresql(conn) = conn {
+        use diesel::connection::SimpleConnection;
+        conn.batch_execute("SET LOCAL plan_cache_mode = force_custom_plan")?;
+    }
+    Ok(())
+}
+
 /// New accounts, in multi-row statements (a first sync is all new). diesel builds a multi-row
 /// INSERT on each backend's own connection, not through the MultiConnection.
 fn insert_entries(conn: &mut DbConnection, rows: &[EntryRow]) -> Result<(), DbError> {
@@ -206,8 +219,11 @@ pub fn entries_page(
     Ok(query.load(conn)?)
 }
 
-/// GDPR erasure of an integration: its directory, its sync state and what a pass had seen.
+/// GDPR erasure of an integration: its directory, its sync state, what a pass had seen and
+/// which part of the provider's accounts it read.
 pub fn erase_for_integration(conn: &mut DbConnection, integration: IntegrationId) -> Result<(), DbError> {
+    use super::schema::directory_targets as t;
+    diesel::delete(t::table.find(integration)).execute(conn)?;
     diesel::delete(e::table.filter(e::integration_id.eq(integration))).execute(conn)?;
     directory_changes::erase_for_integration(conn, integration)?;
     diesel::delete(seen::table.filter(seen::integration_id.eq(integration))).execute(conn)?;

@@ -130,6 +130,7 @@ pub fn complete_pass(
         else {
             return Ok(None);
         };
+        super::directory::plan_for_this_table_size(conn)?;
         let absent = match row.resume_token {
             None => deactivate_unlisted(conn, integration, at)?,
             Some(_) => 0,
@@ -156,13 +157,15 @@ fn deactivate_unlisted(
     integration: IntegrationId,
     at: NaiveDateTime,
 ) -> Result<usize, DbError> {
+    // NOT EXISTS, not NOT IN: PostgreSQL plans it as an anti-join, where NOT IN over a
+    // 100,000-row list that outgrows work_mem is compared row by row.
     let listed = seen::table
-        .filter(seen::integration_id.eq(integration))
-        .select(seen::external_id);
+        .filter(seen::integration_id.eq(e::integration_id))
+        .filter(seen::external_id.eq(e::external_id));
     let gone = e::table
         .filter(e::integration_id.eq(integration))
         .filter(e::state.eq(DirectoryState::Active))
-        .filter(e::external_id.ne_all(listed));
+        .filter(diesel::dsl::not(diesel::dsl::exists(listed)));
     let absent_rows: Vec<(String, Option<String>, OrgId)> =
         gone.select((e::external_id, e::email, e::org_id)).load(conn)?;
     let absent = diesel::update(gone)

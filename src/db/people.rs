@@ -64,16 +64,16 @@ fn people_emails(
                 .or(lower(e::name).like(pattern.clone()).escape('\\')),
         );
     }
+    // NOT EXISTS (an anti-join), not NOT IN: see directory_passes::deactivate_unlisted.
     let other = diesel::alias!(super::schema::directory_entries as other);
     let active_in = |integration: IntegrationId| {
         other
             .filter(other.field(e::integration_id).eq(integration))
             .filter(other.field(e::state).eq(DirectoryState::Active))
-            .filter(other.field(e::email).is_not_null())
-            .select(other.field(e::email).assume_not_null())
     };
     if let Some(integration) = filter.missing_in {
-        accounts = accounts.filter(e::email.assume_not_null().ne_all(active_in(integration)));
+        let has = active_in(integration).filter(other.field(e::email).eq(e::email));
+        accounts = accounts.filter(diesel::dsl::not(diesel::dsl::exists(has)));
     }
     if filter.leavers_with_access {
         let leavers = p::table
@@ -99,7 +99,8 @@ fn people_emails(
             named = named.filter(p::email.like(pattern.clone()).escape('\\'));
         }
         if let Some(integration) = filter.missing_in {
-            named = named.filter(p::email.ne_all(active_in(integration)));
+            let has = active_in(integration).filter(other.field(e::email).eq(p::email.nullable()));
+            named = named.filter(diesel::dsl::not(diesel::dsl::exists(has)));
         }
         emails.extend(named.load::<String>(conn)?);
         emails.sort();

@@ -357,6 +357,16 @@ async fn the_github_organization_is_chosen_on_the_integration_page() {
         .await;
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
     assert_eq!(chosen(&t, id).await.as_deref(), Some("acme-labs"));
+
+    // Erasing the integration's data forgets the choice with the rest.
+    let erase = format!("/integrations/{id}/erase");
+    let csrf = t.app.csrf_with(&t.admin, &erase).await;
+    let res = t
+        .app
+        .post_form_with(&t.admin, &erase, &[("csrf_token", &csrf), ("confirm", "yes")])
+        .await;
+    assert!(res.status().is_redirection(), "{}", res.status());
+    assert_eq!(chosen(&t, id).await, None);
 }
 
 async fn chosen(t: &App, id: IntegrationId) -> Option<String> {
