@@ -191,7 +191,9 @@ pub(super) fn people_routes(config: &mut web::ServiceConfig) {
         .service(google_get("/v1/people/me", google::people_me))
         .service(google_get(
             "/v1/people:listDirectoryPeople",
-            people_directory::list_directory_people,
+            |account: &mut google::Account, call: &Call| {
+                people_directory::list_directory_people(&mut account.people, call)
+            },
         ));
 }
 

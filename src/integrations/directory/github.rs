@@ -1,8 +1,8 @@
 //! GitHub organization members, paged by the `Link` header, from the organization an admin
 //! chose (targets.rs); the organizations to choose from.
 
+use super::accounts::listed;
 use super::readers::{MembersPage, PAGE_SIZE, items, text};
-use super::sources::listed;
 use crate::db::directory_targets;
 use crate::integrations::provider_api::{ApiError, ProviderApi};
 use crate::providers::catalogue::endpoints::{GITHUB_ORG_MEMBERS, GITHUB_USER_ORGS};

@@ -6,6 +6,7 @@
 //! what changed since the last complete pass (sources.rs), the next pass starts from the token
 //! that pass ended with and marks no absences; a token the provider forgot starts a full pass.
 
+mod accounts;
 mod github;
 mod overview;
 mod people;

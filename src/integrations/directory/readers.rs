@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use super::sources::listed;
+use super::accounts::listed;
 use crate::db::directory::Listed;
 use crate::integrations::provider_api::{ApiError, ProviderApi};
 use crate::providers::catalogue::endpoints::*;

@@ -9,7 +9,6 @@ use actix_web::http::StatusCode;
 use serde_json::{Value, json};
 
 use super::changelog::{Directory, Item, Position};
-use super::google::Account;
 use super::{Call, google_error};
 
 const DEFAULT_PAGE: usize = 100;
@@ -24,7 +23,7 @@ impl Default for People {
     }
 }
 
-pub(super) fn list_directory_people(account: &mut Account, call: &Call) -> super::Answer {
+pub(super) fn list_directory_people(people: &mut People, call: &Call) -> super::Answer {
     let bad = |message: &str| google_error(StatusCode::BAD_REQUEST, message);
     if call.query("readMask").is_none_or(|mask| mask.is_empty()) {
         return Err(bad("readMask is required"));
@@ -32,7 +31,7 @@ pub(super) fn list_directory_people(account: &mut Account, call: &Call) -> super
     if call.query("sources").is_none() {
         return Err(bad("sources is required"));
     }
-    let people = &account.people.0;
+    let people = &people.0;
     // `Some(None)`: a sync token the directory never gave.
     let since = call.query("syncToken").map(|token| token.parse::<u64>().ok());
     let position = match (call.query("pageToken"), since) {
