@@ -61,11 +61,11 @@ impl PeopleBody {
             .map(|a| (a.state, a.external_id.clone()))
     }
 
-    fn is_active(state: &str) -> bool {
+    fn is_active(&self, state: &str) -> bool {
         state == crate::domain::DirectoryState::Active.as_str()
     }
 
-    fn is_leaver(person: &Person) -> bool {
+    fn is_leaver(&self, person: &Person) -> bool {
         person
             .employment
             .as_ref()
@@ -77,15 +77,20 @@ impl PeopleBody {
 #[template(path = "people.html")]
 struct PeoplePage {
     layout: Layout,
-    /// The body partial, rendered.
-    body: String,
+    body: PeopleBody,
+}
+
+/// The page includes the body partial, which reads the body's fields through this.
+impl std::ops::Deref for PeoplePage {
+    type Target = PeopleBody;
+
+    fn deref(&self) -> &PeopleBody {
+        &self.body
+    }
 }
 
 fn page(body: PeopleBody, layout: Layout) -> PeoplePage {
-    PeoplePage {
-        layout,
-        body: body.render().unwrap_or_default(),
-    }
+    PeoplePage { layout, body }
 }
 
 async fn body(state: &WebState, admin: &CurrentAdmin, query: PeopleQuery) -> Result<PeopleBody, WebError> {
