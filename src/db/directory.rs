@@ -29,6 +29,8 @@ pub struct EntryRow {
     pub first_seen_at: NaiveDateTime,
     pub last_seen_at: NaiveDateTime,
     pub changed_at: NaiveDateTime,
+    /// The pass that created or last changed the account.
+    pub written_by_pass: Option<String>,
 }
 
 /// One account as the provider lists it. A removal (a delta's) names only the id: what was
@@ -45,7 +47,8 @@ pub struct Listed {
 }
 
 /// Stores one page of a pass and moves its checkpoint on, in one transaction: accounts that
-/// are new or changed are written (the others not), all are marked seen by the pass. Returns
+/// are new or changed are written, with the pass's id; the others are only marked seen by
+/// the pass. Returns
 /// how many entries were written; `None` when the pass is no longer the one in progress
 /// (another instance finished or restarted it).
 pub fn store_page(
@@ -64,29 +67,28 @@ pub fn store_page(
         }
         plan_for_this_table_size(conn)?;
         let ids: Vec<&str> = listed.iter().map(|l| l.external_id.as_str()).collect();
-        type Known = (String, DirectoryState, Option<String>, Option<String>);
-        let existing: std::collections::HashMap<String, Known> = e::table
-            .filter(e::integration_id.eq(integration))
-            .filter(e::external_id.eq_any(&ids))
-            .select((e::external_id, (e::content_hash, e::state, e::email, e::name)))
-            .load::<(String, Known)>(conn)?
+        let existing: std::collections::HashMap<String, Known> = known_entries(conn, integration, &ids)?
             .into_iter()
+            .map(|k| (k.external_id.clone(), k))
             .collect();
         let mut changes = Vec::new();
         let mut created = Vec::new();
+        let mut unchanged = Vec::new();
         for item in listed {
             let known = existing.get(&item.external_id);
-            let email = item.email.as_deref().or(known.and_then(|k| k.2.as_deref()));
-            let name = item.name.as_deref().or(known.and_then(|k| k.3.as_deref()));
+            let email = item.email.as_deref().or(known.and_then(|k| k.email.as_deref()));
+            let name = item.name.as_deref().or(known.and_then(|k| k.name.as_deref()));
             let change = |kind| Change {
                 external_id: &item.external_id,
                 email,
                 change: kind,
             };
             match known {
-                Some((hash, state, ..)) if *hash == item.content_hash && *state == item.state => {}
-                Some((_, state, ..)) => {
-                    changes.push(change(match (*state, item.state) {
+                Some(k) if k.content_hash == item.content_hash && k.state == item.state => {
+                    unchanged.push(item.external_id.as_str());
+                }
+                Some(k) => {
+                    changes.push(change(match (k.state, item.state) {
                         (_, DirectoryState::Deleted) => DirectoryChange::Deleted,
                         (DirectoryState::Active, DirectoryState::Deactivated) => DirectoryChange::Deactivated,
                         _ => DirectoryChange::Updated,
@@ -103,6 +105,7 @@ pub fn store_page(
                         e::content_hash.eq(&item.content_hash),
                         e::last_seen_at.eq(at),
                         e::changed_at.eq(at),
+                        e::written_by_pass.eq(pass_id),
                     ))
                     .execute(conn)?;
                 }
@@ -123,6 +126,7 @@ pub fn store_page(
                         first_seen_at: at,
                         last_seen_at: at,
                         changed_at: at,
+                        written_by_pass: Some(pass_id.to_owned()),
                     });
                 }
             }
@@ -130,7 +134,7 @@ pub fn store_page(
         insert_entries(conn, &created)?;
         let written = changes.len();
         directory_changes::append(conn, org, integration, &changes, at)?;
-        mark_seen(conn, integration, &ids)?;
+        mark_seen(conn, integration, &unchanged)?;
         diesel::update(s::table.find(integration))
             .set((
                 s::next_cursor.eq(next_cursor),
@@ -141,6 +145,45 @@ pub fn store_page(
             ))
             .execute(conn)?;
         Ok(Some(written))
+    })
+}
+
+/// What is stored of a listed account.
+#[derive(Debug, QueryableByName, Queryable, Selectable)]
+#[diesel(table_name = e)]
+struct Known {
+    external_id: String,
+    content_hash: String,
+    state: DirectoryState,
+    email: Option<String>,
+    name: Option<String>,
+}
+
+/// The stored accounts among a page's `ids`. On PostgreSQL one index probe per id, whatever
+/// the planner knows of the table: a directory's first pass fills it before any statistics
+/// exist, and without them PostgreSQL scans the integration's every account per page,
+/// comparing each with the whole list.
+fn known_entries(
+    conn: &mut DbConnection,
+    integration: IntegrationId,
+    ids: &[&str],
+) -> Result<Vec<Known>, DbError> {
+    use diesel::sql_types::{Array, Text};
+    Ok(match conn {
+        DbConnection::Postgresql(conn) => diesel::sql_query(
+            "SELECT e.external_id, e.content_hash, e.state, e.email, e.name \
+             FROM unnest($2) AS listed(id) \
+             CROSS JOIN LATERAL (SELECT * FROM directory_entries \
+                 WHERE integration_id = $1 AND external_id = listed.id) AS e",
+        )
+        .bind::<Text, _>(integration)
+        .bind::<Array<Text>, _>(ids)
+        .load(conn)?,
+        DbConnection::Sqlite(conn) => e::table
+            .filter(e::integration_id.eq(integration))
+            .filter(e::external_id.eq_any(ids))
+            .select(Known::as_select())
+            .load(conn)?,
     })
 }
 
@@ -175,6 +218,9 @@ fn insert_entries(conn: &mut DbConnection, rows: &[EntryRow]) -> Result<(), DbEr
 }
 
 fn mark_seen(conn: &mut DbConnection, integration: IntegrationId, ids: &[&str]) -> Result<(), DbError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
     let rows: Vec<_> = ids
         .iter()
         .map(|id| (seen::integration_id.eq(integration), seen::external_id.eq(*id)))

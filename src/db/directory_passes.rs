@@ -132,7 +132,7 @@ pub fn complete_pass(
         };
         super::directory::plan_for_this_table_size(conn)?;
         let absent = match row.resume_token {
-            None => deactivate_unlisted(conn, integration, at)?,
+            None => deactivate_unlisted(conn, integration, pass_id, at)?,
             Some(_) => 0,
         };
         diesel::delete(seen::table.filter(seen::integration_id.eq(integration))).execute(conn)?;
@@ -151,10 +151,12 @@ pub fn complete_pass(
     })
 }
 
-/// Marks the active accounts a full pass did not list deactivated (with their changes).
+/// Marks the active accounts a full pass did not list deactivated (with their changes): those
+/// it neither wrote nor recorded as seen.
 fn deactivate_unlisted(
     conn: &mut DbConnection,
     integration: IntegrationId,
+    pass_id: &str,
     at: NaiveDateTime,
 ) -> Result<usize, DbError> {
     // NOT EXISTS, not NOT IN: PostgreSQL plans it as an anti-join, where NOT IN over a
@@ -165,6 +167,7 @@ fn deactivate_unlisted(
     let gone = e::table
         .filter(e::integration_id.eq(integration))
         .filter(e::state.eq(DirectoryState::Active))
+        .filter(e::written_by_pass.is_null().or(e::written_by_pass.ne(pass_id)))
         .filter(diesel::dsl::not(diesel::dsl::exists(listed)));
     let absent_rows: Vec<(String, Option<String>, OrgId)> =
         gone.select((e::external_id, e::email, e::org_id)).load(conn)?;

@@ -251,6 +251,7 @@ diesel::table! {
         first_seen_at -> Timestamp,
         last_seen_at -> Timestamp,
         changed_at -> Timestamp,
+        written_by_pass -> Nullable<Text>,
     }
 }
 

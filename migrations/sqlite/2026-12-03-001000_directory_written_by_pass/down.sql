@@ -1,0 +1,1 @@
+ALTER TABLE directory_entries DROP COLUMN written_by_pass;
