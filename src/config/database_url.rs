@@ -36,6 +36,36 @@ impl DatabaseUrl {
         Ok(DatabaseUrl::Sqlite(PathBuf::from(path)))
     }
 
+    /// The URL to show: a PostgreSQL password (in the user part or a `password` parameter)
+    /// is replaced by `REDACTED`.
+    pub fn redacted(&self) -> String {
+        let raw = match self {
+            DatabaseUrl::Sqlite(path) => return path.display().to_string(),
+            DatabaseUrl::Postgres(raw) => raw,
+        };
+        let Ok(mut url) = url::Url::parse(raw) else {
+            return "postgres://(an unreadable URL, not shown)".into();
+        };
+        if url.password().is_some() {
+            let _ = url.set_password(Some("REDACTED"));
+        }
+        if url.query_pairs().any(|(k, _)| k == "password") {
+            let pairs: Vec<(String, String)> = url
+                .query_pairs()
+                .map(|(k, v)| {
+                    let v = if k == "password" {
+                        "REDACTED".into()
+                    } else {
+                        v.into_owned()
+                    };
+                    (k.into_owned(), v)
+                })
+                .collect();
+            url.query_pairs_mut().clear().extend_pairs(pairs);
+        }
+        url.to_string()
+    }
+
     pub fn is_postgres(&self) -> bool {
         matches!(self, DatabaseUrl::Postgres(_))
     }

@@ -15,6 +15,7 @@ use secrecy::{ExposeSecret, SecretBox, SecretString};
 use crate::crypto::EncryptionKey;
 pub use admin_sso::AdminSso;
 pub use database_url::DatabaseUrl;
+pub use vars::secret_from_env;
 use vars::{HOUR, MINUTE, SECOND, Vars};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,6 +87,9 @@ pub struct Settings {
     pub admin_sso: Option<AdminSso>,
     /// Email and password sign-in (PASSWORD_LOGIN, on unless turned off with SSO set).
     pub password_login: bool,
+    /// `serve` applies pending migrations (MIGRATE_ON_START, default on); off, it refuses an
+    /// older schema and `migrate` is a separate step.
+    pub migrate_on_start: bool,
 }
 
 /// The background actor: token refresh, the sync-log queue, housekeeping.
@@ -136,6 +140,7 @@ impl Settings {
     }
 
     pub fn from_vars(vars: &HashMap<String, String>) -> Result<Settings, ConfigError> {
+        let vars = &vars::with_secret_files(vars)?;
         let v = Vars(vars);
         let app_env = match v.text("APP_ENV").unwrap_or("local") {
             "local" | "development" | "test" => AppEnv::Local,
@@ -218,6 +223,7 @@ impl Settings {
             setup_token: v.text("SETUP_TOKEN").map(SecretString::from),
             admin_sso,
             password_login,
+            migrate_on_start: v.not_off("MIGRATE_ON_START"),
         })
     }
 
