@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use diesel::sql_types::Text;
 use reqwest::StatusCode;
 
-use super::{mode, run, text};
+use super::{mode, run, run_blocking, text};
 use crate::faults::{Load, sign_in, start_binary_on, unstored_in, wait_ready};
 use crate::webhooks::integration;
 use targetym_integrations::db::Db;
@@ -65,19 +65,7 @@ async fn a_backup_taken_during_webhook_load_holds_every_acknowledged_event_and_a
     let load = Load::start(&base, "Backup");
     load.wait_for_acks(300).await;
     let before = load.acked_so_far();
-    let backup = {
-        let (dir, file, env) = (
-            dir.path().to_owned(),
-            file.clone(),
-            env.map(|(k, v)| (k, v.to_owned())),
-        );
-        tokio::task::spawn_blocking(move || {
-            let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-            run(&dir, &["backup", file.to_str().unwrap()], &env)
-        })
-        .await
-        .unwrap()
-    };
+    let backup = run_blocking(dir.path(), &["backup", file.to_str().unwrap()], &env).await;
     let during = load.acks();
     load.wait_for_acks(during + 100).await;
     let (acked, refused) = load.finish().await;
