@@ -360,6 +360,46 @@ mod tests {
     }
 
     #[test]
+    fn secrets_come_from_name_file_never_both() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("signing");
+        std::fs::write(&file, "from-the-file\n").unwrap();
+        let base = [
+            ("DATA_DIR", dir.path().to_str().unwrap()),
+            ("SLACK_SIGNING_SECRET_FILE", file.to_str().unwrap()),
+        ];
+        let settings = Settings::from_vars(&vars(&base)).unwrap();
+        let secret = settings.slack_signing_secret.unwrap();
+        assert_eq!(secret.expose_secret(), "from-the-file");
+        let mut both = base.to_vec();
+        both.push(("SLACK_SIGNING_SECRET", "inline"));
+        let err = Settings::from_vars(&vars(&both)).unwrap_err().to_string();
+        assert!(err.contains("not both"), "{err}");
+        // A variable that is no secret is not read from a file (PROVIDERS_FILE is a path).
+        let other = [
+            ("DATA_DIR", base[0].1),
+            ("BIND_ADDR_FILE", file.to_str().unwrap()),
+        ];
+        assert_eq!(
+            Settings::from_vars(&vars(&other)).unwrap().bind_addr,
+            "127.0.0.1:8080"
+        );
+    }
+
+    #[test]
+    fn database_urls_are_shown_without_passwords() {
+        let shown = DatabaseUrl::parse("postgres://u:pw1@h:5432/db?password=pw2&sslmode=require")
+            .unwrap()
+            .redacted();
+        assert_eq!(
+            shown,
+            "postgres://u:REDACTED@h:5432/db?password=REDACTED&sslmode=require"
+        );
+        let plain = DatabaseUrl::parse("postgres://u@h/db").unwrap().redacted();
+        assert_eq!(plain, "postgres://u@h/db");
+    }
+
+    #[test]
     fn provider_credentials_need_both_halves() {
         let dir = tempfile::tempdir().unwrap();
         let env = vars(&[
