@@ -83,7 +83,7 @@ pub fn restore(db: &Path, source: &Path) -> Result<(), BackupError> {
         Err(e) => return Err(io(source)(e)),
     }
     if let Some(dir) = db.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        files::private_dir(dir).map_err(io(dir))?;
     }
     let _lock = files::exclusive_lock(db)
         .map_err(io(&files::lock_file(db)))?

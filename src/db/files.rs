@@ -32,11 +32,10 @@ pub fn lock_file(path: &Path) -> PathBuf {
 /// and others' access an older version left on the files, switches to WAL, and takes the
 /// shared instance lock (held as long as the returned file is open).
 pub(super) fn prepare_sqlite_file(path: &Path) -> Result<Option<File>, DbError> {
-    let open_error =
-        |e: &dyn std::fmt::Display| DbError::Migration(format!("cannot open {}: {e}", path.display()));
+    let open_error = |e: &dyn std::fmt::Display| DbError::Open(format!("{}: {e}", path.display()));
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         private_dir(dir)
-            .map_err(|e| DbError::Migration(format!("cannot create the folder {}: {e}", dir.display())))?;
+            .map_err(|e| DbError::Open(format!("cannot create the folder {}: {e}", dir.display())))?;
     }
     if !path.exists() {
         create_private(path).map_err(|e| open_error(&e))?;
@@ -109,13 +108,13 @@ fn private_mode(options: &mut std::fs::OpenOptions) {
 fn private_mode(_: &mut std::fs::OpenOptions) {}
 
 #[cfg(unix)]
-fn private_dir(dir: &Path) -> std::io::Result<()> {
+pub(super) fn private_dir(dir: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
     std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
 }
 
 #[cfg(not(unix))]
-fn private_dir(dir: &Path) -> std::io::Result<()> {
+pub(super) fn private_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)
 }
 

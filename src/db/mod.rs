@@ -62,6 +62,8 @@ pub enum DbError {
     Pool(#[from] r2d2::PoolError),
     #[error("database migrations failed: {0}")]
     Migration(String),
+    #[error("cannot open the database: {0}")]
+    Open(String),
     #[error("database task was cancelled")]
     Cancelled,
     /// A write done elsewhere (the webhook writer) failed with this.
