@@ -6,7 +6,7 @@ use super::NotApplicable;
 use crate::config::{DatabaseUrl, Settings};
 
 /// Writes a checked copy of the SQLite database to the new file `file` (mode 0600). On
-/// PostgreSQL nothing is written: the error gives the `pg_dump` command (password hidden).
+/// PostgreSQL nothing is written: the error gives the `pg_dump` command (without the password).
 pub fn backup(settings: &Settings, file: &Path) -> anyhow::Result<()> {
     match &settings.database_url {
         DatabaseUrl::Sqlite(db) => {
@@ -19,9 +19,9 @@ pub fn backup(settings: &Settings, file: &Path) -> anyhow::Result<()> {
             Ok(())
         }
         DatabaseUrl::Postgres(_) => Err(NotApplicable(format!(
-            "DATABASE_URL is PostgreSQL: back it up with pg_dump instead, e.g.\n  pg_dump --format=custom --file={} '{}'\n(the password is not shown: give it in PGPASSWORD or ~/.pgpass)",
+            "DATABASE_URL is PostgreSQL: back it up with pg_dump instead, e.g.\n  pg_dump --format=custom --file={} '{}'\n(the password is left out of the URL: give it in PGPASSWORD or ~/.pgpass)",
             file.display(),
-            settings.database_url.redacted()
+            settings.database_url.without_password()
         ))
         .into()),
     }

@@ -201,7 +201,7 @@ async fn backup_on_postgresql_gives_the_pg_dump_command_without_the_password() {
         "{said}"
     );
     assert!(
-        said.contains("postgres://ops:REDACTED@db.internal:5432/targetym?sslmode=require"),
+        said.contains("'postgres://ops@db.internal:5432/targetym?sslmode=require'"),
         "{said}"
     );
     assert!(!said.contains("s3cr3t-pw"), "{said}");
