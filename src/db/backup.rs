@@ -43,6 +43,8 @@ pub fn backup(db: &Path, target: &Path) -> Result<(), BackupError> {
         _ => io(target)(e),
     })?;
     drop(file);
+    // Like any process reading the database, so that a restore waits for the backup.
+    let _lock = files::shared_lock(db);
     let written = vacuum_into(db, target).and_then(|()| {
         check(target)?;
         std::fs::File::open(target)

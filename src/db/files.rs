@@ -53,7 +53,7 @@ pub(super) fn prepare_sqlite_file(path: &Path) -> Result<Option<File>, DbError> 
 
 /// The shared instance lock. A lock file that cannot be made (a read-only folder) is opened
 /// read-only, which locks as well; without one at all, the instance serves unlocked.
-fn shared_lock(path: &Path) -> Option<File> {
+pub(super) fn shared_lock(path: &Path) -> Option<File> {
     let lock_path = lock_file(path);
     let file = open_lock_file(&lock_path).or_else(|_| File::open(&lock_path));
     match file.and_then(|file| file.lock_shared().map(|()| file)) {
