@@ -44,13 +44,22 @@ pub enum ContextError {
     Db(#[from] DbError),
     #[error(transparent)]
     ProvidersFile(#[from] crate::providers::file::ProvidersFileError),
+    /// The database could not be opened or reached at start.
+    #[error("the database is unreachable: {0}")]
+    Unreachable(DbError),
+    /// MIGRATE_ON_START=false and the schema is older than this binary.
+    #[error(
+        "the database schema is older than this version ({0} migration(s) pending) and MIGRATE_ON_START=false: run `targetym-integrations migrate`, then start again"
+    )]
+    MigrationNeeded(usize),
 }
 
 impl AppContext {
     /// Opens the pool, builds the keyring and loads the provider catalogue (PROVIDERS_FILE
     /// included); does not touch the schema.
     pub async fn load(settings: Settings) -> Result<AppContext, ContextError> {
-        let db = Db::connect(&settings.database_url, settings.db_pool_size)?;
+        let db =
+            Db::connect(&settings.database_url, settings.db_pool_size).map_err(ContextError::Unreachable)?;
         let keyring = Keyring::new(
             settings.encryption_key.clone(),
             settings.previous_encryption_keys.clone(),
@@ -110,5 +119,20 @@ impl AppContext {
                 Ok((applied, changed))
             })
             .await
+    }
+
+    /// Seeds the provider catalogue on a schema that is up to date, without migrating
+    /// (MIGRATE_ON_START=false: `migrate` is the operator's separate step). Returns the
+    /// catalogue rows changed.
+    pub async fn prepare_current_schema(&self) -> Result<usize, ContextError> {
+        let defs = self.catalogue.defs();
+        let pending = self.db.run(crate::db::pending_migrations).await?;
+        if pending > 0 {
+            return Err(ContextError::MigrationNeeded(pending));
+        }
+        Ok(self
+            .db
+            .run(move |conn| crate::db::catalogue::seed(conn, &defs))
+            .await?)
     }
 }

@@ -12,6 +12,7 @@ pub mod domain;
 pub mod integrations;
 pub mod metrics;
 pub mod oauth;
+pub mod operations;
 pub mod providers;
 pub mod runtime;
 pub mod startup;

@@ -8,6 +8,7 @@ use targetym_integrations::accounts::{self, AccountError, NewAdminInput};
 use targetym_integrations::config::Settings;
 use targetym_integrations::context::AppContext;
 use targetym_integrations::integrations::key_rotation;
+use targetym_integrations::operations;
 use targetym_integrations::startup::Application;
 use targetym_integrations::telemetry;
 
@@ -50,6 +51,30 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Write a consistent copy of the SQLite database to a new file (mode 0600) while the app
+    /// serves. On PostgreSQL: prints the pg_dump command to use instead, and exits with 2.
+    Backup { file: std::path::PathBuf },
+    /// Replace the SQLite database with a backup, after checking it. Refused while an
+    /// instance or another command has the database open.
+    Restore { file: std::path::PathBuf },
+    /// Exit 0 when the instance's /readyz answers 200, 1 otherwise.
+    Healthcheck {
+        /// What to ask (default: /readyz on BIND_ADDR's port).
+        #[arg(long)]
+        url: Option<String>,
+    },
+    /// The configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Validate the environment and the providers file; print what would be used, secrets
+    /// redacted.
+    Check,
 }
 
 #[derive(Subcommand)]
@@ -130,11 +155,14 @@ enum AdminCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(Command::Healthcheck { url }) = &cli.command {
+        return ExitCode::from(operations::healthcheck_command(url.as_deref()));
+    }
     let settings = match Settings::from_env() {
         Ok(settings) => settings,
         Err(e) => {
             eprintln!("{e}");
-            return ExitCode::from(2);
+            return ExitCode::from(operations::EXIT_CONFIG);
         }
     };
     telemetry::init(settings.log_format);
@@ -177,13 +205,19 @@ fn main() -> ExitCode {
         Command::Webhooks {
             command: WebhooksCommand::Replay { id },
         } => runtime.block_on(replay_webhook(settings, &id)),
+        Command::Backup { file } => operations::backup(&settings, &file),
+        Command::Restore { file } => operations::restore(&settings, &file),
+        Command::Config {
+            command: ConfigCommand::Check,
+        } => runtime.block_on(operations::config_check(&settings)),
+        Command::Healthcheck { .. } => unreachable!("answered before the settings are read"),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            ExitCode::from(operations::exit_code(&e))
         }
     }
 }

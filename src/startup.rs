@@ -34,8 +34,8 @@ pub struct Application {
 }
 
 impl Application {
-    /// Connects to the database, applies migrations, seeds the catalogue and binds the
-    /// listener. The server starts serving on `run`.
+    /// Connects to the database, applies migrations (or, with MIGRATE_ON_START=false, refuses
+    /// an older schema), seeds the catalogue and binds the listener. The server starts serving on `run`.
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         Application::build_with_extra_routes(settings, |_| {}).await
     }
@@ -47,7 +47,11 @@ impl Application {
         extra_routes: fn(&mut web::ServiceConfig),
     ) -> anyhow::Result<Application> {
         let mut ctx = AppContext::load(settings).await?;
-        let (applied, changed) = ctx.prepare_database().await?;
+        let (applied, changed) = if ctx.settings.migrate_on_start {
+            ctx.prepare_database().await?
+        } else {
+            (0, ctx.prepare_current_schema().await?)
+        };
         tracing::info!(
             migrations_applied = applied,
             catalogue_rows_changed = changed,

@@ -36,6 +36,43 @@ impl DatabaseUrl {
         Ok(DatabaseUrl::Sqlite(PathBuf::from(path)))
     }
 
+    /// The URL to show: a PostgreSQL password (in the user part or a `password` parameter)
+    /// is replaced by `REDACTED`.
+    pub fn redacted(&self) -> String {
+        self.shown(Some("REDACTED"))
+    }
+
+    /// The URL without its password, to hand to other tools (which then take it from
+    /// PGPASSWORD or ~/.pgpass).
+    pub fn without_password(&self) -> String {
+        self.shown(None)
+    }
+
+    fn shown(&self, password: Option<&str>) -> String {
+        let raw = match self {
+            DatabaseUrl::Sqlite(path) => return path.display().to_string(),
+            DatabaseUrl::Postgres(raw) => raw,
+        };
+        let Ok(mut url) = url::Url::parse(raw) else {
+            return "postgres://(an unreadable URL, not shown)".into();
+        };
+        if url.password().is_some() {
+            let _ = url.set_password(password);
+        }
+        if url.query_pairs().any(|(k, _)| k == "password") {
+            let pairs: Vec<(String, String)> = url
+                .query_pairs()
+                .filter_map(|(k, v)| match (k == "password", password) {
+                    (false, _) => Some((k.into_owned(), v.into_owned())),
+                    (true, Some(shown)) => Some((k.into_owned(), shown.to_owned())),
+                    (true, None) => None,
+                })
+                .collect();
+            url.query_pairs_mut().clear().extend_pairs(pairs);
+        }
+        url.to_string()
+    }
+
     pub fn is_postgres(&self) -> bool {
         matches!(self, DatabaseUrl::Postgres(_))
     }

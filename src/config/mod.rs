@@ -15,6 +15,7 @@ use secrecy::{ExposeSecret, SecretBox, SecretString};
 use crate::crypto::EncryptionKey;
 pub use admin_sso::AdminSso;
 pub use database_url::DatabaseUrl;
+pub use vars::secret_from_env;
 use vars::{HOUR, MINUTE, SECOND, Vars};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,6 +87,9 @@ pub struct Settings {
     pub admin_sso: Option<AdminSso>,
     /// Email and password sign-in (PASSWORD_LOGIN, on unless turned off with SSO set).
     pub password_login: bool,
+    /// `serve` applies pending migrations (MIGRATE_ON_START, default on); off, it refuses an
+    /// older schema and `migrate` is a separate step.
+    pub migrate_on_start: bool,
 }
 
 /// The background actor: token refresh, the sync-log queue, housekeeping.
@@ -136,6 +140,7 @@ impl Settings {
     }
 
     pub fn from_vars(vars: &HashMap<String, String>) -> Result<Settings, ConfigError> {
+        let vars = &vars::with_secret_files(vars)?;
         let v = Vars(vars);
         let app_env = match v.text("APP_ENV").unwrap_or("local") {
             "local" | "development" | "test" => AppEnv::Local,
@@ -218,6 +223,7 @@ impl Settings {
             setup_token: v.text("SETUP_TOKEN").map(SecretString::from),
             admin_sso,
             password_login,
+            migrate_on_start: v.not_off("MIGRATE_ON_START"),
         })
     }
 
@@ -351,6 +357,46 @@ mod tests {
                 .to_string()
                 .contains("https")
         );
+    }
+
+    #[test]
+    fn secrets_come_from_name_file_never_both() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("signing");
+        std::fs::write(&file, "from-the-file\n").unwrap();
+        let base = [
+            ("DATA_DIR", dir.path().to_str().unwrap()),
+            ("SLACK_SIGNING_SECRET_FILE", file.to_str().unwrap()),
+        ];
+        let settings = Settings::from_vars(&vars(&base)).unwrap();
+        let secret = settings.slack_signing_secret.unwrap();
+        assert_eq!(secret.expose_secret(), "from-the-file");
+        let mut both = base.to_vec();
+        both.push(("SLACK_SIGNING_SECRET", "inline"));
+        let err = Settings::from_vars(&vars(&both)).unwrap_err().to_string();
+        assert!(err.contains("not both"), "{err}");
+        // A variable that is no secret is not read from a file (PROVIDERS_FILE is a path).
+        let other = [
+            ("DATA_DIR", base[0].1),
+            ("BIND_ADDR_FILE", file.to_str().unwrap()),
+        ];
+        assert_eq!(
+            Settings::from_vars(&vars(&other)).unwrap().bind_addr,
+            "127.0.0.1:8080"
+        );
+    }
+
+    #[test]
+    fn database_urls_are_shown_without_passwords() {
+        let shown = DatabaseUrl::parse("postgres://u:pw1@h:5432/db?password=pw2&sslmode=require")
+            .unwrap()
+            .redacted();
+        assert_eq!(
+            shown,
+            "postgres://u:REDACTED@h:5432/db?password=REDACTED&sslmode=require"
+        );
+        let plain = DatabaseUrl::parse("postgres://u@h/db").unwrap().redacted();
+        assert_eq!(plain, "postgres://u@h/db");
     }
 
     #[test]

@@ -82,10 +82,22 @@ fn local_secret(dir: &Path, file: &str, bytes: usize) -> Result<(SecretString, b
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io_error(e)),
         Err(_) => {}
     }
-    std::fs::create_dir_all(dir).map_err(io_error)?;
+    private_dir(dir).map_err(io_error)?;
     let secret = hex::encode(crate::crypto::random_bytes(bytes));
     write_private_file(&path, secret.as_bytes()).map_err(io_error)?;
     Ok((SecretString::from(secret), true))
+}
+
+/// The data folder is its owner's alone (0700), like the files in it.
+#[cfg(unix)]
+fn private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+}
+
+#[cfg(not(unix))]
+fn private_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)
 }
 
 #[cfg(unix)]

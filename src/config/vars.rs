@@ -1,5 +1,6 @@
 //! Reading the environment: each variable named once, parsed once into its final type, with
-//! its default and range, and an error that names it.
+//! its default and range, and an error that names it. Every secret variable may instead name a
+//! file in `<NAME>_FILE` (Docker and Kubernetes secrets).
 
 use std::collections::HashMap;
 use std::ops::RangeInclusive;
@@ -57,6 +58,72 @@ impl<'a> Vars<'a> {
     pub fn not_off(&self, name: &str) -> bool {
         !matches!(self.text(name), Some("0" | "false" | "no" | "off"))
     }
+}
+
+/// The variables that hold secrets (and `<PROVIDER>_CLIENT_SECRET`): each can be read from the
+/// file `<NAME>_FILE` names.
+const SECRETS: [&str; 8] = [
+    "DATABASE_URL",
+    "INTEGRATION_ENCRYPTION_KEY",
+    "INTEGRATION_ENCRYPTION_PREVIOUS_KEYS",
+    "SESSION_KEY",
+    "SETUP_TOKEN",
+    "METRICS_TOKEN",
+    "SLACK_SIGNING_SECRET",
+    "ADMIN_OIDC_CLIENT_SECRET",
+];
+
+fn is_secret(name: &str) -> bool {
+    SECRETS.contains(&name) || name.ends_with("_CLIENT_SECRET")
+}
+
+/// The variables with each `<SECRET>_FILE` read into `<SECRET>`; both set is an error.
+pub(super) fn with_secret_files(
+    vars: &HashMap<String, String>,
+) -> Result<HashMap<String, String>, ConfigError> {
+    let mut resolved = vars.clone();
+    for (name, path) in vars {
+        let Some(secret) = name.strip_suffix("_FILE").filter(|s| is_secret(s)) else {
+            continue;
+        };
+        if path.trim().is_empty() {
+            continue;
+        }
+        if vars.get(secret).is_some_and(|v| !v.trim().is_empty()) {
+            return Err(ConfigError(format!("set {secret} or {name}, not both")));
+        }
+        resolved.insert(secret.to_owned(), read_secret_file(name, path.trim())?);
+    }
+    Ok(resolved)
+}
+
+/// A secret variable named at run time (a providers file's `client_secret_env`), from the
+/// environment or the file its `_FILE` variable names.
+pub fn secret_from_env(name: &str) -> Result<Option<String>, ConfigError> {
+    let file_var = format!("{name}_FILE");
+    let vars: HashMap<String, String> = [name, file_var.as_str()]
+        .into_iter()
+        .filter_map(|n| Some((n.to_owned(), std::env::var(n).ok()?)))
+        .collect();
+    let file = vars.get(&file_var).map(|p| p.trim()).filter(|p| !p.is_empty());
+    match (Vars(&vars).text(name), file) {
+        (Some(_), Some(_)) => Err(ConfigError(format!("set {name} or {file_var}, not both"))),
+        (Some(value), None) => Ok(Some(value.to_owned())),
+        (None, Some(path)) => read_secret_file(&file_var, path).map(Some),
+        (None, None) => Ok(None),
+    }
+}
+
+/// A secret file's content without its trailing newline; never quoted in an error.
+fn read_secret_file(name: &str, path: &str) -> Result<String, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError(format!("{name}: cannot read {path}: {}", e.kind())))?;
+    let value = text.strip_suffix('\n').unwrap_or(&text);
+    let value = value.strip_suffix('\r').unwrap_or(value);
+    if value.trim().is_empty() {
+        return Err(ConfigError(format!("{name}: the file {path} is empty")));
+    }
+    Ok(value.to_owned())
 }
 
 pub(super) const SECOND: Duration = Duration::from_secs(1);

@@ -3,6 +3,7 @@
 
 pub mod admin_sessions;
 pub mod api_tokens;
+pub mod backup;
 pub mod catalogue;
 pub mod consents;
 pub mod credentials;
@@ -11,6 +12,7 @@ pub mod directory_changes;
 pub mod directory_passes;
 pub mod directory_targets;
 pub mod event_sink;
+pub mod files;
 pub mod integrations;
 pub mod invitations;
 pub mod oauth_states;
@@ -60,6 +62,8 @@ pub enum DbError {
     Pool(#[from] r2d2::PoolError),
     #[error("database migrations failed: {0}")]
     Migration(String),
+    #[error("cannot open the database: {0}")]
+    Open(String),
     #[error("database task was cancelled")]
     Cancelled,
     /// A write done elsewhere (the webhook writer) failed with this.
@@ -181,6 +185,8 @@ struct Shared {
     /// whether the files can be written again.
     read_only: Arc<AtomicBool>,
     read_only_checked: Mutex<Option<std::time::Instant>>,
+    /// SQLite: the shared instance lock, held while the pool lives (see `files`).
+    _instance_lock: Option<std::fs::File>,
 }
 
 /// One pool and how many of its connections are open.
@@ -217,9 +223,10 @@ impl Shared {
 impl Db {
     /// Opens the pool (creating the SQLite file's folder and switching it to WAL first).
     pub fn connect(url: &DatabaseUrl, max_size: u32) -> Result<Db, DbError> {
-        if let DatabaseUrl::Sqlite(path) = url {
-            prepare_sqlite_file(path)?;
-        }
+        let instance_lock = match url {
+            DatabaseUrl::Sqlite(path) => files::prepare_sqlite_file(path)?,
+            DatabaseUrl::Postgres(_) => None,
+        };
         let shared = Shared {
             url: url.clone(),
             max_size,
@@ -228,6 +235,7 @@ impl Db {
             refusals: Arc::default(),
             read_only: Arc::default(),
             read_only_checked: Mutex::default(),
+            _instance_lock: instance_lock,
         };
         Ok(Db {
             pool: Arc::new(RwLock::new(shared.generation(true)?)),
@@ -333,19 +341,6 @@ fn sqlite_files_writable(path: &Path) -> bool {
     })
 }
 
-fn prepare_sqlite_file(path: &Path) -> Result<(), DbError> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| DbError::Migration(format!("cannot create the folder {}: {e}", dir.display())))?;
-    }
-    // WAL is a property of the file: set it once, before the pool opens connections in
-    // parallel (setting it per connection races to "database is locked").
-    let mut conn = SqliteConnection::establish(&path.to_string_lossy())
-        .map_err(|e| DbError::Migration(format!("cannot open {}: {e}", path.display())))?;
-    conn.batch_execute("PRAGMA journal_mode = WAL;")?;
-    Ok(())
-}
-
 /// Applies pending migrations; on PostgreSQL under an advisory lock so that several
 /// instances starting together apply them once. Returns how many were applied.
 pub fn run_migrations(conn: &mut DbConnection) -> Result<usize, DbError> {
@@ -365,6 +360,15 @@ pub fn run_migrations(conn: &mut DbConnection) -> Result<usize, DbError> {
             result
         }
     }
+}
+
+/// How many of this binary's migrations the database has not applied.
+pub fn pending_migrations(conn: &mut DbConnection) -> Result<usize, DbError> {
+    let pending = match conn {
+        DbConnection::Sqlite(conn) => conn.pending_migrations(SQLITE_MIGRATIONS).map(|m| m.len()),
+        DbConnection::Postgresql(conn) => conn.pending_migrations(POSTGRES_MIGRATIONS).map(|m| m.len()),
+    };
+    pending.map_err(|e| DbError::Migration(e.to_string()))
 }
 
 /// Runs `work` in a transaction (a savepoint when one is already open). On SQLite the

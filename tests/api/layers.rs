@@ -11,7 +11,7 @@ const LAYERS: &[&[&str]] = &[
     &["main", "startup", "bin"],
     &["web", "worker"],
     // The service layer: the only callers of the database.
-    &["integrations", "accounts", "api_tokens"],
+    &["integrations", "accounts", "api_tokens", "operations"],
     // Webhook ingestion (verify, route, store), under the services.
     &["webhooks"],
     &["context"],

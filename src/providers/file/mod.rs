@@ -126,10 +126,14 @@ fn entry_credentials(entry: &Entry) -> Result<Option<ClientCredentials>, FieldEr
         }
         (Some(secret), None) => Some(secret.clone()),
         (None, Some(var)) => Some(
-            std::env::var(var)
-                .ok()
-                .filter(|v| !v.is_empty())
-                .ok_or_else(|| ("client_secret_env", format!("the variable {var} is not set")))?,
+            crate::config::secret_from_env(var)
+                .map_err(|e| ("client_secret_env", e.0))?
+                .ok_or_else(|| {
+                    (
+                        "client_secret_env",
+                        format!("the variable {var} (or {var}_FILE) is not set"),
+                    )
+                })?,
         ),
         (None, None) => None,
     };

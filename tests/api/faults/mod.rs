@@ -18,7 +18,7 @@ use crate::webhooks::{SIGNING_SECRET, integration, now_secs, slack_event, slack_
 use targetym_integrations::db::Db;
 use targetym_integrations::db::schema::integration_sync_logs as logs;
 
-const BINARY: &str = env!("CARGO_BIN_EXE_targetym-integrations");
+pub(crate) const BINARY: &str = env!("CARGO_BIN_EXE_targetym-integrations");
 
 /// The real binary serving the test app's database (and its keys) on a free port.
 fn start_binary(t: &OAuthApp) -> (Child, String) {
@@ -84,7 +84,7 @@ pub(crate) async fn sign_in_attempt(base: &str, email: &str) -> (reqwest::Client
 }
 
 /// A browser signed in to the binary at `base`.
-async fn sign_in(base: &str, email: &str) -> reqwest::Client {
+pub(crate) async fn sign_in(base: &str, email: &str) -> reqwest::Client {
     let (client, res) = sign_in_attempt(base, email).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER, "sign-in at the binary");
     client
@@ -96,7 +96,7 @@ async fn unstored(t: &OAuthApp, acked: &[String]) -> Vec<String> {
 }
 
 /// The acknowledged event ids that are not in `db`.
-async fn unstored_in(db: &Db, acked: &[String]) -> Vec<String> {
+pub(crate) async fn unstored_in(db: &Db, acked: &[String]) -> Vec<String> {
     let stored: HashSet<String> = db
         .run(|conn| {
             Ok(logs::table
@@ -125,7 +125,7 @@ fn assert_none_lost(acked: &[String], lost: &[String]) {
 
 /// Sixteen senders of unique signed Slack events for workspace T-KILL, until stopped or the
 /// server is gone; what was acknowledged and what was refused.
-struct Load {
+pub(crate) struct Load {
     acked: Arc<Mutex<Vec<String>>>,
     refused: Arc<Mutex<Vec<StatusCode>>>,
     stop: Arc<std::sync::atomic::AtomicBool>,
@@ -133,7 +133,7 @@ struct Load {
 }
 
 impl Load {
-    fn start(base: &str, tag: &str) -> Load {
+    pub(crate) fn start(base: &str, tag: &str) -> Load {
         let acked = Arc::new(Mutex::new(Vec::new()));
         let refused = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -176,11 +176,16 @@ impl Load {
         }
     }
 
-    fn acks(&self) -> usize {
+    pub(crate) fn acks(&self) -> usize {
         self.acked.lock().unwrap().len()
     }
 
-    async fn wait_for_acks(&self, n: usize) {
+    /// The events acknowledged so far.
+    pub(crate) fn acked_so_far(&self) -> Vec<String> {
+        self.acked.lock().unwrap().clone()
+    }
+
+    pub(crate) async fn wait_for_acks(&self, n: usize) {
         let deadline = Instant::now() + Duration::from_secs(30);
         while self.acks() < n {
             assert!(
@@ -192,7 +197,7 @@ impl Load {
         }
     }
 
-    async fn finish(self) -> (Vec<String>, Vec<StatusCode>) {
+    pub(crate) async fn finish(self) -> (Vec<String>, Vec<StatusCode>) {
         self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
         for sender in self.senders {
             sender.await.unwrap();
