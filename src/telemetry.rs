@@ -4,6 +4,11 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
 
+/// The version of this build (Cargo.toml).
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The commit this build was made from (build.rs: GIT_COMMIT, git, or "unknown").
+pub const COMMIT: &str = env!("TARGETYM_COMMIT");
+
 pub fn init(format: LogFormat) {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,actix_server=warn"));

@@ -25,6 +25,7 @@ mod keys;
 mod layers;
 mod oauth;
 mod oauth_helpers;
+mod operations;
 mod people_page;
 mod platform;
 mod providers_file;
