@@ -1,6 +1,8 @@
 //! What an operator watches: /metrics (the build, the process, the pool, the queue, the
 //! integrations by status), the alert rules in deploy/alerts.yml, and the production logs.
 
+mod logs;
+
 use std::collections::BTreeSet;
 
 use chrono::Duration;
