@@ -165,7 +165,8 @@ fn main() -> ExitCode {
             return ExitCode::from(operations::EXIT_CONFIG);
         }
     };
-    telemetry::init(settings.log_format);
+    let serving = matches!(cli.command, None | Some(Command::Serve));
+    telemetry::init(settings.log_format, serving);
     for warning in &settings.startup_warnings {
         tracing::warn!("{warning}");
     }

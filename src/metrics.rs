@@ -1,11 +1,15 @@
 //! Prometheus metrics, served as text at /metrics: HTTP requests, sign-in refusals, token
-//! refreshes, circuit breakers and background jobs.
+//! refreshes, circuit breakers and background jobs; the build, the process (Linux), the
+//! database pool, and gauges read from the database when scraped (the job queue, the
+//! integrations by status). The README's "Metrics" table lists them all.
 
 use std::time::Duration;
 
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
+
+use crate::domain::IntegrationStatus;
 
 pub struct Metrics {
     registry: Registry,
@@ -18,6 +22,12 @@ pub struct Metrics {
     webhooks: IntCounterVec,
     worker_last_tick: IntGauge,
     worker_up: IntGauge,
+    pool_in_use: IntGauge,
+    pool_idle: IntGauge,
+    pool_max: IntGauge,
+    jobs_due: IntGauge,
+    oldest_due_job_age: IntGauge,
+    integrations: IntGaugeVec,
     /// The actor's loop ended unexpectedly and is being restarted (/readyz says so).
     worker_down: std::sync::atomic::AtomicBool,
 }
@@ -94,7 +104,58 @@ impl Metrics {
             "1 while the background actor runs in this instance, 0 while it is down and being restarted",
         )
         .expect("valid metric");
-        for metric in [
+        let build_info = IntGaugeVec::new(
+            Opts::new(
+                "targetym_build_info",
+                "Always 1; the labels name the running build",
+            ),
+            &["version", "commit"],
+        )
+        .expect("valid metric");
+        build_info
+            .with_label_values(&[crate::telemetry::VERSION, crate::telemetry::COMMIT])
+            .set(1);
+        let gauge = |name: &str, help: &str| IntGauge::new(name, help).expect("valid metric");
+        let pool_in_use = gauge(
+            "db_pool_connections_in_use",
+            "Database connections of this instance's pool now lent out",
+        );
+        let pool_idle = gauge(
+            "db_pool_connections_idle",
+            "Database connections of this instance's pool open and waiting",
+        );
+        let pool_max = gauge(
+            "db_pool_connections_max",
+            "The most connections this instance's pool opens (DB_POOL_SIZE)",
+        );
+        let jobs_due = gauge(
+            "job_queue_due",
+            "Queued jobs whose time has come (and running ones whose claim expired), all instances",
+        );
+        let oldest_due_job_age = gauge(
+            "job_queue_oldest_due_age_seconds",
+            "How long the oldest due job has waited past its time (0: none due)",
+        );
+        let integrations = IntGaugeVec::new(
+            Opts::new("integrations", "Integrations of every organization by status"),
+            &["status"],
+        )
+        .expect("valid metric");
+        let mut collectors = vec![
+            Box::new(build_info) as Box<dyn prometheus::core::Collector>,
+            Box::new(pool_in_use.clone()),
+            Box::new(pool_idle.clone()),
+            Box::new(pool_max.clone()),
+            Box::new(jobs_due.clone()),
+            Box::new(oldest_due_job_age.clone()),
+            Box::new(integrations.clone()),
+        ];
+        // CPU seconds, resident memory, open and max fds, start time, threads (from /proc).
+        #[cfg(target_os = "linux")]
+        collectors.push(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ));
+        for metric in collectors.into_iter().chain([
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(worker_last_tick.clone()),
             Box::new(worker_up.clone()),
@@ -104,7 +165,7 @@ impl Metrics {
             Box::new(breaker_state.clone()),
             Box::new(jobs.clone()),
             Box::new(webhooks.clone()),
-        ] {
+        ]) {
             registry.register(metric).expect("metric names are unique");
         }
         Metrics {
@@ -118,6 +179,12 @@ impl Metrics {
             webhooks,
             worker_last_tick,
             worker_up,
+            pool_in_use,
+            pool_idle,
+            pool_max,
+            jobs_due,
+            oldest_due_job_age,
+            integrations,
             worker_down: std::sync::atomic::AtomicBool::new(false),
         }
     }
@@ -168,6 +235,27 @@ impl Metrics {
 
     pub fn webhook(&self, provider: &str, outcome: &str) {
         self.webhooks.with_label_values(&[provider, outcome]).inc();
+    }
+
+    /// The pool's connections: lent out, idle, and the most it opens.
+    pub fn database_pool(&self, in_use: u32, idle: u32, max: u32) {
+        self.pool_in_use.set(in_use.into());
+        self.pool_idle.set(idle.into());
+        self.pool_max.set(max.into());
+    }
+
+    /// The job queue: how many jobs are due, and how long the oldest of them has waited.
+    pub fn job_queue(&self, due: i64, oldest_due_age_seconds: i64) {
+        self.jobs_due.set(due);
+        self.oldest_due_job_age.set(oldest_due_age_seconds.max(0));
+    }
+
+    /// The integrations by status; a status with none reads 0 (so "rising" starts from 0).
+    pub fn integrations_by_status(&self, counts: &[(IntegrationStatus, i64)]) {
+        for status in IntegrationStatus::ALL {
+            let count = counts.iter().filter(|(s, _)| s == status).map(|(_, n)| *n).sum();
+            self.integrations.with_label_values(&[status.as_str()]).set(count);
+        }
     }
 
     pub fn render(&self) -> String {

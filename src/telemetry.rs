@@ -1,16 +1,32 @@
 //! Structured logs: JSON lines in production, readable lines locally. RUST_LOG filters.
+//!
+//! `serve` in JSON writes its log to stdout and nothing else goes there, so a container's log
+//! is one JSON object per line; its first line names the version and commit. Otherwise (local
+//! readable lines, and the CLI commands, whose stdout is their answer) the log goes to stderr.
 
 use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
 
-pub fn init(format: LogFormat) {
+/// The version of this build (Cargo.toml).
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The commit this build was made from (build.rs: GIT_COMMIT, git, or "unknown").
+pub const COMMIT: &str = env!("TARGETYM_COMMIT");
+
+pub fn init(format: LogFormat, serving: bool) {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,actix_server=warn"));
+    let to_stdout = serving && format == LogFormat::Json;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr);
+        .with_ansi(!to_stdout && std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(move || -> Box<dyn std::io::Write> {
+            if to_stdout {
+                Box::new(std::io::stdout())
+            } else {
+                Box::new(std::io::stderr())
+            }
+        });
     let result = match format {
         LogFormat::Json => builder
             .json()
@@ -20,5 +36,11 @@ pub fn init(format: LogFormat) {
         LogFormat::Pretty => builder.compact().try_init(),
     };
     // A second init (tests) keeps the first subscriber.
-    let _ = result;
+    if result.is_ok() && serving {
+        tracing::info!(
+            version = VERSION,
+            commit = COMMIT,
+            "targetym-integrations starting"
+        );
+    }
 }

@@ -13,6 +13,7 @@ pub mod directory_passes;
 pub mod directory_targets;
 pub mod event_sink;
 pub mod files;
+pub mod gauges;
 pub mod integrations;
 pub mod invitations;
 pub mod oauth_states;

@@ -1,6 +1,6 @@
 //! What the database's troubles look like in the log: an outage (no connection) or refused
 //! writes (a full disk, a read-only file) gets its first failure at once, then at most one
-//! line every 10 s with how many failures it stands for, and one line when it ends. r2d2 and
+//! line a minute with how many failures it stands for, and one line when it ends. r2d2 and
 //! the request handlers alone would log every failure of every connection and request.
 
 use std::fmt::Write as _;
@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use diesel::connection::{Instrumentation, InstrumentationEvent};
 use diesel::r2d2;
 
-const LOG_EVERY: Duration = Duration::from_secs(10);
+const LOG_EVERY: Duration = Duration::from_secs(60);
 /// Refused writes have ended once a write succeeds this long after the last refusal (a full
 /// disk still takes the odd write that fits in space already allocated).
 const REFUSALS_END_AFTER: Duration = Duration::from_secs(1);
@@ -89,7 +89,25 @@ pub(super) struct OutageLog(pub(super) Arc<Outage>);
 impl r2d2::HandleError<r2d2::Error> for OutageLog {
     fn handle_error(&self, error: r2d2::Error) {
         if let Some(failures) = self.0.failed(Instant::now()) {
-            tracing::error!(error = %error, failures, "the database cannot be reached; retrying (logged at most every 10 s)");
+            tracing::error!(error = %error, failures, "the database cannot be reached; retrying (logged at most once a minute)");
+        }
+    }
+}
+
+impl super::DbError {
+    /// True when no connection could be had, or the one in use was lost: the database is
+    /// away (the pool's outage log says so, throttled).
+    pub fn is_unreachable(&self) -> bool {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match self {
+            super::DbError::Pool(_) => true,
+            super::DbError::Query(Error::DatabaseError(kind, _)) => matches!(
+                kind,
+                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand
+            ),
+            // The webhook writer's error, passed on as its text.
+            super::DbError::WriteFailed(message) => message.starts_with("no database connection available"),
+            _ => false,
         }
     }
 }
@@ -161,7 +179,7 @@ impl Instrumentation for Watch {
                     tracing::error!(
                         cause = %cause,
                         refused,
-                        "the database refuses writes; they answer 503 until it accepts them again, reads go on; check free space and that the database files (SQLite: with their -wal and -shm) are writable (logged at most every 10 s)"
+                        "the database refuses writes; they answer 503 until it accepts them again, reads go on; check free space and that the database files (SQLite: with their -wal and -shm) are writable (logged at most once a minute)"
                     );
                 }
             }
@@ -216,7 +234,7 @@ mod tests {
         for n in 1..50 {
             assert_eq!(outage.failed(t0 + Duration::from_millis(n * 100)), None);
         }
-        let t10 = t0 + Duration::from_secs(10);
+        let t10 = t0 + LOG_EVERY;
         assert_eq!(outage.failed(t10), Some(50), "then one line for the 49 + 1 since");
         assert_eq!(
             outage.recovered(t10 + Duration::from_millis(500), Duration::from_secs(1)),
@@ -233,7 +251,7 @@ mod tests {
             None
         );
         assert_eq!(
-            outage.failed(t0 + Duration::from_secs(11)),
+            outage.failed(t10 + Duration::from_secs(3)),
             Some(1),
             "a new outage"
         );

@@ -6,6 +6,7 @@ mod detail;
 pub mod directory;
 mod disconnect;
 pub mod events;
+pub mod gauges;
 pub mod google;
 pub mod google_channels;
 pub mod health;

@@ -182,7 +182,9 @@ impl ResponseError for WebError {
                     .finish();
             }
             WebError::Internal(cause) => tracing::error!(cause = %cause, "request failed"),
-            WebError::Unavailable(cause) => tracing::warn!(cause = %cause, "database unavailable"),
+            // The database's watch logs an outage, throttled; one line per request would
+            // repeat it for every probe and delivery.
+            WebError::Unavailable(cause) => tracing::debug!(cause = %cause, "database unavailable"),
             // The database's watch logs these, throttled.
             WebError::WritesRefused(cause) => tracing::debug!(cause = %cause, "write refused"),
             other => tracing::info!(reason = %other, "request refused"),

@@ -84,9 +84,9 @@ fn respond(result: Result<Ack, WebhookError>) -> HttpResponse {
             .content_type("text/plain; charset=utf-8")
             .body("too many deliveries"),
         Err(WebhookError::Unavailable(e)) => {
-            if e.is_write_refused() {
-                // The database's watch logs refused writes, throttled.
-                tracing::debug!(error = %e, "webhook not stored (write refused); answering 503");
+            if e.is_write_refused() || e.is_unreachable() {
+                // The database's watch logs refused writes and outages, throttled.
+                tracing::debug!(error = %e, "webhook not stored (database away or refusing writes); answering 503");
             } else {
                 tracing::error!(error = %e, "webhook not stored; answering 503 so the provider retries");
             }

@@ -68,36 +68,40 @@ impl Worker {
 
     /// One round of everything that is due at `now`. Each stage runs whatever the others
     /// did: a failing stage (the database gone for a moment) does not hold back the rest, and
-    /// the round answers the first error after all of them ran.
+    /// the round answers the first error after all of them ran. Only a stage that waited the
+    /// pool's whole timeout for a connection in vain ends the round: the database is away, and
+    /// every later stage would wait as long.
     pub async fn run_due_work(&self, now: NaiveDateTime) -> Result<WorkReport, DbError> {
         let mut report = WorkReport::default();
-        let mut first_error = None;
-        let mut note = |stage: &str, result: Result<(), DbError>| {
-            if let Err(e) = result {
-                tracing::error!(stage, error = %e, "background stage failed; the others ran");
-                first_error.get_or_insert(e);
-            }
-        };
-        note("token refresh", self.refresh_due_tokens(now, &mut report).await);
-        note("scheduled syncs", self.enqueue_due_syncs(now, &mut report).await);
+        let mut round = Stages::default();
+        round.note("token refresh", self.refresh_due_tokens(now, &mut report).await);
+        if round.goes_on() {
+            round.note("scheduled syncs", self.enqueue_due_syncs(now, &mut report).await);
+        }
         let mut jobs = JobCounts::default();
-        note(
-            "jobs",
-            process_due_jobs(&self.ctx, &self.stopping, now, &mut jobs).await,
-        );
+        if round.goes_on() {
+            round.note(
+                "jobs",
+                process_due_jobs(&self.ctx, &self.stopping, now, &mut jobs).await,
+            );
+        }
         report.jobs_succeeded += jobs.succeeded;
         report.jobs_continued += jobs.continued;
         report.jobs_retried += jobs.retried;
         report.jobs_failed += jobs.failed;
-        note(
-            "watch channels",
-            crate::integrations::google_channels::renew_expiring(&self.ctx, now)
-                .await
-                .map(|renewed| report.channels_renewed += renewed),
-        );
-        note("housekeeping", self.housekeeping(now, &mut report).await);
+        if round.goes_on() {
+            round.note(
+                "watch channels",
+                crate::integrations::google_channels::renew_expiring(&self.ctx, now)
+                    .await
+                    .map(|renewed| report.channels_renewed += renewed),
+            );
+        }
+        if round.goes_on() {
+            round.note("housekeeping", self.housekeeping(now, &mut report).await);
+        }
         self.ctx.metrics.worker_ticked(chrono::Utc::now().timestamp());
-        match first_error {
+        match round.first_error {
             Some(e) => Err(e),
             None => Ok(report),
         }
@@ -218,22 +222,87 @@ impl Worker {
     async fn rounds(self, mut stopped: watch::Receiver<bool>) {
         let mut tick = tokio::time::interval(self.ctx.settings.worker.tick);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut failures = FailedRounds::default();
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
                 _ = stopped.changed() => break,
             }
             match self.run_due_work(crate::domain::now()).await {
-                Ok(report) if report != WorkReport::default() => {
-                    tracing::info!(?report, "background round")
+                Ok(report) => {
+                    failures.succeeded();
+                    if report != WorkReport::default() {
+                        tracing::info!(?report, "background round");
+                    }
                 }
-                Ok(_) => {}
-                Err(e) => tracing::error!(error = %e, "background round failed; retrying next tick"),
+                Err(e) => failures.failed(&e, std::time::Instant::now()),
             }
             if *stopped.borrow() {
                 break;
             }
         }
+    }
+}
+
+/// The stages of one round: the first error, and whether the next stage should run.
+#[derive(Default)]
+struct Stages {
+    first_error: Option<DbError>,
+    /// A stage found no connection in the pool's whole timeout.
+    database_away: bool,
+}
+
+impl Stages {
+    fn note(&mut self, stage: &str, result: Result<(), DbError>) {
+        let Err(e) = result else { return };
+        self.database_away |= matches!(e, DbError::Pool(_));
+        if e.is_unreachable() {
+            // The pool logs the outage itself, throttled; the round's failure is too.
+            tracing::debug!(stage, error = %e, "background stage failed");
+        } else {
+            tracing::error!(stage, error = %e, "background stage failed; the others ran");
+        }
+        self.first_error.get_or_insert(e);
+    }
+
+    fn goes_on(&self) -> bool {
+        !self.database_away
+    }
+}
+
+/// Rounds failing one after the other (the database away) are logged at the first, then at
+/// most once a minute with how many failed meanwhile, and once when a round succeeds again:
+/// an outage of an hour is a few lines, not one per tick.
+#[derive(Default)]
+struct FailedRounds {
+    /// Failed rounds in a row, and those not yet in a log line.
+    in_a_row: u64,
+    unreported: u64,
+    last_line: Option<std::time::Instant>,
+}
+
+const FAILED_ROUNDS_LOG_EVERY: Duration = Duration::from_secs(60);
+
+impl FailedRounds {
+    fn failed(&mut self, error: &DbError, now: std::time::Instant) {
+        self.in_a_row += 1;
+        self.unreported += 1;
+        if self.in_a_row == 1
+            || self
+                .last_line
+                .is_none_or(|at| now - at >= FAILED_ROUNDS_LOG_EVERY)
+        {
+            tracing::error!(error = %error, failed_rounds = self.unreported, "background round failed; retrying every tick (logged at most once a minute)");
+            self.unreported = 0;
+            self.last_line = Some(now);
+        }
+    }
+
+    fn succeeded(&mut self) {
+        if self.in_a_row > 0 {
+            tracing::warn!(failed_rounds = self.in_a_row, "background rounds succeed again");
+        }
+        *self = FailedRounds::default();
     }
 }
 

@@ -154,8 +154,8 @@ async fn production_logs_json_with_request_ids_and_shuts_down_gracefully_on_sigt
         .env("DATABASE_URL", &database_url)
         .env("BIND_ADDR", format!("127.0.0.1:{port}"))
         .current_dir(dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let client = browser();
@@ -179,7 +179,9 @@ async fn production_logs_json_with_request_ids_and_shuts_down_gracefully_on_sigt
         .unwrap()
         .unwrap();
     assert!(out.status.success(), "graceful exit, got {:?}", out.status);
-    let logs = String::from_utf8_lossy(&out.stderr);
+    // `serve` in production logs to stdout (tests/api/operations/logs.rs checks it holds
+    // nothing else).
+    let logs = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<serde_json::Value> = logs
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}")))

@@ -57,6 +57,10 @@ pub async fn metrics(
     ) {
         return Err(WebError::NotFound);
     }
+    if let Err(e) = crate::integrations::gauges::refresh_database_gauges(&state.ctx).await {
+        // The pool logs the outage itself; the rest of the page is what matters now.
+        tracing::debug!(error = %e, "database gauges not refreshed");
+    }
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(state.ctx.metrics.render()))

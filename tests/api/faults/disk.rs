@@ -208,7 +208,7 @@ async fn check_after(mut disk: Confined, acked: &[String], cause: &str) {
     assert!(log.contains(cause), "the log names the cause: {log}");
     assert!(
         (1..=4).contains(&refusal_lines),
-        "{refusal_lines} lines for a short refusal (at most one every 10 s): {log}"
+        "{refusal_lines} lines for a short refusal (at most one a minute): {log}"
     );
     assert_eq!(
         log.lines().filter(|l| l.contains("accepts writes again")).count(),

@@ -237,14 +237,14 @@ async fn every_event_acknowledged_before_a_kill_9_is_stored() {
 
 /// A TCP proxy to PostgreSQL that can cut every connection and refuse new ones: the database
 /// "goes away" for the app without stopping the server other tests use.
-struct Proxy {
-    port: u16,
+pub(crate) struct Proxy {
+    pub(crate) port: u16,
     up: Arc<std::sync::atomic::AtomicBool>,
     open: Arc<Mutex<Vec<std::net::TcpStream>>>,
 }
 
 impl Proxy {
-    fn start(target: String) -> Proxy {
+    pub(crate) fn start(target: String) -> Proxy {
         use std::net::{Shutdown, TcpListener, TcpStream};
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
@@ -276,14 +276,14 @@ impl Proxy {
     }
 
     /// Every open connection is cut, and new ones are refused until `restore`.
-    fn cut(&self) {
+    pub(crate) fn cut(&self) {
         self.up.store(false, std::sync::atomic::Ordering::SeqCst);
         for stream in self.open.lock().unwrap().drain(..) {
             let _ = stream.shutdown(std::net::Shutdown::Both);
         }
     }
 
-    fn restore(&self) {
+    pub(crate) fn restore(&self) {
         self.up.store(true, std::sync::atomic::Ordering::SeqCst);
     }
 }

@@ -4,6 +4,8 @@
 
 mod backup;
 mod commands;
+mod logs;
+mod metrics;
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};

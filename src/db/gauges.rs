@@ -1,0 +1,59 @@
+//! The figures /metrics reads when it is scraped: the pool's connections (no query), the job
+//! queue's backlog and the integrations by status. Aggregates only, over indexed columns, so
+//! a scrape stays cheap however much data there is.
+
+use chrono::NaiveDateTime;
+use diesel::dsl::{count_star, min};
+use diesel::prelude::*;
+
+use super::schema::integration_sync_logs as l;
+use super::schema::integrations as i;
+use super::{Db, DbConnection, DbError};
+use crate::domain::{IntegrationStatus, LogStatus};
+
+impl Db {
+    /// The current pool's connections: (lent out, open and idle, the most it opens).
+    pub fn pool_state(&self) -> (u32, u32, u32) {
+        let pool = self
+            .pool
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .pool
+            .clone();
+        let state = pool.state();
+        let in_use = state.connections.saturating_sub(state.idle_connections);
+        (in_use, state.idle_connections, pool.max_size())
+    }
+}
+
+/// What one scrape reads of the database.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct DatabaseGauges {
+    /// Jobs ready to run at `now` (as `due_jobs` picks them).
+    pub jobs_due: i64,
+    /// When the oldest of them became due.
+    pub oldest_due_at: Option<NaiveDateTime>,
+    pub integrations: Vec<(IntegrationStatus, i64)>,
+}
+
+/// Both aggregates, on one connection.
+pub fn read(conn: &mut DbConnection, now: NaiveDateTime) -> Result<DatabaseGauges, DbError> {
+    let (jobs_due, oldest_due_at) = l::table
+        .filter(
+            l::status
+                .eq(LogStatus::Queued)
+                .and(l::next_attempt_at.le(now))
+                .or(l::status.eq(LogStatus::Running).and(l::lease_expires_at.lt(now))),
+        )
+        .select((count_star(), min(l::next_attempt_at)))
+        .first::<(i64, Option<NaiveDateTime>)>(conn)?;
+    let integrations = i::table
+        .group_by(i::status)
+        .select((i::status, count_star()))
+        .load::<(IntegrationStatus, i64)>(conn)?;
+    Ok(DatabaseGauges {
+        jobs_due,
+        oldest_due_at,
+        integrations,
+    })
+}
