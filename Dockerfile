@@ -35,8 +35,8 @@ FROM ${BINARY_FROM} AS binary
 FROM ${RUNTIME_IMAGE}
 # The binary links only the C library (SQLite, libpq and OpenSSL are built in; TLS roots come
 # with rustls), so the runtime image needs no extra package.
-RUN groupadd --system --gid 10001 targetym \
- && useradd --system --uid 10001 --gid targetym --home-dir /data --no-create-home \
+RUN groupadd --gid 10001 targetym \
+ && useradd --uid 10001 --gid targetym --home-dir /data --no-create-home \
       --shell /usr/sbin/nologin targetym \
  && install -d -m 0700 -o targetym -g targetym /data
 COPY --from=binary --chmod=0755 /out/targetym-integrations /usr/local/bin/targetym-integrations
