@@ -33,8 +33,8 @@ COPY targetym-integrations /out/targetym-integrations
 FROM ${BINARY_FROM} AS binary
 
 FROM ${RUNTIME_IMAGE}
-# The binary links only the C library (SQLite, libpq and OpenSSL are built in; TLS roots come
-# with rustls), so the runtime image needs no extra package.
+# The binary links only libc, libm and libgcc_s (SQLite, libpq and OpenSSL are built in; TLS
+# roots come with rustls), all in the base image: no extra package.
 RUN groupadd --gid 10001 targetym \
  && useradd --uid 10001 --gid targetym --home-dir /data --no-create-home \
       --shell /usr/sbin/nologin targetym \
