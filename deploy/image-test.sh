@@ -44,8 +44,13 @@ context="$(mktemp -d)"
 cleanup() {
   "${podman[@]}" rm -f "$ctr" >/dev/null 2>&1 || true
   podman volume rm -f "$vol" >/dev/null 2>&1 || true
+  # The image and its build's intermediate images each hold a copy of the binary (hundreds
+  # of MB): the ones this run made are removed.
+  comm -13 <(printf '%s\n' "$images_before" | sort) <(podman images -aq --no-trunc | sort -u) \
+    | xargs -r podman rmi -f >/dev/null 2>&1 || true
   rm -rf "$context"
 }
+images_before="$(podman images -aq --no-trunc | sort -u)"
 trap cleanup EXIT
 cp Dockerfile "$context/"
 cp "$binary" "$context/targetym-integrations"
