@@ -1,7 +1,8 @@
 //! `.env.example` lists every environment variable the app reads, and only those, so it cannot
 //! drift from the code. The names come from the code itself: the string literals of
 //! src/config/ (where settings are read), every `env::var("…")` elsewhere in src/, tracing's
-//! RUST_LOG, and the `<PROVIDER>_CLIENT_ID`/`_CLIENT_SECRET` pair of each built-in provider.
+//! RUST_LOG, reqwest's proxy variables, and the `<PROVIDER>_CLIENT_ID`/`_CLIENT_SECRET` pair of
+//! each built-in provider.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -107,6 +108,10 @@ fn variables_read() -> BTreeSet<String> {
         }
         if code.contains("from_default_env") {
             names.insert("RUST_LOG".to_owned());
+        }
+        // reqwest's client reads the proxy variables unless it is built with `no_proxy()`.
+        if code.contains("reqwest::Client::builder()") && !code.contains(".no_proxy()") {
+            names.extend(["HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "NO_PROXY"].map(String::from));
         }
     }
     for provider in builtin_providers() {
