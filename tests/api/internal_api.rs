@@ -8,7 +8,7 @@ use crate::helpers;
 use crate::oauth_helpers::{OAuthApp, first_integration, oauth_app};
 
 /// Creates a service token from the API tokens page; returns it (shown once).
-async fn service_token(t: &OAuthApp, client: &reqwest::Client, name: &str) -> String {
+pub(crate) async fn service_token(t: &OAuthApp, client: &reqwest::Client, name: &str) -> String {
     let csrf = t.app.csrf_with(client, "/api-tokens").await;
     let res = t
         .app
@@ -29,7 +29,7 @@ async fn list_integrations(t: &OAuthApp, token: &str) -> Value {
         .unwrap()
 }
 
-async fn api(
+pub(crate) async fn api(
     t: &OAuthApp,
     token: Option<&str>,
     method: reqwest::Method,
@@ -849,7 +849,7 @@ async fn slack_channels_users_and_the_team_through_the_api() {
     assert_eq!(entries.len(), 9, "{entries:?}");
 }
 
-async fn google_integration(t: &OAuthApp) -> String {
+pub(crate) async fn google_integration(t: &OAuthApp) -> String {
     crate::oauth_helpers::seed_integration(&t.app, &t.mock, "google", "ada@mock.example").await
 }
 
@@ -1158,7 +1158,7 @@ async fn calendars_events_files_and_folders_through_the_api() {
 
 /// Every action on an integration's provider, with a valid query or body: (method, path
 /// after the integration's id, body, the provider it needs).
-fn provider_actions() -> Vec<(reqwest::Method, &'static str, Option<Value>, &'static str)> {
+pub(crate) fn provider_actions() -> Vec<(reqwest::Method, &'static str, Option<Value>, &'static str)> {
     use reqwest::Method;
     vec![
         (

@@ -16,7 +16,8 @@ pub fn openapi_document() -> Value {
         "404": { "description": "no such integration in the token's organization, or not one the token is limited to", "content": { "application/json": { "schema": error } } },
         "409": { "description": "the integration needs a reconnect", "content": { "application/json": { "schema": error } } },
         "429": { "description": "this service token is over its rate (error rate_limited), or the provider is rate limiting; wait Retry-After seconds", "content": { "application/json": { "schema": error } } },
-        "503": { "description": "the provider or storage is unavailable", "content": { "application/json": { "schema": error } } },
+        "502": { "description": "provider_auth: the provider refused the integration's credentials, also after a fresh token; an admin may need to reconnect it", "content": { "application/json": { "schema": error } } },
+        "503": { "description": "the provider or storage is unavailable (provider_unavailable, unavailable); after repeated provider failures, at once with Retry-After", "content": { "application/json": { "schema": error } } },
     });
     let id = json!({ "name": "id", "in": "path", "required": true, "schema": { "type": "string", "format": "uuid" } });
     // A read through a provider's client: its answer, or the usual errors.
@@ -26,7 +27,7 @@ pub fn openapi_document() -> Value {
             "parameters": [id],
             "responses": { "200": { "description": answer, "content": { "application/json": { "schema": schema } } },
                 "401": errors["401"], "404": errors["404"], "403": errors["403"], "409": errors["409"],
-                "422": { "description": wrong_provider }, "429": errors["429"], "503": errors["503"] },
+                "422": { "description": wrong_provider }, "429": errors["429"], "502": errors["502"], "503": errors["503"] },
         } })
     };
     let list_of = |key: &str, schema: &str| {
@@ -45,9 +46,18 @@ pub fn openapi_document() -> Value {
         op["get"]["responses"]["400"] = json!({ "description": "a limit out of 1 to 1000" });
         op
     };
+    // The proxy: the provider's answer with its own status, or our typed errors.
+    let forward = json!({ "summary": "Forward to the provider's API with a fresh token",
+        "responses": { "200": { "description": "the provider's answer, passed back" },
+            "default": { "description": "the provider's answer with its own status, passed back" },
+            "400": { "description": "the path leaves the provider's API, or the body could not be read" },
+            "401": errors["401"], "403": errors["403"], "404": errors["404"], "409": errors["409"],
+            "413": { "description": "a body larger than 1 MiB", "content": { "application/json": { "schema": error } } },
+            "422": { "description": "refused by the provider (error provider_rejected)", "content": { "application/json": { "schema": error } } },
+            "429": errors["429"], "502": errors["502"], "503": errors["503"] } });
     let not_slack = "not a Slack integration";
     let not_google = "not a Google integration";
-    json!({
+    let mut document = json!({
         "openapi": "3.1.0",
         "info": { "title": "Targetym Integrations internal API", "version": "1.0.0",
                   "description": "For other Targetym services. Authenticate with a service token: `Authorization: Bearer tgi_…`." },
@@ -99,7 +109,7 @@ pub fn openapi_document() -> Value {
                 "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/SlackMessage" } } } },
                 "responses": { "200": { "description": "sent (channel, ts) or scheduled (scheduled_message_id)" },
                     "400": { "description": "malformed request" }, "401": errors["401"], "404": errors["404"], "403": errors["403"], "409": errors["409"],
-                    "422": { "description": "refused by Slack or not a Slack integration" }, "429": errors["429"], "503": errors["503"] },
+                    "422": { "description": "refused by Slack or not a Slack integration" }, "429": errors["429"], "502": errors["502"], "503": errors["503"] },
             } },
             "/integrations/{id}/slack/channels": {
                 "get": page("The workspace's channels, one page (Slack's cursor)", "the channels", not_slack, "channels", "SlackChannel")["get"],
@@ -109,7 +119,7 @@ pub fn openapi_document() -> Value {
                     "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/NewSlackChannel" } } } },
                     "responses": { "200": { "description": "the channel", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/SlackChannel" } } } },
                         "400": { "description": "malformed request" }, "401": errors["401"], "404": errors["404"], "403": errors["403"], "409": errors["409"],
-                        "422": { "description": "refused by Slack (a taken or invalid name) or not a Slack integration" }, "429": errors["429"], "503": errors["503"] },
+                        "422": { "description": "refused by Slack (a taken or invalid name) or not a Slack integration" }, "429": errors["429"], "502": errors["502"], "503": errors["503"] },
                 },
             },
             "/integrations/{id}/slack/users": page("The workspace's members, one page (Slack's cursor)", "the members", not_slack, "users", "SlackUser"),
@@ -119,7 +129,7 @@ pub fn openapi_document() -> Value {
                 "responses": { "200": { "description": "the member", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/SlackUser" } } } },
                     "400": { "description": "no valid email" }, "401": errors["401"],
                     "404": { "description": "no such integration (error not_found), or no member with this email (error provider_not_found)", "content": { "application/json": { "schema": error } } },
-                    "403": errors["403"], "409": errors["409"], "422": { "description": not_slack }, "429": errors["429"], "503": errors["503"] },
+                    "403": errors["403"], "409": errors["409"], "422": { "description": not_slack }, "429": errors["429"], "502": errors["502"], "503": errors["503"] },
             } },
             "/integrations/{id}/directory": page("The accounts the integration's provider lists, as the last directory syncs stored them, by external id (Slack, Google Workspace, Microsoft 365)", "the accounts", "no directory for this provider", "entries", "DirectoryEntry"),
             "/integrations/{id}/slack/team": read("The Slack workspace", "the workspace", not_slack, json!({ "$ref": "#/components/schemas/SlackTeam" })),
@@ -131,7 +141,7 @@ pub fn openapi_document() -> Value {
                 "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/NewFolder" } } } },
                 "responses": { "200": { "description": "the folder", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/DriveFile" } } } },
                     "400": { "description": "malformed request" }, "401": errors["401"], "404": errors["404"], "403": errors["403"], "409": errors["409"],
-                    "422": { "description": "refused by the provider or not a Google integration" }, "429": errors["429"], "503": errors["503"] },
+                    "422": { "description": "refused by the provider or not a Google integration" }, "429": errors["429"], "502": errors["502"], "503": errors["503"] },
             } },
             "/integrations/{id}/drive/files/{file_id}/permissions": { "post": {
                 "summary": "Share a Drive file or folder with a person",
@@ -140,17 +150,13 @@ pub fn openapi_document() -> Value {
                 "responses": { "200": { "description": "shared (the permission's id)" },
                     "400": { "description": "malformed request" }, "401": errors["401"],
                     "404": { "description": "no such integration (error not_found), or no such file (error provider_not_found)", "content": { "application/json": { "schema": error } } },
-                    "403": errors["403"], "409": errors["409"], "422": { "description": "refused by the provider or not a Google integration" }, "429": errors["429"], "503": errors["503"] },
+                    "403": errors["403"], "409": errors["409"], "422": { "description": "refused by the provider or not a Google integration" }, "429": errors["429"], "502": errors["502"], "503": errors["503"] },
             } },
             "/integrations/{id}/proxy/{path}": {
                 "parameters": [id, { "name": "path", "in": "path", "required": true, "schema": { "type": "string" },
                     "description": "a path under the provider's API base (no `..`, no absolute URL, no encoded separators)" }],
                 "description": "A successful answer must be JSON unless the request's Accept names another type (a file's bytes, say); one that is not (a proxy's HTML page, a cut or garbled body) answers 503 and counts as the provider failing. The call and its retries take at most twice PROVIDER_TIMEOUT_SECS; after repeated failures calls answer 503 with Retry-After at once (circuit open).",
-                "get": { "summary": "Forward to the provider's API with a fresh token", "responses": { "200": { "description": "the provider's answer, passed back" }, "400": { "description": "the path leaves the provider's API" }, "401": errors["401"], "404": errors["404"], "503": errors["503"] } },
-                "post": { "summary": "Forward to the provider's API with a fresh token", "responses": { "200": { "description": "the provider's answer, passed back" }, "400": { "description": "the path leaves the provider's API" }, "401": errors["401"], "404": errors["404"] } },
-                "put": { "summary": "Forward to the provider's API with a fresh token", "responses": { "200": { "description": "the provider's answer, passed back" } } },
-                "patch": { "summary": "Forward to the provider's API with a fresh token", "responses": { "200": { "description": "the provider's answer, passed back" } } },
-                "delete": { "summary": "Forward to the provider's API with a fresh token", "responses": { "200": { "description": "the provider's answer, passed back" } } },
+                "get": forward.clone(), "post": forward.clone(), "put": forward.clone(), "patch": forward.clone(), "delete": forward,
             },
             "/integrations/{id}/calendar/events": {
                 "get": {
@@ -162,7 +168,7 @@ pub fn openapi_document() -> Value {
                         cursor],
                     "responses": { "200": { "description": "the events", "content": { "application/json": { "schema": list_of("events", "Event") } } },
                         "400": { "description": "from and to missing, not RFC 3339, or not in order" }, "401": errors["401"], "404": errors["404"], "403": errors["403"], "409": errors["409"],
-                        "422": { "description": "refused by the provider or not a Google integration" }, "429": errors["429"], "503": errors["503"] },
+                        "422": { "description": "refused by the provider or not a Google integration" }, "429": errors["429"], "502": errors["502"], "503": errors["503"] },
                 },
                 "post": {
                     "summary": "Create a calendar event with attendees (Google Workspace)",
@@ -170,7 +176,7 @@ pub fn openapi_document() -> Value {
                     "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/CalendarEvent" } } } },
                     "responses": { "200": { "description": "the event", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Event" } } } },
                         "400": { "description": "malformed request" }, "401": errors["401"], "404": errors["404"], "403": errors["403"], "409": errors["409"],
-                        "422": { "description": "refused by the provider or not a Google integration" }, "429": errors["429"], "503": errors["503"] },
+                        "422": { "description": "refused by the provider or not a Google integration" }, "429": errors["429"], "502": errors["502"], "503": errors["503"] },
                 },
             },
             "/integrations/{id}/email": { "post": {
@@ -179,7 +185,7 @@ pub fn openapi_document() -> Value {
                 "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Email" } } } },
                 "responses": { "200": { "description": "sent (id)" },
                     "400": { "description": "malformed request" }, "401": errors["401"], "404": errors["404"], "403": errors["403"], "409": errors["409"],
-                    "422": { "description": "refused by the provider or not a Google integration" }, "429": errors["429"], "503": errors["503"] },
+                    "422": { "description": "refused by the provider or not a Google integration" }, "429": errors["429"], "502": errors["502"], "503": errors["503"] },
             } },
             "/openapi.json": { "get": { "summary": "This document", "security": [], "responses": { "200": { "description": "OpenAPI 3.1" } } } },
         },
@@ -241,5 +247,28 @@ pub fn openapi_document() -> Value {
                     "email": { "type": "string", "format": "email" }, "role": { "type": "string", "enum": ["reader", "commenter", "writer"] } } },
             },
         },
-    })
+    });
+    every_call_answers(&mut document, &errors);
+    document
+}
+
+/// What every authenticated call can answer, whatever it does: a missing or wrong token (401),
+/// a token over its rate (429), storage unavailable while the token is checked (503).
+fn every_call_answers(document: &mut Value, errors: &Value) {
+    let Some(paths) = document["paths"].as_object_mut() else {
+        return;
+    };
+    for item in paths.values_mut().filter_map(Value::as_object_mut) {
+        for (method, operation) in item.iter_mut() {
+            let public = operation.get("security") == Some(&json!([]));
+            if !["get", "post", "put", "patch", "delete"].contains(&method.as_str()) || public {
+                continue;
+            }
+            if let Some(responses) = operation["responses"].as_object_mut() {
+                for status in ["401", "429", "503"] {
+                    responses.entry(status).or_insert_with(|| errors[status].clone());
+                }
+            }
+        }
+    }
 }
