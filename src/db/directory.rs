@@ -161,8 +161,8 @@ struct Known {
 
 /// The stored accounts among a page's `ids`. On PostgreSQL one index probe per id, whatever
 /// the planner knows of the table: a directory's first pass fills it before any statistics
-/// exist, and without them PostgreSQL scans the integration's every account per page,
-/// comparing each with the whole list.
+/// exist, and without them PostgreSQL scans the integration's every account per page (for
+/// `= ANY`, or to hash-join a LATERAL subquery it flattened; `OFFSET 0` keeps it apart).
 fn known_entries(
     conn: &mut DbConnection,
     integration: IntegrationId,
@@ -174,7 +174,7 @@ fn known_entries(
             "SELECT e.external_id, e.content_hash, e.state, e.email, e.name \
              FROM unnest($2) AS listed(id) \
              CROSS JOIN LATERAL (SELECT * FROM directory_entries \
-                 WHERE integration_id = $1 AND external_id = listed.id) AS e",
+                 WHERE integration_id = $1 AND external_id = listed.id OFFSET 0) AS e",
         )
         .bind::<Text, _>(integration)
         .bind::<Array<Text>, _>(ids)
