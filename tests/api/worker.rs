@@ -901,6 +901,13 @@ async fn a_providers_absurd_token_lifetime_does_not_stop_the_actor() {
     .await;
     let ids = seed(&t, 1, Some(60), true, now() - minutes(1)).await;
     refreshes_reach(&t, 1).await;
+    // The mock counts the refresh when it answers; the worker stores its outcome (and the next
+    // due time) after that, which would overwrite the due time set below.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while status_of(&t.app.ctx, &ids[0]).await.0 != "connected" {
+        assert!(std::time::Instant::now() < deadline, "the refresh was not stored");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     // The loop is still there: the token made due again is refreshed again.
     let id = ids[0].clone();
     t.app

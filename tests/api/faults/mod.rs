@@ -298,25 +298,27 @@ fn outage() -> Duration {
     )
 }
 
+/// A proxy to the PostgreSQL server of `url`, and the same URL through it.
+pub(crate) fn proxied(url: &str) -> (Proxy, String) {
+    let host_start = url.find('@').expect("a user in TEST_DATABASE_URL") + 1;
+    let host_end = host_start + url[host_start..].find('/').unwrap();
+    let proxy = Proxy::start(url[host_start..host_end].to_owned());
+    let via = format!(
+        "{}127.0.0.1:{}{}",
+        &url[..host_start],
+        proxy.port,
+        &url[host_end..]
+    );
+    (proxy, via)
+}
+
 #[tokio::test]
 async fn a_database_outage_during_webhook_load_loses_nothing_and_heals_without_restart() {
     let t = crate::webhooks::app().await;
     integration(&t, "slack", "T-KILL").await;
     // PostgreSQL: every connection cut and refused. SQLite (a file, no network): another
     // process holds the write lock.
-    let proxy = t.app.ctx.db.is_postgres().then(|| {
-        let url = &t.app.database_url;
-        let host_start = url.find('@').expect("a user in TEST_DATABASE_URL") + 1;
-        let host_end = host_start + url[host_start..].find('/').unwrap();
-        let proxy = Proxy::start(url[host_start..host_end].to_owned());
-        let via = format!(
-            "{}127.0.0.1:{}{}",
-            &url[..host_start],
-            proxy.port,
-            &url[host_end..]
-        );
-        (proxy, via)
-    });
+    let proxy = t.app.ctx.db.is_postgres().then(|| proxied(&t.app.database_url));
     let url = proxy
         .as_ref()
         .map_or(t.app.database_url.clone(), |(_, via)| via.clone());

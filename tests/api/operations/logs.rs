@@ -111,15 +111,7 @@ async fn production_serve_writes_only_json_lines_on_stdout_the_first_naming_vers
 fn proxied_database() -> (PgSchema, Proxy, String) {
     let dir = tempfile::tempdir().unwrap();
     let (url, schema) = crate::helpers::fresh_database(&dir);
-    let host_start = url.find('@').expect("a user in TEST_DATABASE_URL") + 1;
-    let host_end = host_start + url[host_start..].find('/').unwrap();
-    let proxy = Proxy::start(url[host_start..host_end].to_owned());
-    let via = format!(
-        "{}127.0.0.1:{}{}",
-        &url[..host_start],
-        proxy.port,
-        &url[host_end..]
-    );
+    let (proxy, via) = crate::faults::proxied(&url);
     (schema.expect("a PostgreSQL schema"), proxy, via)
 }
 
