@@ -64,7 +64,7 @@ impl AppContext {
             settings.encryption_key.clone(),
             settings.previous_encryption_keys.clone(),
         );
-        let http = crate::providers::http::client(settings.provider_timeout);
+        let http = crate::providers::http::client(settings.provider_timeout, settings.tls_roots);
         let catalogue = Catalogue::load(&settings, &http).await?;
         let public_url = settings
             .public_url

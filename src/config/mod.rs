@@ -4,6 +4,7 @@
 mod admin_sso;
 mod database_url;
 mod secrets;
+mod tls;
 mod vars;
 
 use std::collections::{BTreeMap, HashMap};
@@ -15,6 +16,7 @@ use secrecy::{ExposeSecret, SecretBox, SecretString};
 use crate::crypto::EncryptionKey;
 pub use admin_sso::AdminSso;
 pub use database_url::DatabaseUrl;
+pub use tls::TlsRoots;
 pub use vars::secret_from_env;
 use vars::{HOUR, MINUTE, SECOND, Vars};
 
@@ -71,6 +73,7 @@ pub struct Settings {
     pub metrics_bind_addr: Option<String>,
     /// How long one call to a provider may take.
     pub provider_timeout: Duration,
+    pub tls_roots: TlsRoots,
     pub worker: WorkerSettings,
     /// Webhook bodies larger than this are refused (413) without being read.
     pub webhook_max_body_bytes: usize,
@@ -211,6 +214,7 @@ impl Settings {
             metrics_token,
             metrics_bind_addr: v.text("METRICS_BIND_ADDR").map(str::to_owned),
             provider_timeout: v.duration("PROVIDER_TIMEOUT_SECS", SECOND, 10, 1..=120)?,
+            tls_roots: tls::tls_roots(&v)?,
             worker: WorkerSettings::from_vars(&v)?,
             webhook_max_body_bytes: v.number(
                 "WEBHOOK_MAX_BODY_BYTES",

@@ -7,7 +7,7 @@ use crate::providers::Catalogue;
 /// Loads the providers file (with OpenID discovery) and prints what would be used. The
 /// environment was checked when `settings` were read.
 pub async fn config_check(settings: &Settings) -> anyhow::Result<()> {
-    let http = crate::providers::http::client(settings.provider_timeout);
+    let http = crate::providers::http::client(settings.provider_timeout, settings.tls_roots);
     let catalogue = Catalogue::load(settings, &http).await?;
     let set = |on: bool| if on { "set" } else { "not set" };
     let mut lines = vec![

@@ -1,14 +1,19 @@
-//! The HTTP client for provider calls: rustls, no redirects (a redirect could carry a token
-//! or a code to another host), bounded time, bounded response size.
+//! The HTTP client for provider calls: rustls (trusting the roots `TLS_ROOTS` names), no
+//! redirects (a redirect could carry a token or a code to another host), bounded time, bounded
+//! response size. Proxies come from the standard variables (`HTTPS_PROXY`, `NO_PROXY`, ...).
 
 use std::time::Duration;
+
+use crate::config::TlsRoots;
 
 pub const USER_AGENT: &str = concat!("targetym-integrations/", env!("CARGO_PKG_VERSION"));
 /// Provider answers we parse are small; anything larger is refused.
 pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 
-pub fn client(timeout: Duration) -> reqwest::Client {
+pub fn client(timeout: Duration, roots: TlsRoots) -> reqwest::Client {
     reqwest::Client::builder()
+        .tls_built_in_webpki_certs(roots != TlsRoots::System)
+        .tls_built_in_native_certs(roots != TlsRoots::Bundled)
         .redirect(reqwest::redirect::Policy::none())
         .timeout(timeout)
         .connect_timeout(Duration::from_secs(5).min(timeout))

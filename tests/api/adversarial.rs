@@ -754,7 +754,10 @@ fn no_providers_file_panics_and_every_accepted_one_is_sound() {
         .enable_all()
         .build()
         .unwrap();
-    let http = targetym_integrations::providers::http::client(std::time::Duration::from_millis(200));
+    let http = targetym_integrations::providers::http::client(
+        std::time::Duration::from_millis(200),
+        targetym_integrations::config::TlsRoots::Bundled,
+    );
     let builtin = targetym_integrations::providers::catalogue::builtin_providers();
     runner()
         .run(&providers_file(), |text| {

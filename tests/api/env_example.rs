@@ -111,6 +111,10 @@ fn variables_read() -> BTreeSet<String> {
         if code.contains("reqwest::Client::builder()") && !code.contains(".no_proxy()") {
             names.extend(["HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "NO_PROXY"].map(String::from));
         }
+        // The system's certificate store (rustls-native-certs) honours these.
+        if code.contains(".tls_built_in_native_certs(") {
+            names.extend(["SSL_CERT_FILE", "SSL_CERT_DIR"].map(String::from));
+        }
     }
     for provider in builtin_providers() {
         let prefix = provider.slug.to_ascii_uppercase().replace('-', "_");

@@ -6,7 +6,7 @@ mod backup;
 mod commands;
 mod logs;
 mod metrics;
-mod proxy;
+mod outbound;
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
