@@ -337,10 +337,11 @@ async fn a_misbehaving_provider_fails_typed_opens_its_breaker_and_slows_no_page(
     };
     let page_p99 = report("GET /integrations", &page_before, &page_during);
     let health_p99 = report("GET /healthz", &health_before, &health_during);
-    // A page that waited on the provider would take its timeout (1 s) or more.
+    // A page that waited on the provider would take its timeout (1 s) or more, every time; a
+    // loaded 2-core machine stalls everything now and then by half a second (/healthz too).
     for (name, p99) in [("the page", page_p99), ("/healthz", health_p99)] {
         assert!(
-            p99 < Duration::from_millis(500),
+            p99 < Duration::from_secs(TIMEOUT_SECS),
             "{name}'s p99 was {p99:?} while providers misbehaved"
         );
     }

@@ -108,13 +108,13 @@ async fn sync_with(
     wait_ready(&base).await;
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut now = sync_state(t, slack).await;
-    while !ended(&before, &now) {
-        assert!(Instant::now() < deadline, "the sync did not end: {now:?}");
+    while !ended(&before, &now) && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
         now = sync_state(t, slack).await;
     }
     child.kill().unwrap();
     child.wait().unwrap();
+    assert!(ended(&before, &now), "the sync did not end: {now:?}");
     now
 }
 
