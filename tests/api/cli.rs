@@ -169,16 +169,7 @@ async fn production_logs_json_with_request_ids_and_shuts_down_gracefully_on_sigt
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert!(up, "server came up");
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(out.status.success(), "graceful exit, got {:?}", out.status);
+    let out = crate::operations::logs::stop(child).await;
     // `serve` in production logs to stdout (tests/api/operations/logs.rs checks it holds
     // nothing else).
     let logs = String::from_utf8_lossy(&out.stdout);

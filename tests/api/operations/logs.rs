@@ -48,8 +48,8 @@ fn start_production(database_url: &str, dir: &std::path::Path) -> (Child, String
     (child, format!("http://127.0.0.1:{port}"), lines)
 }
 
-/// SIGTERM, and what the binary wrote on stderr.
-async fn stop(child: Child) -> String {
+/// SIGTERM, a graceful exit, and what the binary wrote.
+pub(crate) async fn stop(child: Child) -> std::process::Output {
     let term = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -60,7 +60,7 @@ async fn stop(child: Child) -> String {
         .unwrap()
         .unwrap();
     assert!(out.status.success(), "graceful exit, got {:?}", out.status);
-    String::from_utf8_lossy(&out.stderr).into_owned()
+    out
 }
 
 /// Every line parsed: each must be a JSON object.
@@ -94,7 +94,7 @@ async fn production_serve_writes_only_json_lines_on_stdout_the_first_naming_vers
         .unwrap();
     assert!(refused.status().is_client_error());
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let stderr = stop(child).await;
+    let stderr = String::from_utf8_lossy(&stop(child).await.stderr).into_owned();
 
     let lines = lines.lock().unwrap().clone();
     let logged = parsed(&lines);

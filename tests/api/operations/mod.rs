@@ -4,7 +4,7 @@
 
 mod backup;
 mod commands;
-mod logs;
+pub(crate) mod logs;
 mod metrics;
 mod outbound;
 
