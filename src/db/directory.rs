@@ -16,7 +16,7 @@ use crate::domain::{DirectoryChange, DirectoryState, IntegrationId, OrgId};
 const INSERT_CHUNK: usize = 500;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = e)]
+#[diesel(table_name = e, treat_none_as_default_value = false)]
 pub struct EntryRow {
     pub id: String,
     pub org_id: OrgId,
@@ -199,14 +199,16 @@ pub(super) fn plan_for_this_table_size(conn: &mut DbConnection) -> Result<(), Db
     Ok(())
 }
 
-/// New accounts, in multi-row statements (a first sync is all new). diesel builds a multi-row
-/// INSERT on each backend's own connection, not through the MultiConnection.
+/// New accounts (a first sync is all new): on PostgreSQL one binary COPY, which binds no
+/// parameters; on SQLite multi-row INSERTs (no round trips to save there), which diesel
+/// builds on the backend's own connection, not through the MultiConnection.
 fn insert_entries(conn: &mut DbConnection, rows: &[EntryRow]) -> Result<(), DbError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
     match conn {
         DbConnection::Postgresql(conn) => {
-            for chunk in rows.chunks(INSERT_CHUNK) {
-                diesel::insert_into(e::table).values(chunk).execute(conn)?;
-            }
+            diesel::copy_from(e::table).from_insertable(rows).execute(conn)?;
         }
         DbConnection::Sqlite(conn) => {
             for chunk in rows.chunks(INSERT_CHUNK) {

@@ -78,10 +78,9 @@ pub fn append(
         })
         .collect();
     match conn {
+        // One binary COPY: a first sync records every account it lists.
         DbConnection::Postgresql(conn) => {
-            for chunk in rows.chunks(500) {
-                diesel::insert_into(c::table).values(chunk).execute(conn)?;
-            }
+            diesel::copy_from(c::table).from_insertable(&rows).execute(conn)?;
         }
         // diesel's SQLite batch insert needs its own backend type; one statement per row
         // costs little there (no round trips).

@@ -9,7 +9,7 @@ use diesel::prelude::*;
 use super::schema::integration_sync_logs as l;
 use super::schema::integrations as i;
 use super::{Db, DbConnection, DbError};
-use crate::domain::{IntegrationStatus, LogStatus};
+use crate::domain::IntegrationStatus;
 
 impl Db {
     /// The current pool's connections: (lent out, open and idle, the most it opens).
@@ -39,12 +39,7 @@ pub struct DatabaseGauges {
 /// Both aggregates, on one connection.
 pub fn read(conn: &mut DbConnection, now: NaiveDateTime) -> Result<DatabaseGauges, DbError> {
     let (jobs_due, oldest_due_at) = l::table
-        .filter(
-            l::status
-                .eq(LogStatus::Queued)
-                .and(l::next_attempt_at.le(now))
-                .or(l::status.eq(LogStatus::Running).and(l::lease_expires_at.lt(now))),
-        )
+        .filter(super::sync_logs::is_due(now))
         .select((count_star(), min(l::next_attempt_at)))
         .first::<(i64, Option<NaiveDateTime>)>(conn)?;
     let integrations = i::table

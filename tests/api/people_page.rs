@@ -305,6 +305,14 @@ async fn a_long_directory_sync_runs_in_slices_between_which_other_tokens_are_ref
     // first six, while the directory was still being read.
     assert_eq!(rounds, 7);
     assert!(refreshed_during_the_sync >= 6, "{refreshed_during_the_sync}");
+    // Paced, a pass reads no page ahead (without a pace it reads the next while it stores).
+    let pages = t
+        .mock
+        .api_calls()
+        .iter()
+        .filter(|c| c.path == "/api/users.list")
+        .count();
+    assert_eq!(pages, 7, "one call per page");
     let jobs = sync_jobs(&t, slack).await;
     assert_eq!(jobs.len(), 1, "one job, continued: {jobs:?}");
     assert_eq!(jobs[0].0, "succeeded");

@@ -13,7 +13,7 @@ use crate::domain::{IntegrationId, LogKind, LogStatus, OrgId, UserId};
 pub use events::{EventOwner, NewEvent, insert_events, requeue_event};
 pub use queue::{
     JOB_MAX_ATTEMPTS, JobResult, JobRow, NewJob, claim_job, due_jobs, enqueue, finish_job,
-    integrations_with_open_jobs, release_jobs,
+    integrations_with_open_jobs, is_due, release_jobs,
 };
 
 pub struct NewSyncLog<'a> {

@@ -88,15 +88,22 @@ pub fn integrations_with_open_jobs(
         .load(conn)?)
 }
 
-/// Jobs ready to run: queued and due, or running under an expired claim (its worker died).
+/// A job ready to run at `now`: queued and due, or running under an expired claim (its
+/// worker died). The one definition of "due": picking, claiming and the metrics use it.
+#[diesel::dsl::auto_type]
+pub fn is_due(now: NaiveDateTime) -> _ {
+    let queued: LogStatus = LogStatus::Queued;
+    let running: LogStatus = LogStatus::Running;
+    l::status
+        .eq(queued)
+        .and(l::next_attempt_at.le(now))
+        .or(l::status.eq(running).and(l::lease_expires_at.lt(now)))
+}
+
+/// Jobs ready to run, the longest due first.
 pub fn due_jobs(conn: &mut DbConnection, now: NaiveDateTime, limit: i64) -> Result<Vec<String>, DbError> {
     Ok(l::table
-        .filter(
-            l::status
-                .eq(LogStatus::Queued)
-                .and(l::next_attempt_at.le(now))
-                .or(l::status.eq(LogStatus::Running).and(l::lease_expires_at.lt(now))),
-        )
+        .filter(is_due(now))
         .order(l::next_attempt_at.asc())
         .limit(limit)
         .select(l::id)
@@ -112,22 +119,15 @@ pub fn claim_job(
     until: NaiveDateTime,
 ) -> Result<Option<JobRow>, DbError> {
     crate::db::transaction(conn, |conn| {
-        let updated = diesel::update(
-            l::table.filter(l::id.eq(id)).filter(
-                l::status
-                    .eq(LogStatus::Queued)
-                    .and(l::next_attempt_at.le(now))
-                    .or(l::status.eq(LogStatus::Running).and(l::lease_expires_at.lt(now))),
-            ),
-        )
-        .set((
-            l::status.eq(LogStatus::Running),
-            l::lease_owner.eq(owner),
-            l::lease_expires_at.eq(until),
-            l::attempts.eq(l::attempts + 1),
-            l::started_at.eq(now),
-        ))
-        .execute(conn)?;
+        let updated = diesel::update(l::table.filter(l::id.eq(id)).filter(is_due(now)))
+            .set((
+                l::status.eq(LogStatus::Running),
+                l::lease_owner.eq(owner),
+                l::lease_expires_at.eq(until),
+                l::attempts.eq(l::attempts + 1),
+                l::started_at.eq(now),
+            ))
+            .execute(conn)?;
         if updated == 0 {
             return Ok(None);
         }

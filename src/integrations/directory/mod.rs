@@ -127,6 +127,8 @@ async fn run(
         outcome.incremental = false;
     }
     let pace = ctx.settings.worker.directory_page_interval;
+    // The next page, read while the last one was stored.
+    let mut ahead = None;
     for _ in 0..MAX_PAGES_PER_SYNC {
         if outcome.pages > 0 {
             match budget {
@@ -138,7 +140,11 @@ async fn run(
                 _ => {}
             }
         }
-        let read = match source.read_page(cursor.clone(), resume.as_deref()).await {
+        let read = match ahead.take() {
+            Some(read) => read,
+            None => source.read_page(cursor.clone(), resume.as_deref()).await,
+        };
+        let read = match read {
             Ok(read) => read,
             Err(e) => return Err(failed(ctx, integration, e).await),
         };
@@ -160,20 +166,30 @@ async fn run(
             }
         };
         let (pass, next_cursor) = (pass_id.clone(), next.clone());
-        let stored = ctx
-            .db
-            .run(move |conn| {
-                directory::store_page(
-                    conn,
-                    org,
-                    integration,
-                    &pass,
-                    &listed,
-                    next_cursor.as_deref(),
-                    db::now(),
-                )
-            })
-            .await?;
+        let store = ctx.db.run(move |conn| {
+            directory::store_page(
+                conn,
+                org,
+                integration,
+                &pass,
+                &listed,
+                next_cursor.as_deref(),
+                db::now(),
+            )
+        });
+        // With no page interval to keep, the provider's next page is on its way while the
+        // database stores this one (the page stays unread if the pass stops here).
+        let read_ahead = next
+            .clone()
+            .filter(|_| pace.is_zero() && budget.is_none_or(|budget| started.elapsed() < budget));
+        let stored = match read_ahead {
+            Some(next) => {
+                let (stored, read) = tokio::join!(store, source.read_page(Some(next), resume.as_deref()));
+                ahead = Some(read);
+                stored?
+            }
+            None => store.await?,
+        };
         let Some(written) = stored else {
             // Another instance finished or restarted the pass: nothing more to do here.
             return Ok(outcome);
