@@ -27,6 +27,8 @@ pub struct EntryRow {
     pub state: DirectoryState,
     pub content_hash: String,
     pub first_seen_at: NaiveDateTime,
+    /// As stored: when the account was last written. The readers below give when it was last
+    /// listed (`with_last_listing`).
     pub last_seen_at: NaiveDateTime,
     pub changed_at: NaiveDateTime,
     /// The pass that created or last changed the account.
@@ -264,7 +266,39 @@ pub fn entries_page(
     if let Some(after) = after {
         query = query.filter(e::external_id.gt(after.to_owned()));
     }
-    Ok(query.load(conn)?)
+    let mut rows = query.load(conn)?;
+    with_last_listing(conn, rows.iter_mut())?;
+    Ok(rows)
+}
+
+/// An unchanged account is not rewritten, so its stored `last_seen_at` is when it was last
+/// written; an account still active was listed by its integration's last complete pass too
+/// (a full pass deactivates what it did not list; an incremental one lists what changed).
+/// Sets `last_seen_at` of such rows to that pass's end, where later.
+pub(super) fn with_last_listing<'r>(
+    conn: &mut DbConnection,
+    rows: impl Iterator<Item = &'r mut EntryRow>,
+) -> Result<(), DbError> {
+    let mut rows: Vec<&mut EntryRow> = rows.filter(|r| r.state == DirectoryState::Active).collect();
+    let mut integrations: Vec<IntegrationId> = rows.iter().map(|r| r.integration_id).collect();
+    integrations.sort_unstable();
+    integrations.dedup();
+    if integrations.is_empty() {
+        return Ok(());
+    }
+    let listed: std::collections::HashMap<IntegrationId, NaiveDateTime> = s::table
+        .filter(s::integration_id.eq_any(&integrations))
+        .filter(s::completed_at.is_not_null())
+        .select((s::integration_id, s::completed_at.assume_not_null()))
+        .load(conn)?
+        .into_iter()
+        .collect();
+    for row in &mut rows {
+        if let Some(&listed) = listed.get(&row.integration_id) {
+            row.last_seen_at = row.last_seen_at.max(listed);
+        }
+    }
+    Ok(())
 }
 
 /// GDPR erasure of an integration: its directory, its sync state, what a pass had seen and
@@ -281,11 +315,13 @@ pub fn erase_for_integration(conn: &mut DbConnection, integration: IntegrationId
 
 /// Every account of the organization's directories (the GDPR export).
 pub fn all_for_org(conn: &mut DbConnection, org: OrgId) -> Result<Vec<EntryRow>, DbError> {
-    Ok(e::table
+    let mut rows = e::table
         .filter(e::org_id.eq(org))
         .order((e::integration_id.asc(), e::external_id.asc()))
         .select(EntryRow::as_select())
-        .load(conn)?)
+        .load(conn)?;
+    with_last_listing(conn, rows.iter_mut())?;
+    Ok(rows)
 }
 
 /// Deletes at most `batch` deactivated or deleted accounts unchanged since `cutoff`; returns

@@ -132,7 +132,7 @@ pub fn complete_pass(
         };
         super::directory::plan_for_this_table_size(conn)?;
         let absent = match row.resume_token {
-            None => deactivate_unlisted(conn, integration, pass_id, at)?,
+            None => deactivate_unlisted(conn, integration, pass_id, at, row.completed_at)?,
             Some(_) => 0,
         };
         diesel::delete(seen::table.filter(seen::integration_id.eq(integration))).execute(conn)?;
@@ -152,12 +152,14 @@ pub fn complete_pass(
 }
 
 /// Marks the active accounts a full pass did not list deactivated (with their changes): those
-/// it neither wrote nor recorded as seen.
+/// it neither wrote nor recorded as seen. Each was last seen by the previous complete pass
+/// (`listed_until`), which did list it: its `last_seen_at` says so from now on.
 fn deactivate_unlisted(
     conn: &mut DbConnection,
     integration: IntegrationId,
     pass_id: &str,
     at: NaiveDateTime,
+    listed_until: Option<NaiveDateTime>,
 ) -> Result<usize, DbError> {
     // NOT EXISTS, not NOT IN: PostgreSQL plans it as an anti-join, where NOT IN over a
     // 100,000-row list that outgrows work_mem is compared row by row.
@@ -171,9 +173,18 @@ fn deactivate_unlisted(
         .filter(diesel::dsl::not(diesel::dsl::exists(listed)));
     let absent_rows: Vec<(String, Option<String>, OrgId)> =
         gone.select((e::external_id, e::email, e::org_id)).load(conn)?;
-    let absent = diesel::update(gone)
-        .set((e::state.eq(DirectoryState::Deactivated), e::changed_at.eq(at)))
-        .execute(conn)?;
+    let absent = match listed_until {
+        Some(listed) => diesel::update(gone)
+            .set((
+                e::state.eq(DirectoryState::Deactivated),
+                e::changed_at.eq(at),
+                e::last_seen_at.eq(listed),
+            ))
+            .execute(conn)?,
+        None => diesel::update(gone)
+            .set((e::state.eq(DirectoryState::Deactivated), e::changed_at.eq(at)))
+            .execute(conn)?,
+    };
     if let Some((_, _, org)) = absent_rows.first() {
         let changes: Vec<Change<'_>> = absent_rows
             .iter()

@@ -123,13 +123,14 @@ pub fn people_page(
     limit: i64,
 ) -> Result<(Vec<String>, PeopleAccounts), DbError> {
     let emails = people_emails(conn, org, filter, after, limit)?;
-    let accounts = e::table
+    let mut accounts: PeopleAccounts = e::table
         .inner_join(i::table)
         .filter(e::org_id.eq(org))
         .filter(e::email.eq_any(&emails))
         .order((e::email.asc(), e::integration_id.asc(), e::external_id.asc()))
         .select((EntryRow::as_select(), i::provider_slug))
         .load(conn)?;
+    super::directory::with_last_listing(conn, accounts.iter_mut().map(|(row, _)| row))?;
     Ok((emails, accounts))
 }
 

@@ -499,3 +499,79 @@ async fn the_actor_purges_accounts_deactivated_longer_than_the_retention() {
     assert_eq!(rows.len(), 3);
     assert!(rows.iter().all(|r| r.2 == "active"), "active accounts stay");
 }
+
+#[tokio::test]
+async fn an_account_is_last_seen_by_the_last_complete_pass_that_listed_it() {
+    let (t, org, id) = slack_app().await;
+    let token = targetym_integrations::api_tokens::create(&t.app.ctx.db, org, "hr-core", None, &[])
+        .await
+        .unwrap()
+        .1;
+    // (first seen, last seen) of an account, as the directory and the people API give them.
+    let seen = |external_id: &'static str| {
+        let (t, token) = (&t, token.clone());
+        async move {
+            let get = |path: String| {
+                let (url, token) = (t.app.url(&path), token.clone());
+                async move {
+                    let res = reqwest::Client::new()
+                        .get(url)
+                        .bearer_auth(token)
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(res.status(), StatusCode::OK);
+                    res.json::<Value>().await.unwrap()
+                }
+            };
+            let entries = get(format!("/api/v1/integrations/{id}/directory?limit=100")).await;
+            let entry = entries["entries"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|e| e["external_id"] == external_id)
+                .unwrap()
+                .clone();
+            let people = get("/api/v1/people?limit=100".into()).await;
+            let account = people["people"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .flat_map(|p| p["accounts"].as_array().unwrap().clone())
+                .find(|a| a["external_id"] == external_id)
+                .unwrap();
+            assert_eq!(account["last_seen"], entry["last_seen"], "both APIs agree");
+            let time = |v: &Value| chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap()).unwrap();
+            (time(&entry["first_seen"]), time(&entry["last_seen"]))
+        }
+    };
+    let completed = || async {
+        let row = t
+            .app
+            .ctx
+            .db
+            .run(move |conn| Ok(db::directory::find_sync(conn, id)?.unwrap()))
+            .await
+            .unwrap();
+        row.completed_at.unwrap().and_utc().fixed_offset()
+    };
+    t.mock.set_slack_members(workspace(5));
+    sync(&t, org, id).await;
+    let (first_seen, last_seen) = seen("U00000").await;
+    assert!(last_seen <= completed().await);
+
+    // Listed again, unchanged (nothing rewritten): last seen by this pass.
+    assert_eq!(sync(&t, org, id).await.written, 0);
+    let second_pass = completed().await;
+    assert!(second_pass > last_seen);
+    assert_eq!(seen("U00000").await, (first_seen, second_pass));
+
+    // U00003 leaves: deactivated, last seen by the pass before, which listed it.
+    let mut members = workspace(5);
+    members.remove(3);
+    t.mock.set_slack_members(members);
+    assert_eq!(sync(&t, org, id).await.deactivated, 1);
+    let third_pass = completed().await;
+    assert_eq!(seen("U00003").await.1, second_pass);
+    assert_eq!(seen("U00000").await, (first_seen, third_pass));
+}

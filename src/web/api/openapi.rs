@@ -206,7 +206,8 @@ pub fn openapi_document() -> Value {
                 "DirectoryEntry": { "type": "object", "properties": {
                     "external_id": { "type": "string" }, "email": { "type": ["string", "null"], "description": "normalised: trimmed, lowercase" },
                     "name": { "type": ["string", "null"] }, "state": { "type": "string", "enum": ["active", "deactivated", "deleted"] },
-                    "first_seen": { "type": "string", "format": "date-time" }, "last_seen": { "type": "string", "format": "date-time" },
+                    "first_seen": { "type": "string", "format": "date-time" },
+                    "last_seen": { "type": "string", "format": "date-time", "description": "the end of the last complete sync that listed the account (active), or of the last that wrote it" },
                     "changed": { "type": "string", "format": "date-time" } } },
                 "Organization": { "type": "object", "properties": {
                     "id": { "type": "string", "format": "uuid" }, "name": { "type": "string" },
