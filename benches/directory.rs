@@ -82,16 +82,8 @@ async fn connect_slack(ctx: &AppContext, mock: &MockProvider, org: OrgId) -> Int
 
 /// Peak and current resident memory of a process, in MiB.
 fn memory(pid: u32) -> (f64, f64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let kib = |key: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(key))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (kib("VmHWM:") / 1024.0, kib("VmRSS:") / 1024.0)
+    let mib = |key| support::status_kib(pid, key) as f64 / 1024.0;
+    (mib("VmHWM:"), mib("VmRSS:"))
 }
 
 /// Queues a sync and waits for its pass to complete: (seconds, entries written by the pass,

@@ -139,15 +139,7 @@ fn rss_kib(server: &Server) -> u64 {
 }
 
 fn rss_kib_of(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find_map(|line| line.strip_prefix("VmRSS:"))
-                .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        })
-        .unwrap_or(0)
+    support::status_kib(pid, "VmRSS:")
 }
 
 /// Samples the resident memory of `pid` every 10 s until `until`: (seconds since `started`, KiB).

@@ -28,6 +28,25 @@ pub const PASSWORD: &str = "bench password 123";
 /// The binary, killed when dropped.
 pub struct Server(pub Child);
 
+impl Server {
+    pub fn pid(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+/// A figure of /proc/<pid>/status in KiB (`VmRSS:`, `VmHWM:`); 0 once the process is gone.
+pub fn status_kib(pid: u32, key: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix(key))
+                .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -181,10 +200,30 @@ pub fn start_server(
     port: u16,
     vars: &[(&str, &str)],
 ) -> Server {
+    start_server_on(None, database_url, data_dir, port, vars)
+}
+
+/// The same, pinned to the CPUs `cpus` (taskset's list) when given.
+pub fn start_server_on(
+    cpus: Option<&str>,
+    database_url: &str,
+    data_dir: &std::path::Path,
+    port: u16,
+    vars: &[(&str, &str)],
+) -> Server {
     // BENCH_BINARY: another build of the app (an older commit's), driven by the same load.
     let binary =
         std::env::var("BENCH_BINARY").unwrap_or_else(|_| env!("CARGO_BIN_EXE_targetym-integrations").into());
-    let child = Command::new(binary)
+    // taskset execs the binary: the child's pid is the app's.
+    let mut command = match cpus {
+        Some(cpus) => {
+            let mut taskset = Command::new("taskset");
+            taskset.args(["-c", cpus]).arg(binary);
+            taskset
+        }
+        None => Command::new(binary),
+    };
+    let child = command
         .env_clear()
         .env("DATABASE_URL", database_url)
         .env("DATA_DIR", data_dir)
