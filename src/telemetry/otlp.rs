@@ -68,7 +68,8 @@ impl Exporter {
         }
     }
 
-    /// Runs until every `Tracer` is gone, posting what is left at the end.
+    /// Runs until every `Tracer` is gone. What is queued then is not posted: the process is
+    /// stopping and its runtime may be gone mid-post; `Tracer::flush` is the way out.
     pub(super) async fn run(
         mut self,
         mut spans: mpsc::Receiver<Span>,
@@ -101,7 +102,6 @@ impl Exporter {
                 }
             }
         }
-        self.export(&mut batch).await;
     }
 
     async fn export(&mut self, batch: &mut Vec<Span>) {

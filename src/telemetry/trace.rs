@@ -324,6 +324,21 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_full_queue_drops_and_counts_instead_of_waiting() {
+        let (queue, _spans) = mpsc::channel(1);
+        let (flushes, _) = mpsc::channel(1);
+        let tracer = Tracer {
+            queue,
+            flushes,
+            dropped: Arc::default(),
+        };
+        for _ in 0..3 {
+            tracer.server_span(None, "GET", Some("/healthz")).end_server(200);
+        }
+        assert_eq!(tracer.dropped(), 2);
+    }
+
+    #[tokio::test]
     async fn outside_a_scope_no_client_span_starts() {
         assert!(client_span("GET", "example.com", "slack").is_none());
         assert!(!background(None, async { in_scope() }).await);

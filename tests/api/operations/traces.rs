@@ -357,3 +357,36 @@ async fn the_workers_calls_start_their_own_traces_and_a_graceful_stop_flushes_th
     assert!(sent.contains(refresh["traceId"].as_str().unwrap()));
     assert_ne!(refresh["traceId"], TRACE_ID);
 }
+
+#[tokio::test]
+async fn a_collector_that_is_down_or_hangs_neither_slows_requests_nor_floods_the_log() {
+    // Refuses every connection: posts fail at once, every 10 ms while spans come.
+    let refused = format!("http://127.0.0.1:{}", crate::operations::free_port());
+    // Accepts connections and never answers: each post waits for its 10 s timeout.
+    let hanging = TcpListener::bind("127.0.0.1:0").unwrap();
+    let hanging_url = format!("http://{}", hanging.local_addr().unwrap());
+    for endpoint in [&refused, &hanging_url] {
+        let app = crate::helpers::app()
+            .var("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
+            .var("OTEL_BSP_SCHEDULE_DELAY", "10")
+            .spawn()
+            .await;
+        let started = Instant::now();
+        for _ in 0..30 {
+            let res = app.get("/healthz").await;
+            assert_eq!(res.status(), StatusCode::OK);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // 30 requests and pauses take about 0.6 s; waiting on a post would take 10 s.
+        assert!(
+            started.elapsed() < Duration::from_secs(6),
+            "{endpoint}: {:?}",
+            started.elapsed()
+        );
+    }
+    let reported = captured_logs()
+        .lines()
+        .filter(|l| l.contains("trace export lost spans") && l.contains(refused.as_str()))
+        .count();
+    assert_eq!(reported, 1, "one line a minute for many failed posts");
+}
