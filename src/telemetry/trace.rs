@@ -144,10 +144,14 @@ impl Tracer {
     /// Exports what is queued (at shutdown); gives up after the export timeout.
     pub async fn flush(&self) {
         let (done, exported) = oneshot::channel();
-        if self.flushes.send(done).await.is_ok() {
-            let _ =
-                tokio::time::timeout(super::otlp::EXPORT_TIMEOUT + Duration::from_secs(1), exported).await;
-        }
+        // A post in progress may hold the exporter for one timeout before it takes the flush.
+        let limit = super::otlp::EXPORT_TIMEOUT * 2 + Duration::from_secs(1);
+        let _ = tokio::time::timeout(limit, async {
+            if self.flushes.send(done).await.is_ok() {
+                let _ = exported.await;
+            }
+        })
+        .await;
     }
 
     /// The SERVER span of one request: a child of the caller's span when `traceparent` is
