@@ -11,6 +11,7 @@ use crate::metrics::Metrics;
 use crate::providers::Catalogue;
 use crate::providers::breaker::Breakers;
 use crate::runtime::{DeliveryCounts, RateLimits, RefreshLocks, SlackRoutes};
+use crate::telemetry::trace::Tracer;
 
 #[derive(Clone)]
 pub struct AppContext {
@@ -36,6 +37,8 @@ pub struct AppContext {
     /// Refused and dropped deliveries not yet written to their webhook rows.
     pub delivery_counts: Arc<DeliveryCounts>,
     pub log_throttle: Arc<crate::metrics::LogThrottle>,
+    /// Queues spans for OTLP export; `None` (no tracing work at all) without an endpoint.
+    pub tracer: Option<Tracer>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +87,7 @@ impl AppContext {
             std::process::id(),
             crate::crypto::random_token(6)
         );
+        let tracer = settings.otel.as_ref().map(Tracer::start);
         Ok(AppContext {
             db: db.clone(),
             settings: Arc::new(settings),
@@ -100,6 +104,7 @@ impl AppContext {
             slack_routes: Arc::default(),
             delivery_counts: Arc::default(),
             log_throttle: Arc::default(),
+            tracer,
         })
     }
 

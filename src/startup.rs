@@ -179,6 +179,9 @@ impl Application {
         if let Err(e) = crate::webhooks::counts::flush(&self.ctx).await {
             tracing::error!(error = %e, "could not write the webhook delivery counts at shutdown");
         }
+        if let Some(tracer) = &self.ctx.tracer {
+            tracer.flush().await;
+        }
         served?;
         operator_served?;
         tracing::info!("stopped");

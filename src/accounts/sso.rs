@@ -147,7 +147,7 @@ pub async fn complete(
         .id_token
         .ok_or_else(|| SsoError::Provider("no id_token in the token response".into()))?;
     let jwks_url = def.jwks_url.as_deref().unwrap_or_default();
-    let jwks = oauth::fetch_jwks(&ctx.http, jwks_url).await?;
+    let jwks = oauth::fetch_jwks(&ctx.http, &def.slug, jwks_url).await?;
     let claims = oauth::validate_id_token(&id_token, def, &sso.credentials, jwks, &pending.nonce)?;
     let person = Person::from_claims(&claims, &sso.org_claim)?;
     let auto_provision = sso.auto_provision;

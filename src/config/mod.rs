@@ -3,6 +3,7 @@
 
 mod admin_sso;
 mod database_url;
+mod otel;
 mod secrets;
 mod tls;
 mod vars;
@@ -16,6 +17,7 @@ use secrecy::{ExposeSecret, SecretBox, SecretString};
 use crate::crypto::EncryptionKey;
 pub use admin_sso::AdminSso;
 pub use database_url::DatabaseUrl;
+pub use otel::OtelSettings;
 pub use tls::TlsRoots;
 pub use vars::secret_from_env;
 use vars::{HOUR, MINUTE, SECOND, Vars};
@@ -74,6 +76,8 @@ pub struct Settings {
     /// How long one call to a provider may take.
     pub provider_timeout: Duration,
     pub tls_roots: TlsRoots,
+    /// Trace export over OTLP/HTTP, when OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT is set.
+    pub otel: Option<OtelSettings>,
     pub worker: WorkerSettings,
     /// Webhook bodies larger than this are refused (413) without being read.
     pub webhook_max_body_bytes: usize,
@@ -215,6 +219,7 @@ impl Settings {
             metrics_bind_addr: v.text("METRICS_BIND_ADDR").map(str::to_owned),
             provider_timeout: v.duration("PROVIDER_TIMEOUT_SECS", SECOND, 10, 1..=120)?,
             tls_roots: tls::tls_roots(&v)?,
+            otel: otel::from_vars(&v)?,
             worker: WorkerSettings::from_vars(&v)?,
             webhook_max_body_bytes: v.number(
                 "WEBHOOK_MAX_BODY_BYTES",

@@ -62,7 +62,7 @@ impl<'a> Vars<'a> {
 
 /// The variables that hold secrets (and `<PROVIDER>_CLIENT_SECRET`): each can be read from the
 /// file `<NAME>_FILE` names.
-const SECRETS: [&str; 8] = [
+const SECRETS: [&str; 9] = [
     "DATABASE_URL",
     "INTEGRATION_ENCRYPTION_KEY",
     "INTEGRATION_ENCRYPTION_PREVIOUS_KEYS",
@@ -71,6 +71,7 @@ const SECRETS: [&str; 8] = [
     "METRICS_TOKEN",
     "SLACK_SIGNING_SECRET",
     "ADMIN_OIDC_CLIENT_SECRET",
+    "OTEL_EXPORTER_OTLP_HEADERS",
 ];
 
 fn is_secret(name: &str) -> bool {

@@ -9,7 +9,7 @@ use super::OAuthError;
 use crate::config::ClientCredentials;
 use crate::domain::sanitize;
 use crate::providers::catalogue::ProviderDef;
-use crate::providers::http::read_body;
+use crate::providers::http::{read_body, send};
 
 /// Microsoft's tenant and object ids: a multi-tenant app keys accounts on `tid` + `oid`
 /// (`sub` is pairwise per app) and checks the issuer against the token's tenant.
@@ -43,8 +43,12 @@ pub struct IdentityClaims {
 }
 
 /// The provider's signing keys.
-pub async fn fetch_jwks(http: &reqwest::Client, jwks_url: &str) -> Result<CoreJsonWebKeySet, OAuthError> {
-    let response = http.get(jwks_url).send().await?;
+pub async fn fetch_jwks(
+    http: &reqwest::Client,
+    provider: &str,
+    jwks_url: &str,
+) -> Result<CoreJsonWebKeySet, OAuthError> {
+    let response = send(http.get(jwks_url), provider).await?;
     let status = response.status().as_u16();
     if status == 429 || status >= 500 {
         return Err(OAuthError::unavailable(status));

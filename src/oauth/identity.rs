@@ -6,7 +6,7 @@ use super::token::oauth_error;
 use super::{IdentityClaims, OAuthError, TokenSet};
 use crate::domain::sanitize;
 use crate::providers::catalogue::{IdentitySource, ProviderDef};
-use crate::providers::http::read_body;
+use crate::providers::http::{read_body, send};
 
 /// The provider account a token belongs to: a stable id and a name to show.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,11 +121,10 @@ async fn identity_call(
             .body(body.clone()),
         None => http.get(url),
     };
-    let response = request
+    let request = request
         .header(AUTHORIZATION, format!("Bearer {}", access_token.expose_secret()))
-        .header(ACCEPT, "application/json")
-        .send()
-        .await?;
+        .header(ACCEPT, "application/json");
+    let response = send(request, &provider.slug).await?;
     let status = response.status().as_u16();
     if status == 429 || status >= 500 {
         return Err(OAuthError::Unavailable {

@@ -58,7 +58,7 @@ pub async fn revoke(
             .header("Accept", "application/vnd.github+json")
             .json(&serde_json::json!({ "access_token": access_token.expose_secret() })),
     };
-    let response = request.send().await?;
+    let response = crate::providers::http::send(request, &provider.slug).await?;
     let status = response.status().as_u16();
     match status {
         200..=299 => Ok(true),

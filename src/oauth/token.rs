@@ -7,7 +7,7 @@ use crate::config::ClientCredentials;
 use crate::domain::TokenAuthMethod;
 use crate::domain::sanitize;
 use crate::providers::catalogue::ProviderDef;
-use crate::providers::http::read_body;
+use crate::providers::http::{read_body, send};
 
 /// The longest token lifetime we believe. A provider's `expires_in` is outside input: an
 /// absurd value (10^13 s) would overflow the expiry's date arithmetic, and a token that
@@ -92,7 +92,7 @@ async fn token_request(
             ));
         }
     }
-    let response = request.form(&form).send().await?;
+    let response = send(request.form(&form), &provider.slug).await?;
     let status = response.status().as_u16();
     let retry_after = super::retry_after(response.headers());
     let body = read_body(response).await?;

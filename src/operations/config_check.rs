@@ -57,6 +57,7 @@ pub async fn config_check(settings: &Settings) -> anyhow::Result<()> {
                 .map_or("not set".into(), |p| format!("{} (valid)", p.display())),
         ),
     ];
+    lines.extend(otel_lines(settings));
     for warning in &settings.startup_warnings {
         lines.push(("warning", warning.clone()));
     }
@@ -73,4 +74,35 @@ pub async fn config_check(settings: &Settings) -> anyhow::Result<()> {
     }
     println!("configuration OK");
     Ok(())
+}
+
+/// Trace export: where to, under which name, and the names (never the values) of the headers.
+fn otel_lines(settings: &Settings) -> Vec<(&'static str, String)> {
+    let Some(otel) = &settings.otel else {
+        return vec![("OTEL_EXPORTER_OTLP_ENDPOINT", "not set (no traces)".into())];
+    };
+    let headers: Vec<String> = otel
+        .headers
+        .iter()
+        .map(|(name, _)| format!("{name} (value set)"))
+        .collect();
+    vec![
+        (
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            format!("{} (OTLP/HTTP JSON)", otel.endpoint_redacted()),
+        ),
+        ("OTEL_SERVICE_NAME", otel.service_name.clone()),
+        (
+            "OTEL_BSP_SCHEDULE_DELAY",
+            format!("{} ms", otel.export_interval.as_millis()),
+        ),
+        (
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            if headers.is_empty() {
+                "none".into()
+            } else {
+                headers.join(", ")
+            },
+        ),
+    ]
 }

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use crate::config::TlsRoots;
+use crate::telemetry::trace;
 
 pub const USER_AGENT: &str = concat!("targetym-integrations/", env!("CARGO_PKG_VERSION"));
 /// Provider answers we parse are small; anything larger is refused.
@@ -20,6 +21,32 @@ pub fn client(timeout: Duration, roots: TlsRoots) -> reqwest::Client {
         .user_agent(USER_AGENT)
         .build()
         .expect("a rustls client with static settings builds")
+}
+
+/// Sends a call to `provider`. In a trace scope (a request's, the worker's) the call is a
+/// CLIENT span, and its `traceparent` goes with it; the span records the method, host, status
+/// and provider, never the URL (codes, tokens) nor a header.
+pub async fn send(request: reqwest::RequestBuilder, provider: &str) -> reqwest::Result<reqwest::Response> {
+    if !trace::in_scope() {
+        return request.send().await;
+    }
+    let (client, request) = request.build_split();
+    let mut request = request?;
+    let host = request.url().host_str().unwrap_or_default().to_owned();
+    let Some(span) = trace::client_span(request.method().as_str(), &host, provider) else {
+        return client.execute(request).await;
+    };
+    if let Ok(value) = reqwest::header::HeaderValue::from_str(&span.context().traceparent()) {
+        request.headers_mut().insert(trace::TRACEPARENT, value);
+    }
+    let result = client.execute(request).await;
+    span.end_client(match &result {
+        Ok(response) => Ok(response.status().as_u16()),
+        Err(e) if e.is_timeout() => Err("timeout"),
+        Err(e) if e.is_connect() => Err("connect"),
+        Err(_) => Err("request"),
+    });
+    result
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -14,12 +14,14 @@ use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, HttpResponse, ResponseError, web};
 use futures_util::FutureExt;
+use futures_util::future::Either;
 use tracing::Instrument;
 
 use super::WebState;
 use super::api::ApiFailure;
 use super::errors::WebError;
 use super::session::csrf_matches;
+use crate::telemetry::trace::TRACEPARENT;
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 pub const CSRF_HEADER: &str = "x-csrf-token";
@@ -28,7 +30,9 @@ pub const CSRF_FIELD: &str = "csrf_token";
 const MAX_FORM_BYTES: usize = 64 * 1024;
 
 /// Gives every request an id (kept from `X-Request-Id` when it is short and plain), a span
-/// that every log line of the request carries, one log line at the end, and metrics.
+/// that every log line of the request carries, one log line at the end, and metrics; with
+/// trace export on, a SERVER span that the provider calls made while handling it are
+/// children of.
 ///
 /// It is the outermost layer and catches unwinding: a panic anywhere below (a handler, an
 /// inner middleware) is logged with the request id and answered with a 500 (the error page,
@@ -47,8 +51,18 @@ pub async fn observe(
         .map(str::to_owned)
         .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
     let method = req.method().to_string();
-    let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
+    let pattern = req.match_pattern();
     let state = req.app_data::<web::Data<WebState>>().cloned();
+    let trace = state.as_ref().and_then(|s| s.ctx.tracer.as_ref()).map(|tracer| {
+        // Two `traceparent` headers are no valid context (W3C trace context §3.2).
+        let mut sent = req.headers().get_all(TRACEPARENT).map(|v| v.to_str().ok());
+        let traceparent = match (sent.next(), sent.next()) {
+            (Some(one), None) => one,
+            _ => None,
+        };
+        tracer.server_span(traceparent, &method, pattern.as_deref())
+    });
+    let route = pattern.unwrap_or_else(|| "unmatched".into());
     let panic_answer = HandlerPanicked {
         request_id: request_id.clone(),
         api: req.path().starts_with("/api/"),
@@ -61,9 +75,12 @@ pub async fn observe(
     let started = Instant::now();
     // The request's own state unwinds with it; what outlives it (database, limiters, metrics)
     // keeps its own consistency, so serving the next request after the unwind is sound.
-    let outcome = AssertUnwindSafe(next.call(req).instrument(span.clone()))
-        .catch_unwind()
-        .await;
+    let call = next.call(req).instrument(span.clone());
+    let call = match &trace {
+        Some(trace) => Either::Left(trace.scope(call)),
+        None => Either::Right(call),
+    };
+    let outcome = AssertUnwindSafe(call).catch_unwind().await;
     let result = outcome.unwrap_or_else(|panic| {
         span.in_scope(
             || tracing::error!(panic = %panic_message(&*panic), "request failed: handler panicked"),
@@ -82,6 +99,9 @@ pub async fn observe(
             "request done"
         );
     });
+    if let Some(trace) = trace {
+        trace.end_server(status.as_u16());
+    }
     if let Some(state) = state {
         state
             .ctx

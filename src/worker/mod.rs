@@ -209,8 +209,12 @@ impl Worker {
         let (stop, stopped) = watch::channel(false);
         let worker = self.clone();
         let metrics = self.ctx.metrics.clone();
+        // Its provider calls start traces of their own: no request waits on them.
         let task = tokio::spawn(supervise(metrics, stopped.clone(), move || {
-            worker.clone().rounds(stopped.clone())
+            crate::telemetry::trace::background(
+                worker.ctx.tracer.clone(),
+                worker.clone().rounds(stopped.clone()),
+            )
         }));
         WorkerHandle {
             stop,

@@ -21,7 +21,7 @@ mod tests;
 use std::net::{Ipv4Addr, TcpListener};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use actix_web::dev::ServerHandle;
+use actix_web::dev::{ServerHandle, Service, ServiceRequest};
 use actix_web::{App, HttpServer, web};
 
 use api::ApiData;
@@ -190,6 +190,8 @@ struct Shared {
     pub config: MockConfig,
     state: Mutex<State>,
     api: Mutex<ApiData>,
+    /// (path, `traceparent`) of every request that carried one.
+    traceparents: Mutex<Vec<(String, String)>>,
 }
 
 impl Shared {
@@ -199,6 +201,7 @@ impl Shared {
             config,
             state: Mutex::new(State::default()),
             api: Mutex::new(ApiData::default()),
+            traceparents: Mutex::default(),
         }
     }
 
@@ -226,11 +229,16 @@ impl MockProvider {
         let port = listener.local_addr()?.port();
         let shared = web::Data::new(Shared::new(format!("http://127.0.0.1:{port}"), config));
         let app_shared = shared.clone();
-        let server = HttpServer::new(move || App::new().app_data(app_shared.clone()).configure(routes))
-            .workers(1)
-            .disable_signals()
-            .listen(listener)?
-            .run();
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(app_shared.clone())
+                .wrap_fn(record_traceparent)
+                .configure(routes)
+        })
+        .workers(1)
+        .disable_signals()
+        .listen(listener)?
+        .run();
         let handle = server.handle();
         tokio::spawn(server);
         Ok(MockProvider {
@@ -347,6 +355,15 @@ impl MockProvider {
         self.shared.api().calls()
     }
 
+    /// (path, `traceparent` header) of every request received with one, oldest first.
+    pub fn traceparents(&self) -> Vec<(String, String)> {
+        self.shared
+            .traceparents
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
     /// The RFC 5322 messages sent through Gmail's `messages/send`, decoded, oldest first.
     pub fn sent_emails(&self) -> Vec<String> {
         self.shared.api().sent_emails()
@@ -365,6 +382,22 @@ impl Drop for MockProvider {
         // The stop command is sent at once; there is no need to wait for the workers.
         drop(self.server.stop(false));
     }
+}
+
+/// Keeps each request's W3C `traceparent` (the client's trace context) for tests to read.
+fn record_traceparent<S>(req: ServiceRequest, service: &S) -> S::Future
+where
+    S: Service<ServiceRequest>,
+{
+    let sent = req.headers().get("traceparent").and_then(|v| v.to_str().ok());
+    if let (Some(value), Some(shared)) = (sent, req.app_data::<web::Data<Shared>>()) {
+        shared
+            .traceparents
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((req.path().to_owned(), value.to_owned()));
+    }
+    service.call(req)
 }
 
 fn routes(config: &mut web::ServiceConfig) {

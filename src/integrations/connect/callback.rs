@@ -257,7 +257,9 @@ async fn connect_account(
                 .jwks_url
                 .as_deref()
                 .ok_or_else(|| "no JWKS URL is configured".to_owned())?;
-            let jwks = oauth::fetch_jwks(&ctx.http, jwks_url).await.map_err(reason)?;
+            let jwks = oauth::fetch_jwks(&ctx.http, &provider.def.slug, jwks_url)
+                .await
+                .map_err(reason)?;
             let nonce = state
                 .nonce
                 .as_deref()

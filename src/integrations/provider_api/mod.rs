@@ -317,8 +317,7 @@ impl<'a> ProviderApi<'a> {
         if let Some((content_type, body)) = &request.body {
             builder = builder.header(CONTENT_TYPE, content_type).body(body.clone());
         }
-        let response = builder
-            .send()
+        let response = crate::providers::http::send(builder, &self.provider.def.slug)
             .await
             .map_err(|e| Failure::Down(ReadError::from(e).to_string()))?;
         let status = response.status().as_u16();

@@ -122,7 +122,7 @@ pub async fn oidc_provider(
 /// Fills an OpenID provider's endpoints, PKCE and client authentication from discovery at
 /// `issuer`.
 async fn discovered(def: &mut ProviderDef, http: &reqwest::Client, issuer: String) -> Result<(), FieldError> {
-    let discovery = discover(http, &issuer)
+    let discovery = discover(http, &def.slug, &issuer)
         .await
         .map_err(|problem| ("issuer", problem))?;
     def.issuer = Some(issuer);
@@ -195,14 +195,12 @@ fn base_def(slug: &str, name: &str, kind: AuthKind) -> ProviderDef {
     }
 }
 
-async fn discover(http: &reqwest::Client, issuer: &str) -> Result<Discovery, String> {
+async fn discover(http: &reqwest::Client, slug: &str, issuer: &str) -> Result<Discovery, String> {
     let url = format!(
         "{}/.well-known/openid-configuration",
         issuer.trim_end_matches('/')
     );
-    let response = http
-        .get(&url)
-        .send()
+    let response = crate::providers::http::send(http.get(&url), slug)
         .await
         .map_err(|e| format!("discovery at {url} failed: {}", e.without_url()))?;
     if !response.status().is_success() {

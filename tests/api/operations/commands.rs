@@ -115,12 +115,14 @@ async fn config_check_prints_what_would_be_used_without_any_secret() {
         ("SLACK_SIGNING_SECRET", "signing-secret-5521"),
         ("METRICS_TOKEN", "metrics-token-0000-1111"),
         ("SETUP_TOKEN", "setup-token-7345"),
+        ("OTEL_EXPORTER_OTLP_HEADERS", "api-key=otel-key-6610"),
     ];
     let mut vars = secrets.to_vec();
     vars.extend([
         ("SLACK_CLIENT_ID", "slack-client"),
         ("PROVIDERS_FILE", providers.to_str().unwrap()),
         ("DATA_DIR", dir.path().to_str().unwrap()),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector.internal:4318"),
     ]);
     let out = run(dir.path(), &["config", "check"], &vars);
     let said = text(&out);
@@ -142,6 +144,8 @@ async fn config_check_prints_what_would_be_used_without_any_secret() {
         "slack (Slack): client id slack-client, secret set",
         "google (Google Workspace): client id google-client, secret set",
         "SLACK_SIGNING_SECRET: set",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: http://collector.internal:4318/v1/traces (OTLP/HTTP JSON)",
+        "OTEL_EXPORTER_OTLP_HEADERS: api-key (value set)",
         "configuration OK",
     ] {
         assert!(said.contains(expected), "{expected:?} missing: {said}");

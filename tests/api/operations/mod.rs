@@ -7,6 +7,7 @@ mod commands;
 pub(crate) mod logs;
 mod metrics;
 mod outbound;
+mod traces;
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};

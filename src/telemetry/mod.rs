@@ -1,8 +1,12 @@
 //! Structured logs: JSON lines in production, readable lines locally. RUST_LOG filters.
+//! Traces, when an OTLP endpoint is set: [`trace`].
 //!
 //! `serve` in JSON writes its log to stdout and nothing else goes there, so a container's log
 //! is one JSON object per line; its first line names the version and commit. Otherwise (local
 //! readable lines, and the CLI commands, whose stdout is their answer) the log goes to stderr.
+
+mod otlp;
+pub mod trace;
 
 use tracing_subscriber::EnvFilter;
 
