@@ -7,7 +7,8 @@
 //!   BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo bench --bench pages
 //!
 //! Knobs: BENCH_SECONDS (8 per path), BENCH_CONCURRENCY (16 connections), BENCH_BINARY (another
-//! build, for before/after). Needs `wrk` and `taskset` (Debian: wrk, util-linux).
+//! build, for before/after), BENCH_ONLY (only the paths containing it, after /healthz: to
+//! profile one with `perf record -p`). Needs `wrk` and `taskset` (Debian: wrk, util-linux).
 
 mod support;
 
@@ -244,7 +245,8 @@ fn main() {
             "path", "req/s", "p99 ms", "CPU µs/req", "ratio"
         );
         let mut healthz = None;
-        for path in &paths {
+        let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+        for path in paths.iter().filter(|p| *p == "/healthz" || p.contains(&only)) {
             let url = format!("{base}{path}");
             wrk(&url, &cookie, 2, connections, server.pid());
             let run = wrk(&url, &cookie, seconds, connections, server.pid());

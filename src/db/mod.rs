@@ -431,4 +431,18 @@ mod tests {
             assert!(DatabaseUrl::parse(bad).is_err(), "{bad:?} accepted");
         }
     }
+
+    /// .cargo/config.toml builds SQLite with its query planner stability guarantee: without
+    /// it every cached statement with a LIMIT is prepared again at each use.
+    #[test]
+    fn sqlite_keeps_its_prepared_statements() {
+        use diesel::prelude::*;
+        let mut conn = diesel::SqliteConnection::establish(":memory:").unwrap();
+        let qpsg: i64 = diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+            "(SELECT count(*) FROM pragma_compile_options WHERE compile_options = 'ENABLE_QPSG')",
+        ))
+        .get_result(&mut conn)
+        .unwrap();
+        assert_eq!(qpsg, 1, "SQLite built without SQLITE_ENABLE_QPSG");
+    }
 }
