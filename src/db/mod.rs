@@ -200,8 +200,12 @@ impl Shared {
     /// A new pool; `check` opens a first connection (and fails if it cannot).
     fn generation(&self, check: bool) -> Result<Generation, DbError> {
         let live = Arc::new(AtomicUsize::new(0));
+        // A PostgreSQL connection can go stale behind the pool's back (a server restart): it
+        // is tested before it is lent. A SQLite one is a file handle, and a test per unit of
+        // work would be a statement more per page.
         let builder = Pool::builder()
             .max_size(self.max_size)
+            .test_on_check_out(self.url.is_postgres())
             .connection_timeout(Duration::from_secs(10))
             .error_handler(Box::new(OutageLog(self.outage.clone())));
         let manager = ConnectionManager {
