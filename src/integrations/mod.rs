@@ -31,9 +31,9 @@ pub use test_connection::{TestResult, test_connection};
 
 use crate::context::AppContext;
 use crate::db::DbError;
-use crate::db::catalogue::{self, ProviderRow};
 use crate::db::integrations::{self, IntegrationSummary};
 use crate::domain::{IntegrationId, IntegrationStatus, OrgId};
+use crate::providers::catalogue::ProviderDef;
 
 /// A provider's state for one organization, as its settings card shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,21 +120,19 @@ pub struct SettingsPage {
     pub categories: Vec<String>,
 }
 
-/// The settings page of one organization: two queries whatever the number of integrations.
+/// The settings page of one organization: one query whatever the number of integrations; the
+/// providers are this instance's catalogue (the one connecting uses), held in memory.
 pub async fn settings_page(
     ctx: &AppContext,
     org_id: OrgId,
     filter: &CardFilter,
 ) -> Result<SettingsPage, DbError> {
-    let (providers, mine) = ctx
+    let mine = ctx
         .db
-        .run(move |conn| {
-            let providers = catalogue::list_enabled(conn)?;
-            let mine = integrations::list_active_for_org(conn, org_id)?;
-            Ok((providers, mine))
-        })
+        .run(move |conn| integrations::list_active_for_org(conn, org_id))
         .await?;
-    let mut categories: Vec<String> = providers.iter().map(|p| p.category.clone()).collect();
+    let providers = ctx.catalogue.providers();
+    let mut categories: Vec<String> = providers.iter().map(|p| p.def.category.clone()).collect();
     categories.sort();
     categories.dedup();
     let query = filter
@@ -144,26 +142,25 @@ pub async fn settings_page(
         .filter(|q| !q.is_empty())
         .map(str::to_lowercase);
     let cards = providers
-        .into_iter()
+        .iter()
         .filter(|p| {
             filter
                 .category
                 .as_deref()
-                .is_none_or(|c| c.is_empty() || p.category == c)
+                .is_none_or(|c| c.is_empty() || p.def.category == c)
         })
-        .filter(|p| query.as_deref().is_none_or(|q| p.name.to_lowercase().contains(q)))
+        .filter(|p| query.as_deref().is_none_or(|q| p.def.name.to_lowercase().contains(q)))
         .map(|p| {
-            let configured = ctx.catalogue.is_configured(&p.slug);
-            let own: Vec<&IntegrationSummary> = mine.iter().filter(|i| i.provider_slug == p.slug).collect();
-            let breaker = ctx.breakers.state(&p.slug);
-            card(p, configured, &own, breaker)
+            let own: Vec<&IntegrationSummary> = mine.iter().filter(|i| i.provider_slug == p.def.slug).collect();
+            let breaker = ctx.breakers.state(&p.def.slug);
+            card(&p.def, p.credentials.is_some(), &own, breaker)
         })
         .collect();
     Ok(SettingsPage { cards, categories })
 }
 
 fn card(
-    provider: ProviderRow,
+    provider: &ProviderDef,
     configured: bool,
     own: &[&IntegrationSummary],
     breaker: crate::providers::breaker::BreakerState,
@@ -215,11 +212,11 @@ fn card(
         .collect();
     ProviderCard {
         initials: initials(&provider.name),
-        slug: provider.slug,
-        name: provider.name,
-        category: provider.category,
-        description: provider.description,
-        brand_color: provider.brand_color,
+        slug: provider.slug.clone(),
+        name: provider.name.clone(),
+        category: provider.category.clone(),
+        description: provider.description.clone(),
+        brand_color: provider.brand_color.clone(),
         state,
         accounts,
         integrations,

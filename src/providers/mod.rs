@@ -57,6 +57,11 @@ impl Catalogue {
         Ok(Catalogue { providers })
     }
 
+    /// Every provider, in display order.
+    pub fn providers(&self) -> &[Provider] {
+        &self.providers
+    }
+
     pub fn get(&self, slug: &str) -> Option<&Provider> {
         self.providers.iter().find(|p| p.def.slug == slug)
     }
