@@ -1,8 +1,9 @@
 //! What an integration's page shows (never a token).
 
 use crate::context::AppContext;
-use crate::db::{DbError, consents, credentials, integrations};
+use crate::db::{DbError, consents, credentials, integrations, webhooks};
 use crate::domain::{IntegrationId, IntegrationStatus, OrgId, Schedule, format_time};
+use crate::integrations::oversight::{AuditPage, LogFilter, load_audit_page};
 use crate::providers::catalogue::endpoints;
 
 pub struct IntegrationDetail {
@@ -68,6 +69,35 @@ pub async fn detail(
     org_id: OrgId,
     id: IntegrationId,
 ) -> Result<Option<IntegrationDetail>, DbError> {
+    Ok(load(ctx, org_id, id, None).await?.map(|(detail, _)| detail))
+}
+
+/// A page of an integration's activity log.
+pub struct ActivityQuery {
+    pub filter: LogFilter,
+    pub page: i64,
+    pub per_page: i64,
+}
+
+/// The integration's page: the integration and a page of its activity, in one trip to the
+/// database.
+pub async fn detail_page(
+    ctx: &AppContext,
+    org_id: OrgId,
+    id: IntegrationId,
+    activity: ActivityQuery,
+) -> Result<Option<(IntegrationDetail, AuditPage)>, DbError> {
+    Ok(load(ctx, org_id, id, Some(activity))
+        .await?
+        .and_then(|(detail, log)| Some((detail, log?))))
+}
+
+async fn load(
+    ctx: &AppContext,
+    org_id: OrgId,
+    id: IntegrationId,
+    activity: Option<ActivityQuery>,
+) -> Result<Option<(IntegrationDetail, Option<AuditPage>)>, DbError> {
     let loaded = ctx
         .db
         .run(move |conn| {
@@ -76,14 +106,24 @@ pub async fn detail(
             };
             let stored = credentials::find(conn, id)?;
             let consents = consents::list_for_integration(conn, org_id, id)?;
-            Ok(Some((row, stored.and_then(|c| c.expires_at), consents)))
+            let endpoints = webhooks::list_for_integration(conn, org_id, id)?;
+            let log = activity
+                .map(|a| load_audit_page(conn, org_id, a.filter, a.page, a.per_page))
+                .transpose()?;
+            Ok(Some((
+                row,
+                stored.and_then(|c| c.expires_at),
+                consents,
+                endpoints,
+                log,
+            )))
         })
         .await?;
-    let Some((row, expires_at, consents)) = loaded else {
+    let Some((row, expires_at, consents, endpoints, log)) = loaded else {
         return Ok(None);
     };
     let status = row.status;
-    let webhooks = crate::integrations::webhook_endpoints::list_endpoints(ctx, row.org_id, row.id).await?;
+    let webhooks = crate::integrations::webhook_endpoints::endpoint_views(ctx, &endpoints);
     let can_add_webhook = ctx.catalogue.get(&row.provider_slug).is_some_and(|p| {
         !matches!(
             p.def.webhook_kind,
@@ -99,7 +139,7 @@ pub async fn detail(
             granted: f.granted_in(&row.granted_scopes),
         })
         .collect();
-    Ok(Some(IntegrationDetail {
+    let detail = IntegrationDetail {
         schedule: Schedule::from_minutes(row.sync_interval_minutes),
         last_sync_at: row.last_sync_at.map(format_time),
         erased: row.external_account_id.starts_with("erased:"),
@@ -139,5 +179,6 @@ pub async fn detail(
                 withdrawn_at: c.withdrawn_at.map(format_time),
             })
             .collect(),
-    }))
+    };
+    Ok(Some((detail, log)))
 }

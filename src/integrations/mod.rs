@@ -25,7 +25,7 @@ pub use connect::{
     CallbackError, CallbackOutcome, CallbackParams, ConnectError, ConnectRequest, ConnectView, StateProblem,
     complete_callback, connect_view, start_connect,
 };
-pub use detail::{IntegrationDetail, detail};
+pub use detail::{ActivityQuery, IntegrationDetail, detail, detail_page};
 pub use disconnect::{DisconnectError, DisconnectOutcome, disconnect};
 pub use test_connection::{TestResult, test_connection};
 
@@ -149,9 +149,14 @@ pub async fn settings_page(
                 .as_deref()
                 .is_none_or(|c| c.is_empty() || p.def.category == c)
         })
-        .filter(|p| query.as_deref().is_none_or(|q| p.def.name.to_lowercase().contains(q)))
+        .filter(|p| {
+            query
+                .as_deref()
+                .is_none_or(|q| p.def.name.to_lowercase().contains(q))
+        })
         .map(|p| {
-            let own: Vec<&IntegrationSummary> = mine.iter().filter(|i| i.provider_slug == p.def.slug).collect();
+            let own: Vec<&IntegrationSummary> =
+                mine.iter().filter(|i| i.provider_slug == p.def.slug).collect();
             let breaker = ctx.breakers.state(&p.def.slug);
             card(&p.def, p.credentials.is_some(), &own, breaker)
         })

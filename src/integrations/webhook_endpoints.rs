@@ -162,9 +162,13 @@ pub async fn list_endpoints(
         .db
         .run(move |conn| webhooks::list_for_integration(conn, org, integration))
         .await?;
+    Ok(endpoint_views(ctx, &rows))
+}
+
+/// What the integration page shows of its endpoints.
+pub(crate) fn endpoint_views(ctx: &AppContext, rows: &[webhooks::WebhookRow]) -> Vec<EndpointView> {
     let format = crate::domain::format_time;
-    Ok(rows
-        .iter()
+    rows.iter()
         .map(|row| EndpointView {
             id: row.id.clone(),
             url: endpoint_url(ctx, row),
@@ -176,7 +180,7 @@ pub async fn list_endpoints(
             last_event_at: row.last_event_at.map(format),
             expires_at: row.expires_at.map(format),
         })
-        .collect())
+        .collect()
 }
 
 /// Whether the provider sets the signing secret in a first-use handshake (Asana, Notion).

@@ -3,7 +3,7 @@
 use crate::context::AppContext;
 pub use crate::db::sync_logs::LogFilter;
 use crate::db::sync_logs::{self, AuditRow};
-use crate::db::{DbError, integrations};
+use crate::db::{DbConnection, DbError, integrations};
 use crate::domain::{IntegrationId, LogKind, LogStatus, OrgId, format_time};
 
 /// One row of the audit log, for the page and the CSV.
@@ -61,21 +61,29 @@ pub async fn audit_page(
     page: i64,
     per_page: i64,
 ) -> Result<AuditPage, DbError> {
+    ctx.db
+        .run(move |conn| load_audit_page(conn, org, filter, page, per_page))
+        .await
+}
+
+/// The same, on the caller's connection (a page that loads more in the same trip).
+pub fn load_audit_page(
+    conn: &mut DbConnection,
+    org: OrgId,
+    filter: LogFilter,
+    page: i64,
+    per_page: i64,
+) -> Result<AuditPage, DbError> {
     // The page number comes from a request: saturate rather than overflow.
     let (page, per_page) = (page.max(1), per_page.max(1));
     let offset = (page - 1).saturating_mul(per_page);
-    let (rows, total) = ctx
-        .db
-        .run(move |conn| {
-            // An integration's log is another organization's to see only if it is theirs.
-            if let Some(id) = filter.integration_id
-                && integrations::find_for_org(conn, org, id)?.is_none()
-            {
-                return Err(diesel::result::Error::NotFound.into());
-            }
-            sync_logs::page_for_org(conn, org, &filter, offset, per_page)
-        })
-        .await?;
+    // An integration's log is another organization's to see only if it is theirs.
+    if let Some(id) = filter.integration_id
+        && integrations::find_for_org(conn, org, id)?.is_none()
+    {
+        return Err(diesel::result::Error::NotFound.into());
+    }
+    let (rows, total) = sync_logs::page_for_org(conn, org, &filter, offset, per_page)?;
     Ok(AuditPage {
         entries: rows.into_iter().map(AuditEntry::from).collect(),
         total,

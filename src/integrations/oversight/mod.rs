@@ -12,7 +12,7 @@ use crate::accounts::Admin;
 use crate::context::AppContext;
 use crate::db::{self, DbError, integrations, sync_logs};
 use crate::domain::{IntegrationId, IntegrationStatus, LogKind, LogStatus, OrgId, Schedule};
-pub use audit::{AuditEntry, AuditPage, LogFilter, PAGE_SIZE, audit_csv, audit_page};
+pub use audit::{AuditEntry, AuditPage, LogFilter, PAGE_SIZE, audit_csv, audit_page, load_audit_page};
 pub use gdpr::{
     ConsentEntry, EXPORT_MAX_LOG_ENTRIES, EXPORT_MAX_PAYLOAD_BYTES, ErasureOutcome, consent_ledger, erase,
     export,

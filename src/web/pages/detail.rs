@@ -5,11 +5,12 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
+use super::oversight::{ACTIVITY_PAGE, AuditQuery, integration_logs_html};
 use super::{Layout, html, partial_or_page, see_other, set_flash};
 use crate::domain::IntegrationId;
 use crate::integrations::directory::{self, ChoiceError, OrgChoice};
 use crate::integrations::webhook_endpoints::{self as admin_hooks, CreatedEndpoint, EndpointError};
-use crate::integrations::{self, IntegrationDetail, TestResult};
+use crate::integrations::{self, ActivityQuery, IntegrationDetail, TestResult};
 use crate::web::WebState;
 use crate::web::errors::WebError;
 use crate::web::ids::{EventId, IdPath};
@@ -42,10 +43,18 @@ pub async fn show(
     admin: CurrentAdmin,
     IdPath(integration): IdPath<IntegrationId>,
 ) -> Result<HttpResponse, WebError> {
-    let detail = load(&state, &admin, integration).await?;
+    // The activity's filters and page come with the page's address.
+    let query: AuditQuery = serde_urlencoded::from_str(req.query_string()).unwrap_or_default();
+    let activity = ActivityQuery {
+        filter: query.filter(Some(integration))?,
+        page: query.page()?,
+        per_page: ACTIVITY_PAGE,
+    };
+    let (detail, log) = integrations::detail_page(&state.ctx, admin.org_id(), integration, activity)
+        .await?
+        .ok_or(WebError::NotFound)?;
     let csrf = admin.csrf()?;
-    let logs_html =
-        super::oversight::integration_logs_html(&state, &admin, integration, req.query_string()).await?;
+    let logs_html = integration_logs_html(&admin, integration, query, log)?;
     let directory_org =
         directory::github_org_choice(&state.ctx, admin.org_id(), integration, &detail.provider_slug).await?;
     html(

@@ -64,7 +64,7 @@ const BAD_KIND: &str = "Choose an entry kind from the list.";
 const BAD_STATUS: &str = "Choose a status from the list.";
 
 impl AuditQuery {
-    fn filter(&self, integration_id: Option<IntegrationId>) -> Result<LogFilter, WebError> {
+    pub(super) fn filter(&self, integration_id: Option<IntegrationId>) -> Result<LogFilter, WebError> {
         let text = |v: &str| Some(v.trim()).filter(|v| !v.is_empty()).map(str::to_owned);
         let day = |v: &str| -> Result<Option<chrono::NaiveDate>, WebError> {
             text(v)
@@ -96,7 +96,7 @@ impl AuditQuery {
     }
 
     /// The page asked for (1 when none), within 1..=MAX_PAGE.
-    fn page(&self) -> Result<i64, WebError> {
+    pub(super) fn page(&self) -> Result<i64, WebError> {
         let page = self.page.unwrap_or(1);
         if (1..=MAX_PAGE).contains(&page) {
             Ok(page)
@@ -255,6 +255,9 @@ pub async fn integration_logs(
     html(StatusCode::OK, partial)
 }
 
+/// An integration's activity shows 10 entries a page.
+pub(super) const ACTIVITY_PAGE: i64 = 10;
+
 async fn logs_partial(
     state: &WebState,
     admin: &CurrentAdmin,
@@ -263,7 +266,16 @@ async fn logs_partial(
 ) -> Result<LogsPartial, WebError> {
     // Another organization's id finds no rows: the log is filtered by the org first.
     let filter = query.filter(Some(integration))?;
-    let log = oversight::audit_page(&state.ctx, admin.org_id(), filter, query.page()?, 10).await?;
+    let log = oversight::audit_page(&state.ctx, admin.org_id(), filter, query.page()?, ACTIVITY_PAGE).await?;
+    logs_view(admin, integration, query, log)
+}
+
+fn logs_view(
+    admin: &CurrentAdmin,
+    integration: IntegrationId,
+    query: AuditQuery,
+    log: AuditPage,
+) -> Result<LogsPartial, WebError> {
     let (prev_url, next_url) = page_links(&format!("/integrations/{integration}/logs"), &query, &log);
     Ok(LogsPartial {
         integration_id: integration.to_text(),
@@ -275,16 +287,15 @@ async fn logs_partial(
     })
 }
 
-/// The activity section of the integration page, rendered in place.
-pub async fn integration_logs_html(
-    state: &WebState,
+/// The activity section of the integration page (a page of its log, loaded with the page),
+/// rendered in place.
+pub(super) fn integration_logs_html(
     admin: &CurrentAdmin,
     integration: IntegrationId,
-    query_string: &str,
+    query: AuditQuery,
+    log: AuditPage,
 ) -> Result<String, WebError> {
-    let query: AuditQuery = serde_urlencoded::from_str(query_string).unwrap_or_default();
-    logs_partial(state, admin, integration, query)
-        .await?
+    logs_view(admin, integration, query, log)?
         .render()
         .map_err(|e| WebError::Internal(format!("template: {e}")))
 }
