@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use chrono::NaiveDateTime;
 
-use super::{Admin, admin_from_rows, log_account_action};
+use super::{Admin, log_account_action};
 use crate::crypto::{random_token, sha256_hex};
 use crate::db::admin_sessions::{self, SessionRow};
 use crate::db::{Db, DbError};
@@ -32,9 +32,9 @@ impl SessionPolicy {
         }
     }
 
-    fn expired(&self, row: &SessionRow, at: NaiveDateTime) -> bool {
+    fn expired(&self, created_at: NaiveDateTime, last_seen_at: NaiveDateTime, at: NaiveDateTime) -> bool {
         let span = |d: Duration| chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
-        at - row.last_seen_at > span(self.idle) || at - row.created_at > span(self.max_age)
+        at - last_seen_at > span(self.idle) || at - created_at > span(self.max_age)
     }
 }
 
@@ -69,15 +69,15 @@ pub async fn session_admin(
 ) -> Result<Option<Admin>, DbError> {
     let key = sha256_hex(session_id.as_bytes());
     db.run(move |conn| {
-        let Some((row, user, org)) = admin_sessions::find_open(conn, &key)? else {
+        let Some(open) = admin_sessions::find_open(conn, &key)? else {
             return Ok(None);
         };
         let at = now();
-        if policy.expired(&row, at) {
+        if policy.expired(open.created_at, open.last_seen_at, at) {
             admin_sessions::end(conn, &key, at)?;
             return Ok(None);
         }
-        if at - row.last_seen_at >= SEEN_RESOLUTION {
+        if at - open.last_seen_at >= SEEN_RESOLUTION {
             match admin_sessions::touch(conn, &key, at) {
                 // The time of a request is not worth refusing it: while the database takes no
                 // writes (a full disk), admins still read.
@@ -85,7 +85,12 @@ pub async fn session_admin(
                 _ => {}
             }
         }
-        Ok(admin_from_rows(user, org))
+        Ok(Some(Admin {
+            user_id: open.user_id,
+            org_id: open.org_id,
+            email: open.email,
+            org_name: open.org_name,
+        }))
     })
     .await
 }
@@ -138,7 +143,7 @@ pub async fn list_sessions(
     let at = now();
     Ok(rows
         .into_iter()
-        .filter(|row| !policy.expired(row, at))
+        .filter(|row| !policy.expired(row.created_at, row.last_seen_at, at))
         .map(|row| SessionView {
             current: row.id == current,
             handle: row.id,

@@ -4,7 +4,6 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::orgs::{OrgRow, UserRow};
 use super::schema::{admin_sessions as s, organizations, users};
 use super::{DbConnection, DbError};
 use crate::domain::{OrgId, UserId};
@@ -27,19 +26,36 @@ pub fn insert(conn: &mut DbConnection, row: &SessionRow) -> Result<(), DbError> 
     Ok(())
 }
 
+/// What a request needs of an open session: its times (to expire it), its admin and the
+/// admin's organization. Read at each signed-in request: no more than that (never the
+/// password's hash).
+#[derive(Debug, Clone, Queryable)]
+pub struct OpenSession {
+    pub created_at: NaiveDateTime,
+    pub last_seen_at: NaiveDateTime,
+    pub user_id: UserId,
+    pub email: String,
+    pub org_id: OrgId,
+    pub org_name: String,
+}
+
 /// An open session with its admin and organization (`None`: ended, unknown, or the admin is
 /// gone).
-pub fn find_open(
-    conn: &mut DbConnection,
-    id: &str,
-) -> Result<Option<(SessionRow, UserRow, OrgRow)>, DbError> {
+pub fn find_open(conn: &mut DbConnection, id: &str) -> Result<Option<OpenSession>, DbError> {
     Ok(s::table
         .inner_join(users::table.inner_join(organizations::table))
         .filter(s::id.eq(id))
         .filter(s::ended_at.is_null())
         .filter(users::org_id.eq(s::org_id))
         .filter(users::removed_at.is_null())
-        .select((SessionRow::as_select(), UserRow::as_select(), OrgRow::as_select()))
+        .select((
+            s::created_at,
+            s::last_seen_at,
+            users::id,
+            users::email,
+            organizations::id,
+            organizations::name,
+        ))
         .first(conn)
         .optional()?)
 }

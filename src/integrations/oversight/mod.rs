@@ -84,15 +84,13 @@ pub async fn dashboard(ctx: &AppContext, org: OrgId) -> Result<Dashboard, DbErro
     let (rows, activity) = ctx
         .db
         .run(move |conn| {
-            let rows = integrations::all_for_org(conn, org)?;
+            let rows = integrations::list_active_for_org(conn, org)?;
             let activity = sync_logs::hourly_activity(conn, org, since, now)?;
             Ok((rows, activity))
         })
         .await?;
     let mut health: Vec<HealthRow> = rows
         .into_iter()
-        .map(|(row, _)| row)
-        .filter(|row| row.status != IntegrationStatus::Disconnected)
         .map(|row| HealthRow {
             provider_name: ctx
                 .catalogue

@@ -197,9 +197,9 @@ pub async fn audit(
         providers: state
             .ctx
             .catalogue
-            .defs()
-            .into_iter()
-            .map(|d| (d.slug, d.name))
+            .providers()
+            .iter()
+            .map(|p| (p.def.slug.clone(), p.def.name.clone()))
             .collect(),
         prev_url: rows.prev_url,
         next_url: rows.next_url,
