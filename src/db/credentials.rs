@@ -53,6 +53,20 @@ pub fn find(
         .optional()?)
 }
 
+/// When the stored access token expires (`None`: no tokens, or they do not expire); the
+/// sealed tokens stay on disk.
+pub fn expires_at(
+    conn: &mut DbConnection,
+    integration_id: IntegrationId,
+) -> Result<Option<NaiveDateTime>, DbError> {
+    Ok(c::table
+        .find(integration_id)
+        .select(c::expires_at)
+        .first::<Option<NaiveDateTime>>(conn)
+        .optional()?
+        .flatten())
+}
+
 pub fn delete(conn: &mut DbConnection, integration_id: IntegrationId) -> Result<usize, DbError> {
     Ok(diesel::delete(c::table.find(integration_id)).execute(conn)?)
 }

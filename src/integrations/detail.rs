@@ -104,19 +104,13 @@ async fn load(
             let Some(row) = integrations::find_for_org(conn, org_id, id)? else {
                 return Ok(None);
             };
-            let stored = credentials::find(conn, id)?;
+            let expires_at = credentials::expires_at(conn, id)?;
             let consents = consents::list_for_integration(conn, org_id, id)?;
             let endpoints = webhooks::list_for_integration(conn, org_id, id)?;
             let log = activity
                 .map(|a| load_audit_page(conn, org_id, a.filter, a.page, a.per_page))
                 .transpose()?;
-            Ok(Some((
-                row,
-                stored.and_then(|c| c.expires_at),
-                consents,
-                endpoints,
-                log,
-            )))
+            Ok(Some((row, expires_at, consents, endpoints, log)))
         })
         .await?;
     let Some((row, expires_at, consents, endpoints, log)) = loaded else {

@@ -62,11 +62,20 @@ pub async fn audit_page(
     per_page: i64,
 ) -> Result<AuditPage, DbError> {
     ctx.db
-        .run(move |conn| load_audit_page(conn, org, filter, page, per_page))
+        .run(move |conn| {
+            // An integration's log is another organization's to see only if it is theirs.
+            if let Some(id) = filter.integration_id
+                && integrations::find_for_org(conn, org, id)?.is_none()
+            {
+                return Err(diesel::result::Error::NotFound.into());
+            }
+            load_audit_page(conn, org, filter, page, per_page)
+        })
         .await
 }
 
-/// The same, on the caller's connection (a page that loads more in the same trip).
+/// The same, on the caller's connection (a page that loads more in the same trip). Only the
+/// organization's entries are read: another organization's integration has none here.
 pub fn load_audit_page(
     conn: &mut DbConnection,
     org: OrgId,
@@ -77,12 +86,6 @@ pub fn load_audit_page(
     // The page number comes from a request: saturate rather than overflow.
     let (page, per_page) = (page.max(1), per_page.max(1));
     let offset = (page - 1).saturating_mul(per_page);
-    // An integration's log is another organization's to see only if it is theirs.
-    if let Some(id) = filter.integration_id
-        && integrations::find_for_org(conn, org, id)?.is_none()
-    {
-        return Err(diesel::result::Error::NotFound.into());
-    }
     let (rows, total) = sync_logs::page_for_org(conn, org, &filter, offset, per_page)?;
     Ok(AuditPage {
         entries: rows.into_iter().map(AuditEntry::from).collect(),
