@@ -10,7 +10,7 @@ use chrono::NaiveDateTime;
 use super::{Admin, log_account_action};
 use crate::crypto::{random_token, sha256_hex};
 use crate::db::admin_sessions::{self, SessionRow};
-use crate::db::{Db, DbError};
+use crate::db::{Db, DbConnection, DbError};
 use crate::domain::{now, sanitize};
 
 /// `last_seen_at` is written at most this often per session.
@@ -68,31 +68,62 @@ pub async fn session_admin(
     policy: SessionPolicy,
 ) -> Result<Option<Admin>, DbError> {
     let key = sha256_hex(session_id.as_bytes());
+    db.run(move |conn| open_session_admin(conn, &key, policy)).await
+}
+
+/// The same check, then `page` for the session's admin, in one trip to the database: a page
+/// that loads its data this way costs one hand-off to the database thread, not two. `None`
+/// when the session is not open (and `page` does not run).
+pub async fn with_session_admin<T: Send + 'static>(
+    db: &Db,
+    session_id: &str,
+    policy: SessionPolicy,
+    page: impl AdminPage<T>,
+) -> Result<Option<(Admin, T)>, DbError> {
+    let key = sha256_hex(session_id.as_bytes());
     db.run(move |conn| {
-        let Some(open) = admin_sessions::find_open(conn, &key)? else {
+        let Some(admin) = open_session_admin(conn, &key, policy)? else {
             return Ok(None);
         };
-        let at = now();
-        if policy.expired(open.created_at, open.last_seen_at, at) {
-            admin_sessions::end(conn, &key, at)?;
-            return Ok(None);
-        }
-        if at - open.last_seen_at >= SEEN_RESOLUTION {
-            match admin_sessions::touch(conn, &key, at) {
-                // The time of a request is not worth refusing it: while the database takes no
-                // writes (a full disk), admins still read.
-                Err(e) if !e.is_write_refused() => return Err(e),
-                _ => {}
-            }
-        }
-        Ok(Some(Admin {
-            user_id: open.user_id,
-            org_id: open.org_id,
-            email: open.email,
-            org_name: open.org_name,
-        }))
+        let loaded = page(conn, &admin)?;
+        Ok(Some((admin, loaded)))
     })
     .await
+}
+
+/// A page's reads for its signed-in admin, on the connection that checked the session.
+pub trait AdminPage<T>: FnOnce(&mut DbConnection, &Admin) -> Result<T, DbError> + Send + 'static {}
+
+impl<T, F> AdminPage<T> for F where F: FnOnce(&mut DbConnection, &Admin) -> Result<T, DbError> + Send + 'static
+{}
+
+fn open_session_admin(
+    conn: &mut DbConnection,
+    key: &str,
+    policy: SessionPolicy,
+) -> Result<Option<Admin>, DbError> {
+    let Some(open) = admin_sessions::find_open(conn, key)? else {
+        return Ok(None);
+    };
+    let at = now();
+    if policy.expired(open.created_at, open.last_seen_at, at) {
+        admin_sessions::end(conn, key, at)?;
+        return Ok(None);
+    }
+    if at - open.last_seen_at >= SEEN_RESOLUTION {
+        match admin_sessions::touch(conn, key, at) {
+            // The time of a request is not worth refusing it: while the database takes no
+            // writes (a full disk), admins still read.
+            Err(e) if !e.is_write_refused() => return Err(e),
+            _ => {}
+        }
+    }
+    Ok(Some(Admin {
+        user_id: open.user_id,
+        org_id: open.org_id,
+        email: open.email,
+        org_name: open.org_name,
+    }))
 }
 
 /// Ends a session (sign-out); a session already ended stays so.

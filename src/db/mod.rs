@@ -180,6 +180,8 @@ struct Shared {
     url: DatabaseUrl,
     max_size: u32,
     queries: Arc<AtomicU64>,
+    /// Units of work handed to the blocking pool (`run`), since start.
+    trips: AtomicU64,
     outage: Arc<Outage>,
     refusals: Arc<Outage>,
     /// A write was refused because SQLite opened the file read-only; and when it last looked
@@ -236,6 +238,7 @@ impl Db {
             url: url.clone(),
             max_size,
             queries: Arc::default(),
+            trips: AtomicU64::new(0),
             outage: Arc::default(),
             refusals: Arc::default(),
             read_only: Arc::default(),
@@ -312,12 +315,18 @@ impl Db {
         self.shared.queries.load(Ordering::Relaxed)
     }
 
+    /// Trips to the database thread (`run`) so far: a page makes one.
+    pub fn trip_count(&self) -> u64 {
+        self.shared.trips.load(Ordering::Relaxed)
+    }
+
     /// Runs `work` with a pooled connection on the blocking thread pool.
     pub async fn run<T, F>(&self, work: F) -> Result<T, DbError>
     where
         T: Send + 'static,
         F: FnOnce(&mut DbConnection) -> Result<T, DbError> + Send + 'static,
     {
+        self.shared.trips.fetch_add(1, Ordering::Relaxed);
         let db = self.clone();
         tokio::task::spawn_blocking(move || {
             let mut conn = db.current_pool().get()?;

@@ -1,7 +1,7 @@
 //! What an integration's page shows (never a token).
 
 use crate::context::AppContext;
-use crate::db::{DbError, consents, credentials, integrations, webhooks};
+use crate::db::{DbConnection, DbError, consents, credentials, integrations, webhooks};
 use crate::domain::{IntegrationId, IntegrationStatus, OrgId, Schedule, format_time};
 use crate::integrations::oversight::{AuditPage, LogFilter, load_audit_page};
 use crate::providers::catalogue::endpoints;
@@ -69,7 +69,8 @@ pub async fn detail(
     org_id: OrgId,
     id: IntegrationId,
 ) -> Result<Option<IntegrationDetail>, DbError> {
-    Ok(load(ctx, org_id, id, None).await?.map(|(detail, _)| detail))
+    let read = ctx.db.run(move |conn| read_detail(conn, org_id, id)).await?;
+    Ok(read.map(|read| detail_view(ctx, read)))
 }
 
 /// A page of an integration's activity log.
@@ -79,43 +80,53 @@ pub struct ActivityQuery {
     pub per_page: i64,
 }
 
-/// The integration's page: the integration and a page of its activity, in one trip to the
-/// database.
-pub async fn detail_page(
-    ctx: &AppContext,
+/// What the integration's page reads, on the page's connection: the integration (`None`: not
+/// the organization's) and a page of its activity.
+pub fn load_detail_page(
+    conn: &mut DbConnection,
     org_id: OrgId,
     id: IntegrationId,
     activity: ActivityQuery,
-) -> Result<Option<(IntegrationDetail, AuditPage)>, DbError> {
-    Ok(load(ctx, org_id, id, Some(activity))
-        .await?
-        .and_then(|(detail, log)| Some((detail, log?))))
-}
-
-async fn load(
-    ctx: &AppContext,
-    org_id: OrgId,
-    id: IntegrationId,
-    activity: Option<ActivityQuery>,
-) -> Result<Option<(IntegrationDetail, Option<AuditPage>)>, DbError> {
-    let loaded = ctx
-        .db
-        .run(move |conn| {
-            let Some(row) = integrations::find_for_org(conn, org_id, id)? else {
-                return Ok(None);
-            };
-            let expires_at = credentials::expires_at(conn, id)?;
-            let consents = consents::list_for_integration(conn, org_id, id)?;
-            let endpoints = webhooks::list_for_integration(conn, org_id, id)?;
-            let log = activity
-                .map(|a| load_audit_page(conn, org_id, a.filter, a.page, a.per_page))
-                .transpose()?;
-            Ok(Some((row, expires_at, consents, endpoints, log)))
-        })
-        .await?;
-    let Some((row, expires_at, consents, endpoints, log)) = loaded else {
+) -> Result<Option<(DetailRead, AuditPage)>, DbError> {
+    let Some(read) = read_detail(conn, org_id, id)? else {
         return Ok(None);
     };
+    let log = load_audit_page(conn, org_id, activity.filter, activity.page, activity.per_page)?;
+    Ok(Some((read, log)))
+}
+
+/// An integration as read, for `detail_view`.
+pub struct DetailRead {
+    row: integrations::IntegrationRow,
+    expires_at: Option<chrono::NaiveDateTime>,
+    consents: Vec<consents::ConsentRow>,
+    endpoints: Vec<webhooks::WebhookRow>,
+}
+
+fn read_detail(
+    conn: &mut DbConnection,
+    org_id: OrgId,
+    id: IntegrationId,
+) -> Result<Option<DetailRead>, DbError> {
+    let Some(row) = integrations::find_for_org(conn, org_id, id)? else {
+        return Ok(None);
+    };
+    Ok(Some(DetailRead {
+        row,
+        expires_at: credentials::expires_at(conn, id)?,
+        consents: consents::list_for_integration(conn, org_id, id)?,
+        endpoints: webhooks::list_for_integration(conn, org_id, id)?,
+    }))
+}
+
+/// What the page shows of an integration as read.
+pub fn detail_view(ctx: &AppContext, read: DetailRead) -> IntegrationDetail {
+    let DetailRead {
+        row,
+        expires_at,
+        consents,
+        endpoints,
+    } = read;
     let status = row.status;
     let webhooks = crate::integrations::webhook_endpoints::endpoint_views(ctx, &endpoints);
     let can_add_webhook = ctx.catalogue.get(&row.provider_slug).is_some_and(|p| {
@@ -133,7 +144,7 @@ async fn load(
             granted: f.granted_in(&row.granted_scopes),
         })
         .collect();
-    let detail = IntegrationDetail {
+    IntegrationDetail {
         schedule: Schedule::from_minutes(row.sync_interval_minutes),
         last_sync_at: row.last_sync_at.map(format_time),
         erased: row.external_account_id.starts_with("erased:"),
@@ -173,6 +184,5 @@ async fn load(
                 withdrawn_at: c.withdrawn_at.map(format_time),
             })
             .collect(),
-    };
-    Ok(Some((detail, log)))
+    }
 }

@@ -25,13 +25,13 @@ pub use connect::{
     CallbackError, CallbackOutcome, CallbackParams, ConnectError, ConnectRequest, ConnectView, StateProblem,
     complete_callback, connect_view, start_connect,
 };
-pub use detail::{ActivityQuery, IntegrationDetail, detail, detail_page};
+pub use detail::{ActivityQuery, DetailRead, IntegrationDetail, detail, detail_view, load_detail_page};
 pub use disconnect::{DisconnectError, DisconnectOutcome, disconnect};
 pub use test_connection::{TestResult, test_connection};
 
 use crate::context::AppContext;
-use crate::db::DbError;
 use crate::db::integrations::{self, IntegrationSummary};
+use crate::db::{DbConnection, DbError};
 use crate::domain::{IntegrationId, IntegrationStatus, OrgId};
 use crate::providers::catalogue::ProviderDef;
 
@@ -120,17 +120,15 @@ pub struct SettingsPage {
     pub categories: Vec<String>,
 }
 
-/// The settings page of one organization: one query whatever the number of integrations; the
-/// providers are this instance's catalogue (the one connecting uses), held in memory.
-pub async fn settings_page(
-    ctx: &AppContext,
-    org_id: OrgId,
-    filter: &CardFilter,
-) -> Result<SettingsPage, DbError> {
-    let mine = ctx
-        .db
-        .run(move |conn| integrations::list_active_for_org(conn, org_id))
-        .await?;
+/// What the settings page reads of one organization: its integrations, one query whatever
+/// their number (on the page's connection).
+pub fn load_settings(conn: &mut DbConnection, org_id: OrgId) -> Result<Vec<IntegrationSummary>, DbError> {
+    integrations::list_active_for_org(conn, org_id)
+}
+
+/// The settings page: a card per provider of this instance's catalogue (the one connecting
+/// uses, held in memory), with the organization's integrations (`load_settings`).
+pub fn settings_page(ctx: &AppContext, mine: Vec<IntegrationSummary>, filter: &CardFilter) -> SettingsPage {
     let providers = ctx.catalogue.providers();
     let mut categories: Vec<String> = providers.iter().map(|p| p.def.category.clone()).collect();
     categories.sort();
@@ -161,7 +159,7 @@ pub async fn settings_page(
             card(&p.def, p.credentials.is_some(), &own, breaker)
         })
         .collect();
-    Ok(SettingsPage { cards, categories })
+    SettingsPage { cards, categories }
 }
 
 fn card(

@@ -115,6 +115,52 @@ impl FromRequest for CurrentAdmin {
     }
 }
 
+/// A request that carries a session id, not yet checked: a page that reads the database
+/// checks it in the same trip as its own reads (`load`), so the page is one hand-off to the
+/// database thread. Without a session id the request answers "sign in" at once.
+pub struct SignedIn {
+    id: String,
+    session: Session,
+}
+
+impl SignedIn {
+    /// Checks the session and runs `page` for its admin, in one trip; "sign in" when the
+    /// session is no longer open (then `page` does not run).
+    pub async fn load<T: Send + 'static>(
+        self,
+        state: &WebState,
+        page: impl accounts::AdminPage<T>,
+    ) -> Result<(CurrentAdmin, T), WebError> {
+        let policy = SessionPolicy::of(&state.ctx.settings);
+        match accounts::with_session_admin(&state.ctx.db, &self.id, policy, page).await? {
+            Some((admin, loaded)) => Ok((
+                CurrentAdmin {
+                    admin,
+                    session: self.session,
+                },
+                loaded,
+            )),
+            None => {
+                self.session.purge();
+                Err(WebError::SignInRequired)
+            }
+        }
+    }
+}
+
+impl FromRequest for SignedIn {
+    type Error = WebError;
+    type Future = std::future::Ready<Result<Self, WebError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let session = req.get_session();
+        std::future::ready(match session_id(&session) {
+            Some(id) => Ok(SignedIn { id, session }),
+            None => Err(WebError::SignInRequired),
+        })
+    }
+}
+
 /// The id of this browser session (fresh at each sign-in); OAuth states are bound to it.
 pub fn session_id(session: &Session) -> Option<String> {
     session.get::<String>(SESSION_ID).ok().flatten()

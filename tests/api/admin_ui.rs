@@ -114,7 +114,6 @@ async fn pages_need_the_same_few_queries_whatever_the_number_of_integrations() {
         "/integrations".to_owned(),
         "/dashboard".into(),
         "/audit".into(),
-        "/gdpr".into(),
         format!("/integrations/{id}"),
     ];
     add_integrations(&t, 2).await;
@@ -130,6 +129,28 @@ async fn pages_need_the_same_few_queries_whatever_the_number_of_integrations() {
             "{page}: {before} queries with 3 integrations, {after} with 43"
         );
         assert!(after <= 12, "{page}: {after} queries");
+    }
+}
+
+#[tokio::test]
+async fn a_page_is_one_trip_to_the_database_thread_session_check_included() {
+    let t = oauth_app().await;
+    t.connect("mock-oauth").await;
+    add_integrations(&t, 3).await;
+    let id = first_integration(&t.app).await;
+    for page in [
+        "/integrations".to_owned(),
+        "/integrations?category=HR&q=mock".into(),
+        "/dashboard".into(),
+        "/audit".into(),
+        "/audit?kind=refresh&page=1".into(),
+        format!("/integrations/{id}"),
+    ] {
+        let before = t.app.ctx.db.trip_count();
+        let res = t.app.get_with(&t.admin, &page).await;
+        assert_eq!(res.status(), StatusCode::OK, "{page}");
+        res.text().await.unwrap();
+        assert_eq!(t.app.ctx.db.trip_count() - before, 1, "{page}");
     }
 }
 

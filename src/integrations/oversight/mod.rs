@@ -10,7 +10,7 @@ use chrono::Duration;
 
 use crate::accounts::Admin;
 use crate::context::AppContext;
-use crate::db::{self, DbError, integrations, sync_logs};
+use crate::db::{self, DbConnection, DbError, integrations, sync_logs};
 use crate::domain::{IntegrationId, IntegrationStatus, LogKind, LogStatus, OrgId, Schedule};
 pub use audit::{AuditEntry, AuditPage, LogFilter, PAGE_SIZE, audit_csv, audit_page, load_audit_page};
 pub use gdpr::{
@@ -78,17 +78,24 @@ pub struct Dashboard {
 /// counts entries by integration, kind, status and hour, so what is read grows with the
 /// number of integrations, never with the number of log entries (a webhook flood adds to
 /// counts, not to rows read).
-pub async fn dashboard(ctx: &AppContext, org: OrgId) -> Result<Dashboard, DbError> {
+pub fn load_dashboard(conn: &mut DbConnection, org: OrgId) -> Result<DashboardRead, DbError> {
     let now = db::now();
     let since = now - Duration::hours(HOURS as i64);
-    let (rows, activity) = ctx
-        .db
-        .run(move |conn| {
-            let rows = integrations::list_active_for_org(conn, org)?;
-            let activity = sync_logs::hourly_activity(conn, org, since, now)?;
-            Ok((rows, activity))
-        })
-        .await?;
+    Ok(DashboardRead {
+        rows: integrations::list_active_for_org(conn, org)?,
+        activity: sync_logs::hourly_activity(conn, org, since, now)?,
+    })
+}
+
+/// What the dashboard reads (`load_dashboard`, on the page's connection).
+pub struct DashboardRead {
+    rows: Vec<integrations::IntegrationSummary>,
+    activity: Vec<sync_logs::HourlyActivity>,
+}
+
+/// The dashboard, from what was read.
+pub fn dashboard(ctx: &AppContext, read: DashboardRead) -> Dashboard {
+    let DashboardRead { rows, activity } = read;
     let mut health: Vec<HealthRow> = rows
         .into_iter()
         .map(|row| HealthRow {
@@ -147,10 +154,10 @@ pub async fn dashboard(ctx: &AppContext, org: OrgId) -> Result<Dashboard, DbErro
         failing: count(&|s| matches!(s, IntegrationStatus::Degraded | IntegrationStatus::Error)),
         needs_reconnect: count(&|s| s == IntegrationStatus::NeedsReauth),
     };
-    Ok(Dashboard {
+    Dashboard {
         summary,
         rows: health,
-    })
+    }
 }
 
 /// Sets the sync schedule; `false` for an integration of another organization.

@@ -14,7 +14,7 @@ use crate::integrations::{self, ActivityQuery, IntegrationDetail, TestResult};
 use crate::web::WebState;
 use crate::web::errors::WebError;
 use crate::web::ids::{EventId, IdPath};
-use crate::web::session::CurrentAdmin;
+use crate::web::session::{CurrentAdmin, SignedIn};
 
 async fn load(
     state: &WebState,
@@ -40,7 +40,7 @@ struct DetailPage {
 pub async fn show(
     req: HttpRequest,
     state: web::Data<WebState>,
-    admin: CurrentAdmin,
+    signed_in: SignedIn,
     IdPath(integration): IdPath<IntegrationId>,
 ) -> Result<HttpResponse, WebError> {
     // The activity's filters and page come with the page's address.
@@ -50,9 +50,13 @@ pub async fn show(
         page: query.page()?,
         per_page: ACTIVITY_PAGE,
     };
-    let (detail, log) = integrations::detail_page(&state.ctx, admin.org_id(), integration, activity)
-        .await?
-        .ok_or(WebError::NotFound)?;
+    let (admin, read) = signed_in
+        .load(&state, move |conn, admin| {
+            integrations::load_detail_page(conn, admin.org_id, integration, activity)
+        })
+        .await?;
+    let (read, log) = read.ok_or(WebError::NotFound)?;
+    let detail = integrations::detail_view(&state.ctx, read);
     let csrf = admin.csrf()?;
     let logs_html = integration_logs_html(&admin, integration, query, log)?;
     let directory_org =

@@ -10,7 +10,7 @@ use super::{Layout, partial_or_page};
 use crate::integrations::{self, CardFilter, ProviderCard};
 use crate::web::WebState;
 use crate::web::errors::WebError;
-use crate::web::session::CurrentAdmin;
+use crate::web::session::SignedIn;
 
 #[derive(Deserialize)]
 pub struct FilterQuery {
@@ -41,7 +41,7 @@ struct CardsPartial {
 pub async fn settings(
     req: HttpRequest,
     state: web::Data<WebState>,
-    admin: CurrentAdmin,
+    signed_in: SignedIn,
     query: web::Query<FilterQuery>,
 ) -> Result<HttpResponse, WebError> {
     let FilterQuery { category, q } = query.into_inner();
@@ -50,7 +50,12 @@ pub async fn settings(
         category: Some(category.clone()),
         query: Some(q.clone()),
     };
-    let page = integrations::settings_page(&state.ctx, admin.org_id(), &filter).await?;
+    let (admin, mine) = signed_in
+        .load(&state, |conn, admin| {
+            integrations::load_settings(conn, admin.org_id)
+        })
+        .await?;
+    let page = integrations::settings_page(&state.ctx, mine, &filter);
     let csrf = admin.csrf()?;
     let cards = CardsPartial {
         cards: page.cards,

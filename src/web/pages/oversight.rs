@@ -14,7 +14,7 @@ use crate::integrations::oversight::{self, AuditPage, ConsentEntry, Dashboard, L
 use crate::web::WebState;
 use crate::web::errors::WebError;
 use crate::web::ids::IdPath;
-use crate::web::session::CurrentAdmin;
+use crate::web::session::{CurrentAdmin, SignedIn};
 
 #[derive(Template)]
 #[template(path = "dashboard.html")]
@@ -23,8 +23,13 @@ struct DashboardPage {
     dashboard: Dashboard,
 }
 
-pub async fn dashboard(state: web::Data<WebState>, admin: CurrentAdmin) -> Result<HttpResponse, WebError> {
-    let dashboard = oversight::dashboard(&state.ctx, admin.org_id()).await?;
+pub async fn dashboard(state: web::Data<WebState>, signed_in: SignedIn) -> Result<HttpResponse, WebError> {
+    let (admin, read) = signed_in
+        .load(&state, |conn, admin| {
+            oversight::load_dashboard(conn, admin.org_id)
+        })
+        .await?;
+    let dashboard = oversight::dashboard(&state.ctx, read);
     html(
         StatusCode::OK,
         DashboardPage {
@@ -170,18 +175,16 @@ fn page_links(base: &str, query: &AuditQuery, log: &AuditPage) -> (Option<String
 pub async fn audit(
     req: HttpRequest,
     state: web::Data<WebState>,
-    admin: CurrentAdmin,
+    signed_in: SignedIn,
     query: web::Query<AuditQuery>,
 ) -> Result<HttpResponse, WebError> {
     let query = query.into_inner();
-    let log = oversight::audit_page(
-        &state.ctx,
-        admin.org_id(),
-        query.filter(None)?,
-        query.page()?,
-        PAGE_SIZE,
-    )
-    .await?;
+    let (filter, page) = (query.filter(None)?, query.page()?);
+    let (admin, log) = signed_in
+        .load(&state, move |conn, admin| {
+            oversight::load_audit_page(conn, admin.org_id, filter, page, PAGE_SIZE)
+        })
+        .await?;
     let (prev_url, next_url) = page_links("/audit", &query, &log);
     let csv_url = format!("/audit.csv?{}", query.query_string(1));
     let rows = AuditRowsPartial {
