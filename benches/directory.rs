@@ -16,12 +16,10 @@ use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
 use mock_provider::{MockConfig, MockProvider};
-use secrecy::SecretString;
 use serde_json::{Value, json};
 use targetym_integrations::context::AppContext;
 use targetym_integrations::db::schema::{directory_changes as c, directory_syncs as s};
-use targetym_integrations::db::{self, credentials, integrations};
-use targetym_integrations::domain::{IntegrationId, IntegrationStatus, OrgId};
+use targetym_integrations::domain::{IntegrationId, OrgId};
 use targetym_integrations::integrations::directory::{SyncNow, sync_now};
 
 use support::{context, database, drop_database, env_number, free_port, start_server, wait_up};
@@ -38,46 +36,8 @@ fn member(i: usize, generation: u32) -> Value {
 /// A Slack integration of `org` holding tokens the mock issued.
 async fn connect_slack(ctx: &AppContext, mock: &MockProvider, org: OrgId) -> IntegrationId {
     let scopes = ctx.catalogue.get("slack").unwrap().def.default_scopes.join(" ");
-    let (access, refresh) = mock.issue_tokens(&scopes);
-    let id = IntegrationId::parse(&uuid::Uuid::new_v4().to_string()).unwrap();
-    let keyring = ctx.keyring.clone();
-    ctx.db
-        .run(move |conn| {
-            integrations::insert(
-                conn,
-                &integrations::NewIntegration {
-                    id,
-                    org_id: org,
-                    provider_slug: "slack",
-                    status: IntegrationStatus::Connected,
-                    external_account_id: "T-DIRECTORY",
-                    external_account_name: "Directory Bench",
-                    granted_scopes: &scopes,
-                    connected_by: None,
-                },
-            )?;
-            let tokens = targetym_integrations::oauth::TokenSet {
-                access_token: SecretString::from(access),
-                refresh_token: Some(SecretString::from(refresh)),
-                token_type: "Bearer".into(),
-                expires_in: Some(24 * 3600),
-                scope: None,
-                id_token: None,
-                extra: Value::Null,
-            };
-            let sealed = targetym_integrations::integrations::credentials::seal(
-                &keyring,
-                id,
-                &tokens,
-                None,
-                &scopes,
-                db::now(),
-            );
-            credentials::upsert(conn, &sealed)
-        })
-        .await
-        .unwrap();
-    id
+    let tokens = mock.issue_tokens(&scopes);
+    support::connect(ctx, org, "slack", ("T-DIRECTORY", "Directory Bench"), tokens).await
 }
 
 /// Peak and current resident memory of a process, in MiB.

@@ -15,11 +15,9 @@ mod support;
 use std::process::Command;
 use std::time::Duration;
 
-use secrecy::SecretString;
-use serde_json::Value;
 use targetym_integrations::context::AppContext;
-use targetym_integrations::db::{self, credentials, integrations, sync_logs};
-use targetym_integrations::domain::{IntegrationId, IntegrationStatus, LogKind, LogStatus, OrgId};
+use targetym_integrations::db::sync_logs;
+use targetym_integrations::domain::{IntegrationId, LogKind, LogStatus, OrgId};
 
 use support::{EMAIL, PASSWORD, context, database, drop_database, env_number, free_port, prepare};
 
@@ -36,45 +34,14 @@ const OTHERS: [&str; 9] = [
     "github",
 ];
 
-/// A connected integration of `slug` holding (unused) sealed tokens.
+/// A connected integration of `slug` holding (unused) sealed tokens, with an audit trail to
+/// show: a connect and nine refreshes.
 async fn connect(ctx: &AppContext, org: OrgId, slug: &'static str, n: usize) -> IntegrationId {
-    let id = IntegrationId::parse(&uuid::Uuid::new_v4().to_string()).unwrap();
-    let scopes = ctx.catalogue.get(slug).unwrap().def.default_scopes.join(" ");
-    let keyring = ctx.keyring.clone();
+    let account = (format!("bench-account-{n}"), format!("Bench account {n}"));
+    let tokens = (format!("bench-access-{n}"), format!("bench-refresh-{n}"));
+    let id = support::connect(ctx, org, slug, (&account.0, &account.1), tokens).await;
     ctx.db
         .run(move |conn| {
-            integrations::insert(
-                conn,
-                &integrations::NewIntegration {
-                    id,
-                    org_id: org,
-                    provider_slug: slug,
-                    status: IntegrationStatus::Connected,
-                    external_account_id: &format!("bench-account-{n}"),
-                    external_account_name: &format!("Bench account {n}"),
-                    granted_scopes: &scopes,
-                    connected_by: None,
-                },
-            )?;
-            let tokens = targetym_integrations::oauth::TokenSet {
-                access_token: SecretString::from(format!("bench-access-{n}")),
-                refresh_token: Some(SecretString::from(format!("bench-refresh-{n}"))),
-                token_type: "Bearer".into(),
-                expires_in: Some(3600),
-                scope: None,
-                id_token: None,
-                extra: Value::Null,
-            };
-            let sealed = targetym_integrations::integrations::credentials::seal(
-                &keyring,
-                id,
-                &tokens,
-                None,
-                &scopes,
-                db::now(),
-            );
-            credentials::upsert(conn, &sealed)?;
-            // An audit trail to show: a connect and some refreshes each.
             for (kind, message) in [(LogKind::Connect, "Connected")]
                 .into_iter()
                 .chain(std::iter::repeat_n((LogKind::Refresh, "Token refreshed"), 9))

@@ -193,6 +193,58 @@ pub async fn prepare(ctx: &AppContext) -> OrgId {
     org
 }
 
+/// An integration connected to `slug` as `account` of `org`, holding these tokens (sealed as
+/// the callback stores them), with the provider's default scopes.
+pub async fn connect(
+    ctx: &AppContext,
+    org: OrgId,
+    slug: &'static str,
+    account: (&str, &str),
+    (access, refresh): (String, String),
+) -> IntegrationId {
+    let scopes = ctx.catalogue.get(slug).unwrap().def.default_scopes.join(" ");
+    let id = IntegrationId::parse(&uuid::Uuid::new_v4().to_string()).unwrap();
+    let keyring = ctx.keyring.clone();
+    let (account_id, account_name) = (account.0.to_owned(), account.1.to_owned());
+    ctx.db
+        .run(move |conn| {
+            integrations::insert(
+                conn,
+                &integrations::NewIntegration {
+                    id,
+                    org_id: org,
+                    provider_slug: slug,
+                    status: IntegrationStatus::Connected,
+                    external_account_id: &account_id,
+                    external_account_name: &account_name,
+                    granted_scopes: &scopes,
+                    connected_by: None,
+                },
+            )?;
+            let tokens = targetym_integrations::oauth::TokenSet {
+                access_token: SecretString::from(access),
+                refresh_token: Some(SecretString::from(refresh)),
+                token_type: "Bearer".into(),
+                expires_in: Some(24 * 3600),
+                scope: None,
+                id_token: None,
+                extra: serde_json::Value::Null,
+            };
+            let sealed = targetym_integrations::integrations::credentials::seal(
+                &keyring,
+                id,
+                &tokens,
+                None,
+                &scopes,
+                targetym_integrations::db::now(),
+            );
+            targetym_integrations::db::credentials::upsert(conn, &sealed)
+        })
+        .await
+        .unwrap();
+    id
+}
+
 /// The release binary on `port`, with the worker off unless `vars` turn it on.
 pub fn start_server(
     database_url: &str,
