@@ -1,6 +1,8 @@
-//! The figures /metrics reads when it is scraped: the pool's connections (no query), the job
-//! queue's backlog and the integrations by status. Aggregates only, over indexed columns, so
-//! a scrape stays cheap however much data there is.
+//! The figures /metrics and the tests read: the pool's counters and connections (no query),
+//! the job queue's backlog and the integrations by status. Aggregates only, over indexed
+//! columns, so a scrape stays cheap however much data there is.
+
+use std::sync::atomic::Ordering;
 
 use chrono::NaiveDateTime;
 use diesel::dsl::{count_star, min};
@@ -12,6 +14,21 @@ use super::{Db, DbConnection, DbError};
 use crate::domain::IntegrationStatus;
 
 impl Db {
+    /// Connections that failed to open or failed their check on checkout, since start.
+    pub fn connection_failures(&self) -> u64 {
+        self.shared.outage.total()
+    }
+
+    /// Statements run through this pool so far.
+    pub fn query_count(&self) -> u64 {
+        self.shared.queries.load(Ordering::Relaxed)
+    }
+
+    /// Trips to the database thread (`run`) so far: a page makes one.
+    pub fn trip_count(&self) -> u64 {
+        self.shared.trips.load(Ordering::Relaxed)
+    }
+
     /// The current pool's connections: (lent out, open and idle, the most it opens).
     pub fn pool_state(&self) -> (u32, u32, u32) {
         let pool = self

@@ -305,21 +305,6 @@ impl Db {
         self.shared.url.is_postgres()
     }
 
-    /// Connections that failed to open or failed their check on checkout, since start.
-    pub fn connection_failures(&self) -> u64 {
-        self.shared.outage.total()
-    }
-
-    /// Statements run through this pool so far.
-    pub fn query_count(&self) -> u64 {
-        self.shared.queries.load(Ordering::Relaxed)
-    }
-
-    /// Trips to the database thread (`run`) so far: a page makes one.
-    pub fn trip_count(&self) -> u64 {
-        self.shared.trips.load(Ordering::Relaxed)
-    }
-
     /// Runs `work` with a pooled connection on the blocking thread pool.
     pub async fn run<T, F>(&self, work: F) -> Result<T, DbError>
     where
