@@ -6,6 +6,7 @@
 //! readable lines, and the CLI commands, whose stdout is their answer) the log goes to stderr.
 
 mod otlp;
+mod span;
 pub mod trace;
 
 use tracing_subscriber::EnvFilter;

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 
 use super::VERSION;
-use super::trace::{AttributeValue, Span};
+use super::span::{AttributeValue, Span};
 use crate::config::OtelSettings;
 
 /// How long one export may take.
@@ -200,7 +200,7 @@ fn attribute(key: &str, value: &AttributeValue) -> Value {
 
 #[cfg(test)]
 mod tests {
-    use super::super::trace::{SpanContext, SpanKind};
+    use super::super::span::{SpanContext, SpanKind};
     use super::*;
 
     #[test]
