@@ -110,20 +110,6 @@ async fn sign_in(base: &str) -> String {
         .to_owned()
 }
 
-/// The server's CPU time so far (user + system), in seconds.
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    // After the command's name in parentheses: state is field 3, utime 14, stime 15.
-    let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
-    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
-    ticks / clock_ticks_per_second()
-}
-
-fn clock_ticks_per_second() -> f64 {
-    let out = Command::new("getconf").arg("CLK_TCK").output().unwrap();
-    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
-}
-
 struct Run {
     requests_per_second: f64,
     p99_ms: f64,
@@ -133,7 +119,7 @@ struct Run {
 
 /// wrk on core 1 against `url` for `seconds`; the server's CPU time per request meanwhile.
 fn wrk(url: &str, cookie: &str, seconds: u64, connections: u64, server: u32) -> Run {
-    let cpu_before = cpu_seconds(server);
+    let cpu_before = support::cpu_seconds(server);
     let out = Command::new("taskset")
         .args(["-c", "1", "wrk", "--latency", "-t1"])
         .arg(format!("-c{connections}"))
@@ -142,7 +128,7 @@ fn wrk(url: &str, cookie: &str, seconds: u64, connections: u64, server: u32) -> 
         .arg(url)
         .output()
         .expect("wrk runs (apt-get install wrk)");
-    let cpu = cpu_seconds(server) - cpu_before;
+    let cpu = support::cpu_seconds(server) - cpu_before;
     let text = String::from_utf8_lossy(&out.stdout);
     let field = |prefix: &str| {
         text.lines()

@@ -10,6 +10,10 @@
 //!   cargo bench --bench webhooks                                  # SQLite
 //!   BENCH_DATABASE_URL=postgres://postgres@127.0.0.1/test cargo bench --bench webhooks
 //!
+//! The app runs pinned to core 0 (`taskset -c 0`) and this load generator to core 1, side by
+//! side; besides rates, the app's CPU time per request (from /proc/<pid>/stat), which the
+//! load generator's own speed does not bound.
+//!
 //! Knobs: BENCH_SECONDS (per phase, default 8), BENCH_CONCURRENCY (default 64), BENCH_BINARY
 //! (another build of the app to drive instead, e.g. an older commit's release binary).
 
@@ -19,8 +23,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use support::{
-    context, database, drop_database, env_number, free_port, full_speed, percentile, post_event, prepare,
-    start_server, stored_events, wait_up,
+    context, database, drop_database, env_number, free_port, full_speed, percentile, pin_this_process,
+    post_event, prepare, start_server_on, stored_events, wait_up,
 };
 
 /// Requests started at a fixed rate (not waiting for answers), latency from the scheduled start.
@@ -69,7 +73,8 @@ async fn run() {
     let ctx = context(&database_url, dir.path(), &[]).await;
     prepare(&ctx).await;
     let port = free_port();
-    let _server = start_server(&database_url, dir.path(), port, &[]);
+    let server = start_server_on(Some("0"), &database_url, dir.path(), port, &[]);
+    pin_this_process("1");
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(256)
@@ -82,14 +87,16 @@ async fn run() {
         seconds.as_secs()
     );
     let (c, url) = (client.clone(), format!("{base}/healthz"));
+    let cpu = support::cpu_seconds(server.pid());
     let (healthz, latencies, _) = full_speed(concurrency, seconds, move |_| {
         let (c, url) = (c.clone(), url.clone());
         async move { c.get(&url).send().await.is_ok_and(|r| r.status().is_success()) }
     })
     .await;
+    let healthz_cpu = (support::cpu_seconds(server.pid()) - cpu) / healthz as f64 * 1e6;
     let healthz_rate = healthz as f64 / seconds.as_secs_f64();
     println!(
-        "  /healthz           {healthz_rate:>9.0} req/s   p50 {:>6.2} ms   p99 {:>6.2} ms",
+        "  /healthz           {healthz_rate:>9.0} req/s   p50 {:>6.2} ms   p99 {:>6.2} ms   {healthz_cpu:>5.0} µs CPU/req",
         percentile(&latencies, 0.5),
         percentile(&latencies, 0.99)
     );
@@ -101,14 +108,20 @@ async fn run() {
             async move { post_event(&c, &base, n, run).await }
         }
     };
+    let cpu = support::cpu_seconds(server.pid());
     let (acked, latencies, failed) = full_speed(concurrency, seconds, post("A")).await;
+    let events_cpu = (support::cpu_seconds(server.pid()) - cpu) / acked.max(1) as f64 * 1e6;
     let events_rate = acked as f64 / seconds.as_secs_f64();
     println!(
-        "  Slack events       {events_rate:>9.0} ev/s    p50 {:>6.2} ms   p99 {:>6.2} ms   ({failed} not acknowledged)",
+        "  Slack events       {events_rate:>9.0} ev/s    p50 {:>6.2} ms   p99 {:>6.2} ms   {events_cpu:>5.0} µs CPU/event   ({failed} not acknowledged)",
         percentile(&latencies, 0.5),
         percentile(&latencies, 0.99)
     );
-    println!("  events / healthz   {:>9.2}", events_rate / healthz_rate);
+    println!(
+        "  events / healthz   {:>9.2} by rate, {:.2} by CPU per request",
+        events_rate / healthz_rate,
+        healthz_cpu / events_cpu
+    );
 
     let (latencies, failed_fixed) = fixed_rate(2000, seconds, post("B")).await;
     println!(

@@ -34,6 +34,30 @@ impl Server {
     }
 }
 
+/// A process's CPU time so far (user + system), in seconds.
+pub fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // After the command's name in parentheses: state is field 3, utime 14, stime 15.
+    let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
+    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    let out = Command::new("getconf").arg("CLK_TCK").output().unwrap();
+    ticks
+        / String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse::<f64>()
+            .unwrap()
+}
+
+/// Pins every thread of this process (the load generator) to the CPUs `cpus`.
+pub fn pin_this_process(cpus: &str) {
+    let pinned = Command::new("taskset")
+        .args(["-a", "-p", "-c", cpus, &std::process::id().to_string()])
+        .stdout(Stdio::null())
+        .status()
+        .expect("taskset runs (util-linux)");
+    assert!(pinned.success(), "taskset -a -p -c {cpus}");
+}
+
 /// A figure of /proc/<pid>/status in KiB (`VmRSS:`, `VmHWM:`); 0 once the process is gone.
 pub fn status_kib(pid: u32, key: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
