@@ -14,7 +14,7 @@ use crate::db::{Db, DbError};
 use crate::domain::{Email, OrgId, OrgName, Role, UserId};
 pub use sessions::{
     AdminPage, SessionPolicy, SessionView, end_other_sessions, end_own_session, end_session, list_sessions,
-    open_session, purge_sessions, session_admin, with_session_admin,
+    open_session, purge_sessions, with_session_admin,
 };
 pub use team::{
     INVITATION_VALID_HOURS, InvitationView, NewInvitation, Organization, PendingInvitation, Team, TeamMember,

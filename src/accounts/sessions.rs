@@ -61,19 +61,10 @@ pub async fn open_session(
     Ok(id)
 }
 
-/// The admin of an open, unexpired session (the session is marked seen); `None` otherwise.
-pub async fn session_admin(
-    db: &Db,
-    session_id: &str,
-    policy: SessionPolicy,
-) -> Result<Option<Admin>, DbError> {
-    let key = sha256_hex(session_id.as_bytes());
-    db.run(move |conn| open_session_admin(conn, &key, policy)).await
-}
-
-/// The same check, then `page` for the session's admin, in one trip to the database: a page
-/// that loads its data this way costs one hand-off to the database thread, not two. `None`
-/// when the session is not open (and `page` does not run).
+/// The admin of an open, unexpired session (the session is marked seen), then `page` for
+/// that admin, in one trip to the database: a page that loads its data this way costs one
+/// hand-off to the database thread, not two. `None` when the session is not open (and
+/// `page` does not run).
 pub async fn with_session_admin<T: Send + 'static>(
     db: &Db,
     session_id: &str,

@@ -97,20 +97,14 @@ impl FromRequest for CurrentAdmin {
     type Error = WebError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, WebError>>>>;
 
-    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        let session = req.get_session();
+    /// A session checked on its own trip: for handlers whose reads are not folded into it.
+    fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let signed_in = SignedIn::from_request(req, payload).into_inner();
         let state = req.app_data::<web::Data<WebState>>().cloned();
         Box::pin(async move {
             let state = state.ok_or_else(|| WebError::Internal("web state missing".into()))?;
-            let Some(id) = session_id(&session) else {
-                return Err(WebError::SignInRequired);
-            };
-            let policy = SessionPolicy::of(&state.ctx.settings);
-            let Some(admin) = accounts::session_admin(&state.ctx.db, &id, policy).await? else {
-                session.purge();
-                return Err(WebError::SignInRequired);
-            };
-            Ok(CurrentAdmin { admin, session })
+            let (admin, ()) = signed_in?.load(&state, |_, _| Ok(())).await?;
+            Ok(admin)
         })
     }
 }

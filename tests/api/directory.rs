@@ -61,6 +61,17 @@ async fn stored(t: &OAuthApp) -> Vec<(String, Option<String>, String)> {
         .unwrap()
 }
 
+/// GET `path` of the internal API with a service token: its status and JSON body.
+async fn api_get(t: &OAuthApp, token: &str, path: &str) -> (StatusCode, Value) {
+    let res = reqwest::Client::new()
+        .get(t.app.url(path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    (res.status(), res.json::<Value>().await.unwrap())
+}
+
 fn users_list_calls(t: &OAuthApp) -> Vec<String> {
     t.mock
         .api_calls()
@@ -199,16 +210,8 @@ async fn the_scheduled_sync_fills_the_directory_the_api_serves() {
         .await
         .unwrap();
     let get = |path: String| {
-        let (url, token) = (t.app.url(&path), token.clone());
-        async move {
-            let res = reqwest::Client::new()
-                .get(url)
-                .bearer_auth(token)
-                .send()
-                .await
-                .unwrap();
-            (res.status(), res.json::<Value>().await.unwrap())
-        }
+        let (t, token) = (&t, token.clone());
+        async move { api_get(t, &token, &path).await }
     };
     let (status, first) = get(format!("/api/v1/integrations/{id}/directory?limit=4")).await;
     assert_eq!(status, StatusCode::OK, "{first}");
@@ -340,16 +343,11 @@ async fn people_are_grouped_by_email_and_the_change_feed_skips_and_repeats_nothi
         .unwrap()
         .1;
     let get = |path: String| {
-        let (url, token) = (t.app.url(&path), org_token.clone());
+        let (t, token) = (&t, org_token.clone());
         async move {
-            let res = reqwest::Client::new()
-                .get(url)
-                .bearer_auth(token)
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(res.status(), StatusCode::OK, "{path}");
-            res.json::<Value>().await.unwrap()
+            let (status, body) = api_get(t, &token, &path).await;
+            assert_eq!(status, StatusCode::OK, "{path}");
+            body
         }
     };
     // Person 0 has a Slack and a Google account.
@@ -512,16 +510,11 @@ async fn an_account_is_last_seen_by_the_last_complete_pass_that_listed_it() {
         let (t, token) = (&t, token.clone());
         async move {
             let get = |path: String| {
-                let (url, token) = (t.app.url(&path), token.clone());
+                let token = token.clone();
                 async move {
-                    let res = reqwest::Client::new()
-                        .get(url)
-                        .bearer_auth(token)
-                        .send()
-                        .await
-                        .unwrap();
-                    assert_eq!(res.status(), StatusCode::OK);
-                    res.json::<Value>().await.unwrap()
+                    let (status, body) = api_get(t, &token, &path).await;
+                    assert_eq!(status, StatusCode::OK);
+                    body
                 }
             };
             let entries = get(format!("/api/v1/integrations/{id}/directory?limit=100")).await;
