@@ -13,7 +13,7 @@
 mod support;
 
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use targetym_integrations::context::AppContext;
 use targetym_integrations::db::sync_logs;
@@ -177,8 +177,11 @@ fn main() {
         }
         let port = free_port();
         let base = format!("http://127.0.0.1:{port}");
+        let spawned = Instant::now();
         let server = support::start_server_on(Some("0"), &database_url, dir.path(), port, &[]);
-        support::wait_up(&reqwest::Client::new(), &base).await;
+        let ready = support::ready_after(&reqwest::Client::new(), &base, spawned).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let idle_mib = support::status_kib(server.pid(), "VmRSS:") as f64 / 1024.0;
         let cookie = sign_in(&base).await;
         // The Google integration's page: its detail makes no provider call (GitHub's lists the
         // user's organizations).
@@ -196,6 +199,10 @@ fn main() {
         println!(
             "  {:<52} {:>9} {:>9} {:>10} {:>7}",
             "path", "req/s", "p99 ms", "CPU µs/req", "ratio"
+        );
+        println!(
+            "  ready (/readyz 200) {:.0} ms after the spawn; idle RSS {idle_mib:.1} MiB",
+            ready.as_secs_f64() * 1000.0
         );
         let mut healthz = None;
         let only = std::env::var("BENCH_ONLY").unwrap_or_default();

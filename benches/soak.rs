@@ -21,95 +21,18 @@ use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
 use mock_provider::{MockConfig, MockProvider};
-use secrecy::SecretString;
 
 use support::{
     EMAIL, PASSWORD, Server, context, database, drop_database, env_number, free_port, full_speed, post_event,
     prepare, start_server, stored_events, wait_up,
 };
-use targetym_integrations::context::AppContext;
 use targetym_integrations::db::schema::{integration_sync_logs as logs, integrations as rows};
-use targetym_integrations::db::{self, credentials as stored};
-use targetym_integrations::domain::{IntegrationId, IntegrationStatus, OrgId};
-use targetym_integrations::integrations::credentials;
 
 const INTEGRATIONS: usize = 20;
 const TOKEN_TTL_SECS: i64 = 20;
 
 fn main() {
     support::block_on(run());
-}
-
-fn providers_file(mock: &MockProvider) -> String {
-    let base = mock.base_url();
-    format!(
-        r#"
-[[provider]]
-slug = "mock-oauth"
-name = "Mock OAuth"
-kind = "oauth2"
-authorize_url = "{base}/authorize"
-token_url = "{base}/token"
-revoke_url = "{base}/revoke"
-userinfo_url = "{base}/userinfo"
-client_id = "mock-client"
-client_secret = "mock-secret"
-scopes = ["read", "write"]
-token_auth_method = "client_secret_post"
-category = "Testing"
-"#
-    )
-}
-
-/// Integrations of the mock provider with tokens it issued (living TOKEN_TTL_SECS).
-async fn connect_mock_integrations(ctx: &AppContext, mock: &MockProvider, org: OrgId) {
-    for n in 0..INTEGRATIONS {
-        let (access, refresh) = mock.issue_tokens("read write");
-        let (keyring, org) = (ctx.keyring.clone(), org.to_text());
-        ctx.db
-            .run(move |conn| {
-                let id = uuid::Uuid::new_v4().to_string();
-                let account = format!("account-{n}");
-                db::integrations::insert(
-                    conn,
-                    &db::integrations::NewIntegration {
-                        id: IntegrationId::parse(&id).unwrap(),
-                        org_id: OrgId::parse(&org).unwrap(),
-                        provider_slug: "mock-oauth",
-                        status: IntegrationStatus::Connected,
-                        external_account_id: &account,
-                        external_account_name: &account,
-                        granted_scopes: "read write",
-                        connected_by: None,
-                    },
-                )?;
-                let tokens = targetym_integrations::oauth::TokenSet {
-                    access_token: SecretString::from(access),
-                    refresh_token: Some(SecretString::from(refresh)),
-                    token_type: "Bearer".into(),
-                    expires_in: Some(TOKEN_TTL_SECS),
-                    scope: None,
-                    id_token: None,
-                    extra: serde_json::Value::Null,
-                };
-                let sealed = credentials::seal(
-                    &keyring,
-                    IntegrationId::parse(&id).unwrap(),
-                    &tokens,
-                    None,
-                    "read write",
-                    db::now(),
-                );
-                stored::upsert(conn, &sealed)?;
-                // Due for the worker at once, as after a connection.
-                diesel::update(rows::table.find(&id))
-                    .set(rows::next_refresh_at.eq(Some(db::now())))
-                    .execute(conn)?;
-                Ok(())
-            })
-            .await
-            .unwrap();
-    }
 }
 
 /// A browser signed in at `base`.
@@ -175,7 +98,7 @@ async fn run() {
     .await
     .unwrap();
     let providers = dir.path().join("providers.toml");
-    std::fs::write(&providers, providers_file(&mock)).unwrap();
+    std::fs::write(&providers, support::mock_providers_file(&mock)).unwrap();
     let providers = providers.display().to_string();
     let vars = [
         ("PROVIDERS_FILE", providers.as_str()),
@@ -184,7 +107,7 @@ async fn run() {
     ];
     let ctx = context(&database_url, dir.path(), &vars[..1]).await;
     let org = prepare(&ctx).await;
-    connect_mock_integrations(&ctx, &mock, org).await;
+    support::connect_mock_integrations(&ctx, &mock, org, INTEGRATIONS, TOKEN_TTL_SECS).await;
 
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");

@@ -15,7 +15,7 @@ use secrecy::SecretString;
 use targetym_integrations::accounts::{self, NewAdminInput};
 use targetym_integrations::config::Settings;
 use targetym_integrations::context::AppContext;
-use targetym_integrations::db::schema::integration_sync_logs as logs;
+use targetym_integrations::db::schema::{integration_sync_logs as logs, integrations as rows};
 use targetym_integrations::db::{integrations, webhooks};
 use targetym_integrations::domain::{IntegrationId, IntegrationStatus, OrgId};
 use targetym_integrations::webhooks::verify::hmac_sha256;
@@ -338,6 +338,18 @@ pub async fn wait_up(client: &reqwest::Client, base: &str) {
     panic!("{base} did not come up");
 }
 
+/// Polls `base`/readyz every 2 ms until it answers 200 (up to 10 s): how long since `spawned`.
+pub async fn ready_after(client: &reqwest::Client, base: &str, spawned: Instant) -> Duration {
+    while spawned.elapsed() < Duration::from_secs(10) {
+        let answer = client.get(format!("{base}/readyz")).send().await;
+        if answer.is_ok_and(|a| a.status() == reqwest::StatusCode::OK) {
+            return spawned.elapsed();
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    panic!("{base} was not ready in 10 s");
+}
+
 /// Webhook events stored so far.
 pub async fn stored_events(ctx: &AppContext) -> u64 {
     ctx.db
@@ -388,4 +400,96 @@ where
     }
     all.sort_unstable();
     (all.len() as u64, all, failures)
+}
+
+/// A providers file with one OAuth provider, `mock-oauth`, served by `mock`.
+pub fn mock_providers_file(mock: &mock_provider::MockProvider) -> String {
+    let base = mock.base_url();
+    format!(
+        r#"
+[[provider]]
+slug = "mock-oauth"
+name = "Mock OAuth"
+kind = "oauth2"
+authorize_url = "{base}/authorize"
+token_url = "{base}/token"
+revoke_url = "{base}/revoke"
+userinfo_url = "{base}/userinfo"
+client_id = "mock-client"
+client_secret = "mock-secret"
+scopes = ["read", "write"]
+token_auth_method = "client_secret_post"
+category = "Testing"
+"#
+    )
+}
+
+/// `count` integrations of `mock-oauth` holding tokens `mock` issued (access tokens living
+/// `ttl_secs`), each due for the worker at once as after a connection; stored 500 to a
+/// transaction.
+pub async fn connect_mock_integrations(
+    ctx: &AppContext,
+    mock: &mock_provider::MockProvider,
+    org: OrgId,
+    count: usize,
+    ttl_secs: i64,
+) -> Vec<IntegrationId> {
+    let mut ids = Vec::with_capacity(count);
+    for first in (0..count).step_by(500) {
+        let batch: Vec<(IntegrationId, (String, String))> = (first..count.min(first + 500))
+            .map(|_| {
+                let id = IntegrationId::parse(&uuid::Uuid::new_v4().to_string()).unwrap();
+                (id, mock.issue_tokens("read write"))
+            })
+            .collect();
+        ids.extend(batch.iter().map(|(id, _)| *id));
+        let keyring = ctx.keyring.clone();
+        ctx.db
+            .run(move |conn| {
+                targetym_integrations::db::transaction(conn, |conn| {
+                    let now = targetym_integrations::db::now();
+                    for (id, (access, refresh)) in batch {
+                        let account = id.to_string();
+                        integrations::insert(
+                            conn,
+                            &integrations::NewIntegration {
+                                id,
+                                org_id: org,
+                                provider_slug: "mock-oauth",
+                                status: IntegrationStatus::Connected,
+                                external_account_id: &account,
+                                external_account_name: &account,
+                                granted_scopes: "read write",
+                                connected_by: None,
+                            },
+                        )?;
+                        let tokens = targetym_integrations::oauth::TokenSet {
+                            access_token: SecretString::from(access),
+                            refresh_token: Some(SecretString::from(refresh)),
+                            token_type: "Bearer".into(),
+                            expires_in: Some(ttl_secs),
+                            scope: None,
+                            id_token: None,
+                            extra: serde_json::Value::Null,
+                        };
+                        let sealed = targetym_integrations::integrations::credentials::seal(
+                            &keyring,
+                            id,
+                            &tokens,
+                            None,
+                            "read write",
+                            now,
+                        );
+                        targetym_integrations::db::credentials::upsert(conn, &sealed)?;
+                        diesel::update(rows::table.find(id))
+                            .set(rows::next_refresh_at.eq(Some(now)))
+                            .execute(conn)?;
+                    }
+                    Ok(())
+                })
+            })
+            .await
+            .unwrap();
+    }
+    ids
 }

@@ -7,11 +7,12 @@ use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::NaiveDateTime;
 use futures_util::stream;
 use futures_util::{FutureExt, StreamExt};
+use rand::seq::SliceRandom;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -108,21 +109,40 @@ impl Worker {
     }
 
     /// Claims the integrations whose token maintenance is due and works through them, at most
-    /// `provider_concurrency` token requests in flight per provider.
+    /// `provider_concurrency` token requests in flight per provider. A full batch means more
+    /// is due (thousands of tokens coming due together after a mass reconnect or an outage):
+    /// the next batch is taken at once, for up to a tick, before the round's other stages.
     async fn refresh_due_tokens(&self, now: NaiveDateTime, report: &mut WorkReport) -> Result<(), DbError> {
         let settings = &self.ctx.settings.worker;
-        let batch = settings.batch_size;
-        let due = housekeeping::due_for_maintenance(&self.ctx, now, batch).await?;
+        let until = Instant::now() + settings.tick;
+        loop {
+            let due = housekeeping::due_for_maintenance(&self.ctx, now, settings.batch_size).await?;
+            let full = due.len() as i64 >= settings.batch_size;
+            self.refresh_batch(due, now, report).await?;
+            if !full || self.stopping.load(Ordering::SeqCst) || Instant::now() >= until {
+                return Ok(());
+            }
+        }
+    }
+
+    async fn refresh_batch(
+        &self,
+        due: Vec<(IntegrationId, String)>,
+        now: NaiveDateTime,
+        report: &mut WorkReport,
+    ) -> Result<(), DbError> {
         // Each integration is claimed right before its step, so a claim lasts one provider
-        // call, not the whole batch.
+        // call, not the whole batch. Instances pick the same due rows: each works through
+        // them in its own order, so that they seldom race for the same claim.
         let mut by_provider: HashMap<String, Vec<IntegrationId>> = HashMap::new();
         for (id, provider) in due {
             by_provider.entry(provider).or_default().push(id);
         }
-        let per_provider = by_provider.into_values().map(|ids| {
+        let per_provider = by_provider.into_values().map(|mut ids| {
+            ids.shuffle(&mut rand::thread_rng());
             stream::iter(ids)
                 .map(|id| self.claim_and_maintain(id, now))
-                .buffer_unordered(settings.provider_concurrency)
+                .buffer_unordered(self.ctx.settings.worker.provider_concurrency)
                 .collect::<Vec<_>>()
         });
         for result in futures_util::future::join_all(per_provider)
@@ -239,7 +259,7 @@ impl Worker {
                         tracing::info!(?report, "background round");
                     }
                 }
-                Err(e) => failures.failed(&e, std::time::Instant::now()),
+                Err(e) => failures.failed(&e, Instant::now()),
             }
             if *stopped.borrow() {
                 break;
@@ -282,13 +302,13 @@ struct FailedRounds {
     /// Failed rounds in a row, and those not yet in a log line.
     in_a_row: u64,
     unreported: u64,
-    last_line: Option<std::time::Instant>,
+    last_line: Option<Instant>,
 }
 
 const FAILED_ROUNDS_LOG_EVERY: Duration = Duration::from_secs(60);
 
 impl FailedRounds {
-    fn failed(&mut self, error: &DbError, now: std::time::Instant) {
+    fn failed(&mut self, error: &DbError, now: Instant) {
         self.in_a_row += 1;
         self.unreported += 1;
         if self.in_a_row == 1
@@ -403,14 +423,14 @@ mod tests {
                 std::future::pending::<()>().await;
             }
         }));
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let deadline = Instant::now() + Duration::from_secs(5);
         while runs.load(Ordering::SeqCst) < 1 || !metrics.worker_is_down() {
-            assert!(std::time::Instant::now() < deadline, "the death was not reported");
+            assert!(Instant::now() < deadline, "the death was not reported");
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         assert!(metrics.render().contains("worker_up 0"));
         while runs.load(Ordering::SeqCst) < 2 {
-            assert!(std::time::Instant::now() < deadline, "not restarted");
+            assert!(Instant::now() < deadline, "not restarted");
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;

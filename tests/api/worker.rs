@@ -445,6 +445,18 @@ async fn two_instances_refresh_a_thousand_tokens_exactly_once() {
     assert_eq!(refreshes, 1000);
 }
 
+/// Thousands of tokens come due together (a mass reconnect, a restart after an outage): a
+/// round takes batch after batch instead of one batch per tick.
+#[tokio::test]
+async fn a_backlog_larger_than_a_batch_is_worked_through_in_one_round() {
+    let t = keyed_app(&[("WORKER_BATCH_SIZE", "10")]).await;
+    seed(&t, 35, Some(120), true, now()).await;
+    let report = Worker::new(t.app.ctx.clone()).run_due_work(now()).await.unwrap();
+    assert_eq!(report.refreshed, 35, "{report:?}");
+    assert_eq!(t.mock.counters().refreshes, 35);
+    assert_eq!(t.mock.counters().refresh_token_reuses, 0);
+}
+
 #[tokio::test]
 async fn an_instance_killed_mid_batch_leaves_its_work_to_the_other_without_a_reuse() {
     let t = keyed_app(&[]).await;

@@ -5,7 +5,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::i;
-use crate::db::{DbConnection, DbError, transaction};
+use crate::db::{DbConnection, DbError};
 use crate::domain::{IntegrationId, IntegrationStatus, OrgId};
 
 /// What token maintenance needs of an integration.
@@ -51,31 +51,27 @@ pub fn claim(
     until: NaiveDateTime,
     only_if_due: bool,
 ) -> Result<Option<i64>, DbError> {
-    transaction(conn, |conn| {
-        // Far ahead rather than unbounded: SQLite compares timestamps as text.
-        let due_before = if only_if_due {
-            now
-        } else {
-            now + chrono::Duration::days(36_500)
-        };
-        let updated = diesel::update(
-            i::table
-                .filter(i::id.eq(id))
-                .filter(i::status.eq_any(IntegrationStatus::LIVE))
-                .filter(i::next_refresh_at.le(due_before))
-                .filter(i::lease_owner.is_null().or(i::lease_expires_at.lt(now))),
-        )
-        .set((
-            i::lease_owner.eq(owner),
-            i::lease_expires_at.eq(until),
-            i::lease_generation.eq(i::lease_generation + 1),
-        ))
-        .execute(conn)?;
-        if updated == 0 {
-            return Ok(None);
-        }
-        Ok(Some(i::table.find(id).select(i::lease_generation).first(conn)?))
-    })
+    // Far ahead rather than unbounded: SQLite compares timestamps as text.
+    let due_before = if only_if_due {
+        now
+    } else {
+        now + chrono::Duration::days(36_500)
+    };
+    Ok(diesel::update(
+        i::table
+            .filter(i::id.eq(id))
+            .filter(i::status.eq_any(IntegrationStatus::LIVE))
+            .filter(i::next_refresh_at.le(due_before))
+            .filter(i::lease_owner.is_null().or(i::lease_expires_at.lt(now))),
+    )
+    .set((
+        i::lease_owner.eq(owner),
+        i::lease_expires_at.eq(until),
+        i::lease_generation.eq(i::lease_generation + 1),
+    ))
+    .returning(i::lease_generation)
+    .get_result(conn)
+    .optional()?)
 }
 
 pub fn find_for_maintenance(

@@ -26,16 +26,7 @@ const RETRY_CAP: Duration = Duration::from_secs(30 * 60);
 /// without expiry), store the result, release the claim.
 pub async fn maintain(ctx: &AppContext, claim: &Claim, now: NaiveDateTime) -> Result<Outcome, DbError> {
     let started = Instant::now();
-    let id = claim.integration_id;
-    let (row, stored) = ctx
-        .db
-        .run(move |conn| {
-            let row = integrations::find_for_maintenance(conn, id)?;
-            let stored = db::credentials::find(conn, id)?;
-            Ok((row, stored))
-        })
-        .await?;
-    let Some(row) = row else { return Ok(Outcome::Lost) };
+    let (row, stored) = (&claim.row, claim.stored.clone());
     let owner = ctx.instance_id.to_string();
     let under_claim = Fence::Claim {
         owner: owner.clone(),
@@ -49,7 +40,7 @@ pub async fn maintain(ctx: &AppContext, claim: &Claim, now: NaiveDateTime) -> Re
             let next_at = sent_at + provider_timeout + chrono::Duration::seconds(5);
             return finish(
                 ctx,
-                &row,
+                row,
                 under_claim,
                 MaintenanceResult::Deferred { next_at },
                 Outcome::Deferred,
@@ -60,28 +51,28 @@ pub async fn maintain(ctx: &AppContext, claim: &Claim, now: NaiveDateTime) -> Re
         }
         let error = "A token refresh was interrupted before its answer was stored. To avoid sending the same \
                      refresh token twice (which makes providers revoke access), reconnect this integration.";
-        return needs_reauth(ctx, &row, under_claim, error.into(), now, started).await;
+        return needs_reauth(ctx, row, under_claim, error.into(), now, started).await;
     }
     let Some(provider) = ctx.catalogue.get(&row.provider_slug) else {
         let error = "The provider is no longer in the catalogue.";
-        return needs_reauth(ctx, &row, under_claim, error.into(), now, started).await;
+        return needs_reauth(ctx, row, under_claim, error.into(), now, started).await;
     };
     let (Some(client), Some(stored)) = (&provider.credentials, stored) else {
         let error = "The provider's client credentials or the stored tokens are missing; reconnect.";
-        return needs_reauth(ctx, &row, under_claim, error.into(), now, started).await;
+        return needs_reauth(ctx, row, under_claim, error.into(), now, started).await;
     };
     let tokens = match credentials::open(&ctx.keyring, &stored) {
         Ok(tokens) => tokens,
         Err(e) => {
             let error = format!("The stored tokens cannot be decrypted ({e}); reconnect.");
-            return needs_reauth(ctx, &row, under_claim, error, now, started).await;
+            return needs_reauth(ctx, row, under_claim, error, now, started).await;
         }
     };
     let admission = match ctx.breakers.admit(&provider.def.slug, now) {
         Ok(admission) => admission,
         Err(retry_at) => {
             let result = MaintenanceResult::Deferred { next_at: retry_at };
-            return finish(ctx, &row, under_claim, result, Outcome::Deferred, now, started).await;
+            return finish(ctx, row, under_claim, result, Outcome::Deferred, now, started).await;
         }
     };
 
@@ -89,7 +80,7 @@ pub async fn maintain(ctx: &AppContext, claim: &Claim, now: NaiveDateTime) -> Re
         if stored.expires_at.is_some_and(|at| at <= now) {
             let error = "The access token expired and the provider gave no refresh token; reconnect.";
             drop(admission);
-            return needs_reauth(ctx, &row, under_claim, error.into(), now, started).await;
+            return needs_reauth(ctx, row, under_claim, error.into(), now, started).await;
         }
         // No refresh token: make sure the provider still accepts the access token.
         let checked = oauth::check_token(&ctx.http, &provider.def, &tokens.access_token).await;
@@ -104,9 +95,9 @@ pub async fn maintain(ctx: &AppContext, claim: &Claim, now: NaiveDateTime) -> Re
                     next_at,
                     refreshed: false,
                 };
-                finish(ctx, &row, under_claim, result, Outcome::Validated, now, started).await
+                finish(ctx, row, under_claim, result, Outcome::Validated, now, started).await
             }
-            Err(e) => failed(ctx, &row, under_claim, admission, e, now, started).await,
+            Err(e) => failed(ctx, row, under_claim, admission, e, now, started).await,
         };
     };
 
@@ -131,7 +122,7 @@ pub async fn maintain(ctx: &AppContext, claim: &Claim, now: NaiveDateTime) -> Re
             admission.succeeded();
             store_refreshed(
                 ctx,
-                &row,
+                row,
                 &marker,
                 fresh,
                 &refresh_token,
@@ -141,7 +132,7 @@ pub async fn maintain(ctx: &AppContext, claim: &Claim, now: NaiveDateTime) -> Re
             )
             .await
         }
-        Err(e) => failed(ctx, &row, sent, admission, e, now, started).await,
+        Err(e) => failed(ctx, row, sent, admission, e, now, started).await,
     }
 }
 

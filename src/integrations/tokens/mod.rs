@@ -16,7 +16,8 @@ use rand::Rng;
 
 use crate::context::AppContext;
 use crate::db::DbError;
-use crate::db::integrations;
+use crate::db::credentials::{self, CredentialRow};
+use crate::db::integrations::{self, MaintenanceRow};
 use crate::db::sync_logs::{self, NewSyncLog};
 use crate::domain::{IntegrationId, LogKind, LogStatus};
 pub use maintain::maintain;
@@ -72,10 +73,13 @@ impl Outcome {
     }
 }
 
-/// A claim on one integration, as `integrations::claim` gave it.
+/// A claim on one integration, as `integrations::claim` gave it, with what maintenance
+/// needs of the integration as read right after the claim (in the same trip).
 pub struct Claim {
     pub integration_id: IntegrationId,
     pub generation: i64,
+    pub row: MaintenanceRow,
+    pub stored: Option<CredentialRow>,
 }
 
 /// Records in the integration's sync log that its maintenance failed on an internal error
@@ -106,7 +110,7 @@ pub async fn record_internal_failure(ctx: &AppContext, integration_id: Integrati
         .await
 }
 
-/// Claims an integration for this process (`None`: someone else holds it).
+/// Claims an integration for this process and reads it (`None`: someone else holds it).
 pub async fn claim(
     ctx: &AppContext,
     integration_id: IntegrationId,
@@ -115,15 +119,26 @@ pub async fn claim(
 ) -> Result<Option<Claim>, DbError> {
     let lease =
         chrono::Duration::from_std(ctx.settings.worker.lease).unwrap_or(chrono::Duration::seconds(60));
-    let (id, owner) = (integration_id.to_owned(), ctx.instance_id.to_string());
-    let generation = ctx
-        .db
-        .run(move |conn| integrations::claim(conn, id, &owner, now, now + lease, only_if_due))
-        .await?;
-    Ok(generation.map(|generation| Claim {
-        integration_id: integration_id.to_owned(),
-        generation,
-    }))
+    let owner = ctx.instance_id.to_string();
+    ctx.db
+        .run(move |conn| {
+            let until = now + lease;
+            let Some(generation) =
+                integrations::claim(conn, integration_id, &owner, now, until, only_if_due)?
+            else {
+                return Ok(None);
+            };
+            let Some(row) = integrations::find_for_maintenance(conn, integration_id)? else {
+                return Ok(None);
+            };
+            Ok(Some(Claim {
+                integration_id,
+                generation,
+                row,
+                stored: credentials::find(conn, integration_id)?,
+            }))
+        })
+        .await
 }
 
 async fn release(ctx: &AppContext, id: IntegrationId) -> Result<(), DbError> {

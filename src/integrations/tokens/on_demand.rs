@@ -3,7 +3,6 @@
 
 use std::time::{Duration, Instant};
 
-use chrono::NaiveDateTime;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::{Outcome, claim, maintain, release};
@@ -68,7 +67,11 @@ pub async fn fresh_access_token(
             return Ok(tokens.access_token);
         }
         if let Some(claim) = claim(ctx, row.id, now, false).await? {
-            if refreshed_meanwhile(ctx, row.id, stored.updated_at).await? {
+            if claim
+                .stored
+                .as_ref()
+                .is_some_and(|now_stored| now_stored.updated_at != stored.updated_at)
+            {
                 // Another instance refreshed it between our read and our claim.
                 release(ctx, row.id).await?;
                 continue;
@@ -113,14 +116,4 @@ pub async fn force_refresh(
         }
     }
     fresh_access_token(ctx, org_id, id).await
-}
-
-async fn refreshed_meanwhile(
-    ctx: &AppContext,
-    id: IntegrationId,
-    seen: NaiveDateTime,
-) -> Result<bool, DbError> {
-    let id = id.to_owned();
-    let current = ctx.db.run(move |conn| db::credentials::find(conn, id)).await?;
-    Ok(current.is_some_and(|c| c.updated_at != seen))
 }
