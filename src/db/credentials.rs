@@ -53,6 +53,13 @@ pub fn find(
         .optional()?)
 }
 
+pub fn find_many(conn: &mut DbConnection, ids: &[IntegrationId]) -> Result<Vec<CredentialRow>, DbError> {
+    Ok(c::table
+        .filter(c::integration_id.eq_any(ids))
+        .select(CredentialRow::as_select())
+        .load(conn)?)
+}
+
 /// When the stored access token expires (`None`: no tokens, or they do not expire); the
 /// sealed tokens stay on disk.
 pub fn expires_at(

@@ -4,14 +4,12 @@
 //! and operators call it directly).
 
 use std::collections::HashMap;
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDateTime;
-use futures_util::stream;
-use futures_util::{FutureExt, StreamExt};
+
 use rand::seq::SliceRandom;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -131,63 +129,48 @@ impl Worker {
         now: NaiveDateTime,
         report: &mut WorkReport,
     ) -> Result<(), DbError> {
-        // Each integration is claimed right before its step, so a claim lasts one provider
-        // call, not the whole batch. Instances pick the same due rows: each works through
-        // them in its own order, so that they seldom race for the same claim.
+        // Instances pick the same due rows: each works through them in its own order, so that
+        // they seldom race for the same claim. A provider's chunks go one after the other, at
+        // most its concurrency in flight; providers go side by side.
         let mut by_provider: HashMap<String, Vec<IntegrationId>> = HashMap::new();
         for (id, provider) in due {
             by_provider.entry(provider).or_default().push(id);
         }
-        let per_provider = by_provider.into_values().map(|mut ids| {
+        let chunk = self.ctx.settings.worker.provider_concurrency;
+        let per_provider = by_provider.into_values().map(|mut ids| async move {
             ids.shuffle(&mut rand::thread_rng());
-            stream::iter(ids)
-                .map(|id| self.claim_and_maintain(id, now))
-                .buffer_unordered(self.ctx.settings.worker.provider_concurrency)
-                .collect::<Vec<_>>()
+            let mut done = Vec::new();
+            for ids in ids.chunks(chunk) {
+                if self.stopping.load(Ordering::SeqCst) {
+                    // Shutting down: leave them for the next round, here or elsewhere.
+                    done.push(Ok(tokens::ChunkOutcome {
+                        busy: 0,
+                        outcomes: vec![Outcome::Deferred; ids.len()],
+                    }));
+                    continue;
+                }
+                done.push(tokens::refresh_chunk(&self.ctx, ids, now).await);
+            }
+            done
         });
-        for result in futures_util::future::join_all(per_provider)
+        for chunk in futures_util::future::join_all(per_provider)
             .await
             .into_iter()
             .flatten()
         {
-            match result? {
-                None => report.busy += 1,
-                Some(Outcome::Refreshed) => report.refreshed += 1,
-                Some(Outcome::Validated) => report.validated += 1,
-                Some(Outcome::Deferred | Outcome::Lost) => report.deferred += 1,
-                Some(Outcome::Retry(_)) => report.retried += 1,
-                Some(Outcome::NeedsReauth(_)) => report.needs_reauth += 1,
+            let chunk = chunk?;
+            report.busy += chunk.busy;
+            for outcome in chunk.outcomes {
+                match outcome {
+                    Outcome::Refreshed => report.refreshed += 1,
+                    Outcome::Validated => report.validated += 1,
+                    Outcome::Deferred | Outcome::Lost => report.deferred += 1,
+                    Outcome::Retry(_) => report.retried += 1,
+                    Outcome::NeedsReauth(_) => report.needs_reauth += 1,
+                }
             }
         }
         Ok(())
-    }
-
-    /// `None` when another instance holds it or has just done it.
-    async fn claim_and_maintain(
-        &self,
-        id: IntegrationId,
-        now: NaiveDateTime,
-    ) -> Result<Option<Outcome>, DbError> {
-        if self.stopping.load(Ordering::SeqCst) {
-            // Shutting down: leave it for the next round, here or elsewhere.
-            return Ok(Some(Outcome::Deferred));
-        }
-        let Some(claim) = tokens::claim(&self.ctx, id, now, true).await? else {
-            return Ok(None);
-        };
-        // A panic (a provider's answer we did not foresee) fails this integration's step
-        // only: it is logged, and the claim's lease expiring is its backoff before a retry.
-        match AssertUnwindSafe(tokens::maintain(&self.ctx, &claim, now))
-            .catch_unwind()
-            .await
-        {
-            Ok(outcome) => Ok(Some(outcome?)),
-            Err(panic) => {
-                tracing::error!(integration_id = %id, panic = %panic_text(&panic), "token maintenance panicked; retried after its lease");
-                tokens::record_internal_failure(&self.ctx, id).await?;
-                Ok(Some(Outcome::Retry("internal error".into())))
-            }
-        }
     }
 
     async fn enqueue_due_syncs(&self, now: NaiveDateTime, report: &mut WorkReport) -> Result<(), DbError> {
@@ -352,7 +335,7 @@ where
         metrics.worker_running(false);
         match ended {
             Err(e) if e.is_panic() => {
-                tracing::error!(panic = %panic_text(&e.into_panic()), restart_in_secs = wait.as_secs(), "the background actor panicked; restarting it")
+                tracing::error!(panic = %tokens::panic_text(&e.into_panic()), restart_in_secs = wait.as_secs(), "the background actor panicked; restarting it")
             }
             _ => tracing::error!(
                 restart_in_secs = wait.as_secs(),
@@ -366,16 +349,6 @@ where
         }
         wait = (wait * 2).min(RESTART_MAX);
     }
-}
-
-/// What a panic said, for the log.
-fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
-    let text = panic
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a panic without a message".into());
-    crate::domain::sanitize(&text, 200)
 }
 
 /// The running actor. `shutdown` lets the round in progress finish its in-flight calls, gives

@@ -74,6 +74,41 @@ pub fn claim(
     .optional()?)
 }
 
+/// Claims those of `ids` that are due and unclaimed, in one statement (the worker's chunk):
+/// each claimed id with its claim's generation.
+pub fn claim_due(
+    conn: &mut DbConnection,
+    ids: &[IntegrationId],
+    owner: &str,
+    now: NaiveDateTime,
+    until: NaiveDateTime,
+) -> Result<Vec<(IntegrationId, i64)>, DbError> {
+    Ok(diesel::update(
+        i::table
+            .filter(i::id.eq_any(ids))
+            .filter(i::status.eq_any(IntegrationStatus::LIVE))
+            .filter(i::next_refresh_at.le(now))
+            .filter(i::lease_owner.is_null().or(i::lease_expires_at.lt(now))),
+    )
+    .set((
+        i::lease_owner.eq(owner),
+        i::lease_expires_at.eq(until),
+        i::lease_generation.eq(i::lease_generation + 1),
+    ))
+    .returning((i::id, i::lease_generation))
+    .get_results(conn)?)
+}
+
+pub fn find_many_for_maintenance(
+    conn: &mut DbConnection,
+    ids: &[IntegrationId],
+) -> Result<Vec<MaintenanceRow>, DbError> {
+    Ok(i::table
+        .filter(i::id.eq_any(ids))
+        .select(MaintenanceRow::as_select())
+        .load(conn)?)
+}
+
 pub fn find_for_maintenance(
     conn: &mut DbConnection,
     id: IntegrationId,

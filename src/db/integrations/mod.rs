@@ -10,8 +10,8 @@ use super::schema::integrations as i;
 use super::{DbConnection, DbError, now};
 use crate::domain::{IntegrationId, IntegrationStatus, OrgId, UserId};
 pub use maintenance::{
-    Fence, MaintenanceResult, MaintenanceRow, claim, due_for_maintenance, find_for_maintenance,
-    finish_maintenance, mark_refresh_sent, release, release_all,
+    Fence, MaintenanceResult, MaintenanceRow, claim, claim_due, due_for_maintenance, find_for_maintenance,
+    find_many_for_maintenance, finish_maintenance, mark_refresh_sent, release, release_all,
 };
 
 /// What the settings page needs of an integration.

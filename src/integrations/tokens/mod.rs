@@ -8,6 +8,7 @@
 //! record stays: nobody sends that token again, and the integration asks for a reconnect
 //! instead of risking a reuse that strict providers answer by revoking the whole grant.
 
+mod chunk;
 mod maintain;
 mod on_demand;
 
@@ -20,6 +21,7 @@ use crate::db::credentials::{self, CredentialRow};
 use crate::db::integrations::{self, MaintenanceRow};
 use crate::db::sync_logs::{self, NewSyncLog};
 use crate::domain::{IntegrationId, LogKind, LogStatus};
+pub use chunk::{ChunkOutcome, maintain_guarded, panic_text, refresh_chunk};
 pub use maintain::maintain;
 pub use on_demand::{TokenError, force_refresh, fresh_access_token};
 
@@ -137,6 +139,42 @@ pub async fn claim(
                 row,
                 stored: credentials::find(conn, integration_id)?,
             }))
+        })
+        .await
+}
+
+/// Claims those of `ids` that are due and unclaimed, and reads them: one trip, a few
+/// statements whatever the number.
+async fn claim_due(
+    ctx: &AppContext,
+    ids: &[IntegrationId],
+    now: NaiveDateTime,
+) -> Result<Vec<Claim>, DbError> {
+    let lease =
+        chrono::Duration::from_std(ctx.settings.worker.lease).unwrap_or(chrono::Duration::seconds(60));
+    let (ids, owner) = (ids.to_vec(), ctx.instance_id.to_string());
+    ctx.db
+        .run(move |conn| {
+            let claimed = integrations::claim_due(conn, &ids, &owner, now, now + lease)?;
+            let ids: Vec<IntegrationId> = claimed.iter().map(|(id, _)| *id).collect();
+            let mut rows = integrations::find_many_for_maintenance(conn, &ids)?;
+            let mut stored = credentials::find_many(conn, &ids)?;
+            Ok(claimed
+                .into_iter()
+                .filter_map(|(integration_id, generation)| {
+                    let row = rows.swap_remove(rows.iter().position(|r| r.id == integration_id)?);
+                    let stored = stored
+                        .iter()
+                        .position(|s| s.integration_id == integration_id)
+                        .map(|at| stored.swap_remove(at));
+                    Some(Claim {
+                        integration_id,
+                        generation,
+                        row,
+                        stored,
+                    })
+                })
+                .collect())
         })
         .await
 }
