@@ -457,6 +457,54 @@ async fn a_backlog_larger_than_a_batch_is_worked_through_in_one_round() {
     assert_eq!(t.mock.counters().refresh_token_reuses, 0);
 }
 
+/// Refreshes are stored a chunk to a transaction: when one integration's write fails (here a
+/// trigger refuses it), the others of its chunk still get theirs, stored one by one.
+#[tokio::test]
+async fn a_write_that_fails_for_one_integration_does_not_cost_its_chunk_their_new_tokens() {
+    let t = keyed_app(&[("PROVIDER_CONCURRENCY", "8")]).await;
+    let ids = seed(&t, 8, Some(120), true, now()).await;
+    let bad = ids[3].clone();
+    let refuse = if t.app.database_url.starts_with("postgres") {
+        format!(
+            "CREATE FUNCTION refuse_write() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$ \
+             LANGUAGE plpgsql; \
+             CREATE TRIGGER refuse_one BEFORE UPDATE ON integration_credentials FOR EACH ROW \
+             WHEN (NEW.integration_id = '{bad}') EXECUTE FUNCTION refuse_write();"
+        )
+    } else {
+        format!(
+            "CREATE TRIGGER refuse_one BEFORE UPDATE ON integration_credentials \
+             WHEN NEW.integration_id = '{bad}' BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;"
+        )
+    };
+    t.app
+        .ctx
+        .db
+        .run(move |conn| Ok(diesel::connection::SimpleConnection::batch_execute(conn, &refuse)?))
+        .await
+        .unwrap();
+
+    let report = Worker::new(t.app.ctx.clone())
+        .run_due_work(now())
+        .await
+        .unwrap();
+    assert_eq!((report.refreshed, report.retried), (7, 1), "{report:?}");
+    let live = t.mock.issued_refresh_tokens();
+    for id in ids.iter().filter(|id| **id != bad) {
+        let (status, ..) = status_of(&t.app.ctx, id).await;
+        assert_eq!(status, "connected");
+        assert!(live.contains(&stored_tokens(&t.app.ctx, id).await.1.unwrap()), "{id} holds its new token");
+    }
+    // The one whose write failed keeps its send on record: its old token is never sent again.
+    let later = now() + minutes(10);
+    Worker::new(t.app.ctx.clone()).run_due_work(later).await.unwrap();
+    assert_eq!(t.mock.counters().refresh_token_reuses, 0);
+    assert_eq!(t.mock.counters().refreshes, 8);
+    let (status, error, _, _) = status_of(&t.app.ctx, &bad).await;
+    assert_eq!(status, "needs_reauth");
+    assert!(error.unwrap().contains("interrupted"));
+}
+
 #[tokio::test]
 async fn an_instance_killed_mid_batch_leaves_its_work_to_the_other_without_a_reuse() {
     let t = keyed_app(&[]).await;

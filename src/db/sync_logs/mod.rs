@@ -31,27 +31,47 @@ pub struct NewSyncLog<'a> {
 /// Appends a finished entry.
 pub fn append(conn: &mut DbConnection, entry: &NewSyncLog<'_>) -> Result<String, DbError> {
     let id = uuid::Uuid::new_v4().to_string();
-    let at = now();
-    diesel::insert_into(l::table)
-        .values((
-            l::id.eq(&id),
-            l::org_id.eq(entry.org_id),
-            l::integration_id.eq(entry.integration_id),
-            l::provider_slug.eq(entry.provider_slug),
-            l::kind.eq(entry.kind),
-            l::status.eq(entry.status),
-            l::message.eq(entry.message),
-            l::error.eq(entry.error),
-            l::actor_user_id.eq(entry.actor_user_id),
-            l::attempts.eq(1),
-            l::max_attempts.eq(1),
-            l::started_at.eq(at),
-            l::finished_at.eq(at),
-            l::duration_ms.eq(entry.duration_ms),
-            l::created_at.eq(at),
-        ))
-        .execute(conn)?;
+    append_all(conn, &[(id.as_str(), entry)])?;
     Ok(id)
+}
+
+/// Appends finished entries (with their ids) in one statement.
+pub fn append_all(conn: &mut DbConnection, entries: &[(&str, &NewSyncLog<'_>)]) -> Result<(), DbError> {
+    let at = now();
+    let rows: Vec<_> = entries
+        .iter()
+        .map(|(id, entry)| {
+            (
+                l::id.eq(*id),
+                l::org_id.eq(entry.org_id),
+                l::integration_id.eq(entry.integration_id),
+                l::provider_slug.eq(entry.provider_slug),
+                l::kind.eq(entry.kind),
+                l::status.eq(entry.status),
+                l::message.eq(entry.message),
+                l::error.eq(entry.error),
+                l::actor_user_id.eq(entry.actor_user_id),
+                l::attempts.eq(1),
+                l::max_attempts.eq(1),
+                l::started_at.eq(at),
+                l::finished_at.eq(at),
+                l::duration_ms.eq(entry.duration_ms),
+                l::created_at.eq(at),
+            )
+        })
+        .collect();
+    // One statement on PostgreSQL; SQLite's inserts are in-process calls, one per row.
+    match conn {
+        DbConnection::Postgresql(conn) => {
+            diesel::insert_into(l::table).values(rows).execute(conn)?;
+        }
+        DbConnection::Sqlite(conn) => {
+            for row in rows {
+                diesel::insert_into(l::table).values(row).execute(conn)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Deletes finished entries created before `cutoff`, at most `batch` of them. Returns how

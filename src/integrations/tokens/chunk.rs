@@ -14,7 +14,8 @@ use futures_util::FutureExt;
 use futures_util::future::join_all;
 use secrecy::SecretString;
 
-use super::maintain::{Refreshed, failed, send_marker, store_all_refreshed};
+use super::maintain::{failed, send_marker};
+use super::store::{Refreshed, store_all_refreshed};
 use super::{Claim, Outcome, claim_due, maintain, record_internal_failure};
 use crate::config::ClientCredentials;
 use crate::context::AppContext;
@@ -35,6 +36,10 @@ pub struct ChunkOutcome {
 /// An ordinary refresh, ready to be marked and sent.
 struct Ready<'a> {
     claim: Claim,
+    send: Sending<'a>,
+}
+
+struct Sending<'a> {
     provider: &'a Provider,
     client: &'a ClientCredentials,
     refresh_token: SecretString,
@@ -53,9 +58,9 @@ pub async fn refresh_chunk(
     let busy = ids.len() - claims.len();
     let (mut ready, mut others) = (Vec::new(), Vec::new());
     for claim in claims {
-        match prepare(ctx, claim, now) {
-            Ok(r) => ready.push(r),
-            Err(claim) => others.push(claim),
+        match prepare(ctx, &claim, now) {
+            Some(send) => ready.push(Ready { claim, send }),
+            None => others.push(claim),
         }
     }
     let mut outcomes = Vec::with_capacity(ids.len());
@@ -63,7 +68,7 @@ pub async fn refresh_chunk(
     // Every marker committed before any token is sent.
     let marks: Vec<(IntegrationId, i64, String)> = ready
         .iter()
-        .map(|r| (r.claim.integration_id, r.claim.generation, r.marker.clone()))
+        .map(|r| (r.claim.integration_id, r.claim.generation, r.send.marker.clone()))
         .collect();
     let owner = ctx.instance_id.to_string();
     let marked: Vec<bool> = if marks.is_empty() {
@@ -93,7 +98,12 @@ pub async fn refresh_chunk(
 
     let started = Instant::now();
     let answers = join_all(sending.into_iter().map(|r| async move {
-        let call = oauth::refresh_token(&ctx.http, &r.provider.def, r.client, &r.refresh_token);
+        let call = oauth::refresh_token(
+            &ctx.http,
+            &r.send.provider.def,
+            r.send.client,
+            &r.send.refresh_token,
+        );
         let answer = AssertUnwindSafe(call).catch_unwind().await;
         (r, answer)
     }))
@@ -103,7 +113,7 @@ pub async fn refresh_chunk(
         let row = &r.claim.row;
         match answer {
             Ok(Ok(fresh)) => {
-                r.admission.succeeded();
+                r.send.admission.succeeded();
                 let scope = r
                     .claim
                     .stored
@@ -113,9 +123,9 @@ pub async fn refresh_chunk(
                 writes.push(Refreshed::new(
                     ctx,
                     row,
-                    &r.marker,
+                    &r.send.marker,
                     fresh,
-                    &r.refresh_token,
+                    &r.send.refresh_token,
                     scope,
                     now,
                     started,
@@ -123,9 +133,9 @@ pub async fn refresh_chunk(
             }
             Ok(Err(e)) => {
                 let fence = Fence::Sent {
-                    marker: r.marker.clone(),
+                    marker: r.send.marker.clone(),
                 };
-                outcomes.push(failed(ctx, row, fence, r.admission, e, now, started).await?);
+                outcomes.push(failed(ctx, row, fence, r.send.admission, e, now, started).await?);
             }
             Err(panic) => outcomes.push(panicked(ctx, row.id, panic).await?),
         }
@@ -141,30 +151,20 @@ pub async fn refresh_chunk(
 }
 
 /// The claim as an ordinary refresh (nothing sent and unanswered, the provider configured,
-/// a refresh token that opens, the provider's breaker admitting a call), or back for
-/// `maintain`.
-fn prepare(ctx: &AppContext, claim: Claim, now: NaiveDateTime) -> Result<Ready<'_>, Claim> {
+/// a refresh token that opens, the provider's breaker admitting a call); `None` leaves it
+/// to `maintain`.
+fn prepare<'a>(ctx: &'a AppContext, claim: &Claim, now: NaiveDateTime) -> Option<Sending<'a>> {
     if claim.row.refresh_sent.is_some() {
-        return Err(claim);
+        return None;
     }
-    let Some(provider) = ctx.catalogue.get(&claim.row.provider_slug) else {
-        return Err(claim);
-    };
+    let provider = ctx.catalogue.get(&claim.row.provider_slug)?;
     let (Some(client), Some(stored)) = (&provider.credentials, &claim.stored) else {
-        return Err(claim);
+        return None;
     };
-    let Some(refresh_token) = credentials::open(&ctx.keyring, stored)
-        .ok()
-        .and_then(|tokens| tokens.refresh_token)
-    else {
-        return Err(claim);
-    };
-    let Ok(admission) = ctx.breakers.admit(&provider.def.slug, now) else {
-        return Err(claim);
-    };
-    Ok(Ready {
+    let refresh_token = credentials::open(&ctx.keyring, stored).ok()?.refresh_token?;
+    let admission = ctx.breakers.admit(&provider.def.slug, now).ok()?;
+    Some(Sending {
         marker: send_marker(ctx, &refresh_token),
-        claim,
         provider,
         client,
         refresh_token,

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 use chrono::NaiveDateTime;
 use secrecy::{ExposeSecret, SecretString};
 
+use super::store::{Refreshed, store_all_refreshed};
 use super::{Claim, Outcome, next_maintenance_at};
 use crate::context::AppContext;
 use crate::crypto::sha256_hex;
@@ -208,121 +209,6 @@ async fn store_refreshed(
     store_all_refreshed(ctx, vec![write], now)
         .await
         .map(|mut outcomes| outcomes.remove(0))
-}
-
-/// New tokens to store, under the send marker of the refresh that got them.
-pub(super) struct Refreshed {
-    row: MaintenanceRow,
-    marker: String,
-    sealed: db::credentials::CredentialRow,
-    next_at: NaiveDateTime,
-    duration_ms: i64,
-}
-
-impl Refreshed {
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn new(
-        ctx: &AppContext,
-        row: &MaintenanceRow,
-        marker: &str,
-        fresh: oauth::TokenSet,
-        previous_refresh: &SecretString,
-        previous_scope: &str,
-        now: NaiveDateTime,
-        started: Instant,
-    ) -> Refreshed {
-        let granted = fresh.scope.clone().unwrap_or_else(|| previous_scope.to_owned());
-        // The new refresh token (or, when the provider sent none, the old one, sealed again
-        // under the current key like everything in the row) is stored in the same transaction
-        // as the new access token.
-        let sealed = credentials::seal(
-            &ctx.keyring,
-            row.id,
-            &fresh,
-            Some(previous_refresh),
-            &granted,
-            now,
-        );
-        Refreshed {
-            next_at: next_maintenance_at(ctx, sealed.expires_at, now),
-            row: row.clone(),
-            marker: marker.to_owned(),
-            sealed,
-            duration_ms: started.elapsed().as_millis() as i64,
-        }
-    }
-
-    /// `false`: the send marker is no longer on record (a newer result); nothing written.
-    fn store(&self, conn: &mut db::DbConnection, now: NaiveDateTime) -> Result<bool, DbError> {
-        let result = MaintenanceResult::Healthy {
-            next_at: self.next_at,
-            refreshed: true,
-        };
-        let fence = Fence::Sent {
-            marker: self.marker.clone(),
-        };
-        if !integrations::finish_maintenance(conn, self.row.id, &fence, &result, now)? {
-            return Ok(false);
-        }
-        db::credentials::upsert(conn, &self.sealed)?;
-        sync_logs::append(
-            conn,
-            &NewSyncLog {
-                org_id: self.row.org_id,
-                integration_id: Some(self.row.id),
-                provider_slug: &self.row.provider_slug,
-                kind: LogKind::Refresh,
-                status: LogStatus::Succeeded,
-                message: "Access token refreshed",
-                error: None,
-                actor_user_id: None,
-                duration_ms: Some(self.duration_ms),
-            },
-        )?;
-        Ok(true)
-    }
-}
-
-/// Stores refreshed tokens in one transaction (one commit for a whole chunk). If that fails,
-/// each is tried on its own, so that one bad row cannot cost the others their new tokens.
-pub(super) async fn store_all_refreshed(
-    ctx: &AppContext,
-    writes: Vec<Refreshed>,
-    now: NaiveDateTime,
-) -> Result<Vec<Outcome>, DbError> {
-    let writes = std::sync::Arc::new(writes);
-    let all = writes.clone();
-    let together = ctx
-        .db
-        .run(move |conn| db::transaction(conn, |conn| all.iter().map(|w| w.store(conn, now)).collect()))
-        .await;
-    let stored: Vec<bool> = match together {
-        Ok(stored) => stored,
-        Err(e) if writes.len() > 1 => {
-            tracing::warn!(error = %e, "storing refreshed tokens together failed; storing them one by one");
-            let mut stored = Vec::with_capacity(writes.len());
-            for n in 0..writes.len() {
-                let writes = writes.clone();
-                stored.push(
-                    ctx.db
-                        .run(move |conn| db::transaction(conn, |conn| writes[n].store(conn, now)))
-                        .await?,
-                );
-            }
-            stored
-        }
-        Err(e) => return Err(e),
-    };
-    Ok(writes
-        .iter()
-        .zip(stored)
-        .map(|(write, stored)| {
-            let outcome = if stored { Outcome::Refreshed } else { Outcome::Lost };
-            ctx.metrics
-                .refresh_outcome(&write.row.provider_slug, outcome.metric());
-            outcome
-        })
-        .collect())
 }
 
 /// The grant is unusable: stores that an admin must reconnect, and why.

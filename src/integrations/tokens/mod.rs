@@ -11,6 +11,7 @@
 mod chunk;
 mod maintain;
 mod on_demand;
+mod store;
 
 use chrono::NaiveDateTime;
 use rand::Rng;
