@@ -8,7 +8,9 @@
 //!   BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo bench --bench refresh
 //!   cargo bench --bench refresh          # one SQLite file shared by the instances
 //!
-//! PROVIDER_CONCURRENCY (default 16 here) and WORKER_BATCH_SIZE (default 100) are passed on.
+//! PROVIDER_CONCURRENCY (64 here, 4 by default in the app: a provider's refreshes in flight,
+//! and the size of the worker's chunks) and WORKER_BATCH_SIZE (512 here, 100 in the app) are
+//! passed on. BENCH_INTEGRATIONS and BENCH_INSTANCES set the rest.
 
 mod support;
 
@@ -33,8 +35,8 @@ fn main() {
 async fn run() {
     let count = env_number("BENCH_INTEGRATIONS", 20_000) as usize;
     let instances = env_number("BENCH_INSTANCES", 2);
-    let concurrency = env_number("PROVIDER_CONCURRENCY", 16).to_string();
-    let batch = env_number("WORKER_BATCH_SIZE", 100).to_string();
+    let concurrency = env_number("PROVIDER_CONCURRENCY", 64).to_string();
+    let batch = env_number("WORKER_BATCH_SIZE", 512).to_string();
     let dir = tempfile::tempdir().unwrap();
     let (database_url, backend) = database(dir.path());
     let mock = MockProvider::start(MockConfig {

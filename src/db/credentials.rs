@@ -42,6 +42,50 @@ pub fn upsert(conn: &mut DbConnection, row: &CredentialRow) -> Result<(), DbErro
     Ok(())
 }
 
+/// `upsert` for many: one statement on PostgreSQL for the rows that exist (a refresh's).
+pub fn upsert_all(conn: &mut DbConnection, rows: &[&CredentialRow]) -> Result<(), DbError> {
+    use diesel::sql_types::{Array, Binary, Nullable, Text, Timestamp};
+    #[derive(QueryableByName)]
+    struct Updated {
+        #[diesel(sql_type = Text)]
+        integration_id: IntegrationId,
+    }
+    let DbConnection::Postgresql(pg) = conn else {
+        return rows.iter().try_for_each(|row| upsert(conn, row));
+    };
+    let ids: Vec<IntegrationId> = rows.iter().map(|r| r.integration_id).collect();
+    let updated: Vec<Updated> = diesel::sql_query(
+        "UPDATE integration_credentials AS c SET key_id = v.key_id, access_token = v.access_token, \
+         refresh_token = v.refresh_token, token_type = v.token_type, scope = v.scope, \
+         expires_at = v.expires_at, updated_at = v.updated_at \
+         FROM unnest($1::text[], $2::text[], $3::bytea[], $4::bytea[], $5::text[], $6::text[], \
+         $7::timestamp[], $8::timestamp[]) \
+         AS v(id, key_id, access_token, refresh_token, token_type, scope, expires_at, updated_at) \
+         WHERE c.integration_id = v.id RETURNING c.integration_id",
+    )
+    .bind::<Array<Text>, _>(&ids)
+    .bind::<Array<Text>, _>(rows.iter().map(|r| r.key_id.as_str()).collect::<Vec<_>>())
+    .bind::<Array<Binary>, _>(rows.iter().map(|r| r.access_token.as_slice()).collect::<Vec<_>>())
+    .bind::<Array<Nullable<Binary>>, _>(
+        rows.iter()
+            .map(|r| r.refresh_token.as_deref())
+            .collect::<Vec<_>>(),
+    )
+    .bind::<Array<Text>, _>(rows.iter().map(|r| r.token_type.as_str()).collect::<Vec<_>>())
+    .bind::<Array<Text>, _>(rows.iter().map(|r| r.scope.as_str()).collect::<Vec<_>>())
+    .bind::<Array<Nullable<Timestamp>>, _>(rows.iter().map(|r| r.expires_at).collect::<Vec<_>>())
+    .bind::<Array<Timestamp>, _>(rows.iter().map(|r| r.updated_at).collect::<Vec<_>>())
+    .load(pg)?;
+    // A row that did not exist yet is inserted on its own.
+    for row in rows
+        .iter()
+        .filter(|r| !updated.iter().any(|u| u.integration_id == r.integration_id))
+    {
+        diesel::insert_into(c::table).values(*row).execute(pg)?;
+    }
+    Ok(())
+}
+
 pub fn find(
     conn: &mut DbConnection,
     integration_id: IntegrationId,

@@ -480,20 +480,24 @@ async fn a_write_that_fails_for_one_integration_does_not_cost_its_chunk_their_ne
     t.app
         .ctx
         .db
-        .run(move |conn| Ok(diesel::connection::SimpleConnection::batch_execute(conn, &refuse)?))
+        .run(move |conn| {
+            Ok(diesel::connection::SimpleConnection::batch_execute(
+                conn, &refuse,
+            )?)
+        })
         .await
         .unwrap();
 
-    let report = Worker::new(t.app.ctx.clone())
-        .run_due_work(now())
-        .await
-        .unwrap();
+    let report = Worker::new(t.app.ctx.clone()).run_due_work(now()).await.unwrap();
     assert_eq!((report.refreshed, report.retried), (7, 1), "{report:?}");
     let live = t.mock.issued_refresh_tokens();
     for id in ids.iter().filter(|id| **id != bad) {
         let (status, ..) = status_of(&t.app.ctx, id).await;
         assert_eq!(status, "connected");
-        assert!(live.contains(&stored_tokens(&t.app.ctx, id).await.1.unwrap()), "{id} holds its new token");
+        assert!(
+            live.contains(&stored_tokens(&t.app.ctx, id).await.1.unwrap()),
+            "{id} holds its new token"
+        );
     }
     // The one whose write failed keeps its send on record: its old token is never sent again.
     let later = now() + minutes(10);

@@ -1,6 +1,7 @@
 //! Integrations: one connection of an organization to a provider account. `maintenance`
 //! holds the claims and fenced writes of token maintenance.
 
+mod chunks;
 mod maintenance;
 
 use chrono::NaiveDateTime;
@@ -9,6 +10,7 @@ use diesel::prelude::*;
 use super::schema::integrations as i;
 use super::{DbConnection, DbError, now};
 use crate::domain::{IntegrationId, IntegrationStatus, OrgId, UserId};
+pub use chunks::{finish_refreshes, mark_refreshes_sent};
 pub use maintenance::{
     Fence, MaintenanceResult, MaintenanceRow, claim, claim_due, due_for_maintenance, find_for_maintenance,
     find_many_for_maintenance, finish_maintenance, mark_refresh_sent, release, release_all,

@@ -77,12 +77,7 @@ pub async fn refresh_chunk(
         ctx.db
             .run(move |conn| {
                 db::transaction(conn, |conn| {
-                    marks
-                        .iter()
-                        .map(|(id, generation, marker)| {
-                            integrations::mark_refresh_sent(conn, *id, &owner, *generation, marker, now)
-                        })
-                        .collect()
+                    integrations::mark_refreshes_sent(conn, &owner, &marks, now)
                 })
             })
             .await?

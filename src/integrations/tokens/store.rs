@@ -7,7 +7,7 @@ use secrecy::SecretString;
 
 use super::{Outcome, next_maintenance_at};
 use crate::context::AppContext;
-use crate::db::integrations::{self, Fence, MaintenanceResult, MaintenanceRow};
+use crate::db::integrations::{self, MaintenanceRow};
 use crate::db::sync_logs::{self, NewSyncLog};
 use crate::db::{self, DbError};
 use crate::domain::{LogKind, LogStatus};
@@ -63,21 +63,18 @@ impl Refreshed {
         all: &[Refreshed],
         now: NaiveDateTime,
     ) -> Result<Vec<bool>, DbError> {
-        let mut stored = Vec::with_capacity(all.len());
-        for write in all {
-            let result = MaintenanceResult::Healthy {
-                next_at: write.next_at,
-                refreshed: true,
-            };
-            let fence = Fence::Sent {
-                marker: write.marker.clone(),
-            };
-            let finished = integrations::finish_maintenance(conn, write.row.id, &fence, &result, now)?;
-            if finished {
-                db::credentials::upsert(conn, &write.sealed)?;
-            }
-            stored.push(finished);
-        }
+        let done: Vec<_> = all
+            .iter()
+            .map(|w| (w.row.id, w.marker.as_str(), w.next_at))
+            .collect();
+        let stored = integrations::finish_refreshes(conn, &done, now)?;
+        let sealed: Vec<&db::credentials::CredentialRow> = all
+            .iter()
+            .zip(&stored)
+            .filter(|(_, stored)| **stored)
+            .map(|(w, _)| &w.sealed)
+            .collect();
+        db::credentials::upsert_all(conn, &sealed)?;
         let entries: Vec<(String, NewSyncLog<'_>)> = all
             .iter()
             .zip(&stored)
