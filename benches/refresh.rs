@@ -18,7 +18,6 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
-use mock_provider::{MockConfig, MockProvider};
 use secrecy::ExposeSecret;
 
 use support::{context, database, drop_database, env_number, free_port, prepare, start_server, wait_up};
@@ -39,15 +38,7 @@ async fn run() {
     let batch = env_number("WORKER_BATCH_SIZE", 512).to_string();
     let dir = tempfile::tempdir().unwrap();
     let (database_url, backend) = database(dir.path());
-    let mock = MockProvider::start(MockConfig {
-        access_token_ttl_secs: TOKEN_TTL_SECS,
-        ..MockConfig::default()
-    })
-    .await
-    .unwrap();
-    let providers = dir.path().join("providers.toml");
-    std::fs::write(&providers, support::mock_providers_file(&mock)).unwrap();
-    let providers = providers.display().to_string();
+    let (mock, providers) = support::mock_provider(dir.path(), TOKEN_TTL_SECS).await;
     let ctx = context(&database_url, dir.path(), &[("PROVIDERS_FILE", &providers)]).await;
     let org = prepare(&ctx).await;
     let ids = support::connect_mock_integrations(&ctx, &mock, org, count, TOKEN_TTL_SECS).await;

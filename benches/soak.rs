@@ -20,7 +20,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
-use mock_provider::{MockConfig, MockProvider};
 
 use support::{
     EMAIL, PASSWORD, Server, context, database, drop_database, env_number, free_port, full_speed, post_event,
@@ -90,16 +89,7 @@ async fn run() {
     let seconds = env_number("SOAK_SECONDS", 600);
     let dir = tempfile::tempdir().unwrap();
     let (database_url, backend) = database(dir.path());
-    let mock = MockProvider::start(MockConfig {
-        access_token_ttl_secs: TOKEN_TTL_SECS,
-        auto_approve: true,
-        ..MockConfig::default()
-    })
-    .await
-    .unwrap();
-    let providers = dir.path().join("providers.toml");
-    std::fs::write(&providers, support::mock_providers_file(&mock)).unwrap();
-    let providers = providers.display().to_string();
+    let (mock, providers) = support::mock_provider(dir.path(), TOKEN_TTL_SECS).await;
     let vars = [
         ("PROVIDERS_FILE", providers.as_str()),
         ("WORKER_ENABLED", "true"),

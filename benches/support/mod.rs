@@ -245,28 +245,35 @@ pub async fn connect(
                     connected_by: None,
                 },
             )?;
-            let tokens = targetym_integrations::oauth::TokenSet {
-                access_token: SecretString::from(access),
-                refresh_token: Some(SecretString::from(refresh)),
-                token_type: "Bearer".into(),
-                expires_in: Some(24 * 3600),
-                scope: None,
-                id_token: None,
-                extra: serde_json::Value::Null,
-            };
-            let sealed = targetym_integrations::integrations::credentials::seal(
-                &keyring,
-                id,
-                &tokens,
-                None,
-                &scopes,
-                targetym_integrations::db::now(),
-            );
-            targetym_integrations::db::credentials::upsert(conn, &sealed)
+            store_tokens(conn, &keyring, id, (access, refresh), 24 * 3600, &scopes)
         })
         .await
         .unwrap();
     id
+}
+
+/// Stores tokens for integration `id`, sealed as the callback seals them.
+fn store_tokens(
+    conn: &mut targetym_integrations::db::DbConnection,
+    keyring: &targetym_integrations::crypto::Keyring,
+    id: IntegrationId,
+    (access, refresh): (String, String),
+    ttl_secs: i64,
+    scopes: &str,
+) -> Result<(), targetym_integrations::db::DbError> {
+    let tokens = targetym_integrations::oauth::TokenSet {
+        access_token: SecretString::from(access),
+        refresh_token: Some(SecretString::from(refresh)),
+        token_type: "Bearer".into(),
+        expires_in: Some(ttl_secs),
+        scope: None,
+        id_token: None,
+        extra: serde_json::Value::Null,
+    };
+    let now = targetym_integrations::db::now();
+    let sealed =
+        targetym_integrations::integrations::credentials::seal(keyring, id, &tokens, None, scopes, now);
+    targetym_integrations::db::credentials::upsert(conn, &sealed)
 }
 
 /// The release binary on `port`, with the worker off unless `vars` turn it on.
@@ -402,10 +409,18 @@ where
     (all.len() as u64, all, failures)
 }
 
-/// A providers file with one OAuth provider, `mock-oauth`, served by `mock`.
-pub fn mock_providers_file(mock: &mock_provider::MockProvider) -> String {
+/// The mock provider on 127.0.0.1 with access tokens living `ttl_secs`, and the path of a
+/// providers file (in `dir`) naming it `mock-oauth`.
+pub async fn mock_provider(dir: &std::path::Path, ttl_secs: i64) -> (mock_provider::MockProvider, String) {
+    let mock = mock_provider::MockProvider::start(mock_provider::MockConfig {
+        access_token_ttl_secs: ttl_secs,
+        auto_approve: true,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     let base = mock.base_url();
-    format!(
+    let file = format!(
         r#"
 [[provider]]
 slug = "mock-oauth"
@@ -421,7 +436,10 @@ scopes = ["read", "write"]
 token_auth_method = "client_secret_post"
 category = "Testing"
 "#
-    )
+    );
+    let path = dir.join("providers.toml");
+    std::fs::write(&path, file).unwrap();
+    (mock, path.display().to_string())
 }
 
 /// `count` integrations of `mock-oauth` holding tokens `mock` issued (access tokens living
@@ -463,24 +481,7 @@ pub async fn connect_mock_integrations(
                                 connected_by: None,
                             },
                         )?;
-                        let tokens = targetym_integrations::oauth::TokenSet {
-                            access_token: SecretString::from(access),
-                            refresh_token: Some(SecretString::from(refresh)),
-                            token_type: "Bearer".into(),
-                            expires_in: Some(ttl_secs),
-                            scope: None,
-                            id_token: None,
-                            extra: serde_json::Value::Null,
-                        };
-                        let sealed = targetym_integrations::integrations::credentials::seal(
-                            &keyring,
-                            id,
-                            &tokens,
-                            None,
-                            "read write",
-                            now,
-                        );
-                        targetym_integrations::db::credentials::upsert(conn, &sealed)?;
+                        store_tokens(conn, &keyring, id, (access, refresh), ttl_secs, "read write")?;
                         diesel::update(rows::table.find(id))
                             .set(rows::next_refresh_at.eq(Some(now)))
                             .execute(conn)?;

@@ -57,21 +57,8 @@ pub fn claim(
     } else {
         now + chrono::Duration::days(36_500)
     };
-    Ok(diesel::update(
-        i::table
-            .filter(i::id.eq(id))
-            .filter(i::status.eq_any(IntegrationStatus::LIVE))
-            .filter(i::next_refresh_at.le(due_before))
-            .filter(i::lease_owner.is_null().or(i::lease_expires_at.lt(now))),
-    )
-    .set((
-        i::lease_owner.eq(owner),
-        i::lease_expires_at.eq(until),
-        i::lease_generation.eq(i::lease_generation + 1),
-    ))
-    .returning(i::lease_generation)
-    .get_result(conn)
-    .optional()?)
+    let claimed = claim_due_before(conn, &[id], owner, now, until, due_before)?;
+    Ok(claimed.first().map(|(_, generation)| *generation))
 }
 
 /// Claims those of `ids` that are due and unclaimed, in one statement (the worker's chunk):
@@ -83,11 +70,22 @@ pub fn claim_due(
     now: NaiveDateTime,
     until: NaiveDateTime,
 ) -> Result<Vec<(IntegrationId, i64)>, DbError> {
+    claim_due_before(conn, ids, owner, now, until, now)
+}
+
+fn claim_due_before(
+    conn: &mut DbConnection,
+    ids: &[IntegrationId],
+    owner: &str,
+    now: NaiveDateTime,
+    until: NaiveDateTime,
+    due_before: NaiveDateTime,
+) -> Result<Vec<(IntegrationId, i64)>, DbError> {
     Ok(diesel::update(
         i::table
             .filter(i::id.eq_any(ids))
             .filter(i::status.eq_any(IntegrationStatus::LIVE))
-            .filter(i::next_refresh_at.le(now))
+            .filter(i::next_refresh_at.le(due_before))
             .filter(i::lease_owner.is_null().or(i::lease_expires_at.lt(now))),
     )
     .set((

@@ -121,7 +121,7 @@ pub async fn maintain(ctx: &AppContext, claim: &Claim, now: NaiveDateTime) -> Re
     match oauth::refresh_token(&ctx.http, &provider.def, client, &refresh_token).await {
         Ok(fresh) => {
             admission.succeeded();
-            store_refreshed(
+            let write = Refreshed::new(
                 ctx,
                 row,
                 &marker,
@@ -130,8 +130,9 @@ pub async fn maintain(ctx: &AppContext, claim: &Claim, now: NaiveDateTime) -> Re
                 &stored.scope,
                 now,
                 started,
-            )
-            .await
+            );
+            let mut outcomes = store_all_refreshed(ctx, vec![write], now).await?;
+            Ok(outcomes.remove(0))
         }
         Err(e) => failed(ctx, row, sent, admission, e, now, started).await,
     }
@@ -183,32 +184,6 @@ pub(super) async fn failed(
         started,
     )
     .await
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn store_refreshed(
-    ctx: &AppContext,
-    row: &MaintenanceRow,
-    marker: &str,
-    fresh: oauth::TokenSet,
-    previous_refresh: &SecretString,
-    previous_scope: &str,
-    now: NaiveDateTime,
-    started: Instant,
-) -> Result<Outcome, DbError> {
-    let write = Refreshed::new(
-        ctx,
-        row,
-        marker,
-        fresh,
-        previous_refresh,
-        previous_scope,
-        now,
-        started,
-    );
-    store_all_refreshed(ctx, vec![write], now)
-        .await
-        .map(|mut outcomes| outcomes.remove(0))
 }
 
 /// The grant is unusable: stores that an admin must reconnect, and why.
