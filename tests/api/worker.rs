@@ -877,6 +877,14 @@ async fn a_sender_whose_claim_was_taken_over_cannot_overwrite_the_newer_result()
                 "instance-a hash",
                 start
             )?);
+            // Under the same claim a second send is refused while the first is on record.
+            let twice = rows::mark_refreshes_sent(
+                conn,
+                "instance-a",
+                &[(IntegrationId::parse(&id).unwrap(), a, "twice".into())],
+                start,
+            )?;
+            assert_eq!(twice, vec![false], "a second send under one claim");
             // Instance B takes over after the lease and, seeing the stale send, asks for a reconnect.
             let later = start + chrono::Duration::minutes(5);
             assert!(
@@ -932,6 +940,13 @@ async fn a_sender_whose_claim_was_taken_over_cannot_overwrite_the_newer_result()
                 &stale,
                 later,
             )?;
+            // The worker's chunk writes hold the same fences (one statement on PostgreSQL):
+            // A's late answer and a new send under A's lost claim are refused too.
+            let this = IntegrationId::parse(&id).unwrap();
+            let chunk_written = rows::finish_refreshes(conn, &[(this, "instance-a hash", later)], later)?;
+            let chunk_marked =
+                rows::mark_refreshes_sent(conn, "instance-a", &[(this, a, "again".into())], later)?;
+            assert_eq!((chunk_written, chunk_marked), (vec![false], vec![false]));
             Ok((written, stale_written))
         })
         .await
