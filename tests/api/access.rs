@@ -6,7 +6,7 @@
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::oauth_helpers::{OAuthApp, oauth_app, requested_scopes, seed_granted};
+use crate::oauth_helpers::{OAuthApp, api_get, oauth_app, requested_scopes, seed_granted};
 
 const PROFILE: &str = "openid https://www.googleapis.com/auth/userinfo.email";
 
@@ -15,13 +15,7 @@ async fn get(t: &OAuthApp, path: &str) -> (StatusCode, Value) {
     let (_, token) = targetym_integrations::api_tokens::create(&t.app.ctx.db, org, "hr-core", None, &[])
         .await
         .unwrap();
-    let res = reqwest::Client::new()
-        .get(t.app.url(path))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    (res.status(), res.json().await.unwrap())
+    api_get(t, &token, path).await
 }
 
 fn scopes(body: &Value) -> Vec<&str> {

@@ -10,7 +10,7 @@ use targetym_integrations::domain::{IntegrationId, OrgId};
 use targetym_integrations::integrations::directory::{SyncOutcome, sync_directory};
 use targetym_integrations::worker::Worker;
 
-use crate::oauth_helpers::{OAuthApp, oauth_app_with, seed_integration};
+use crate::oauth_helpers::{OAuthApp, api_get, oauth_app_with, seed_integration};
 
 fn member(i: usize) -> Value {
     json!({
@@ -59,17 +59,6 @@ async fn stored(t: &OAuthApp) -> Vec<(String, Option<String>, String)> {
         })
         .await
         .unwrap()
-}
-
-/// GET `path` of the internal API with a service token: its status and JSON body.
-async fn api_get(t: &OAuthApp, token: &str, path: &str) -> (StatusCode, Value) {
-    let res = reqwest::Client::new()
-        .get(t.app.url(path))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    (res.status(), res.json::<Value>().await.unwrap())
 }
 
 fn users_list_calls(t: &OAuthApp) -> Vec<String> {

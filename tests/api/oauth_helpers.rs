@@ -283,3 +283,14 @@ pub async fn integration_count(app: &TestApp) -> i64 {
         .await
         .unwrap()
 }
+
+/// GET `path` of the internal API with a service token: its status and JSON body.
+pub async fn api_get(t: &OAuthApp, token: &str, path: &str) -> (StatusCode, serde_json::Value) {
+    let res = reqwest::Client::new()
+        .get(t.app.url(path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    (res.status(), res.json::<serde_json::Value>().await.unwrap())
+}

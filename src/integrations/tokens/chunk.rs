@@ -68,7 +68,7 @@ pub async fn refresh_chunk(
     // Every marker committed before any token is sent.
     let marks: Vec<(IntegrationId, i64, String)> = ready
         .iter()
-        .map(|r| (r.claim.integration_id, r.claim.generation, r.send.marker.clone()))
+        .map(|r| (r.claim.row.id, r.claim.generation, r.send.marker.clone()))
         .collect();
     let owner = ctx.instance_id.to_string();
     let marked: Vec<bool> = if marks.is_empty() {
@@ -170,14 +170,10 @@ fn prepare<'a>(ctx: &'a AppContext, claim: &Claim, now: NaiveDateTime) -> Option
 /// `maintain`, where a panic (a provider's answer we did not foresee) fails this
 /// integration's step only: it is logged, and the claim's lease expiring is its backoff
 /// before a retry.
-pub async fn maintain_guarded(
-    ctx: &AppContext,
-    claim: &Claim,
-    now: NaiveDateTime,
-) -> Result<Outcome, DbError> {
+async fn maintain_guarded(ctx: &AppContext, claim: &Claim, now: NaiveDateTime) -> Result<Outcome, DbError> {
     match AssertUnwindSafe(maintain(ctx, claim, now)).catch_unwind().await {
         Ok(outcome) => outcome,
-        Err(panic) => panicked(ctx, claim.integration_id, panic).await,
+        Err(panic) => panicked(ctx, claim.row.id, panic).await,
     }
 }
 

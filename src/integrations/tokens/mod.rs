@@ -22,7 +22,7 @@ use crate::db::credentials::{self, CredentialRow};
 use crate::db::integrations::{self, MaintenanceRow};
 use crate::db::sync_logs::{self, NewSyncLog};
 use crate::domain::{IntegrationId, LogKind, LogStatus};
-pub use chunk::{ChunkOutcome, maintain_guarded, panic_text, refresh_chunk};
+pub use chunk::{ChunkOutcome, panic_text, refresh_chunk};
 pub use maintain::maintain;
 pub use on_demand::{TokenError, force_refresh, fresh_access_token};
 
@@ -79,7 +79,6 @@ impl Outcome {
 /// A claim on one integration, as `integrations::claim` gave it, with what maintenance
 /// needs of the integration as read right after the claim (in the same trip).
 pub struct Claim {
-    pub integration_id: IntegrationId,
     pub generation: i64,
     pub row: MaintenanceRow,
     pub stored: Option<CredentialRow>,
@@ -135,7 +134,6 @@ pub async fn claim(
                 return Ok(None);
             };
             Ok(Some(Claim {
-                integration_id,
                 generation,
                 row,
                 stored: credentials::find(conn, integration_id)?,
@@ -169,7 +167,6 @@ async fn claim_due(
                         .position(|s| s.integration_id == integration_id)
                         .map(|at| stored.swap_remove(at));
                     Some(Claim {
-                        integration_id,
                         generation,
                         row,
                         stored,
