@@ -1,6 +1,7 @@
 //! The sync log: the audit trail of everything done for an organization, its job queue
 //! (`queue`) and the webhook events stored on it (`events`).
 
+mod activity;
 mod events;
 mod queue;
 
@@ -10,6 +11,7 @@ use diesel::prelude::*;
 use super::schema::integration_sync_logs as l;
 use super::{DbConnection, DbError, now};
 use crate::domain::{IntegrationId, LogKind, LogStatus, OrgId, UserId};
+pub use activity::{HourlyActivity, hourly_activity};
 pub use events::{EventOwner, NewEvent, insert_events, requeue_event};
 pub use queue::{
     JOB_MAX_ATTEMPTS, JobResult, JobRow, NewJob, claim_job, due_jobs, enqueue, finish_job,
@@ -164,58 +166,6 @@ pub fn page_for_org(
         .select(AuditRow::as_select())
         .load(conn)?;
     Ok((rows, total))
-}
-
-/// The number of an integration's refreshes or webhook events of one status in one hour.
-#[derive(Debug, QueryableByName)]
-pub struct HourlyActivity {
-    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
-    pub integration_id: Option<IntegrationId>,
-    #[diesel(sql_type = diesel::sql_types::Text)]
-    pub kind: LogKind,
-    #[diesel(sql_type = diesel::sql_types::Text)]
-    pub status: LogStatus,
-    /// Whole hours since `since`.
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    pub hour: i64,
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    pub entries: i64,
-}
-
-/// The organization's refreshes and webhook events in [since, until), counted by
-/// integration, kind, status and hour: one grouped query whose answer grows with the number
-/// of integrations and hours, never with the number of entries (the health dashboard).
-pub fn hourly_activity(
-    conn: &mut DbConnection,
-    org_id: OrgId,
-    since: NaiveDateTime,
-    until: NaiveDateTime,
-) -> Result<Vec<HourlyActivity>, DbError> {
-    use diesel::sql_types::{Text, Timestamp};
-    // The hour of an entry is date arithmetic, which each backend spells its own way.
-    let query = match conn {
-        DbConnection::Sqlite(_) => {
-            "SELECT integration_id, kind, status, \
-             CAST((julianday(created_at) - julianday($1)) * 24 AS INTEGER) AS hour, COUNT(*) AS entries \
-             FROM integration_sync_logs \
-             WHERE created_at >= $1 AND created_at < $2 AND org_id = $3 AND kind IN ($4, $5) \
-             GROUP BY integration_id, kind, status, hour"
-        }
-        DbConnection::Postgresql(_) => {
-            "SELECT integration_id, kind, status, \
-             FLOOR(EXTRACT(EPOCH FROM (created_at - $1)) / 3600)::BIGINT AS hour, COUNT(*) AS entries \
-             FROM integration_sync_logs \
-             WHERE created_at >= $1 AND created_at < $2 AND org_id = $3 AND kind IN ($4, $5) \
-             GROUP BY integration_id, kind, status, hour"
-        }
-    };
-    Ok(diesel::sql_query(query)
-        .bind::<Timestamp, _>(since)
-        .bind::<Timestamp, _>(until)
-        .bind::<Text, _>(org_id)
-        .bind::<Text, _>(LogKind::Refresh)
-        .bind::<Text, _>(LogKind::WebhookEvent)
-        .load(conn)?)
 }
 
 /// An entry with its payload.
