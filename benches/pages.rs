@@ -16,8 +16,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use targetym_integrations::context::AppContext;
-use targetym_integrations::db::sync_logs;
-use targetym_integrations::domain::{IntegrationId, LogKind, LogStatus, OrgId};
+use targetym_integrations::db::{audit, sync_logs};
+use targetym_integrations::domain::{Actor, AuditKind, AuditOutcome, IntegrationId, LogKind, LogStatus, OrgId};
 
 use support::{EMAIL, PASSWORD, context, database, drop_database, env_number, free_port, prepare};
 
@@ -35,26 +35,39 @@ const OTHERS: [&str; 9] = [
 ];
 
 /// A connected integration of `slug` holding (unused) sealed tokens, with an audit trail to
-/// show: a connect and nine refreshes.
+/// show: a connect in the audit trail and nine refreshes in the activity log.
 async fn connect(ctx: &AppContext, org: OrgId, slug: &'static str, n: usize) -> IntegrationId {
     let account = (format!("bench-account-{n}"), format!("Bench account {n}"));
     let tokens = (format!("bench-access-{n}"), format!("bench-refresh-{n}"));
     let id = support::connect(ctx, org, slug, (&account.0, &account.1), tokens).await;
     ctx.db
         .run(move |conn| {
-            for (kind, message) in [(LogKind::Connect, "Connected")]
-                .into_iter()
-                .chain(std::iter::repeat_n((LogKind::Refresh, "Token refreshed"), 9))
-            {
+            audit::append(
+                conn,
+                &audit::NewAuditEvent {
+                    org_id: org,
+                    kind: AuditKind::Connect,
+                    outcome: AuditOutcome::Succeeded,
+                    actor: &Actor {
+                        name: EMAIL.into(),
+                        user_id: None,
+                        source: Some("127.0.0.1".into()),
+                    },
+                    integration_id: Some(id),
+                    provider_slug: slug,
+                    detail: "Connected (12 ms)",
+                },
+            )?;
+            for _ in 0..9 {
                 sync_logs::append(
                     conn,
                     &sync_logs::NewSyncLog {
                         org_id: org,
                         integration_id: Some(id),
                         provider_slug: slug,
-                        kind,
+                        kind: LogKind::Refresh,
                         status: LogStatus::Succeeded,
-                        message,
+                        message: "Token refreshed",
                         error: None,
                         actor_user_id: None,
                         duration_ms: Some(12),
@@ -190,6 +203,7 @@ fn main() {
             "/integrations".to_owned(),
             format!("/integrations/{}", ids[0]),
             "/audit".to_owned(),
+            "/activity".to_owned(),
             "/dashboard".to_owned(),
         ];
         println!(

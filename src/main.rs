@@ -7,7 +7,6 @@ use secrecy::{ExposeSecret, SecretString};
 use targetym_integrations::accounts::{self, AccountError, NewAdminInput};
 use targetym_integrations::config::Settings;
 use targetym_integrations::context::AppContext;
-use targetym_integrations::integrations::key_rotation;
 use targetym_integrations::operations;
 use targetym_integrations::startup::Application;
 use targetym_integrations::telemetry;
@@ -50,6 +49,11 @@ enum Command {
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
+    },
+    /// The audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
     },
     /// Write a consistent copy of the SQLite database to a new file (mode 0600) while the app
     /// serves. On PostgreSQL: prints the pg_dump command to use instead, and exits with 2.
@@ -112,6 +116,17 @@ enum WebhooksCommand {
     Replay {
         /// The event's id (shown on the integration's page).
         id: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Recompute each organization's hash chain; exit with 1 naming the first broken link
+    /// when an event was changed, inserted or deleted outside the app.
+    Verify {
+        /// Only this organization (its id).
+        #[arg(long)]
+        org: Option<String>,
     },
 }
 
@@ -191,10 +206,10 @@ fn main() -> ExitCode {
         } => runtime.block_on(set_external_id(settings, &org, external_id.as_deref())),
         Command::Keys {
             command: KeysCommand::Rotate,
-        } => runtime.block_on(rotate_keys(settings)),
+        } => runtime.block_on(operations::rotate_keys(settings)),
         Command::Keys {
             command: KeysCommand::Check,
-        } => runtime.block_on(check_keys(settings)),
+        } => runtime.block_on(operations::check_keys(settings)),
         Command::ApiTokens {
             command:
                 ApiTokensCommand::Create {
@@ -206,6 +221,9 @@ fn main() -> ExitCode {
         Command::Webhooks {
             command: WebhooksCommand::Replay { id },
         } => runtime.block_on(replay_webhook(settings, &id)),
+        Command::Audit {
+            command: AuditCommand::Verify { org },
+        } => runtime.block_on(operations::audit_verify(settings, org.as_deref())),
         Command::Backup { file } => operations::backup(&settings, &file),
         Command::Restore { file } => operations::restore(&settings, &file),
         Command::Config {
@@ -307,50 +325,6 @@ async fn set_external_id(settings: Settings, org: &str, external_id: Option<&str
         Err(AccountError::Invalid(message)) => anyhow::bail!("{message}"),
         Err(e) => Err(e.into()),
     }
-}
-
-async fn rotate_keys(settings: Settings) -> anyhow::Result<()> {
-    let ctx = AppContext::load(settings).await?;
-    ctx.prepare_database().await?;
-    let report = key_rotation::rotate_keys(&ctx).await?;
-    println!(
-        "re-encrypted {} rows under key {}; {} unreadable",
-        report.moved,
-        ctx.keyring.current_key_id(),
-        report.unreadable
-    );
-    anyhow::ensure!(
-        report.unreadable == 0,
-        "{} rows could not be opened with any configured key",
-        report.unreadable
-    );
-    Ok(())
-}
-
-async fn check_keys(settings: Settings) -> anyhow::Result<()> {
-    let ctx = AppContext::load(settings).await?;
-    ctx.prepare_database().await?;
-    let report = key_rotation::check_keys(&ctx).await?;
-    for bad in &report.unreadable {
-        println!(
-            "unreadable: {}.{} of row {}: {}",
-            bad.table, bad.column, bad.row_id, bad.reason
-        );
-    }
-    println!(
-        "checked {} sealed values: {} under the current key {}, {} under previous keys, {} unreadable",
-        report.checked,
-        report.checked - report.under_previous_keys - report.unreadable.len(),
-        ctx.keyring.current_key_id(),
-        report.under_previous_keys,
-        report.unreadable.len()
-    );
-    anyhow::ensure!(
-        report.unreadable.is_empty(),
-        "{} sealed values cannot be opened with the configured keys",
-        report.unreadable.len()
-    );
-    Ok(())
 }
 
 async fn create_api_token(

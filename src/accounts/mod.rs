@@ -29,6 +29,19 @@ pub struct Admin {
     pub org_id: OrgId,
     pub email: String,
     pub org_name: String,
+    /// The client address of the request being served (the web layer sets it).
+    pub source: Option<String>,
+}
+
+impl Admin {
+    /// This admin as the actor of an audit event.
+    pub fn actor(&self) -> crate::domain::Actor {
+        crate::domain::Actor {
+            name: self.email.clone(),
+            user_id: Some(self.user_id),
+            source: self.source.clone(),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -102,6 +115,7 @@ pub async fn complete_setup(db: &Db, input: NewAdminInput) -> Result<Admin, Acco
         org_id,
         email: email.clone(),
         org_name: org_name.clone(),
+        source: None,
     };
     db.run(move |conn| {
         let new = NewAdmin {
@@ -186,6 +200,7 @@ fn admin_from_rows(user: orgs::UserRow, org: orgs::OrgRow) -> Option<Admin> {
         org_id: org.id,
         email: user.email,
         org_name: org.name,
+        source: None,
     })
 }
 
@@ -333,20 +348,22 @@ pub(super) fn log_account_action(
     actor: Option<UserId>,
     message: &str,
 ) -> Result<(), DbError> {
-    use crate::db::sync_logs::{self, NewSyncLog};
-    use crate::domain::{LogKind, LogStatus};
-    sync_logs::append(
+    use crate::db::audit::{self, NewAuditEvent};
+    use crate::domain::{Actor, AuditKind, AuditOutcome};
+    let actor = match actor {
+        Some(user) => audit::admin_actor(conn, user, None)?,
+        None => Actor::system(),
+    };
+    audit::append(
         conn,
-        &NewSyncLog {
+        &NewAuditEvent {
             org_id,
+            kind: AuditKind::Account,
+            outcome: AuditOutcome::Succeeded,
+            actor: &actor,
             integration_id: None,
             provider_slug: ACCOUNT_LOG,
-            kind: LogKind::Account,
-            status: LogStatus::Succeeded,
-            message,
-            error: None,
-            actor_user_id: actor,
-            duration_ms: None,
+            detail: message,
         },
     )
     .map(drop)

@@ -114,6 +114,7 @@ fn open_session_admin(
         org_id: open.org_id,
         email: open.email,
         org_name: open.org_name,
+        source: None,
     }))
 }
 

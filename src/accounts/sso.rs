@@ -282,5 +282,6 @@ fn match_admin(
         org_id: org.id,
         email: person.email.clone(),
         org_name: org.name,
+        source: None,
     })))
 }

@@ -235,6 +235,7 @@ fn accept_in(
         org_id: org.id,
         email: invitation.email,
         org_name: org.name,
+        source: None,
     }))
 }
 

@@ -3,6 +3,7 @@
 
 pub mod admin_sessions;
 pub mod api_tokens;
+pub mod audit;
 pub mod backup;
 pub mod catalogue;
 pub mod consents;
@@ -340,25 +341,29 @@ fn sqlite_files_writable(path: &Path) -> bool {
     })
 }
 
-/// Applies pending migrations; on PostgreSQL under an advisory lock so that several
-/// instances starting together apply them once. Returns how many were applied.
+/// Applies pending migrations, then hashes the audit events a migration moved into their
+/// chains; on PostgreSQL under an advisory lock so that several instances starting together
+/// do it once. Returns how many migrations were applied.
 pub fn run_migrations(conn: &mut DbConnection) -> Result<usize, DbError> {
     let migration_error = |e: Box<dyn std::error::Error + Send + Sync>| DbError::Migration(e.to_string());
-    match conn {
-        DbConnection::Sqlite(conn) => conn
-            .run_pending_migrations(SQLITE_MIGRATIONS)
-            .map(|applied| applied.len())
-            .map_err(migration_error),
-        DbConnection::Postgresql(conn) => {
-            diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})")).execute(conn)?;
-            let result = conn
-                .run_pending_migrations(POSTGRES_MIGRATIONS)
-                .map(|applied| applied.len())
-                .map_err(migration_error);
-            diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})")).execute(conn)?;
-            result
+    let migrate = |conn: &mut DbConnection| {
+        let applied = match conn {
+            DbConnection::Sqlite(conn) => conn.run_pending_migrations(SQLITE_MIGRATIONS).map(|a| a.len()),
+            DbConnection::Postgresql(conn) => {
+                conn.run_pending_migrations(POSTGRES_MIGRATIONS).map(|a| a.len())
+            }
         }
+        .map_err(migration_error)?;
+        audit::seal_migrated(conn)?;
+        Ok(applied)
+    };
+    if matches!(conn, DbConnection::Sqlite(_)) {
+        return migrate(conn);
     }
+    diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})")).execute(conn)?;
+    let result = migrate(conn);
+    diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})")).execute(conn)?;
+    result
 }
 
 /// How many of this binary's migrations the database has not applied.

@@ -128,6 +128,43 @@ diesel::table! {
 }
 
 diesel::table! {
+    audit_events (id) {
+        id -> Text,
+        org_id -> Text,
+        seq -> BigInt,
+        kind -> Text,
+        outcome -> Text,
+        actor -> Text,
+        actor_user_id -> Nullable<Text>,
+        integration_id -> Nullable<Text>,
+        provider_slug -> Text,
+        source -> Nullable<Text>,
+        detail -> Text,
+        created_at -> Timestamp,
+        prev_hash -> Nullable<Text>,
+        hash -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    audit_chains (org_id) {
+        org_id -> Text,
+        head_seq -> BigInt,
+        head_hash -> Text,
+        head_at -> Nullable<Timestamp>,
+        anchor_seq -> BigInt,
+        anchor_hash -> Text,
+        anchor_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    audit_seal_pending (id) {
+        id -> Integer,
+    }
+}
+
+diesel::table! {
     integration_sync_logs (id) {
         id -> Text,
         org_id -> Text,
@@ -351,4 +388,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     api_tokens,
     api_token_integrations,
     admin_sessions,
+    audit_events,
+    audit_chains,
 );

@@ -7,9 +7,9 @@ use diesel::serialize::{self, Output, ToSql};
 use diesel::sql_types::Text;
 
 use crate::domain::{
-    AuthKind, DirectoryChange, DirectorySource, DirectoryState, Employment, IntegrationId, IntegrationStatus,
-    InvitationId, LogKind, LogStatus, OrgId, ProviderSlug, Role, TokenAuthMethod, UserId, WebhookKind,
-    WebhookStatus,
+    AuditKind, AuditOutcome, AuthKind, DirectoryChange, DirectorySource, DirectoryState, Employment,
+    IntegrationId, IntegrationStatus, InvitationId, LogKind, LogStatus, OrgId, ProviderSlug, Role,
+    TokenAuthMethod, UserId, WebhookKind, WebhookStatus,
 };
 use diesel::backend::Backend;
 
@@ -39,6 +39,8 @@ macro_rules! text_column {
 }
 
 text_column!(
+    AuditKind,
+    AuditOutcome,
     DirectoryChange,
     DirectorySource,
     Employment,

@@ -1,10 +1,12 @@
 //! Newtypes and enums with rules. Once a value exists it is valid.
 
+mod audit;
 mod email;
 mod ids;
 mod schedule;
 mod status;
 
+pub use audit::{Actor, AuditKind, AuditOutcome, AuditRecord, GENESIS_HASH};
 pub use email::Email;
 pub use ids::{IntegrationId, InvitationId, OrgId, ProviderSlug, UserId};
 pub use schedule::Schedule;

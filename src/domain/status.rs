@@ -28,10 +28,9 @@ impl IntegrationStatus {
 }
 
 text_enum! {
-    /// What a sync-log row records. Stored in `sync_logs.kind`.
+    /// What a sync-log row records (the operational log; who did what is the audit trail's,
+    /// `AuditKind`). Stored in `sync_logs.kind`.
     LogKind {
-        Connect => "connect",
-        Disconnect => "disconnect",
         Refresh => "refresh",
         /// A token without expiry checked with the provider's identity call.
         Validate => "validate",
@@ -41,16 +40,8 @@ text_enum! {
         WebhookEvent => "webhook_event",
         /// A call of the internal API by another Targetym service.
         ApiCall => "api_call",
-        /// A GDPR erasure of an integration's data (the minimal record that it happened).
-        Erasure => "erasure",
-        /// "Test connection" by an admin.
-        Test => "test",
         /// Register a Google watch channel for an integration.
         Watch => "watch",
-        /// An admin reset a webhook's first-use handshake (Asana, Notion).
-        WebhookReset => "webhook_reset",
-        /// An admin's own account: password changed or reset, sessions signed out.
-        Account => "account",
     }
 }
 

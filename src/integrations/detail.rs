@@ -1,9 +1,9 @@
 //! What an integration's page shows (never a token).
 
 use crate::context::AppContext;
-use crate::db::{DbConnection, DbError, consents, credentials, integrations, webhooks};
+use crate::db::{DbConnection, DbError, audit, consents, credentials, integrations, webhooks};
 use crate::domain::{IntegrationId, IntegrationStatus, OrgId, Schedule, format_time};
-use crate::integrations::oversight::{AuditPage, LogFilter, load_audit_page};
+use crate::integrations::oversight::{LogFilter, LogPage, load_log_page};
 use crate::providers::catalogue::endpoints;
 
 pub struct IntegrationDetail {
@@ -33,7 +33,21 @@ pub struct IntegrationDetail {
     pub erased: bool,
     /// The provider's webhooks are added by an admin (not set up automatically).
     pub can_add_webhook: bool,
+    /// Its latest audit events (who connected, tested, reset… it), newest first.
+    pub history: Vec<HistoryEntry>,
 }
+
+/// One audit event of the integration.
+pub struct HistoryEntry {
+    pub at: String,
+    pub kind: crate::domain::AuditKind,
+    pub outcome: crate::domain::AuditOutcome,
+    pub actor: String,
+    pub detail: String,
+}
+
+/// Audit events the integration page shows.
+const HISTORY: i64 = 10;
 
 /// One feature of the connection: granted, or "needs more access" with Add access.
 pub struct FeatureAccess {
@@ -87,11 +101,11 @@ pub fn load_detail_page(
     org_id: OrgId,
     id: IntegrationId,
     activity: ActivityQuery,
-) -> Result<Option<(DetailRead, AuditPage)>, DbError> {
+) -> Result<Option<(DetailRead, LogPage)>, DbError> {
     let Some(read) = read_detail(conn, org_id, id)? else {
         return Ok(None);
     };
-    let log = load_audit_page(conn, org_id, activity.filter, activity.page, activity.per_page)?;
+    let log = load_log_page(conn, org_id, activity.filter, activity.page, activity.per_page)?;
     Ok(Some((read, log)))
 }
 
@@ -101,6 +115,7 @@ pub struct DetailRead {
     expires_at: Option<chrono::NaiveDateTime>,
     consents: Vec<consents::ConsentRow>,
     endpoints: Vec<webhooks::WebhookRow>,
+    history: Vec<audit::AuditEventRow>,
 }
 
 fn read_detail(
@@ -116,6 +131,7 @@ fn read_detail(
         expires_at: credentials::expires_at(conn, id)?,
         consents: consents::list_for_integration(conn, org_id, id)?,
         endpoints: webhooks::list_for_integration(conn, org_id, id)?,
+        history: audit::latest_for_integration(conn, org_id, id, HISTORY)?,
     }))
 }
 
@@ -126,6 +142,7 @@ pub fn detail_view(ctx: &AppContext, read: DetailRead) -> IntegrationDetail {
         expires_at,
         consents,
         endpoints,
+        history,
     } = read;
     let status = row.status;
     let webhooks = crate::integrations::webhook_endpoints::endpoint_views(ctx, &endpoints);
@@ -182,6 +199,16 @@ pub fn detail_view(ctx: &AppContext, read: DetailRead) -> IntegrationDetail {
                 scopes: c.scopes,
                 text_version: c.consent_text_version,
                 withdrawn_at: c.withdrawn_at.map(format_time),
+            })
+            .collect(),
+        history: history
+            .into_iter()
+            .map(|e| HistoryEntry {
+                at: format_time(e.created_at),
+                kind: e.kind,
+                outcome: e.outcome,
+                actor: e.actor,
+                detail: e.detail,
             })
             .collect(),
     }

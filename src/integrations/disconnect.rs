@@ -8,9 +8,9 @@ use std::time::Instant;
 use super::credentials;
 use crate::accounts::Admin;
 use crate::context::AppContext;
-use crate::db::sync_logs::{self, NewSyncLog};
+use crate::db::audit::{self, NewAuditEvent};
 use crate::db::{self, DbError, consents, integrations, webhooks};
-use crate::domain::{IntegrationId, IntegrationStatus, LogKind, LogStatus, WebhookKind};
+use crate::domain::{AuditKind, AuditOutcome, IntegrationId, IntegrationStatus, WebhookKind};
 
 pub struct DisconnectOutcome {
     pub provider_name: String,
@@ -60,7 +60,7 @@ pub async fn disconnect(
         Ok(how) => format!("Disconnected by an admin; {how}"),
         Err(_) => "Disconnected by an admin; revoking the token at the provider failed".to_owned(),
     };
-    let user = admin.user_id;
+    let actor = admin.actor();
     let logged_row = row.clone();
     ctx.db
         .run(move |conn| {
@@ -70,18 +70,23 @@ pub async fn disconnect(
                 integrations::mark_disconnected(conn, logged_row.id, now)?;
                 webhooks::stop_for_integration(conn, logged_row.id, now)?;
                 consents::withdraw_for_integration(conn, logged_row.id, now)?;
-                sync_logs::append(
+                audit::append(
                     conn,
-                    &NewSyncLog {
+                    &NewAuditEvent {
                         org_id: org,
+                        kind: AuditKind::Disconnect,
+                        outcome: AuditOutcome::Succeeded,
+                        actor: &actor,
                         integration_id: Some(logged_row.id),
                         provider_slug: &logged_row.provider_slug,
-                        kind: LogKind::Disconnect,
-                        status: LogStatus::Succeeded,
-                        message: &message,
-                        error: revocation_error.as_deref(),
-                        actor_user_id: Some(user),
-                        duration_ms: Some(started.elapsed().as_millis() as i64),
+                        detail: &format!(
+                            "{message} ({} ms){}",
+                            started.elapsed().as_millis(),
+                            revocation_error
+                                .as_deref()
+                                .map(|e| format!(": {e}"))
+                                .unwrap_or_default()
+                        ),
                     },
                 )?;
                 Ok::<_, DbError>(())

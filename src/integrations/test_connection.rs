@@ -6,9 +6,9 @@ use super::health;
 use super::provider_api::ProviderApi;
 use crate::accounts::Admin;
 use crate::context::AppContext;
-use crate::db::sync_logs::{self, NewSyncLog};
+use crate::db::audit::{self, NewAuditEvent};
 use crate::db::{DbError, integrations};
-use crate::domain::{IntegrationId, LogKind, LogStatus};
+use crate::domain::{AuditKind, AuditOutcome, IntegrationId};
 
 pub struct TestResult {
     pub ok: bool,
@@ -51,25 +51,29 @@ pub async fn test_connection(
         Ok(message) => (true, message),
         Err(error) => (false, error),
     };
-    let (user, logged) = (admin.user_id, message.clone());
+    let (actor, logged) = (admin.actor(), message.clone());
     ctx.db
         .run(move |conn| {
-            sync_logs::append(
+            // The answer names the account: the trail, which outlives an erasure, does not.
+            let detail = if ok {
+                "The provider answered".to_owned()
+            } else {
+                format!("Connection test failed: {logged}")
+            };
+            audit::append(
                 conn,
-                &NewSyncLog {
+                &NewAuditEvent {
                     org_id: org,
+                    kind: AuditKind::Test,
+                    outcome: if ok {
+                        AuditOutcome::Succeeded
+                    } else {
+                        AuditOutcome::Failed
+                    },
+                    actor: &actor,
                     integration_id: Some(row.id),
                     provider_slug: &row.provider_slug,
-                    kind: LogKind::Test,
-                    status: if ok {
-                        LogStatus::Succeeded
-                    } else {
-                        LogStatus::Failed
-                    },
-                    message: if ok { &logged } else { "Connection test failed" },
-                    error: (!ok).then_some(logged.as_str()),
-                    actor_user_id: Some(user),
-                    duration_ms: Some(latency_ms as i64),
+                    detail: &format!("{detail} ({latency_ms} ms)"),
                 },
             )
         })

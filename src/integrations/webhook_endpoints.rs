@@ -5,8 +5,8 @@ use crate::accounts::Admin;
 use crate::context::AppContext;
 use crate::db::sync_logs::EventOwner;
 use crate::db::webhooks::{self, WebhookRow};
-use crate::db::{self, DbError, integrations, sync_logs};
-use crate::domain::{IntegrationId, LogKind, LogStatus, OrgId, WebhookKind, WebhookStatus};
+use crate::db::{self, DbError, audit, integrations, sync_logs};
+use crate::domain::{AuditKind, AuditOutcome, IntegrationId, OrgId, WebhookKind, WebhookStatus};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EndpointError {
@@ -204,7 +204,7 @@ pub async fn reset_handshake(
     let webhook_id = uuid::Uuid::parse_str(webhook_id)
         .map_err(|_| EndpointError::NotFound)?
         .to_string();
-    let (org, id, user) = (admin.org_id, integration, admin.user_id);
+    let (org, id, actor) = (admin.org_id, integration, admin.actor());
     let endpoint = ctx
         .db
         .run({
@@ -225,18 +225,16 @@ pub async fn reset_handshake(
                 if !webhooks::reset_handshake(conn, org, id, &webhook_id, now)? {
                     return Ok(false);
                 }
-                sync_logs::append(
+                audit::append(
                     conn,
-                    &sync_logs::NewSyncLog {
+                    &audit::NewAuditEvent {
                         org_id: org,
+                        kind: AuditKind::WebhookReset,
+                        outcome: AuditOutcome::Succeeded,
+                        actor: &actor,
                         integration_id: Some(id),
                         provider_slug: &endpoint.provider_slug,
-                        kind: LogKind::WebhookReset,
-                        status: LogStatus::Succeeded,
-                        message: "Webhook handshake reset by an admin; a new secret is accepted for 10 minutes",
-                        error: None,
-                        actor_user_id: Some(user),
-                        duration_ms: None,
+                        detail: "Webhook handshake reset by an admin; a new secret is accepted for 10 minutes",
                     },
                 )?;
                 Ok(true)

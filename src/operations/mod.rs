@@ -1,13 +1,17 @@
 //! What operators run besides `serve`: backups and restores, the health check, the
 //! configuration check, and the exit codes every command ends with (documented in the README).
 
+mod audit_verify;
 mod backup;
 mod config_check;
 mod health;
+mod keys;
 
+pub use audit_verify::audit_verify;
 pub use backup::{backup, restore};
 pub use config_check::config_check;
 pub use health::{healthcheck, healthcheck_command, readyz_url};
+pub use keys::{check_keys, rotate_keys};
 
 use crate::config::ConfigError;
 use crate::context::ContextError;

@@ -143,7 +143,9 @@ async fn a_page_is_one_trip_to_the_database_thread_session_check_included() {
         "/integrations?category=HR&q=mock".into(),
         "/dashboard".into(),
         "/audit".into(),
-        "/audit?kind=refresh&page=1".into(),
+        "/audit?kind=connect&actor=ada%40acme.example&page=1".into(),
+        "/activity".into(),
+        "/activity?kind=refresh&page=1".into(),
         format!("/integrations/{id}"),
     ] {
         let before = t.app.ctx.db.trip_count();
@@ -173,30 +175,30 @@ async fn the_health_dashboard_summarises_the_last_day() {
 }
 
 #[tokio::test]
-async fn the_audit_log_filters_paginates_and_exports_csv() {
+async fn the_activity_log_filters_paginates_and_exports_csv() {
     let t = oauth_app().await;
     t.connect("mock-oauth").await;
     add_integrations(&t, 10).await;
-    // 31 entries: the connect and 3 per bulk integration.
-    let html = t.app.get_with(&t.admin, "/audit").await.text().await.unwrap();
+    // 30 entries: 3 per bulk integration (the connect is the audit trail's).
+    let html = t.app.get_with(&t.admin, "/activity").await.text().await.unwrap();
     assert!(
-        html.contains("31 entries") && html.contains("Page 1 of 2"),
+        html.contains("30 entries") && html.contains("Page 1 of 2"),
         "{html}"
     );
     let second = t
         .app
-        .get_with(&t.admin, "/audit?page=2")
+        .get_with(&t.admin, "/activity?page=2")
         .await
         .text()
         .await
         .unwrap();
     assert!(second.contains("Page 2 of 2"));
-    assert_eq!(second.matches("<tr data-kind").count(), 6);
+    assert_eq!(second.matches("<tr data-kind").count(), 5);
     let failed = t
         .app
-        .htmx_get(&t.admin, "/audit?kind=refresh&status=failed")
+        .htmx_get(&t.admin, "/activity?kind=refresh&status=failed")
         .await;
-    assert!(failed.starts_with("<div id=\"audit-rows\">") && !failed.contains("<html"));
+    assert!(failed.starts_with("<div id=\"log-rows\">") && !failed.contains("<html"));
     assert_eq!(
         failed
             .matches("<tr data-kind=\"refresh\" data-status=\"failed\"")
@@ -206,14 +208,17 @@ async fn the_audit_log_filters_paginates_and_exports_csv() {
     assert_eq!(failed.matches("<tr data-kind").count(), 10);
     let future = t
         .app
-        .get_with(&t.admin, "/audit?from=2999-01-01")
+        .get_with(&t.admin, "/activity?from=2999-01-01")
         .await
         .text()
         .await
         .unwrap();
     assert!(future.contains("No entry matches"));
     assert_eq!(
-        t.app.get_with(&t.admin, "/audit?from=yesterday").await.status(),
+        t.app
+            .get_with(&t.admin, "/activity?from=yesterday")
+            .await
+            .status(),
         StatusCode::BAD_REQUEST
     );
 
@@ -229,7 +234,7 @@ async fn the_audit_log_filters_paginates_and_exports_csv() {
                     org_id: OrgId::parse(&org).unwrap(),
                     integration_id: None,
                     provider_slug: "mock-oauth",
-                    kind: LogKind::Test,
+                    kind: LogKind::Watch,
                     status: LogStatus::Failed,
                     message: "=HYPERLINK(\"http://evil.example\",\"click\")",
                     error: Some("a, b"),
@@ -240,7 +245,7 @@ async fn the_audit_log_filters_paginates_and_exports_csv() {
         })
         .await
         .unwrap();
-    let res = t.app.get_with(&t.admin, "/audit.csv?kind=test").await;
+    let res = t.app.get_with(&t.admin, "/activity.csv?kind=watch").await;
     assert!(
         res.headers()["content-type"]
             .to_str()
@@ -251,7 +256,7 @@ async fn the_audit_log_filters_paginates_and_exports_csv() {
         res.headers()["content-disposition"]
             .to_str()
             .unwrap()
-            .contains("audit-log.csv")
+            .contains("activity-log.csv")
     );
     let csv = res.text().await.unwrap();
     let lines: Vec<&str> = csv.lines().collect();
@@ -269,7 +274,13 @@ async fn the_audit_log_filters_paginates_and_exports_csv() {
 
     // Another organization sees none of it.
     let other = t.app.signed_in_admin("Beta Ltd", "bob@beta.example").await;
-    let theirs = t.app.get_with(&other, "/audit.csv").await.text().await.unwrap();
+    let theirs = t
+        .app
+        .get_with(&other, "/activity.csv")
+        .await
+        .text()
+        .await
+        .unwrap();
     assert_eq!(theirs.lines().count(), 1);
 }
 
@@ -278,9 +289,32 @@ async fn an_integrations_activity_is_filtered_and_paginated_in_place() {
     let t = oauth_app().await;
     t.connect("mock-oauth").await;
     let id = first_integration(&t.app).await;
-    for _ in 0..11 {
-        t.connect("mock-oauth").await;
-    }
+    let org = org_of(&t).await;
+    let integration = IntegrationId::parse(&id).unwrap();
+    t.app
+        .ctx
+        .db
+        .run(move |conn| {
+            for _ in 0..12 {
+                sync_logs::append(
+                    conn,
+                    &sync_logs::NewSyncLog {
+                        org_id: OrgId::parse(&org).unwrap(),
+                        integration_id: Some(integration),
+                        provider_slug: "mock-oauth",
+                        kind: LogKind::Refresh,
+                        status: LogStatus::Succeeded,
+                        message: "Token refreshed",
+                        error: None,
+                        actor_user_id: None,
+                        duration_ms: Some(3),
+                    },
+                )?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
     let page = t
         .app
         .get_with(&t.admin, &format!("/integrations/{id}"))
@@ -291,10 +325,10 @@ async fn an_integrations_activity_is_filtered_and_paginated_in_place() {
     assert!(page.contains("Page 1 of 2 (12 entries)"), "{page}");
     let older = t
         .app
-        .htmx_get(&t.admin, &format!("/integrations/{id}/logs?kind=connect&page=2"))
+        .htmx_get(&t.admin, &format!("/integrations/{id}/logs?kind=refresh&page=2"))
         .await;
     assert!(older.starts_with("<div id=\"activity\">"));
-    assert_eq!(older.matches("<tr data-kind=\"connect\"").count(), 2);
+    assert_eq!(older.matches("<tr data-kind=\"refresh\"").count(), 2);
     let none = t
         .app
         .htmx_get(&t.admin, &format!("/integrations/{id}/logs?status=failed"))
@@ -303,7 +337,7 @@ async fn an_integrations_activity_is_filtered_and_paginated_in_place() {
     // Without JavaScript the filter reloads the integration page with it.
     let res = t
         .app
-        .get_with(&t.admin, &format!("/integrations/{id}/logs?kind=connect"))
+        .get_with(&t.admin, &format!("/integrations/{id}/logs?kind=refresh"))
         .await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     let full = t
@@ -313,7 +347,7 @@ async fn an_integrations_activity_is_filtered_and_paginated_in_place() {
         .text()
         .await
         .unwrap();
-    assert!(full.contains("<option value=\"connect\" selected>"));
+    assert!(full.contains("<option value=\"refresh\" selected>"));
     // Another organization's admin gets nothing of it.
     let other = t.app.signed_in_admin("Beta Ltd", "bob@beta.example").await;
     let theirs = other
@@ -444,7 +478,8 @@ async fn gdpr_ledger_export_and_erasure() {
     let json: serde_json::Value = serde_json::from_str(&export).unwrap();
     assert_eq!(json["integrations"][0]["account_name"], "ada@mock.example");
     assert_eq!(json["consents"][0]["scopes"], "read write");
-    assert!(!json["log"].as_array().unwrap().is_empty());
+    assert_eq!(json["audit"][0]["kind"], "connect");
+    assert_eq!(json["audit"][0]["actor"], "ada@acme.example");
     for token in t
         .mock
         .issued_access_tokens()
@@ -524,15 +559,26 @@ async fn gdpr_ledger_export_and_erasure() {
     assert!(!row.2.contains("mock-user"));
     assert_eq!(credentials_left, 0);
     assert!(
-        messages
-            .iter()
-            .all(|(kind, message)| kind == "erasure" || message == "[erased]"),
+        messages.iter().all(|(_, message)| message == "[erased]"),
         "{messages:?}"
     );
-    assert!(
-        messages.iter().any(|(kind, _)| kind == "erasure"),
-        "the minimal record"
-    );
+    let erased = id.clone();
+    let erasures: Vec<(String, String)> = t
+        .app
+        .ctx
+        .db
+        .run(move |conn| {
+            use targetym_integrations::db::schema::audit_events as audit;
+            Ok(audit::table
+                .filter(audit::integration_id.eq(&erased))
+                .filter(audit::kind.eq("erasure"))
+                .select((audit::actor, audit::detail))
+                .load(conn)?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(erasures.len(), 1, "the minimal record, in the audit trail");
+    assert_eq!(erasures[0].0, "ada@acme.example");
     assert_eq!(consent.0, None);
     assert!(consent.1.is_some());
     let export = t

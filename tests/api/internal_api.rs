@@ -121,7 +121,7 @@ async fn service_tokens_are_shown_once_scoped_and_revocable() {
     // Every call is on the record.
     let audit = t
         .app
-        .get_with(&t.admin, "/audit?kind=api_call")
+        .get_with(&t.admin, "/activity?kind=api_call")
         .await
         .text()
         .await

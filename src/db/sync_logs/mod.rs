@@ -109,7 +109,7 @@ pub struct LogFilter {
 /// An audit-log entry.
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = l)]
-pub struct AuditRow {
+pub struct LogRow {
     pub id: String,
     pub integration_id: Option<IntegrationId>,
     pub provider_slug: String,
@@ -157,19 +157,19 @@ pub fn page_for_org(
     filter: &LogFilter,
     offset: i64,
     limit: i64,
-) -> Result<(Vec<AuditRow>, i64), DbError> {
+) -> Result<(Vec<LogRow>, i64), DbError> {
     let total = filtered(org_id, filter).count().get_result(conn)?;
     let rows = filtered(org_id, filter)
         .order((l::created_at.desc(), l::id.desc()))
         .offset(offset)
         .limit(limit)
-        .select(AuditRow::as_select())
+        .select(LogRow::as_select())
         .load(conn)?;
     Ok((rows, total))
 }
 
 /// An entry with its payload.
-pub type ExportRow = (AuditRow, Option<Vec<u8>>);
+pub type ExportRow = (LogRow, Option<Vec<u8>>);
 
 /// Up to `limit` of the organization's entries with their payloads, newest first, older
 /// than `before` (the (created_at, id) of the last entry of the previous page), for the GDPR
@@ -184,7 +184,7 @@ pub fn export_page_for_org(
         .filter(l::org_id.eq(org_id))
         .order((l::created_at.desc(), l::id.desc()))
         .limit(limit)
-        .select((AuditRow::as_select(), l::payload))
+        .select((LogRow::as_select(), l::payload))
         .into_boxed();
     if let Some((at, id)) = before {
         query = query.filter(l::created_at.lt(at).or(l::created_at.eq(at).and(l::id.lt(id))));

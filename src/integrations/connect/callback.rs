@@ -6,14 +6,15 @@ use std::time::Instant;
 use chrono::Duration;
 use secrecy::{ExposeSecret, SecretString};
 
+use super::trail;
 use crate::context::AppContext;
 use crate::crypto::sha256_hex;
 use crate::db::oauth_states::{self, StateRow};
 use crate::db::sealed::PKCE_VERIFIER;
-use crate::db::sync_logs::{self, NewSyncLog};
+use crate::db::sync_logs;
 use crate::db::{self, DbConnection, DbError, consents, integrations, webhooks};
 use crate::domain::sanitize;
-use crate::domain::{AuthKind, IntegrationId, LogKind, LogStatus, WebhookKind};
+use crate::domain::{AuditOutcome, AuthKind, IntegrationId, LogKind, WebhookKind};
 use crate::integrations::credentials;
 use crate::oauth::{self, OAuthError};
 
@@ -76,6 +77,7 @@ pub async fn complete_callback(
     ctx: &AppContext,
     params: CallbackParams,
     session_id: Option<&str>,
+    source: Option<String>,
 ) -> Result<CallbackOutcome, CallbackError> {
     let started = Instant::now();
     let state = take_state(ctx, &params, session_id).await?;
@@ -85,30 +87,32 @@ pub async fn complete_callback(
         .map(|p| p.def.name.clone())
         .unwrap_or_else(|| state.provider_slug.clone());
     match connect_account(ctx, &params, &state).await {
-        Ok((tokens, account)) => match store_connection(ctx, &state, tokens, account, started).await? {
-            Some(outcome) => {
-                tracing::info!(provider = %state.provider_slug, integration_id = %outcome.integration_id, "connected");
-                Ok(CallbackOutcome {
-                    provider_name,
-                    ..outcome
-                })
+        Ok((tokens, account)) => {
+            match store_connection(ctx, &state, tokens, account, started, source.clone()).await? {
+                Some(outcome) => {
+                    tracing::info!(provider = %state.provider_slug, integration_id = %outcome.integration_id, "connected");
+                    Ok(CallbackOutcome {
+                        provider_name,
+                        ..outcome
+                    })
+                }
+                None => {
+                    // The token just obtained is not revoked: a Slack workspace installation
+                    // shares one bot token, so revoking it would cut the other organization's
+                    // live connection.
+                    let reason = SLACK_WORKSPACE_HELD.to_owned();
+                    record_failure(ctx, &state, &reason, started, source).await?;
+                    Err(CallbackError::Refused {
+                        slug: state.provider_slug,
+                        provider_name,
+                        reason,
+                    })
+                }
             }
-            None => {
-                // The token just obtained is not revoked: a Slack workspace installation
-                // shares one bot token, so revoking it would cut the other organization's
-                // live connection.
-                let reason = SLACK_WORKSPACE_HELD.to_owned();
-                record_failure(ctx, &state, &reason, started).await?;
-                Err(CallbackError::Refused {
-                    slug: state.provider_slug,
-                    provider_name,
-                    reason,
-                })
-            }
-        },
+        }
         Err(reason) => {
             tracing::warn!(provider = %state.provider_slug, reason = %reason, "connection failed");
-            record_failure(ctx, &state, &reason, started).await?;
+            record_failure(ctx, &state, &reason, started, source).await?;
             Err(CallbackError::Failed {
                 slug: state.provider_slug,
                 provider_name,
@@ -118,36 +122,31 @@ pub async fn complete_callback(
     }
 }
 
-/// A failed or refused connection in the sync log.
+/// A failed or refused connection in the audit trail.
 async fn record_failure(
     ctx: &AppContext,
     state: &StateRow,
     reason: &str,
     started: Instant,
+    source: Option<String>,
 ) -> Result<(), DbError> {
-    let (org, slug, user) = (state.org_id, state.provider_slug.clone(), state.user_id);
-    let integration = state.integration_id;
-    let logged = reason.to_owned();
-    let duration = started.elapsed().as_millis() as i64;
+    let state = state.clone();
+    let detail = format!(
+        "Connection failed ({} ms): {reason}",
+        started.elapsed().as_millis()
+    );
     ctx.db
         .run(move |conn| {
-            sync_logs::append(
+            trail::record(
                 conn,
-                &NewSyncLog {
-                    org_id: org,
-                    integration_id: integration,
-                    provider_slug: &slug,
-                    kind: LogKind::Connect,
-                    status: LogStatus::Failed,
-                    message: "Connection failed",
-                    error: Some(&logged),
-                    actor_user_id: Some(user),
-                    duration_ms: Some(duration),
-                },
+                &state,
+                state.integration_id,
+                AuditOutcome::Failed,
+                &detail,
+                source,
             )
         })
-        .await?;
-    Ok(())
+        .await
 }
 
 /// Finds and consumes the state; every refusal leaves the database as it was.
@@ -304,6 +303,7 @@ async fn store_connection(
     tokens: oauth::TokenSet,
     account: oauth::Account,
     started: Instant,
+    source: Option<String>,
 ) -> Result<Option<CallbackOutcome>, CallbackError> {
     let keyring = ctx.keyring.clone();
     let state = state.clone();
@@ -371,20 +371,16 @@ async fn store_connection(
                 if let Some(consent_id) = &state.consent_id {
                     consents::attach_to_integration(conn, consent_id, integration_id)?;
                 }
-                let message = format!("Connected as {}", account.name);
-                sync_logs::append(
+                // Not the account's name: the trail outlives an erasure, so it names no person
+                // (the integration row does, until it is erased).
+                let detail = format!("Connected ({} ms)", started.elapsed().as_millis());
+                trail::record(
                     conn,
-                    &NewSyncLog {
-                        org_id: state.org_id,
-                        integration_id: Some(integration_id),
-                        provider_slug: &state.provider_slug,
-                        kind: LogKind::Connect,
-                        status: LogStatus::Succeeded,
-                        message: &message,
-                        error: None,
-                        actor_user_id: Some(state.user_id),
-                        duration_ms: Some(started.elapsed().as_millis() as i64),
-                    },
+                    &state,
+                    Some(integration_id),
+                    AuditOutcome::Succeeded,
+                    &detail,
+                    source,
                 )?;
                 Ok::<_, DbError>(CallbackOutcome {
                     integration_id,

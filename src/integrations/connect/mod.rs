@@ -3,6 +3,7 @@
 //! the dialog, the consent and the one-time state; `callback` completes it.
 
 mod callback;
+mod trail;
 
 use chrono::Duration;
 use secrecy::ExposeSecret;

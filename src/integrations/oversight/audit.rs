@@ -1,140 +1,183 @@
-//! The audit log: a page of it, filtered, and its CSV.
+//! The audit trail: who did what, kept apart from the operational log. Its page, its CSV and
+//! JSON Lines exports, and the check of each organization's hash chain.
+
+use chrono::NaiveDateTime;
+use serde::Serialize;
 
 use crate::context::AppContext;
-pub use crate::db::sync_logs::LogFilter;
-use crate::db::sync_logs::{self, AuditRow};
-use crate::db::{DbConnection, DbError, integrations};
-use crate::domain::{IntegrationId, LogKind, LogStatus, OrgId, format_time};
+pub use crate::db::audit::AuditFilter;
+use crate::db::audit::{self, AuditEventRow};
+use crate::db::{DbConnection, DbError};
+use crate::domain::{AuditRecord, OrgId, format_time};
 
-/// One row of the audit log, for the page and the CSV.
-pub struct AuditEntry {
-    pub id: String,
-    pub at: String,
-    pub provider: String,
-    pub integration_id: Option<IntegrationId>,
-    pub kind: LogKind,
-    pub status: LogStatus,
-    pub message: String,
-    pub error: Option<String>,
-    pub attempts: i32,
-    pub duration_ms: Option<i64>,
-}
-
-impl AuditEntry {
-    /// A webhook event that has run (or failed for good) can be queued again.
-    pub fn replayable(&self) -> bool {
-        self.kind == LogKind::WebhookEvent && matches!(self.status, LogStatus::Succeeded | LogStatus::Failed)
-    }
-}
-
-impl From<AuditRow> for AuditEntry {
-    fn from(row: AuditRow) -> Self {
-        AuditEntry {
-            id: row.id,
-            at: format_time(row.created_at),
-            provider: row.provider_slug,
-            integration_id: row.integration_id,
-            kind: row.kind,
-            status: row.status,
-            message: row.message,
-            error: row.error,
-            attempts: row.attempts,
-            duration_ms: row.duration_ms,
-        }
-    }
-}
+/// Events a page of the audit trail shows.
+pub const AUDIT_PAGE_SIZE: i64 = 25;
+/// Events per export at most.
+pub const EXPORT_LIMIT: i64 = 100_000;
+/// Events read at once while checking a chain.
+const VERIFY_BATCH: i64 = 1_000;
 
 pub struct AuditPage {
-    pub entries: Vec<AuditEntry>,
+    pub events: Vec<AuditEventRow>,
     pub total: i64,
     pub page: i64,
     pub pages: i64,
+    /// The actors of the organization's events, for the filter.
+    pub actors: Vec<String>,
+    pub check: ChainCheck,
 }
 
-pub const PAGE_SIZE: i64 = 25;
+/// What checking a chain found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ChainCheck {
+    /// No event yet.
+    Empty,
+    /// Every event from the anchor on is where it should be, up to the head.
+    Verified { events: i64, up_to: NaiveDateTime },
+    /// The first event (by `seq`) that is not what the chain says, and why.
+    Broken { seq: i64, reason: String },
+}
 
-/// A page (from 1) of the organization's log: two queries.
-pub async fn audit_page(
-    ctx: &AppContext,
+/// A page (from 1) of the organization's audit trail, with the check of its chain: one trip.
+pub fn load_audit_page(
+    conn: &mut DbConnection,
     org: OrgId,
-    filter: LogFilter,
+    filter: AuditFilter,
     page: i64,
-    per_page: i64,
 ) -> Result<AuditPage, DbError> {
+    let page = page.max(1);
+    let offset = (page - 1).saturating_mul(AUDIT_PAGE_SIZE);
+    let (events, total) = audit::page_for_org(conn, org, &filter, offset, AUDIT_PAGE_SIZE)?;
+    Ok(AuditPage {
+        events,
+        total,
+        page,
+        pages: (total.max(0) as u64).div_ceil(AUDIT_PAGE_SIZE as u64).max(1) as i64,
+        actors: audit::actors(conn, org)?,
+        check: verify_chain(conn, org)?,
+    })
+}
+
+/// Recomputes the organization's chain from its anchor: a changed event breaks its hash, a
+/// deleted one leaves a gap in `seq`, an inserted one a hash or a head that does not match.
+pub fn verify_chain(conn: &mut DbConnection, org: OrgId) -> Result<ChainCheck, DbError> {
+    let Some(chain) = audit::chain(conn, org)? else {
+        return Ok(match audit::events_after(conn, org, 0, 1)?.first() {
+            None => ChainCheck::Empty,
+            Some(stray) => ChainCheck::Broken {
+                seq: stray.seq,
+                reason: "an event outside any chain".into(),
+            },
+        });
+    };
+    let (mut seq, mut prev_hash) = (chain.anchor_seq, chain.anchor_hash.clone());
+    let mut up_to = chain.anchor_at;
+    loop {
+        let batch = audit::events_after(conn, org, seq, VERIFY_BATCH)?;
+        for row in &batch {
+            let broken = |reason: &str| ChainCheck::Broken {
+                seq: seq + 1,
+                reason: reason.to_owned(),
+            };
+            if row.seq != seq + 1 {
+                return Ok(broken("missing: the next event was deleted"));
+            }
+            if row.prev_hash.as_deref() != Some(prev_hash.as_str()) {
+                return Ok(broken("it does not follow the event before it"));
+            }
+            let hash = row.record().hash(&prev_hash);
+            if row.hash.as_deref() != Some(hash.as_str()) {
+                return Ok(broken("its content was changed"));
+            }
+            (seq, prev_hash, up_to) = (row.seq, hash, Some(row.created_at));
+        }
+        if (batch.len() as i64) < VERIFY_BATCH {
+            break;
+        }
+    }
+    if seq != chain.head_seq || prev_hash != chain.head_hash {
+        return Ok(ChainCheck::Broken {
+            seq: seq + 1,
+            reason: format!("the chain ends at event {seq}, its head says {}", chain.head_seq),
+        });
+    }
+    Ok(match up_to {
+        Some(up_to) => ChainCheck::Verified {
+            events: seq - chain.anchor_seq,
+            up_to,
+        },
+        None => ChainCheck::Empty,
+    })
+}
+
+/// Every organization's chain checked (the `audit verify` command).
+pub async fn verify_all(ctx: &AppContext, only: Option<OrgId>) -> Result<Vec<(OrgId, ChainCheck)>, DbError> {
     ctx.db
         .run(move |conn| {
-            // An integration's log is another organization's to see only if it is theirs.
-            if let Some(id) = filter.integration_id
-                && integrations::find_for_org(conn, org, id)?.is_none()
-            {
-                return Err(diesel::result::Error::NotFound.into());
-            }
-            load_audit_page(conn, org, filter, page, per_page)
+            let orgs = match only {
+                Some(org) => vec![org],
+                None => audit::chained_orgs(conn)?,
+            };
+            orgs.into_iter()
+                .map(|org| Ok((org, verify_chain(conn, org)?)))
+                .collect()
         })
         .await
 }
 
-/// The same, on the caller's connection (a page that loads more in the same trip). Only the
-/// organization's entries are read: another organization's integration has none here.
-pub fn load_audit_page(
-    conn: &mut DbConnection,
-    org: OrgId,
-    filter: LogFilter,
-    page: i64,
-    per_page: i64,
-) -> Result<AuditPage, DbError> {
-    // The page number comes from a request: saturate rather than overflow.
-    let (page, per_page) = (page.max(1), per_page.max(1));
-    let offset = (page - 1).saturating_mul(per_page);
-    let (rows, total) = sync_logs::page_for_org(conn, org, &filter, offset, per_page)?;
-    Ok(AuditPage {
-        entries: rows.into_iter().map(AuditEntry::from).collect(),
-        total,
-        page,
-        pages: (total.max(0) as u64).div_ceil(per_page as u64).max(1) as i64,
-    })
+/// An exported event: what is hashed, and the hashes.
+#[derive(Serialize)]
+struct ExportLine<'a> {
+    #[serde(flatten)]
+    record: &'a AuditRecord,
+    prev_hash: Option<&'a str>,
+    hash: Option<&'a str>,
 }
 
-/// Up to `limit` entries as CSV (RFC 4180), cells that a spreadsheet would run as formulas
-/// made inert.
-pub async fn audit_csv(
+/// The organization's events matching `filter`, oldest first, at most EXPORT_LIMIT of them
+/// (the newest): as JSON Lines with the hashes (`jsonl`), or as CSV.
+pub async fn export(
     ctx: &AppContext,
     org: OrgId,
-    filter: LogFilter,
-    limit: i64,
+    filter: AuditFilter,
+    jsonl: bool,
 ) -> Result<String, DbError> {
-    let page = audit_page(ctx, org, filter, 1, limit).await?;
-    let mut out =
-        String::from("id,time,provider,integration_id,kind,status,message,error,attempts,duration_ms\r\n");
-    for e in page.entries {
+    let (mut rows, _) = ctx
+        .db
+        .run(move |conn| audit::page_for_org(conn, org, &filter, 0, EXPORT_LIMIT))
+        .await?;
+    rows.reverse();
+    let mut out = String::new();
+    if jsonl {
+        for row in &rows {
+            let record = row.record();
+            let line = ExportLine {
+                record: &record,
+                prev_hash: row.prev_hash.as_deref(),
+                hash: row.hash.as_deref(),
+            };
+            out.push_str(&serde_json::to_string(&line).expect("an audit line serializes"));
+            out.push('\n');
+        }
+        return Ok(out);
+    }
+    out.push_str("seq,time,kind,outcome,actor,source,provider,integration_id,detail,hash\r\n");
+    for row in rows {
         let cells = [
-            e.id,
-            e.at,
-            e.provider,
-            e.integration_id.map(IntegrationId::to_text).unwrap_or_default(),
-            e.kind.to_string(),
-            e.status.to_string(),
-            e.message,
-            e.error.unwrap_or_default(),
-            e.attempts.to_string(),
-            e.duration_ms.map(|d| d.to_string()).unwrap_or_default(),
+            row.seq.to_string(),
+            format_time(row.created_at),
+            row.kind.to_string(),
+            row.outcome.to_string(),
+            row.actor,
+            row.source.unwrap_or_default(),
+            row.provider_slug,
+            row.integration_id.map(|id| id.to_text()).unwrap_or_default(),
+            row.detail,
+            row.hash.unwrap_or_default(),
         ];
-        let line: Vec<String> = cells.iter().map(|c| csv_cell(c)).collect();
+        let line: Vec<String> = cells.iter().map(|c| super::activity::csv_cell(c)).collect();
         out.push_str(&line.join(","));
         out.push_str("\r\n");
     }
     Ok(out)
-}
-
-fn csv_cell(value: &str) -> String {
-    let inert = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{value}")
-    } else {
-        value.to_owned()
-    };
-    if inert.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", inert.replace('"', "\"\""))
-    } else {
-        inert
-    }
 }

@@ -5,9 +5,10 @@ use serde_json::{Value, json};
 
 use crate::accounts::Admin;
 use crate::context::AppContext;
-use crate::db::sync_logs::{self, NewSyncLog};
+use crate::db::audit::{self, NewAuditEvent};
+use crate::db::sync_logs;
 use crate::db::{self, DbError, consents, integrations, webhooks};
-use crate::domain::{IntegrationId, LogKind, LogStatus, OrgId, WebhookKind, format_time};
+use crate::domain::{AuditKind, AuditOutcome, IntegrationId, OrgId, WebhookKind, format_time};
 
 pub struct ConsentEntry {
     pub provider: String,
@@ -106,7 +107,7 @@ async fn export_log(ctx: &AppContext, org: OrgId) -> Result<(Vec<sync_logs::Expo
 /// webhooks and the log with its payloads (within `EXPORT_MAX_LOG_ENTRIES` and
 /// `EXPORT_MAX_PAYLOAD_BYTES`, the newest first to be kept). Never a token or a secret.
 pub async fn export(ctx: &AppContext, org: OrgId) -> Result<Value, DbError> {
-    let (integrations, ledger, hooks, directory) = ctx
+    let (integrations, ledger, hooks, directory, (trail, _)) = ctx
         .db
         .run(move |conn| {
             Ok((
@@ -114,6 +115,7 @@ pub async fn export(ctx: &AppContext, org: OrgId) -> Result<Value, DbError> {
                 consents::ledger_for_org(conn, org)?,
                 webhooks::list_for_org(conn, org)?,
                 db::directory::all_for_org(conn, org)?,
+                audit::page_for_org(conn, org, &Default::default(), 0, EXPORT_MAX_LOG_ENTRIES as i64)?,
             ))
         })
         .await?;
@@ -126,7 +128,7 @@ pub async fn export(ctx: &AppContext, org: OrgId) -> Result<Value, DbError> {
         "limits": {
             "log_entries": EXPORT_MAX_LOG_ENTRIES,
             "log_payload_bytes": EXPORT_MAX_PAYLOAD_BYTES,
-            "note": "the newest log entries within these limits; the audit log CSV has the older ones",
+            "note": "the newest log entries and audit events within these limits; the activity log's and the audit trail's CSV have the older ones",
         },
         "integrations": integrations.iter().map(|(i, schedule)| json!({
             "id": i.id, "provider": i.provider_slug, "status": i.status,
@@ -151,6 +153,11 @@ pub async fn export(ctx: &AppContext, org: OrgId) -> Result<Value, DbError> {
             "integration_id": e.integration_id, "external_id": e.external_id, "email": e.email,
             "name": e.name, "state": e.state, "first_seen": time(Some(e.first_seen_at)),
             "last_seen": time(Some(e.last_seen_at)), "changed": time(Some(e.changed_at)),
+        })).collect::<Vec<_>>(),
+        "audit": trail.iter().map(|e| json!({
+            "seq": e.seq, "at": time(Some(e.created_at)), "kind": e.kind, "outcome": e.outcome,
+            "actor": e.actor, "source": e.source, "provider": e.provider_slug,
+            "integration_id": e.integration_id, "detail": e.detail,
         })).collect::<Vec<_>>(),
         "log": log.iter().map(|(l, payload)| json!({
             "id": l.id, "integration_id": l.integration_id, "provider": l.provider_slug,
@@ -193,7 +200,7 @@ pub async fn erase(
     crate::integrations::google_channels::stop_channels_of(ctx, admin.org_id, id).await?;
     let revocation = crate::integrations::disconnect::revoke_stored(ctx, &row.provider_slug, stored).await;
     let revocation_error = revocation.err();
-    let (user, error) = (admin.user_id, revocation_error.clone());
+    let (actor, error) = (admin.actor(), revocation_error.clone());
     let provider = row.provider_slug.clone();
     ctx.db
         .run(move |conn| {
@@ -205,18 +212,20 @@ pub async fn erase(
                 consents::scrub_for_integration(conn, id, now)?;
                 db::directory::erase_for_integration(conn, id)?;
                 integrations::erase(conn, id, now)?;
-                sync_logs::append(
+                let detail = match &error {
+                    None => "The integration's data was erased by an admin".to_owned(),
+                    Some(e) => format!("The integration's data was erased by an admin: {e}"),
+                };
+                audit::append(
                     conn,
-                    &NewSyncLog {
+                    &NewAuditEvent {
                         org_id: org,
+                        kind: AuditKind::Erasure,
+                        outcome: AuditOutcome::Succeeded,
+                        actor: &actor,
                         integration_id: Some(id),
                         provider_slug: &provider,
-                        kind: LogKind::Erasure,
-                        status: LogStatus::Succeeded,
-                        message: "The integration's data was erased by an admin",
-                        error: error.as_deref(),
-                        actor_user_id: Some(user),
-                        duration_ms: None,
+                        detail: &detail,
                     },
                 )?;
                 Ok(())

@@ -3,6 +3,7 @@
 //! number of queries whatever the number of integrations or log entries, and reads a bounded
 //! amount (the export pages through the log within a budget).
 
+mod activity;
 mod audit;
 mod gdpr;
 
@@ -12,7 +13,11 @@ use crate::accounts::Admin;
 use crate::context::AppContext;
 use crate::db::{self, DbConnection, DbError, integrations, sync_logs};
 use crate::domain::{IntegrationId, IntegrationStatus, LogKind, LogStatus, OrgId, Schedule};
-pub use audit::{AuditEntry, AuditPage, LogFilter, PAGE_SIZE, audit_csv, audit_page, load_audit_page};
+pub use activity::{LogEntry, LogFilter, LogPage, PAGE_SIZE, load_log_page, log_csv, log_page};
+pub use audit::{
+    AUDIT_PAGE_SIZE, AuditFilter, AuditPage, ChainCheck, EXPORT_LIMIT, export as export_audit,
+    load_audit_page, verify_all as verify_audit_chains, verify_chain,
+};
 pub use gdpr::{
     ConsentEntry, EXPORT_MAX_LOG_ENTRIES, EXPORT_MAX_PAYLOAD_BYTES, ErasureOutcome, consent_ledger, erase,
     export,

@@ -161,12 +161,19 @@ enum CallbackView {
 
 /// GET /integrations/callback: where every provider sends the browser back.
 pub async fn callback(
+    req: HttpRequest,
     state: web::Data<WebState>,
     session: Session,
     query: web::Query<CallbackParams>,
 ) -> Result<HttpResponse, WebError> {
     let session_id = session::session_id(&session);
-    let result = integrations::complete_callback(&state.ctx, query.into_inner(), session_id.as_deref()).await;
+    let result = integrations::complete_callback(
+        &state.ctx,
+        query.into_inner(),
+        session_id.as_deref(),
+        state.client_ip(&req).map(|ip| ip.to_string()),
+    )
+    .await;
     let (status, outcome) = match result {
         Ok(done) => (
             StatusCode::OK,

@@ -5,7 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
-use super::oversight::{ACTIVITY_PAGE, AuditQuery, integration_logs_html};
+use super::oversight::{ACTIVITY_PAGE, LogQuery, integration_logs_html};
 use super::{Layout, html, partial_or_page, see_other, set_flash};
 use crate::domain::IntegrationId;
 use crate::integrations::directory::{self, ChoiceError, OrgChoice};
@@ -44,7 +44,7 @@ pub async fn show(
     IdPath(integration): IdPath<IntegrationId>,
 ) -> Result<HttpResponse, WebError> {
     // The activity's filters and page come with the page's address.
-    let query: AuditQuery = serde_urlencoded::from_str(req.query_string()).unwrap_or_default();
+    let query: LogQuery = serde_urlencoded::from_str(req.query_string()).unwrap_or_default();
     let activity = ActivityQuery {
         filter: query.filter(Some(integration))?,
         page: query.page()?,

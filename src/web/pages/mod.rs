@@ -1,6 +1,7 @@
 //! Pages and their htmx partials.
 
 mod account;
+mod audit;
 mod auth;
 mod connect;
 mod detail;
@@ -63,8 +64,11 @@ super::route_table! {
     get "/api-tokens" => tokens::list;
     post "/api-tokens" => tokens::create;
     post "/api-tokens/{id}/revoke" => tokens::revoke;
-    get "/audit" => oversight::audit;
-    get "/audit.csv" => oversight::audit_csv;
+    get "/activity" => oversight::activity;
+    get "/activity.csv" => oversight::activity_csv;
+    get "/audit" => audit::page;
+    get "/audit.csv" => audit::csv;
+    get "/audit.jsonl" => audit::jsonl;
     get "/gdpr" => oversight::gdpr;
     get "/gdpr/export.json" => oversight::gdpr_export;
     post "/integrations/{id}/events/{event}/replay" => detail::replay;

@@ -1,4 +1,4 @@
-//! The health dashboard, the audit log (and CSV), an integration's paginated activity, its
+//! The health dashboard, the activity log (and CSV), an integration's paginated activity, its
 //! sync schedule, and GDPR: the consent ledger, the export and the erasure.
 
 use actix_web::http::StatusCode;
@@ -10,7 +10,7 @@ use serde::Deserialize;
 use super::{Layout, html, is_htmx, partial_or_page, see_other, set_flash};
 use crate::domain::Schedule;
 use crate::domain::{IntegrationId, LogKind, LogStatus};
-use crate::integrations::oversight::{self, AuditPage, ConsentEntry, Dashboard, LogFilter, PAGE_SIZE};
+use crate::integrations::oversight::{self, ConsentEntry, Dashboard, LogFilter, LogPage, PAGE_SIZE};
 use crate::web::WebState;
 use crate::web::errors::WebError;
 use crate::web::ids::IdPath;
@@ -39,9 +39,9 @@ pub async fn dashboard(state: web::Data<WebState>, signed_in: SignedIn) -> Resul
     )
 }
 
-/// The audit log's query: filters (empty = any) and the page.
+/// The activity log's query: filters (empty = any) and the page.
 #[derive(Deserialize, Default, Clone)]
-pub struct AuditQuery {
+pub struct LogQuery {
     #[serde(default)]
     provider: String,
     #[serde(default)]
@@ -63,40 +63,54 @@ const FIRST_DAY: chrono::NaiveDate = chrono::NaiveDate::from_ymd_opt(1970, 1, 1)
 const LAST_DAY: chrono::NaiveDate = chrono::NaiveDate::from_ymd_opt(9999, 12, 31).expect("valid date");
 const BAD_DATE: &str = "Dates are written YYYY-MM-DD, between 1970-01-01 and 9999-12-31.";
 /// Pages of the log at most (at 25 entries a page, far more than the retention keeps).
-const MAX_PAGE: i64 = 100_000;
-const BAD_PAGE: &str = "The page number must be from 1 to 100000.";
+pub(super) const MAX_PAGE: i64 = 100_000;
+pub(super) const BAD_PAGE: &str = "The page number must be from 1 to 100000.";
 const BAD_KIND: &str = "Choose an entry kind from the list.";
 const BAD_STATUS: &str = "Choose a status from the list.";
 
-impl AuditQuery {
+/// A filter's text, trimmed; None when empty.
+pub(super) fn non_empty(value: &str) -> Option<String> {
+    Some(value.trim()).filter(|v| !v.is_empty()).map(str::to_owned)
+}
+
+/// The instants of a "from" and "to" day filter (YYYY-MM-DD, both inclusive: "to" is the next
+/// day's midnight).
+pub(super) fn date_range(
+    from: &str,
+    to: &str,
+) -> Result<(Option<chrono::NaiveDateTime>, Option<chrono::NaiveDateTime>), WebError> {
+    let day = |v: &str| -> Result<Option<chrono::NaiveDate>, WebError> {
+        non_empty(v)
+            .map(|v| {
+                chrono::NaiveDate::parse_from_str(&v, "%Y-%m-%d")
+                    .ok()
+                    .filter(|d| (FIRST_DAY..=LAST_DAY).contains(d))
+                    .ok_or(WebError::InvalidInput(BAD_DATE))
+            })
+            .transpose()
+    };
+    let to = match day(to)? {
+        Some(d) => Some(d.succ_opt().ok_or(WebError::InvalidInput(BAD_DATE))?),
+        None => None,
+    };
+    let midnight = |d: chrono::NaiveDate| d.and_time(chrono::NaiveTime::MIN);
+    Ok((day(from)?.map(midnight), to.map(midnight)))
+}
+
+impl LogQuery {
     pub(super) fn filter(&self, integration_id: Option<IntegrationId>) -> Result<LogFilter, WebError> {
-        let text = |v: &str| Some(v.trim()).filter(|v| !v.is_empty()).map(str::to_owned);
-        let day = |v: &str| -> Result<Option<chrono::NaiveDate>, WebError> {
-            text(v)
-                .map(|v| {
-                    chrono::NaiveDate::parse_from_str(&v, "%Y-%m-%d")
-                        .ok()
-                        .filter(|d| (FIRST_DAY..=LAST_DAY).contains(d))
-                        .ok_or(WebError::InvalidInput(BAD_DATE))
-                })
-                .transpose()
-        };
-        // "to" is inclusive: entries before the next day's midnight.
-        let to = match day(&self.to)? {
-            Some(d) => Some(d.succ_opt().ok_or(WebError::InvalidInput(BAD_DATE))?),
-            None => None,
-        };
+        let (from, to) = date_range(&self.from, &self.to)?;
         Ok(LogFilter {
             integration_id,
-            provider: text(&self.provider),
-            kind: text(&self.kind)
+            provider: non_empty(&self.provider),
+            kind: non_empty(&self.kind)
                 .map(|k| LogKind::parse(&k).ok_or(WebError::InvalidInput(BAD_KIND)))
                 .transpose()?,
-            status: text(&self.status)
+            status: non_empty(&self.status)
                 .map(|s| LogStatus::parse(&s).ok_or(WebError::InvalidInput(BAD_STATUS)))
                 .transpose()?,
-            from: day(&self.from)?.map(|d| d.and_time(chrono::NaiveTime::MIN)),
-            to: to.map(|d| d.and_time(chrono::NaiveTime::MIN)),
+            from,
+            to,
         })
     }
 
@@ -124,17 +138,12 @@ impl AuditQuery {
     }
 }
 
-pub const KINDS: [&str; 10] = [
-    LogKind::Connect.as_str(),
-    LogKind::Disconnect.as_str(),
+pub const KINDS: [&str; 5] = [
     LogKind::Refresh.as_str(),
     LogKind::Validate.as_str(),
     LogKind::Sync.as_str(),
     LogKind::WebhookEvent.as_str(),
     LogKind::Watch.as_str(),
-    LogKind::Test.as_str(),
-    LogKind::Erasure.as_str(),
-    LogKind::Account.as_str(),
 ];
 pub const STATUSES: [&str; 4] = [
     LogStatus::Queued.as_str(),
@@ -144,11 +153,11 @@ pub const STATUSES: [&str; 4] = [
 ];
 
 #[derive(Template)]
-#[template(path = "audit.html")]
-struct AuditFullPage {
+#[template(path = "activity.html")]
+struct ActivityFullPage {
     layout: Layout,
-    log: AuditPage,
-    query: AuditQuery,
+    log: LogPage,
+    query: LogQuery,
     providers: Vec<(String, String)>,
     prev_url: Option<String>,
     next_url: Option<String>,
@@ -156,15 +165,15 @@ struct AuditFullPage {
 }
 
 #[derive(Template)]
-#[template(path = "audit_rows.html")]
-struct AuditRowsPartial {
-    log: AuditPage,
+#[template(path = "log_rows.html")]
+struct LogRowsPartial {
+    log: LogPage,
     prev_url: Option<String>,
     next_url: Option<String>,
     csv_url: String,
 }
 
-fn page_links(base: &str, query: &AuditQuery, log: &AuditPage) -> (Option<String>, Option<String>) {
+fn page_links(base: &str, query: &LogQuery, log: &LogPage) -> (Option<String>, Option<String>) {
     let link = |page: i64| format!("{base}?{}", query.query_string(page));
     (
         (log.page > 1).then(|| link(log.page - 1)),
@@ -172,58 +181,60 @@ fn page_links(base: &str, query: &AuditQuery, log: &AuditPage) -> (Option<String
     )
 }
 
-pub async fn audit(
+pub async fn activity(
     req: HttpRequest,
     state: web::Data<WebState>,
     signed_in: SignedIn,
-    query: web::Query<AuditQuery>,
+    query: web::Query<LogQuery>,
 ) -> Result<HttpResponse, WebError> {
     let query = query.into_inner();
     let (filter, page) = (query.filter(None)?, query.page()?);
     let (admin, log) = signed_in
         .load(&state, move |conn, admin| {
-            oversight::load_audit_page(conn, admin.org_id, filter, page, PAGE_SIZE)
+            oversight::load_log_page(conn, admin.org_id, filter, page, PAGE_SIZE)
         })
         .await?;
-    let (prev_url, next_url) = page_links("/audit", &query, &log);
-    let csv_url = format!("/audit.csv?{}", query.query_string(1));
-    let rows = AuditRowsPartial {
+    let (prev_url, next_url) = page_links("/activity", &query, &log);
+    let csv_url = format!("/activity.csv?{}", query.query_string(1));
+    let rows = LogRowsPartial {
         log,
         prev_url,
         next_url,
         csv_url,
     };
-    partial_or_page(&req, &admin, StatusCode::OK, rows, |rows, layout| AuditFullPage {
-        layout,
-        log: rows.log,
-        query,
-        providers: state
-            .ctx
-            .catalogue
-            .providers()
-            .iter()
-            .map(|p| (p.def.slug.clone(), p.def.name.clone()))
-            .collect(),
-        prev_url: rows.prev_url,
-        next_url: rows.next_url,
-        csv_url: rows.csv_url,
+    partial_or_page(&req, &admin, StatusCode::OK, rows, |rows, layout| {
+        ActivityFullPage {
+            layout,
+            log: rows.log,
+            query,
+            providers: state
+                .ctx
+                .catalogue
+                .providers()
+                .iter()
+                .map(|p| (p.def.slug.clone(), p.def.name.clone()))
+                .collect(),
+            prev_url: rows.prev_url,
+            next_url: rows.next_url,
+            csv_url: rows.csv_url,
+        }
     })
 }
 
 /// Entries per CSV export at most.
 const CSV_LIMIT: i64 = 100_000;
 
-pub async fn audit_csv(
+pub async fn activity_csv(
     state: web::Data<WebState>,
     admin: CurrentAdmin,
-    query: web::Query<AuditQuery>,
+    query: web::Query<LogQuery>,
 ) -> Result<HttpResponse, WebError> {
-    let csv = oversight::audit_csv(&state.ctx, admin.org_id(), query.filter(None)?, CSV_LIMIT).await?;
+    let csv = oversight::log_csv(&state.ctx, admin.org_id(), query.filter(None)?, CSV_LIMIT).await?;
     Ok(HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")
         .insert_header((
             header::CONTENT_DISPOSITION,
-            "attachment; filename=\"audit-log.csv\"",
+            "attachment; filename=\"activity-log.csv\"",
         ))
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .body(csv))
@@ -233,8 +244,8 @@ pub async fn audit_csv(
 #[template(path = "integration_logs.html")]
 struct LogsPartial {
     integration_id: String,
-    log: AuditPage,
-    query: AuditQuery,
+    log: LogPage,
+    query: LogQuery,
     prev_url: Option<String>,
     next_url: Option<String>,
     csrf: String,
@@ -247,7 +258,7 @@ pub async fn integration_logs(
     state: web::Data<WebState>,
     admin: CurrentAdmin,
     IdPath(integration): IdPath<IntegrationId>,
-    query: web::Query<AuditQuery>,
+    query: web::Query<LogQuery>,
 ) -> Result<HttpResponse, WebError> {
     let partial = logs_partial(&state, &admin, integration, query.into_inner()).await?;
     if !is_htmx(&req) {
@@ -265,19 +276,19 @@ async fn logs_partial(
     state: &WebState,
     admin: &CurrentAdmin,
     integration: IntegrationId,
-    query: AuditQuery,
+    query: LogQuery,
 ) -> Result<LogsPartial, WebError> {
     // Another organization's id finds no rows: the log is filtered by the org first.
     let filter = query.filter(Some(integration))?;
-    let log = oversight::audit_page(&state.ctx, admin.org_id(), filter, query.page()?, ACTIVITY_PAGE).await?;
+    let log = oversight::log_page(&state.ctx, admin.org_id(), filter, query.page()?, ACTIVITY_PAGE).await?;
     logs_view(admin, integration, query, log)
 }
 
 fn logs_view(
     admin: &CurrentAdmin,
     integration: IntegrationId,
-    query: AuditQuery,
-    log: AuditPage,
+    query: LogQuery,
+    log: LogPage,
 ) -> Result<LogsPartial, WebError> {
     let (prev_url, next_url) = page_links(&format!("/integrations/{integration}/logs"), &query, &log);
     Ok(LogsPartial {
@@ -295,8 +306,8 @@ fn logs_view(
 pub(super) fn integration_logs_html(
     admin: &CurrentAdmin,
     integration: IntegrationId,
-    query: AuditQuery,
-    log: AuditPage,
+    query: LogQuery,
+    log: LogPage,
 ) -> Result<String, WebError> {
     logs_view(admin, integration, query, log)?
         .render()
