@@ -17,7 +17,9 @@ use std::time::{Duration, Instant};
 
 use targetym_integrations::context::AppContext;
 use targetym_integrations::db::{audit, sync_logs};
-use targetym_integrations::domain::{Actor, AuditKind, AuditOutcome, IntegrationId, LogKind, LogStatus, OrgId};
+use targetym_integrations::domain::{
+    Actor, AuditKind, AuditOutcome, IntegrationId, LogKind, LogStatus, OrgId,
+};
 
 use support::{EMAIL, PASSWORD, context, database, drop_database, env_number, free_port, prepare};
 

@@ -7,6 +7,7 @@ mod helpers;
 mod access;
 mod admin_ui;
 mod adversarial;
+mod audit_trail;
 mod auth;
 mod catalogue;
 mod cli;

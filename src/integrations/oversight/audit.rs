@@ -95,11 +95,21 @@ pub fn verify_chain(conn: &mut DbConnection, org: OrgId) -> Result<ChainCheck, D
             break;
         }
     }
-    if seq != chain.head_seq || prev_hash != chain.head_hash {
-        return Ok(ChainCheck::Broken {
-            seq: seq + 1,
-            reason: format!("the chain ends at event {seq}, its head says {}", chain.head_seq),
-        });
+    let broken = |seq: i64, reason: &str| {
+        Ok(ChainCheck::Broken {
+            seq,
+            reason: reason.to_owned(),
+        })
+    };
+    match seq.cmp(&chain.head_seq) {
+        std::cmp::Ordering::Less => return broken(seq + 1, "missing: the last events were deleted"),
+        std::cmp::Ordering::Greater => {
+            return broken(chain.head_seq + 1, "added after the last event the app wrote");
+        }
+        std::cmp::Ordering::Equal if prev_hash != chain.head_hash => {
+            return broken(seq, "it is not the last event the app wrote");
+        }
+        std::cmp::Ordering::Equal => {}
     }
     Ok(match up_to {
         Some(up_to) => ChainCheck::Verified {
