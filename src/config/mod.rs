@@ -116,6 +116,10 @@ pub struct WorkerSettings {
     pub lease: Duration,
     /// Sync-log entries older than this are purged.
     pub retention_days: i64,
+    /// Audit events older than this are purged (None: kept for good).
+    pub audit_retention_days: Option<i64>,
+    /// Processed webhook events lose their body after this long.
+    pub payload_retention_days: i64,
     /// Tokens without an expiry are checked with the identity call this often.
     pub validation_interval: Duration,
     /// Consecutive failures that open a provider's circuit breaker, and how long it stays open.
@@ -256,6 +260,9 @@ impl WorkerSettings {
             provider_concurrency: v.number("PROVIDER_CONCURRENCY", 4, 1..=256)?,
             lease: v.duration("WORKER_LEASE_SECS", SECOND, 60, 1..=3600)?,
             retention_days: v.number("SYNC_LOG_RETENTION_DAYS", 90, 1..=3650)?,
+            audit_retention_days: Some(v.number("AUDIT_RETENTION_DAYS", 400, 0..=36_500)?)
+                .filter(|days| *days > 0),
+            payload_retention_days: v.number("WEBHOOK_PAYLOAD_RETENTION_DAYS", 7, 1..=3650)?,
             validation_interval: v.duration("TOKEN_VALIDATION_HOURS", HOUR, 6, 1..=720)?,
             breaker_threshold: v.number("BREAKER_THRESHOLD", 5, 1..=1000)?,
             breaker_cooldown: v.duration("BREAKER_COOLDOWN_SECS", SECOND, 60, 1..=3600)?,

@@ -201,6 +201,52 @@ pub fn seal_migrated(conn: &mut DbConnection) -> Result<usize, DbError> {
     })
 }
 
+/// The organizations with events created before `cutoff`.
+pub fn orgs_with_events_before(
+    conn: &mut DbConnection,
+    cutoff: NaiveDateTime,
+) -> Result<Vec<OrgId>, DbError> {
+    Ok(a::table
+        .filter(a::created_at.lt(cutoff))
+        .select(a::org_id)
+        .distinct()
+        .load(conn)?)
+}
+
+/// Deletes the organization's oldest events created before `cutoff`, at most `batch`, and
+/// makes the last one deleted the chain's anchor (its seq, hash and time), in one
+/// transaction: what is left still checks out from the anchor. Returns (how many, the new
+/// anchor's seq).
+pub fn purge_before(
+    conn: &mut DbConnection,
+    org: OrgId,
+    cutoff: NaiveDateTime,
+    batch: i64,
+) -> Result<(usize, i64), DbError> {
+    transaction(conn, |conn| {
+        let oldest: Vec<(i64, Option<String>, NaiveDateTime)> = a::table
+            .filter(a::org_id.eq(org))
+            .filter(a::created_at.lt(cutoff))
+            .order(a::seq)
+            .limit(batch)
+            .select((a::seq, a::hash, a::created_at))
+            .load(conn)?;
+        let Some((last_seq, Some(last_hash), last_at)) = oldest.last().cloned() else {
+            return Ok((0, 0));
+        };
+        let purged =
+            diesel::delete(a::table.filter(a::org_id.eq(org)).filter(a::seq.le(last_seq))).execute(conn)?;
+        diesel::update(c::table.find(org))
+            .set((
+                c::anchor_seq.eq(last_seq),
+                c::anchor_hash.eq(&last_hash),
+                c::anchor_at.eq(last_at),
+            ))
+            .execute(conn)?;
+        Ok((purged, last_seq))
+    })
+}
+
 /// The organization's chain, if it has one.
 pub fn chain(conn: &mut DbConnection, org: OrgId) -> Result<Option<ChainRow>, DbError> {
     Ok(c::table

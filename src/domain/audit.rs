@@ -25,6 +25,8 @@ text_enum! {
         WebhookReset => "webhook_reset",
         /// An admin's own account: password changed or reset, sessions signed out.
         Account => "account",
+        /// What the retention rules removed (how many, of which kinds).
+        Retention => "retention",
     }
 }
 

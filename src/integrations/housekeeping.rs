@@ -1,11 +1,13 @@
 //! The worker's rounds, as far as they touch the database: what is due, scheduled syncs put
 //! on the queue, old entries purged, and claims given back at shutdown.
 
-use chrono::NaiveDateTime;
+use std::collections::BTreeMap;
+
+use chrono::{Duration, NaiveDateTime};
 
 use crate::context::AppContext;
-use crate::db::{DbError, integrations, oauth_states, sync_logs};
-use crate::domain::{IntegrationId, LogKind};
+use crate::db::{DbError, audit, integrations, oauth_states, sync_logs};
+use crate::domain::{Actor, AuditKind, AuditOutcome, IntegrationId, LogKind, OrgId};
 
 /// Integrations whose token maintenance is due: (id, provider), at most `batch`.
 pub async fn due_for_maintenance(
@@ -44,15 +46,150 @@ pub async fn enqueue_due_syncs(ctx: &AppContext, now: NaiveDateTime, batch: i64)
         .await
 }
 
-/// Deletes at most `batch` finished sync-log entries older than `cutoff`; returns how many.
-pub async fn purge_logs_before(
+/// What the retention rules removed in one pass.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Removed {
+    /// Finished activity-log entries (SYNC_LOG_RETENTION_DAYS).
+    pub logs: usize,
+    /// Bodies of processed webhook events (WEBHOOK_PAYLOAD_RETENTION_DAYS).
+    pub payloads: usize,
+    /// Audit events (AUDIT_RETENTION_DAYS).
+    pub audit_events: usize,
+}
+
+/// One organization's part of a pass.
+#[derive(Default)]
+struct OrgRemoved {
+    logs: BTreeMap<&'static str, usize>,
+    payloads: usize,
+    audit_events: usize,
+    anchor: i64,
+}
+
+/// Applies each kind's retention as of `now`, `batch` rows at a time until done (or
+/// `stopping`): the activity log's finished entries, the bodies of processed webhook events
+/// (their metadata stays) and audit events (the chain's anchor moves to the last one purged).
+/// Then records in each organization's audit trail what was removed there.
+pub async fn apply_retention(
     ctx: &AppContext,
-    cutoff: NaiveDateTime,
+    now: NaiveDateTime,
     batch: i64,
-) -> Result<usize, DbError> {
-    ctx.db
-        .run(move |conn| sync_logs::purge_finished_before(conn, cutoff, batch))
-        .await
+    stopping: impl Fn() -> bool,
+) -> Result<Removed, DbError> {
+    let rules = &ctx.settings.worker;
+    let mut by_org: BTreeMap<OrgId, OrgRemoved> = BTreeMap::new();
+    let full = |n: usize| n as i64 >= batch && !stopping();
+    let cutoff = now - Duration::days(rules.retention_days);
+    loop {
+        let purged = ctx
+            .db
+            .run(move |conn| sync_logs::purge_finished_before(conn, cutoff, batch))
+            .await?;
+        for (org, kind) in &purged {
+            *by_org
+                .entry(*org)
+                .or_default()
+                .logs
+                .entry(kind.as_str())
+                .or_default() += 1;
+        }
+        if !full(purged.len()) {
+            break;
+        }
+    }
+    let cutoff = now - Duration::days(rules.payload_retention_days);
+    loop {
+        let dropped = ctx
+            .db
+            .run(move |conn| sync_logs::drop_payloads_before(conn, cutoff, batch))
+            .await?;
+        for org in &dropped {
+            by_org.entry(*org).or_default().payloads += 1;
+        }
+        if !full(dropped.len()) {
+            break;
+        }
+    }
+    if let Some(days) = rules.audit_retention_days {
+        let cutoff = now - Duration::days(days);
+        for org in ctx
+            .db
+            .run(move |conn| audit::orgs_with_events_before(conn, cutoff))
+            .await?
+        {
+            loop {
+                let (purged, anchor) = ctx
+                    .db
+                    .run(move |conn| audit::purge_before(conn, org, cutoff, batch))
+                    .await?;
+                if purged > 0 {
+                    let removed = by_org.entry(org).or_default();
+                    removed.audit_events += purged;
+                    removed.anchor = anchor;
+                }
+                if !full(purged) {
+                    break;
+                }
+            }
+        }
+    }
+    let mut total = Removed::default();
+    for (org, removed) in by_org {
+        total.logs += removed.logs.values().sum::<usize>();
+        total.payloads += removed.payloads;
+        total.audit_events += removed.audit_events;
+        let detail = retention_detail(&removed, rules);
+        ctx.db
+            .run(move |conn| {
+                audit::append(
+                    conn,
+                    &audit::NewAuditEvent {
+                        org_id: org,
+                        kind: AuditKind::Retention,
+                        outcome: AuditOutcome::Succeeded,
+                        actor: &Actor::system(),
+                        integration_id: None,
+                        provider_slug: "",
+                        detail: &detail,
+                    },
+                )
+            })
+            .await?;
+    }
+    Ok(total)
+}
+
+/// "Retention removed …": how many of which kinds, under which rule.
+fn retention_detail(removed: &OrgRemoved, rules: &crate::config::WorkerSettings) -> String {
+    let mut parts = Vec::new();
+    let logs: usize = removed.logs.values().sum();
+    if logs > 0 {
+        let kinds: Vec<String> = removed
+            .logs
+            .iter()
+            .map(|(kind, n)| format!("{kind} {n}"))
+            .collect();
+        parts.push(format!(
+            "{logs} activity entries older than {} days ({})",
+            rules.retention_days,
+            kinds.join(", ")
+        ));
+    }
+    if removed.payloads > 0 {
+        parts.push(format!(
+            "the bodies of {} webhook events older than {} days",
+            removed.payloads, rules.payload_retention_days
+        ));
+    }
+    if removed.audit_events > 0 {
+        parts.push(format!(
+            "{} audit events older than {} days (the chain now starts after event {})",
+            removed.audit_events,
+            rules.audit_retention_days.unwrap_or_default(),
+            removed.anchor
+        ));
+    }
+    format!("Retention removed {}", parts.join("; "))
 }
 
 /// Deletes at most `batch` directory accounts deactivated (or deleted) before `cutoff`;

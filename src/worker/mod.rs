@@ -42,7 +42,8 @@ pub struct WorkReport {
     pub jobs_continued: usize,
     pub syncs_enqueued: usize,
     pub channels_renewed: usize,
-    pub logs_purged: usize,
+    /// What the retention rules removed (activity entries, webhook bodies, audit events).
+    pub removed: housekeeping::Removed,
     pub states_purged: usize,
     pub sessions_purged: usize,
     /// Deactivated directory accounts past DIRECTORY_RETENTION_DAYS.
@@ -180,18 +181,14 @@ impl Worker {
         Ok(())
     }
 
-    /// Purges old sync-log entries and long-deactivated directory accounts (in batches),
+    /// Applies the retention rules and purges long-deactivated directory accounts (in batches),
     /// expired OAuth states and ended or expired admin sessions, and writes the webhook delivery counts kept in memory.
     async fn housekeeping(&self, now: NaiveDateTime, report: &mut WorkReport) -> Result<(), DbError> {
         report.webhook_counts_flushed += crate::webhooks::counts::flush(&self.ctx).await?;
-        let cutoff = now - chrono::Duration::days(self.ctx.settings.worker.retention_days);
-        loop {
-            let purged = housekeeping::purge_logs_before(&self.ctx, cutoff, PURGE_BATCH).await?;
-            report.logs_purged += purged;
-            if purged < PURGE_BATCH as usize || self.stopping.load(Ordering::SeqCst) {
-                break;
-            }
-        }
+        report.removed = housekeeping::apply_retention(&self.ctx, now, PURGE_BATCH, || {
+            self.stopping.load(Ordering::SeqCst)
+        })
+        .await?;
         let cutoff = now - chrono::Duration::days(self.ctx.settings.worker.directory_retention_days);
         loop {
             let purged = housekeeping::purge_directory_before(&self.ctx, cutoff, PURGE_BATCH).await?;

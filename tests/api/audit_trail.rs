@@ -14,6 +14,7 @@ use targetym_integrations::db::{self, DbConnection, sync_logs};
 use targetym_integrations::domain::{
     Actor, AuditKind, AuditOutcome, AuditRecord, GENESIS_HASH, IntegrationId, LogKind, LogStatus, OrgId,
 };
+use targetym_integrations::integrations::housekeeping;
 use targetym_integrations::integrations::oversight::{ChainCheck, verify_chain};
 
 fn actor(name: &str) -> Actor {
@@ -297,14 +298,17 @@ async fn a_connect_of_a_hundred_days_ago_is_still_on_the_audit_page_after_the_lo
         })
         .await
         .unwrap();
-    let cutoff = db::now() - Duration::days(90);
-    let purged =
-        targetym_integrations::integrations::housekeeping::purge_logs_before(&t.app.ctx, cutoff, 100)
-            .await
-            .unwrap();
+    let removed = housekeeping::apply_retention(&t.app.ctx, db::now(), 100, || false)
+        .await
+        .unwrap();
     assert_eq!(
-        purged, 1,
-        "the 100-day-old refresh is past the activity log's retention"
+        removed,
+        housekeeping::Removed {
+            logs: 1,
+            payloads: 0,
+            audit_events: 0
+        },
+        "the 100-day-old refresh is past the activity log's retention, the connect not past the trail's"
     );
     let page = t.app.get_with(&t.admin, "/audit").await.text().await.unwrap();
     assert!(page.contains("<tr data-kind=\"connect\""), "{page}");
@@ -621,5 +625,131 @@ async fn appends_at_once_to_one_chain_take_turns_and_lose_nothing() {
     assert!(matches!(
         check(&app, org).await,
         ChainCheck::Verified { events: 40, .. }
+    ));
+}
+
+/// A webhook event of `org`, `days_ago`, in `status`, with a body.
+fn webhook_event(
+    conn: &mut DbConnection,
+    org: OrgId,
+    days_ago: i64,
+    status: &str,
+) -> Result<String, db::DbError> {
+    use targetym_integrations::db::schema::integration_sync_logs as logs;
+    let id = uuid::Uuid::new_v4().to_string();
+    let at = db::now() - Duration::days(days_ago);
+    diesel::insert_into(logs::table)
+        .values((
+            logs::id.eq(&id),
+            logs::org_id.eq(org),
+            logs::provider_slug.eq("slack"),
+            logs::kind.eq("webhook_event"),
+            logs::status.eq(status),
+            logs::message.eq("message"),
+            logs::dedup_key.eq(format!("Ev{id}")),
+            logs::payload.eq(br#"{"user":{"name":"Bob Smith","email":"bob@acme.example"}}"#.to_vec()),
+            logs::attempts.eq(1),
+            logs::max_attempts.eq(5),
+            logs::next_attempt_at.eq(at),
+            logs::created_at.eq(at),
+        ))
+        .execute(conn)?;
+    Ok(id)
+}
+
+#[tokio::test]
+async fn retention_drops_old_webhook_bodies_and_audit_events_and_the_chain_still_checks_out() {
+    use targetym_integrations::db::schema::integration_sync_logs as logs;
+    let app = spawn_app().await;
+    let client = app.signed_in_admin("Acme HR", "ada@acme.example").await;
+    let org = app.org_of("ada@acme.example").await;
+    append_events(&app, org, 5).await;
+    let (processed, queued, recent) = app
+        .ctx
+        .db
+        .run(move |conn| {
+            Ok((
+                webhook_event(conn, org, 8, "succeeded")?,
+                webhook_event(conn, org, 8, "queued")?,
+                webhook_event(conn, org, 1, "failed")?,
+            ))
+        })
+        .await
+        .unwrap();
+
+    let removed = housekeeping::apply_retention(&app.ctx, db::now(), 2, || false)
+        .await
+        .unwrap();
+    assert_eq!(
+        removed,
+        housekeeping::Removed {
+            logs: 0,
+            payloads: 1,
+            audit_events: 0
+        }
+    );
+    let bodies = app
+        .ctx
+        .db
+        .run(move |conn| {
+            let mut body = |id: &str| -> Result<(Option<String>, bool), db::DbError> {
+                let (key, payload): (Option<String>, Option<Vec<u8>>) = logs::table
+                    .find(id)
+                    .select((logs::dedup_key, logs::payload))
+                    .first(conn)?;
+                Ok((key, payload.is_some()))
+            };
+            Ok([body(&processed)?, body(&queued)?, body(&recent)?])
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        bodies.map(|(key, has_body)| (key.is_some(), has_body)),
+        [(true, false), (true, true), (true, true)],
+        "the processed 8-day-old event keeps its metadata and loses its body; a queued or recent one keeps it"
+    );
+
+    // 401 days on, every audit event is past AUDIT_RETENTION_DAYS: purged two at a time, the
+    // anchor moves, and the purge is the first event after it.
+    let removed = housekeeping::apply_retention(&app.ctx, db::now() + Duration::days(401), 2, || false)
+        .await
+        .unwrap();
+    assert_eq!(removed.audit_events, 6, "the five and the first retention record");
+    let found = check(&app, org).await;
+    assert!(
+        matches!(found, ChainCheck::Verified { events: 1, .. }),
+        "{found:?}"
+    );
+    let page = app.get_with(&client, "/audit").await.text().await.unwrap();
+    assert!(page.contains("Chain verified up to"), "{page}");
+    assert!(
+        page.contains("6 audit events older than 400 days (the chain now starts after event 6)"),
+        "{page}"
+    );
+    // Deleting the next event now is still seen.
+    execute(
+        &app,
+        format!("DELETE FROM audit_events WHERE org_id = '{org}' AND seq = 7"),
+    )
+    .await;
+    assert!(matches!(
+        check(&app, org).await,
+        ChainCheck::Broken { seq: 7, .. }
+    ));
+}
+
+#[tokio::test]
+async fn an_audit_retention_of_zero_keeps_every_event() {
+    let app = helpers::app().var("AUDIT_RETENTION_DAYS", "0").spawn().await;
+    app.signed_in_admin("Acme HR", "ada@acme.example").await;
+    let org = app.org_of("ada@acme.example").await;
+    append_events(&app, org, 3).await;
+    let removed = housekeeping::apply_retention(&app.ctx, db::now() + Duration::days(20_000), 10, || false)
+        .await
+        .unwrap();
+    assert_eq!(removed.audit_events, 0);
+    assert!(matches!(
+        check(&app, org).await,
+        ChainCheck::Verified { events: 3, .. }
     ));
 }

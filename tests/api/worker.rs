@@ -757,8 +757,29 @@ async fn old_sync_logs_and_expired_states_are_purged_in_batches() {
         .run_due_work(now() + minutes(11))
         .await
         .unwrap();
-    assert_eq!(report.logs_purged, 1199, "the queued one stays");
+    assert_eq!(report.removed.logs, 1199, "the queued one stays");
     assert_eq!(report.states_purged, 1);
+    // The purge is itself in the organization's audit trail: how many, of which kinds.
+    let recorded: Vec<(String, String)> = t
+        .app
+        .ctx
+        .db
+        .run(|conn| {
+            use targetym_integrations::db::schema::audit_events as audit;
+            Ok(audit::table
+                .filter(audit::kind.eq("retention"))
+                .select((audit::actor, audit::detail))
+                .load(conn)?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        recorded,
+        vec![(
+            "system".to_owned(),
+            "Retention removed 1199 activity entries older than 90 days (refresh 1199)".to_owned()
+        )]
+    );
     let (remaining, states_left) = t
         .app
         .ctx

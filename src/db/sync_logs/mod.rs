@@ -76,23 +76,51 @@ pub fn append_all(conn: &mut DbConnection, entries: &[(&str, &NewSyncLog<'_>)]) 
     Ok(())
 }
 
-/// Deletes finished entries created before `cutoff`, at most `batch` of them. Returns how
-/// many; call again until it returns less than `batch`.
+/// Deletes finished entries created before `cutoff`, at most `batch` of them. Returns what
+/// it deleted, by organization and kind; call again until it deletes less than `batch`.
 pub fn purge_finished_before(
     conn: &mut DbConnection,
     cutoff: NaiveDateTime,
     batch: i64,
-) -> Result<usize, DbError> {
-    let ids: Vec<String> = l::table
+) -> Result<Vec<(OrgId, LogKind)>, DbError> {
+    let rows: Vec<(String, OrgId, LogKind)> = l::table
         .filter(l::created_at.lt(cutoff))
         .filter(l::status.ne_all([LogStatus::Queued, LogStatus::Running]))
         .limit(batch)
-        .select(l::id)
+        .select((l::id, l::org_id, l::kind))
         .load(conn)?;
-    if ids.is_empty() {
-        return Ok(0);
+    if rows.is_empty() {
+        return Ok(Vec::new());
     }
-    Ok(diesel::delete(l::table.filter(l::id.eq_any(&ids))).execute(conn)?)
+    let ids: Vec<&str> = rows.iter().map(|(id, _, _)| id.as_str()).collect();
+    diesel::delete(l::table.filter(l::id.eq_any(&ids))).execute(conn)?;
+    Ok(rows.into_iter().map(|(_, org, kind)| (org, kind)).collect())
+}
+
+/// Removes the bodies of processed webhook events created before `cutoff` (their provider,
+/// type, ids, time and outcome stay), at most `batch` of them. Returns the organization of
+/// each; call again until it returns less than `batch`.
+pub fn drop_payloads_before(
+    conn: &mut DbConnection,
+    cutoff: NaiveDateTime,
+    batch: i64,
+) -> Result<Vec<OrgId>, DbError> {
+    let rows: Vec<(String, OrgId)> = l::table
+        .filter(l::created_at.lt(cutoff))
+        .filter(l::kind.eq(LogKind::WebhookEvent))
+        .filter(l::status.eq_any([LogStatus::Succeeded, LogStatus::Failed]))
+        .filter(l::payload.is_not_null())
+        .limit(batch)
+        .select((l::id, l::org_id))
+        .load(conn)?;
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<&str> = rows.iter().map(|(id, _)| id.as_str()).collect();
+    diesel::update(l::table.filter(l::id.eq_any(&ids)))
+        .set(l::payload.eq(None::<Vec<u8>>))
+        .execute(conn)?;
+    Ok(rows.into_iter().map(|(_, org)| org).collect())
 }
 
 /// What the audit log and an integration's activity are filtered by.
