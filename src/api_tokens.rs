@@ -6,8 +6,9 @@ use std::collections::HashMap;
 use crate::context::AppContext;
 use crate::crypto::{random_token, sha256_hex};
 use crate::db::api_tokens::{self, ApiTokenRow};
+use crate::db::audit::{self, NewAuditEvent};
 use crate::db::{self, Db, DbError, integrations};
-use crate::domain::{IntegrationId, IntegrationStatus, LogKind, LogStatus, OrgId, UserId};
+use crate::domain::{Actor, AuditKind, IntegrationId, IntegrationStatus, LogKind, LogStatus, OrgId};
 
 /// Tokens start with this, so they are recognisable (and greppable by secret scanners).
 pub const PREFIX: &str = "tgi_";
@@ -62,7 +63,7 @@ pub async fn create(
     db: &Db,
     org: OrgId,
     name: &str,
-    created_by: Option<UserId>,
+    actor: &Actor,
     limit_to: &[IntegrationId],
 ) -> Result<(ApiTokenRow, String), CreateTokenError> {
     let token = format!("{PREFIX}{}", random_token(32));
@@ -72,7 +73,7 @@ pub async fn create(
         name: crate::domain::sanitize(name.trim(), 100),
         token_hash: sha256_hex(token.as_bytes()),
         token_prefix: token.chars().take(PREFIX.len() + 6).collect(),
-        created_by,
+        created_by: actor.user_id,
         created_at: db::now(),
         last_used_at: None,
         revoked_at: None,
@@ -80,6 +81,7 @@ pub async fn create(
     };
     let stored = row.clone();
     let chosen = limit_to.to_vec();
+    let actor = actor.clone();
     let created = db
         .run(move |conn| {
             for id in &chosen {
@@ -89,8 +91,22 @@ pub async fn create(
                     return Ok(false);
                 }
             }
-            api_tokens::insert(conn, &stored, &chosen)?;
-            Ok(true)
+            db::transaction(conn, |conn| {
+                api_tokens::insert(conn, &stored, &chosen)?;
+                let scope = match chosen.len() {
+                    0 => "every integration".to_owned(),
+                    n => format!("{n} integration(s)"),
+                };
+                let detail = format!(
+                    "Service token \"{}\" ({}…) created for {scope}",
+                    stored.name, stored.token_prefix
+                );
+                audit::append(
+                    conn,
+                    &NewAuditEvent::new(stored.org_id, AuditKind::ServiceToken, &actor, &detail),
+                )?;
+                Ok(true)
+            })
         })
         .await?;
     if !created {
@@ -174,10 +190,22 @@ pub async fn list(
     Ok((tokens, choices))
 }
 
-pub async fn revoke(db: &Db, org: OrgId, id: &str) -> Result<bool, DbError> {
-    let id = id.to_owned();
-    db.run(move |conn| api_tokens::revoke(conn, org, &id, db::now()))
-        .await
+pub async fn revoke(db: &Db, actor: &Actor, org: OrgId, id: &str) -> Result<bool, DbError> {
+    let (id, actor) = (id.to_owned(), actor.clone());
+    db.run(move |conn| {
+        db::transaction(conn, |conn| {
+            if !api_tokens::revoke(conn, org, &id, db::now())? {
+                return Ok(false);
+            }
+            let detail = format!("Service token {id} revoked");
+            audit::append(
+                conn,
+                &NewAuditEvent::new(org, AuditKind::ServiceToken, &actor, &detail),
+            )?;
+            Ok(true)
+        })
+    })
+    .await
 }
 
 /// The integrations this client may see: its organization's live ones (only those it is

@@ -346,14 +346,20 @@ async fn create_api_token(
                 .ok_or_else(|| anyhow::anyhow!("{id:?} is not an integration id"))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let (_, token) = targetym_integrations::api_tokens::create(&ctx.db, org_id, name, None, &limit_to)
-        .await
-        .map_err(|e| match e {
-            targetym_integrations::api_tokens::CreateTokenError::UnknownIntegration => {
-                anyhow::anyhow!("an --integration is not a connected integration of {org:?}")
-            }
-            other => other.into(),
-        })?;
+    let (_, token) = targetym_integrations::api_tokens::create(
+        &ctx.db,
+        org_id,
+        name,
+        &targetym_integrations::domain::Actor::system(),
+        &limit_to,
+    )
+    .await
+    .map_err(|e| match e {
+        targetym_integrations::api_tokens::CreateTokenError::UnknownIntegration => {
+            anyhow::anyhow!("an --integration is not a connected integration of {org:?}")
+        }
+        other => other.into(),
+    })?;
     println!("{token}");
     Ok(())
 }

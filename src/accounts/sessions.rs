@@ -10,8 +10,9 @@ use chrono::NaiveDateTime;
 use super::{Admin, log_account_action};
 use crate::crypto::{random_token, sha256_hex};
 use crate::db::admin_sessions::{self, SessionRow};
+use crate::db::audit::{self, NewAuditEvent};
 use crate::db::{Db, DbConnection, DbError};
-use crate::domain::{now, sanitize};
+use crate::domain::{Actor, AuditKind, now, sanitize};
 
 /// `last_seen_at` is written at most this often per session.
 const SEEN_RESOLUTION: chrono::Duration = chrono::Duration::seconds(60);
@@ -57,7 +58,21 @@ pub async fn open_session(
         user_agent: user_agent.map(|ua| sanitize(&ua, 512)),
         ended_at: None,
     };
-    db.run(move |conn| admin_sessions::insert(conn, &row)).await?;
+    let actor = Actor {
+        source: row.ip_address.clone(),
+        ..admin.actor()
+    };
+    db.run(move |conn| {
+        crate::db::transaction(conn, |conn| {
+            admin_sessions::insert(conn, &row)?;
+            audit::append(
+                conn,
+                &NewAuditEvent::new(row.org_id, AuditKind::Session, &actor, "Signed in"),
+            )
+            .map(drop)
+        })
+    })
+    .await?;
     Ok(id)
 }
 
@@ -118,11 +133,28 @@ fn open_session_admin(
     }))
 }
 
-/// Ends a session (sign-out); a session already ended stays so.
-pub async fn end_session(db: &Db, session_id: &str) -> Result<(), DbError> {
+/// Ends a session (sign-out) asked from `source`; a session already ended stays so.
+pub async fn end_session(db: &Db, session_id: &str, source: Option<String>) -> Result<(), DbError> {
     let key = sha256_hex(session_id.as_bytes());
-    db.run(move |conn| admin_sessions::end(conn, &key, now()).map(drop))
-        .await
+    db.run(move |conn| {
+        crate::db::transaction(conn, |conn| {
+            let Some(open) = admin_sessions::find_open(conn, &key)? else {
+                return Ok(());
+            };
+            admin_sessions::end(conn, &key, now())?;
+            let actor = Actor {
+                name: open.email,
+                user_id: Some(open.user_id),
+                source,
+            };
+            audit::append(
+                conn,
+                &NewAuditEvent::new(open.org_id, AuditKind::Session, &actor, "Signed out"),
+            )
+            .map(drop)
+        })
+    })
+    .await
 }
 
 /// Deletes sessions that ended or expired, at most `batch`; returns how many.

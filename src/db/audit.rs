@@ -20,6 +20,30 @@ pub struct NewAuditEvent<'a> {
     pub detail: &'a str,
 }
 
+impl<'a> NewAuditEvent<'a> {
+    /// A succeeded event of the organization, about no integration.
+    pub fn new(org_id: OrgId, kind: AuditKind, actor: &'a Actor, detail: &'a str) -> Self {
+        NewAuditEvent {
+            org_id,
+            kind,
+            outcome: AuditOutcome::Succeeded,
+            actor,
+            integration_id: None,
+            provider_slug: "",
+            detail,
+        }
+    }
+
+    /// The same, about an integration of `provider_slug`.
+    pub fn about(self, integration: IntegrationId, provider_slug: &'a str) -> Self {
+        NewAuditEvent {
+            integration_id: Some(integration),
+            provider_slug,
+            ..self
+        }
+    }
+}
+
 /// A stored event.
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = a)]

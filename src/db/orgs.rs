@@ -351,3 +351,11 @@ pub fn find_admin_email(
         .first(conn)
         .optional()?)
 }
+
+/// Every organization's id.
+pub fn all_ids(conn: &mut DbConnection) -> Result<Vec<OrgId>, DbError> {
+    Ok(organizations::table
+        .select(organizations::id)
+        .order(organizations::id)
+        .load(conn)?)
+}

@@ -25,6 +25,18 @@ text_enum! {
         WebhookReset => "webhook_reset",
         /// An admin's own account: password changed or reset, sessions signed out.
         Account => "account",
+        /// Consent to a provider's scopes given (at connect) or withdrawn (at disconnect).
+        Consent => "consent",
+        /// An integration's sync schedule changed.
+        Schedule => "schedule",
+        /// A webhook endpoint added by an admin.
+        WebhookEndpoint => "webhook_endpoint",
+        /// A service token of the internal API created or revoked.
+        ServiceToken => "service_token",
+        /// An admin signed in or out.
+        Session => "session",
+        /// The operator re-encrypted the stored secrets under a new key.
+        KeyRotation => "key_rotation",
         /// What the retention rules removed (how many, of which kinds).
         Retention => "retention",
     }

@@ -69,7 +69,18 @@ pub async fn disconnect(
                 crate::db::credentials::delete(conn, logged_row.id)?;
                 integrations::mark_disconnected(conn, logged_row.id, now)?;
                 webhooks::stop_for_integration(conn, logged_row.id, now)?;
-                consents::withdraw_for_integration(conn, logged_row.id, now)?;
+                if consents::withdraw_for_integration(conn, logged_row.id, now)? > 0 {
+                    audit::append(
+                        conn,
+                        &NewAuditEvent::new(
+                            org,
+                            AuditKind::Consent,
+                            &actor,
+                            "Consent withdrawn (disconnected)",
+                        )
+                        .about(logged_row.id, &logged_row.provider_slug),
+                    )?;
+                }
                 audit::append(
                     conn,
                     &NewAuditEvent {

@@ -10,6 +10,7 @@ use super::credentials;
 use crate::context::AppContext;
 use crate::db::sealed::{self, SealedColumn};
 use crate::db::{DbConnection, DbError, credentials as stored, oauth_states, webhooks};
+use crate::domain::{Actor, AuditKind};
 
 const BATCH: i64 = 100;
 
@@ -148,6 +149,18 @@ pub async fn rotate_keys(ctx: &AppContext) -> Result<RotationReport, DbError> {
                     Ok(())
                 },
             )?;
+            // Every organization's secrets are the keyring's: each trail records the rotation.
+            let detail = format!(
+                "Encryption keys rotated: stored secrets are sealed under key {current} ({} re-encrypted, {} unreadable, across the instance)",
+                moved.get(),
+                unreadable.get()
+            );
+            for org in crate::db::orgs::all_ids(conn)? {
+                crate::db::audit::append(
+                    conn,
+                    &crate::db::audit::NewAuditEvent::new(org, AuditKind::KeyRotation, &Actor::system(), &detail),
+                )?;
+            }
             Ok(RotationReport {
                 moved: moved.get(),
                 unreadable: unreadable.get(),

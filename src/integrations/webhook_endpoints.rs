@@ -145,7 +145,29 @@ pub async fn create_endpoint(
         handshake_opened_at: (handshake && secret.is_none()).then_some(now),
     };
     let url = endpoint_url(ctx, &endpoint);
-    ctx.db.run(move |conn| webhooks::insert(conn, &endpoint)).await?;
+    let actor = admin.actor();
+    let how = match (pasted, &secret) {
+        (Some(_), _) => "with the signing secret pasted",
+        (None, Some(_)) => "with a generated signing secret",
+        (None, None) => "taking its secret from the provider's first request",
+    };
+    ctx.db
+        .run(move |conn| {
+            db::transaction(conn, |conn| {
+                webhooks::insert(conn, &endpoint)?;
+                let detail = format!("Webhook endpoint {} added, {how}", endpoint.id);
+                let integration = endpoint
+                    .integration_id
+                    .expect("an admin's endpoint has its integration");
+                audit::append(
+                    conn,
+                    &audit::NewAuditEvent::new(endpoint.org_id, AuditKind::WebhookEndpoint, &actor, &detail)
+                        .about(integration, &endpoint.provider_slug),
+                )
+                .map(drop)
+            })
+        })
+        .await?;
     Ok(CreatedEndpoint {
         url,
         secret: secret.filter(|_| pasted.is_none()),

@@ -67,9 +67,10 @@ pub async fn sign_in(
 
 /// Ends the session on the server (a copy of the cookie opens nothing afterwards) and drops
 /// the cookie.
-pub async fn sign_out(state: &WebState, session: &Session) -> Result<(), WebError> {
+pub async fn sign_out(state: &WebState, req: &HttpRequest, session: &Session) -> Result<(), WebError> {
     if let Some(id) = session_id(session) {
-        accounts::end_session(&state.ctx.db, &id).await?;
+        let source = state.client_ip(req).map(|ip| ip.to_string());
+        accounts::end_session(&state.ctx.db, &id, source).await?;
     }
     session.purge();
     Ok(())
@@ -115,6 +116,8 @@ impl FromRequest for CurrentAdmin {
 pub struct SignedIn {
     id: String,
     session: Session,
+    /// The client's address (as the trusted proxy saw it), for the audit trail.
+    source: Option<String>,
 }
 
 impl SignedIn {
@@ -129,7 +132,10 @@ impl SignedIn {
         match accounts::with_session_admin(&state.ctx.db, &self.id, policy, page).await? {
             Some((admin, loaded)) => Ok((
                 CurrentAdmin {
-                    admin,
+                    admin: Admin {
+                        source: self.source,
+                        ..admin
+                    },
                     session: self.session,
                 },
                 loaded,
@@ -148,8 +154,12 @@ impl FromRequest for SignedIn {
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
         let session = req.get_session();
+        let source = req
+            .app_data::<web::Data<WebState>>()
+            .and_then(|state| state.client_ip(req))
+            .map(|ip| ip.to_string());
         std::future::ready(match session_id(&session) {
-            Some(id) => Ok(SignedIn { id, session }),
+            Some(id) => Ok(SignedIn { id, session, source }),
             None => Err(WebError::SignInRequired),
         })
     }

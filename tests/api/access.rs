@@ -12,9 +12,15 @@ const PROFILE: &str = "openid https://www.googleapis.com/auth/userinfo.email";
 
 async fn get(t: &OAuthApp, path: &str) -> (StatusCode, Value) {
     let org = t.app.org_of("ada@acme.example").await;
-    let (_, token) = targetym_integrations::api_tokens::create(&t.app.ctx.db, org, "hr-core", None, &[])
-        .await
-        .unwrap();
+    let (_, token) = targetym_integrations::api_tokens::create(
+        &t.app.ctx.db,
+        org,
+        "hr-core",
+        &targetym_integrations::domain::Actor::system(),
+        &[],
+    )
+    .await
+    .unwrap();
     api_get(t, &token, path).await
 }
 

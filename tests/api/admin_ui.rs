@@ -383,6 +383,14 @@ async fn the_sync_schedule_is_followed_by_the_actor() {
         .await
         .unwrap();
     assert!(page.contains("<option value=\"hourly\" selected>") && page.contains("Sync schedule: Hourly."));
+    let recorded = t.app.audit_events_of("schedule").await;
+    assert_eq!(recorded.len(), 1, "{recorded:?}");
+    assert_eq!(recorded[0].0, "ada@acme.example");
+    assert!(recorded[0].2.starts_with("Sync schedule set to "), "{recorded:?}");
+    assert!(
+        page.contains("data-kind=\"schedule\""),
+        "in the integration's history"
+    );
     let worker = Worker::new(t.app.ctx.clone());
     assert_eq!(
         worker

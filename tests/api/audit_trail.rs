@@ -61,6 +61,27 @@ async fn first_integration(app: &TestApp) -> IntegrationId {
     IntegrationId::parse(&id).unwrap()
 }
 
+/// An organization nobody has signed in to yet: its chain has no event.
+async fn bare_org(app: &TestApp) -> OrgId {
+    use targetym_integrations::db::schema::organizations;
+    let org = OrgId::new();
+    app.ctx
+        .db
+        .run(move |conn| {
+            diesel::insert_into(organizations::table)
+                .values((
+                    organizations::id.eq(org),
+                    organizations::name.eq(format!("org {org}")),
+                    organizations::created_at.eq(db::now()),
+                ))
+                .execute(conn)?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    org
+}
+
 async fn check(app: &TestApp, org: OrgId) -> ChainCheck {
     app.ctx.db.run(move |conn| verify_chain(conn, org)).await.unwrap()
 }
@@ -92,12 +113,23 @@ async fn an_admins_actions_are_audit_events_with_actor_and_address_on_a_verified
     let page = t.app.get_with(&t.admin, "/audit").await.text().await.unwrap();
     assert_eq!(
         page.matches("data-actor=\"ada@acme.example\"").count(),
-        2,
+        4,
         "{page}"
     );
-    assert!(page.contains("<td>127.0.0.1</td>"), "the admin's address: {page}");
+    // Signed in, consent given, connected, tested: each with the admin's address.
+    for kind in ["session", "consent", "connect", "test"] {
+        assert!(
+            page.contains(&format!("<tr data-kind=\"{kind}\"")),
+            "{kind}: {page}"
+        );
+    }
+    assert_eq!(
+        page.matches("<td>127.0.0.1</td>").count(),
+        4,
+        "the admin's address: {page}"
+    );
     assert!(
-        page.contains("Chain verified up to") && page.contains("(2 events)"),
+        page.contains("Chain verified up to") && page.contains("(4 events)"),
         "{page}"
     );
     let tests = t
@@ -126,19 +158,21 @@ async fn an_admins_actions_are_audit_events_with_actor_and_address_on_a_verified
     assert!(!activity.contains("data-kind=\"connect\"") && !activity.contains("data-kind=\"test\""));
     let other = t.app.signed_in_admin("Beta Ltd", "bob@beta.example").await;
     let theirs = t.app.get_with(&other, "/audit").await.text().await.unwrap();
-    assert!(theirs.contains("No audit event yet.") && !theirs.contains("ada@acme.example"));
+    assert!(
+        theirs.contains("(1 event)") && !theirs.contains("ada@acme.example"),
+        "{theirs}"
+    );
     let csv = t.app.get_with(&other, "/audit.csv").await.text().await.unwrap();
-    assert_eq!(csv.lines().count(), 1, "only the header: {csv}");
+    assert_eq!(csv.lines().count(), 2, "the header and Bob's sign-in: {csv}");
+    assert!(csv.contains("bob@beta.example") && !csv.contains("ada@acme.example"));
 }
 
 #[tokio::test]
 async fn a_changed_deleted_or_inserted_audit_event_breaks_the_chain_at_that_event() {
     let app = spawn_app().await;
     let mut orgs = Vec::new();
-    for name in ["changed", "deleted", "tail", "inserted", "intact"] {
-        let client = app.signed_in_admin(name, &format!("ada@{name}.example")).await;
-        drop(client);
-        let org = app.org_of(&format!("ada@{name}.example")).await;
+    for _ in ["changed", "deleted", "tail", "inserted", "intact"] {
+        let org = bare_org(&app).await;
         append_events(&app, org, 3).await;
         orgs.push(org);
     }
@@ -209,10 +243,16 @@ async fn a_changed_deleted_or_inserted_audit_event_breaks_the_chain_at_that_even
         ChainCheck::Verified { events: 3, .. }
     ));
 
-    // The page says so; so does the command, which exits 1 naming the first broken link.
-    let client = helpers::browser();
-    app.login_with(&client, "ada@changed.example", helpers::PASSWORD)
-        .await;
+    // The page says so (an admin's sign-in is its organization's event 1 here); so does the
+    // command, which exits 1 naming the first broken link.
+    let client = app.signed_in_admin("Acme HR", "ada@acme.example").await;
+    let acme = app.org_of("ada@acme.example").await;
+    append_events(&app, acme, 2).await;
+    execute(
+        &app,
+        format!("UPDATE audit_events SET actor = 'someone else' WHERE org_id = '{acme}' AND seq = 2"),
+    )
+    .await;
     let page = app.get_with(&client, "/audit").await.text().await.unwrap();
     assert!(page.contains("The chain is broken at event 2"), "{page}");
     let out = cli(&app, &["audit", "verify"], "");
@@ -330,7 +370,7 @@ async fn the_jsonl_export_checks_out_outside_the_app_and_a_changed_line_does_not
             .contains("audit-trail.jsonl")
     );
     let export = res.text().await.unwrap();
-    assert_eq!(export.lines().count(), 3);
+    assert_eq!(export.lines().count(), 4, "the sign-in and three more");
     let dir = tempfile::tempdir().unwrap();
     let run = |text: &str| {
         let path = dir.path().join("audit.jsonl");
@@ -346,10 +386,10 @@ async fn the_jsonl_export_checks_out_outside_the_app_and_a_changed_line_does_not
     };
     let out = run(&export);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("3 events check out"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("4 events check out"));
     let out = run(&export.replace("event 1", "event 9"));
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("line 2 (event 2)"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("line 3 (event 3)"));
 }
 
 /// Applies the migrations before `version` from the repository's files: the schema of the
@@ -577,8 +617,7 @@ async fn the_upgrade_moves_every_audit_entry_of_the_shared_log_into_sealed_chain
 #[tokio::test]
 async fn appends_at_once_to_one_chain_take_turns_and_lose_nothing() {
     let app = spawn_app().await;
-    app.signed_in_admin("Acme HR", "ada@acme.example").await;
-    let org = app.org_of("ada@acme.example").await;
+    let org = bare_org(&app).await;
     // The chain starts with these: the first appends race to create its head too.
     let writers: Vec<_> = (0..8)
         .map(|_| {
@@ -714,7 +753,10 @@ async fn retention_drops_old_webhook_bodies_and_audit_events_and_the_chain_still
     let removed = housekeeping::apply_retention(&app.ctx, db::now() + Duration::days(401), 2, || false)
         .await
         .unwrap();
-    assert_eq!(removed.audit_events, 6, "the five and the first retention record");
+    assert_eq!(
+        removed.audit_events, 7,
+        "the sign-in, the five and the first retention record"
+    );
     let found = check(&app, org).await;
     assert!(
         matches!(found, ChainCheck::Verified { events: 1, .. }),
@@ -723,26 +765,25 @@ async fn retention_drops_old_webhook_bodies_and_audit_events_and_the_chain_still
     let page = app.get_with(&client, "/audit").await.text().await.unwrap();
     assert!(page.contains("Chain verified up to"), "{page}");
     assert!(
-        page.contains("6 audit events older than 400 days (the chain now starts after event 6)"),
+        page.contains("7 audit events older than 400 days (the chain now starts after event 7)"),
         "{page}"
     );
     // Deleting the next event now is still seen.
     execute(
         &app,
-        format!("DELETE FROM audit_events WHERE org_id = '{org}' AND seq = 7"),
+        format!("DELETE FROM audit_events WHERE org_id = '{org}' AND seq = 8"),
     )
     .await;
     assert!(matches!(
         check(&app, org).await,
-        ChainCheck::Broken { seq: 7, .. }
+        ChainCheck::Broken { seq: 8, .. }
     ));
 }
 
 #[tokio::test]
 async fn an_audit_retention_of_zero_keeps_every_event() {
     let app = helpers::app().var("AUDIT_RETENTION_DAYS", "0").spawn().await;
-    app.signed_in_admin("Acme HR", "ada@acme.example").await;
-    let org = app.org_of("ada@acme.example").await;
+    let org = bare_org(&app).await;
     append_events(&app, org, 3).await;
     let removed = housekeeping::apply_retention(&app.ctx, db::now() + Duration::days(20_000), 10, || false)
         .await

@@ -22,6 +22,18 @@ async fn sign_in_and_out() {
     let after = app.get_with(&client, "/integrations").await;
     assert_eq!(after.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&after), "/login");
+    // Both in the audit trail, with the admin and the address.
+    let ada = |detail: &str| {
+        (
+            "ada@acme.example".to_owned(),
+            Some("127.0.0.1".to_owned()),
+            detail.to_owned(),
+        )
+    };
+    assert_eq!(
+        app.audit_events_of("session").await,
+        vec![ada("Signed in"), ada("Signed out")]
+    );
 }
 
 #[tokio::test]

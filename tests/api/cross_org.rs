@@ -268,9 +268,15 @@ async fn request(
 
 async fn service_token(app: &TestApp, email: &str) -> (String, String) {
     let org = app.org_of(email).await;
-    let (row, token) = targetym_integrations::api_tokens::create(&app.ctx.db, org, "sweep", None, &[])
-        .await
-        .unwrap();
+    let (row, token) = targetym_integrations::api_tokens::create(
+        &app.ctx.db,
+        org,
+        "sweep",
+        &targetym_integrations::domain::Actor::system(),
+        &[],
+    )
+    .await
+    .unwrap();
     (row.id, token)
 }
 

@@ -275,6 +275,24 @@ impl TestApp {
             .id
     }
 
+    /// The audit events of `kind` (oldest first): (actor, source, detail).
+    pub async fn audit_events_of(&self, kind: &str) -> Vec<(String, Option<String>, String)> {
+        use diesel::prelude::*;
+        use targetym_integrations::db::schema::audit_events as a;
+        let kind = kind.to_owned();
+        self.ctx
+            .db
+            .run(move |conn| {
+                Ok(a::table
+                    .filter(a::kind.eq(&kind))
+                    .order((a::created_at, a::seq))
+                    .select((a::actor, a::source, a::detail))
+                    .load(conn)?)
+            })
+            .await
+            .unwrap()
+    }
+
     /// An integration's status column.
     pub async fn integration_status(&self, id: &str) -> String {
         use diesel::prelude::*;

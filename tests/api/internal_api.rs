@@ -105,6 +105,28 @@ async fn service_tokens_are_shown_once_scoped_and_revocable() {
         )
         .await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    // Created and revoked, by whom: in the audit trail (never the token itself).
+    let recorded = t.app.audit_events_of("service_token").await;
+    assert!(
+        recorded.iter().all(|(actor, _, _)| actor == "ada@acme.example"),
+        "{recorded:?}"
+    );
+    assert!(
+        recorded.iter().any(|(_, _, d)| d.contains("created")),
+        "{recorded:?}"
+    );
+    assert_eq!(
+        recorded
+            .iter()
+            .filter(|(_, _, d)| *d == format!("Service token {id} revoked"))
+            .count(),
+        1,
+        "{recorded:?}"
+    );
+    assert!(
+        recorded.iter().all(|(_, _, d)| !d.contains(&token)),
+        "{recorded:?}"
+    );
     assert_eq!(
         api(
             &t,

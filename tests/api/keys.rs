@@ -263,6 +263,15 @@ async fn a_refresh_token_the_provider_does_not_rotate_survives_a_key_rotation() 
         "{}",
         String::from_utf8_lossy(&rotated.stderr)
     );
+    // The organization's audit trail says so (the key's id, never the key).
+    let recorded = t.app.audit_events_of("key_rotation").await;
+    assert_eq!(recorded.len(), 1, "{recorded:?}");
+    assert_eq!(recorded[0].0, "system");
+    assert!(
+        recorded[0].2.starts_with("Encryption keys rotated"),
+        "{recorded:?}"
+    );
+    assert!(!recorded[0].2.contains(&new_key) && !recorded[0].2.contains(&old_key));
     let checked = keys_cli(&t, &providers, "check", &new_key, None);
     assert!(
         checked.status.success(),

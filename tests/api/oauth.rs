@@ -30,7 +30,11 @@ async fn counts(app: &helpers::TestApp) -> (i64, i64, i64, i64, i64) {
             Ok((
                 integrations::table.count().get_result(conn)?,
                 creds::table.count().get_result(conn)?,
-                events::table.count().get_result(conn)?,
+                // The flows' own records: not the sign-in and consent events around them.
+                events::table
+                    .filter(events::kind.ne_all(["session", "consent"]))
+                    .count()
+                    .get_result(conn)?,
                 consents::table.count().get_result(conn)?,
                 states::table.count().get_result(conn)?,
             ))
@@ -111,6 +115,7 @@ async fn plain_oauth2_provider_happy_path() {
         .db
         .run(|conn| {
             Ok(events::table
+                .filter(events::kind.eq("connect"))
                 .select((events::kind, events::outcome, events::detail))
                 .first::<(String, String, String)>(conn)?)
         })
@@ -444,6 +449,7 @@ async fn assert_failed(t: &OAuthApp, slug: &str, reason_part: &str) {
         .db
         .run(|conn| {
             Ok(events::table
+                .filter(events::kind.eq("connect"))
                 .select((events::outcome, events::detail))
                 .first::<(String, String)>(conn)?)
         })
@@ -625,6 +631,19 @@ async fn disconnect_revokes_deletes_credentials_withdraws_consent_and_logs() {
     assert!(t.mock.is_revoked(&refresh_token));
     let (integrations_n, credentials, audit_events, _, _) = counts(&t.app).await;
     assert_eq!((integrations_n, credentials, audit_events), (1, 0, 2));
+    let consent: Vec<String> = t
+        .app
+        .audit_events_of("consent")
+        .await
+        .into_iter()
+        .map(|(actor, _, detail)| format!("{actor}: {detail}"))
+        .collect();
+    assert_eq!(consent.len(), 2, "{consent:?}");
+    assert!(
+        consent[0].starts_with("ada@acme.example: Consent given to mock-oauth for "),
+        "{consent:?}"
+    );
+    assert_eq!(consent[1], "ada@acme.example: Consent withdrawn (disconnected)");
     let status = t.app.integration_status(&id).await;
     let withdrawn: Option<chrono::NaiveDateTime> = t
         .app

@@ -594,6 +594,15 @@ async fn github_jira_linear_and_dropbox_signatures() {
         let (url, secret) = add_endpoint(&t, &id, None).await;
         let secret = secret.expect("the secret is shown once");
         assert!(url.starts_with(&format!("{}/api/webhooks/{provider}/", t.app.address)));
+        // Who added it, how: in the audit trail, never the secret.
+        let added = t.app.audit_events_of("webhook_endpoint").await;
+        let last = added.last().expect("an audit event for the new endpoint");
+        assert_eq!(last.0, "ada@acme.example");
+        assert!(
+            last.2.ends_with("added, with a generated signing secret"),
+            "{last:?}"
+        );
+        assert!(added.iter().all(|(_, _, d)| !d.contains(&secret)));
         let good = format!("sha256={}", hex_mac(&secret, body));
         let res = deliver(
             &url,

@@ -11,12 +11,13 @@ use secrecy::ExposeSecret;
 use crate::accounts::Admin;
 use crate::context::AppContext;
 use crate::crypto::sha256_hex;
+use crate::db::audit::{self, NewAuditEvent};
 use crate::db::consents::{self, ConsentRow};
 use crate::db::oauth_states::{self, StateRow};
 use crate::db::sealed::PKCE_VERIFIER;
 use crate::db::{self, DbError, integrations};
-use crate::domain::IntegrationId;
 use crate::domain::sanitize;
+use crate::domain::{AuditKind, IntegrationId};
 use crate::oauth;
 use crate::providers::catalogue::endpoints;
 use crate::providers::{Provider, scopes};
@@ -209,10 +210,24 @@ pub async fn start_connect(ctx: &AppContext, request: ConnectRequest<'_>) -> Res
         expires_at: now + STATE_TTL,
         consumed_at: None,
     };
+    let actor = request.admin.actor();
     ctx.db
         .run(move |conn| {
             db::transaction(conn, |conn| {
                 consents::insert(conn, &consent)?;
+                let detail = format!(
+                    "Consent given to {} for {} (consent text {})",
+                    consent.provider_slug, consent.scopes, consent.consent_text_version
+                );
+                let event = NewAuditEvent::new(consent.org_id, AuditKind::Consent, &actor, &detail);
+                let event = match consent.integration_id {
+                    Some(id) => event.about(id, &consent.provider_slug),
+                    None => NewAuditEvent {
+                        provider_slug: &consent.provider_slug,
+                        ..event
+                    },
+                };
+                audit::append(conn, &event)?;
                 oauth_states::insert(conn, &state)
             })
         })

@@ -11,8 +11,9 @@ use chrono::Duration;
 
 use crate::accounts::Admin;
 use crate::context::AppContext;
+use crate::db::audit::{self as audit_events, NewAuditEvent};
 use crate::db::{self, DbConnection, DbError, integrations, sync_logs};
-use crate::domain::{IntegrationId, IntegrationStatus, LogKind, LogStatus, OrgId, Schedule};
+use crate::domain::{AuditKind, IntegrationId, IntegrationStatus, LogKind, LogStatus, OrgId, Schedule};
 pub use activity::{LogEntry, LogFilter, LogPage, PAGE_SIZE, load_log_page, log_csv, log_page};
 pub use audit::{
     AUDIT_PAGE_SIZE, AuditFilter, AuditPage, ChainCheck, EXPORT_LIMIT, export as export_audit,
@@ -172,8 +173,24 @@ pub async fn set_schedule(
     id: IntegrationId,
     schedule: Schedule,
 ) -> Result<bool, DbError> {
-    let org = admin.org_id;
+    let (org, actor) = (admin.org_id, admin.actor());
     ctx.db
-        .run(move |conn| integrations::set_sync_interval(conn, org, id, schedule.minutes(), db::now()))
+        .run(move |conn| {
+            db::transaction(conn, |conn| {
+                let Some(row) = integrations::find_for_org(conn, org, id)? else {
+                    return Ok(false);
+                };
+                if !integrations::set_sync_interval(conn, org, id, schedule.minutes(), db::now())? {
+                    return Ok(false);
+                }
+                let detail = format!("Sync schedule set to {}", schedule.label());
+                audit_events::append(
+                    conn,
+                    &NewAuditEvent::new(org, AuditKind::Schedule, &actor, &detail)
+                        .about(id, &row.provider_slug),
+                )?;
+                Ok(true)
+            })
+        })
         .await
 }

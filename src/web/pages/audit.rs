@@ -101,7 +101,11 @@ pub async fn page(
         ChainCheck::Empty => (true, "No audit event yet.".to_owned()),
         ChainCheck::Verified { events, up_to } => (
             true,
-            format!("Chain verified up to {} ({events} events).", format_time(*up_to)),
+            format!(
+                "Chain verified up to {} ({events} event{}).",
+                format_time(*up_to),
+                if *events == 1 { "" } else { "s" }
+            ),
         ),
         ChainCheck::Broken { seq, reason } => (
             false,

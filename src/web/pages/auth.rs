@@ -207,7 +207,11 @@ pub async fn login_submit(
     }
 }
 
-pub async fn logout(state: web::Data<WebState>, session: Session) -> Result<HttpResponse, WebError> {
-    session::sign_out(&state, &session).await?;
+pub async fn logout(
+    req: HttpRequest,
+    state: web::Data<WebState>,
+    session: Session,
+) -> Result<HttpResponse, WebError> {
+    session::sign_out(&state, &req, &session).await?;
     Ok(see_other("/login"))
 }

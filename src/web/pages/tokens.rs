@@ -126,7 +126,7 @@ pub async fn create(
         &state.ctx.db,
         admin.org_id(),
         name,
-        Some(admin.admin.user_id),
+        &admin.admin.actor(),
         &form.integrations,
     )
     .await?;
@@ -139,7 +139,7 @@ pub async fn revoke(
     admin: CurrentAdmin,
     id: web::Path<String>,
 ) -> Result<HttpResponse, WebError> {
-    if !api_tokens::revoke(&state.ctx.db, admin.org_id(), &id).await? {
+    if !api_tokens::revoke(&state.ctx.db, &admin.admin.actor(), admin.org_id(), &id).await? {
         return Err(WebError::NotFound);
     }
     set_flash(
