@@ -133,6 +133,11 @@ impl Keyring {
             .map_err(|_| KeyringError::Rejected)
     }
 
+    /// True when `value` has the form of a sealed value (whichever key).
+    pub fn is_sealed(value: &[u8]) -> bool {
+        sealed_key_id(value).is_ok()
+    }
+
     /// True when `sealed` was made with the current key (nothing to rotate).
     pub fn is_current(&self, sealed: &[u8]) -> bool {
         sealed_key_id(sealed).is_ok_and(|id| id == self.current.id)

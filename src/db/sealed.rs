@@ -4,7 +4,7 @@
 //! here; a test checks that every binary column of the schema is either here or known to
 //! hold no secret.
 
-use crate::crypto::keyring::Aad;
+use crate::crypto::keyring::{Aad, Keyring, KeyringError};
 
 /// A column of sealed values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,10 +43,38 @@ pub const WEBHOOK_SECRET: SealedColumn = SealedColumn {
     column: "secret",
 };
 
-pub const ALL: [SealedColumn; 4] = [ACCESS_TOKEN, REFRESH_TOKEN, PKCE_VERIFIER, WEBHOOK_SECRET];
+/// A stored webhook event's body (employees' names and emails): sealed like a token.
+pub const WEBHOOK_PAYLOAD: SealedColumn = SealedColumn {
+    table: "integration_sync_logs",
+    column: "payload",
+};
 
-/// Binary columns that hold no secret (stored webhook bodies, kept as sent).
-pub const NOT_SEALED: [(&str, &str); 1] = [("integration_sync_logs", "payload")];
+pub const ALL: [SealedColumn; 5] = [
+    ACCESS_TOKEN,
+    REFRESH_TOKEN,
+    PKCE_VERIFIER,
+    WEBHOOK_SECRET,
+    WEBHOOK_PAYLOAD,
+];
+
+/// Binary columns that hold no secret.
+pub const NOT_SEALED: [(&str, &str); 0] = [];
+
+/// A webhook body sealed for the sync-log row `row_id`.
+pub fn seal_payload(keyring: &Keyring, row_id: &str, body: &[u8]) -> Vec<u8> {
+    keyring.seal(body, &WEBHOOK_PAYLOAD.aad(row_id))
+}
+
+/// The body stored on the sync-log row `row_id`. Bodies stored before they were sealed
+/// (JSON as sent, which never starts like a sealed value) are read as they are, until
+/// `keys rotate` seals them.
+pub fn open_payload(keyring: &Keyring, row_id: &str, stored: &[u8]) -> Result<Vec<u8>, KeyringError> {
+    if !Keyring::is_sealed(stored) {
+        return Ok(stored.to_vec());
+    }
+    let plain = keyring.open(stored, &WEBHOOK_PAYLOAD.aad(row_id))?;
+    Ok(secrecy::ExposeSecret::expose_secret(&plain).clone())
+}
 
 #[cfg(test)]
 mod tests {

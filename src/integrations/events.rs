@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use crate::context::AppContext;
 use crate::db::sync_logs::{self, JobRow, NewJob};
-use crate::db::{self, DbError, integrations};
+use crate::db::{self, DbError, integrations, sealed};
 use crate::domain::{LogKind, WebhookKind};
 
 pub struct ProcessFailure {
@@ -24,8 +24,19 @@ impl From<DbError> for ProcessFailure {
 }
 
 pub async fn process_event(ctx: &AppContext, job: &JobRow) -> Result<String, ProcessFailure> {
-    let payload: Value = job
-        .payload
+    let body = match job.payload.as_deref() {
+        Some(stored) => {
+            Some(
+                sealed::open_payload(&ctx.keyring, &job.id, stored).map_err(|e| ProcessFailure {
+                    // A key missing from the configuration: retried once it is back.
+                    error: format!("the stored event does not open: {e}"),
+                    retryable: true,
+                })?,
+            )
+        }
+        None => None,
+    };
+    let payload: Value = body
         .as_deref()
         .and_then(|bytes| serde_json::from_slice(bytes).ok())
         .unwrap_or(Value::Null);

@@ -8,8 +8,9 @@
 
 use super::credentials;
 use crate::context::AppContext;
+use crate::crypto::keyring::Keyring;
 use crate::db::sealed::{self, SealedColumn};
-use crate::db::{DbConnection, DbError, credentials as stored, oauth_states, webhooks};
+use crate::db::{DbConnection, DbError, credentials as stored, oauth_states, sync_logs, webhooks};
 use crate::domain::{Actor, AuditKind};
 
 const BATCH: i64 = 100;
@@ -25,7 +26,7 @@ struct SingleColumn {
 }
 
 /// The sealed columns of the registry apart from the credentials' two (walked by row).
-const SINGLE_COLUMNS: [SingleColumn; 2] = [
+const SINGLE_COLUMNS: [SingleColumn; 3] = [
     SingleColumn {
         sealed: sealed::PKCE_VERIFIER,
         fetch: oauth_states::sealed_after,
@@ -36,7 +37,17 @@ const SINGLE_COLUMNS: [SingleColumn; 2] = [
         fetch: webhooks::sealed_after,
         reseal: webhooks::reseal,
     },
+    SingleColumn {
+        sealed: sealed::WEBHOOK_PAYLOAD,
+        fetch: sync_logs::payloads_after,
+        reseal: sync_logs::reseal_payload,
+    },
 ];
+
+/// A webhook body stored before bodies were sealed: JSON as received, to seal as it is.
+fn legacy_clear(column: SealedColumn, value: &[u8]) -> bool {
+    column == sealed::WEBHOOK_PAYLOAD && !Keyring::is_sealed(value)
+}
 
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct RotationReport {
@@ -137,6 +148,12 @@ pub async fn rotate_keys(ctx: &AppContext) -> Result<RotationReport, DbError> {
                         return Ok(());
                     }
                     let aad = column.sealed.aad(id);
+                    if legacy_clear(column.sealed, sealed) {
+                        if (column.reseal)(conn, id, sealed, &keyring.seal(sealed, &aad), &current)? {
+                            moved.set(moved.get() + 1);
+                        }
+                        return Ok(());
+                    }
                     match keyring.open(sealed, &aad) {
                         Ok(plain) => {
                             let resealed = keyring.seal(secrecy::ExposeSecret::expose_secret(&plain), &aad);
@@ -178,6 +195,11 @@ pub async fn check_keys(ctx: &AppContext) -> Result<CheckReport, DbError> {
             let check = |column: SealedColumn, id: &str, value: &[u8]| {
                 let mut report = report.borrow_mut();
                 report.checked += 1;
+                if legacy_clear(column, value) {
+                    // Not sealed yet: `keys rotate` seals it.
+                    report.under_previous_keys += 1;
+                    return;
+                }
                 match keyring.open(value, &column.aad(id)) {
                     Ok(_) if !keyring.is_current(value) => report.under_previous_keys += 1,
                     Ok(_) => {}

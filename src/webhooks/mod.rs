@@ -143,13 +143,15 @@ async fn store_event(
     if !is_provider_id(&dedup_key) {
         return Err(WebhookError::BadRequest("malformed event id"));
     }
+    let id = uuid::Uuid::new_v4().to_string();
     let event = NewEvent {
+        payload: crate::db::sealed::seal_payload(&ctx.keyring, &id, &payload),
+        id,
         org_id: row.org_id,
         integration_id: row.integration_id,
         provider_slug: row.provider_slug.clone(),
         dedup_key: format!("{}:{dedup_key}", row.external_id),
         message,
-        payload,
     };
     let stored = ctx.event_sink.store(event, row.id.clone()).await?;
     match stored {

@@ -794,3 +794,50 @@ async fn an_audit_retention_of_zero_keeps_every_event() {
         ChainCheck::Verified { events: 3, .. }
     ));
 }
+
+#[tokio::test]
+async fn webhook_bodies_stored_in_clear_by_an_older_version_are_sealed_by_keys_rotate() {
+    use targetym_integrations::crypto::keyring::Keyring;
+    use targetym_integrations::db::schema::integration_sync_logs as logs;
+    use targetym_integrations::db::sealed::open_payload;
+    use targetym_integrations::integrations::key_rotation;
+    let app = spawn_app().await;
+    let org = bare_org(&app).await;
+    let id = app
+        .ctx
+        .db
+        .run(move |conn| webhook_event(conn, org, 1, "succeeded"))
+        .await
+        .unwrap();
+    let stored = |app: &TestApp, id: String| {
+        let ctx = app.ctx.clone();
+        async move {
+            ctx.db
+                .run(move |conn| {
+                    Ok(logs::table
+                        .find(&id)
+                        .select(logs::payload.assume_not_null())
+                        .first::<Vec<u8>>(conn)?)
+                })
+                .await
+                .unwrap()
+        }
+    };
+    let clear = stored(&app, id.clone()).await;
+    assert!(!Keyring::is_sealed(&clear));
+    assert_eq!(
+        open_payload(&app.ctx.keyring, &id, &clear).unwrap(),
+        clear,
+        "read as it is"
+    );
+    let before = key_rotation::check_keys(&app.ctx).await.unwrap();
+    assert_eq!((before.under_previous_keys, before.unreadable.len()), (1, 0));
+
+    let rotated = key_rotation::rotate_keys(&app.ctx).await.unwrap();
+    assert_eq!((rotated.moved, rotated.unreadable), (1, 0));
+    let sealed = stored(&app, id.clone()).await;
+    assert!(Keyring::is_sealed(&sealed) && !String::from_utf8_lossy(&sealed).contains("Bob Smith"));
+    assert_eq!(open_payload(&app.ctx.keyring, &id, &sealed).unwrap(), clear);
+    let after = key_rotation::check_keys(&app.ctx).await.unwrap();
+    assert_eq!((after.under_previous_keys, after.unreadable.len()), (0, 0));
+}

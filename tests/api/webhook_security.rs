@@ -469,19 +469,40 @@ async fn verification_secrets_in_payloads_are_never_stored_shown_or_exported() {
     assert_eq!(deliver(&url, &[], &notification).await.status(), StatusCode::OK);
     run_worker(&t).await;
 
-    let payloads: Vec<Option<Vec<u8>>> = t
+    let stored: Vec<(String, Option<Vec<u8>>)> = t
         .app
         .ctx
         .db
         .run(|conn| {
             Ok(logs::table
                 .filter(logs::kind.eq("webhook_event"))
-                .select(logs::payload)
+                .select((logs::id, logs::payload))
                 .load(conn)?)
         })
         .await
         .unwrap();
-    assert_eq!(payloads.len(), 2);
+    assert_eq!(stored.len(), 2);
+    // Sealed at rest, for its own row.
+    let keyring = &t.app.ctx.keyring;
+    let payloads: Vec<Option<Vec<u8>>> = stored
+        .iter()
+        .map(|(id, body)| {
+            body.as_ref().map(|body| {
+                assert!(
+                    !String::from_utf8_lossy(body).contains("event"),
+                    "a body in clear"
+                );
+                targetym_integrations::db::sealed::open_payload(keyring, id, body).unwrap()
+            })
+        })
+        .collect();
+    let (first, second) = (&stored[0], &stored[1]);
+    if let (Some(body), true) = (&first.1, second.1.is_some()) {
+        assert!(
+            targetym_integrations::db::sealed::open_payload(keyring, &second.0, body).is_err(),
+            "a body copied to another row does not open"
+        );
+    }
     for payload in payloads.iter().flatten() {
         let text = String::from_utf8_lossy(payload);
         assert!(!text.contains(planted) && !text.contains(&client_state), "{text}");

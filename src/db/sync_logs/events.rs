@@ -9,11 +9,14 @@ use crate::domain::{IntegrationId, LogKind, LogStatus, OrgId};
 
 /// A verified webhook event to store.
 pub struct NewEvent {
+    /// The row's id: its payload is sealed for it.
+    pub id: String,
     pub org_id: OrgId,
     pub integration_id: Option<IntegrationId>,
     pub provider_slug: String,
     pub dedup_key: String,
     pub message: String,
+    /// Sealed (`sealed::seal_payload`).
     pub payload: Vec<u8>,
 }
 
@@ -45,7 +48,7 @@ pub fn insert_events(
     let rows: Vec<EventRow<'_>> = events
         .iter()
         .map(|e| EventRow {
-            id: uuid::Uuid::new_v4().to_string(),
+            id: e.id.clone(),
             org_id: e.org_id,
             integration_id: e.integration_id,
             provider_slug: &e.provider_slug,
@@ -135,5 +138,36 @@ pub fn requeue_event(
         l::finished_at.eq(None::<NaiveDateTime>),
     ))
     .execute(conn)?;
+    Ok(updated == 1)
+}
+
+/// Up to `limit` stored webhook bodies of rows after `after` (id order): for `keys rotate`
+/// and `keys check`.
+pub fn payloads_after(
+    conn: &mut DbConnection,
+    after: &str,
+    limit: i64,
+) -> Result<Vec<(String, Vec<u8>)>, DbError> {
+    Ok(l::table
+        .filter(l::payload.is_not_null())
+        .filter(l::id.gt(after))
+        .order(l::id.asc())
+        .select((l::id, l::payload.assume_not_null()))
+        .limit(limit)
+        .load(conn)?)
+}
+
+/// Replaces a row's stored body if it is still `old` (a body has no key column: `_key_id`
+/// is the sealed value's own header).
+pub fn reseal_payload(
+    conn: &mut DbConnection,
+    id: &str,
+    old: &[u8],
+    new: &[u8],
+    _key_id: &str,
+) -> Result<bool, DbError> {
+    let updated = diesel::update(l::table.filter(l::id.eq(id)).filter(l::payload.eq(old)))
+        .set(l::payload.eq(new))
+        .execute(conn)?;
     Ok(updated == 1)
 }

@@ -12,7 +12,7 @@ use super::schema::integration_sync_logs as l;
 use super::{DbConnection, DbError, now};
 use crate::domain::{IntegrationId, LogKind, LogStatus, OrgId, UserId};
 pub use activity::{HourlyActivity, hourly_activity};
-pub use events::{EventOwner, NewEvent, insert_events, requeue_event};
+pub use events::{EventOwner, NewEvent, insert_events, payloads_after, requeue_event, reseal_payload};
 pub use queue::{
     JOB_MAX_ATTEMPTS, JobResult, JobRow, NewJob, claim_job, due_jobs, enqueue, finish_job,
     integrations_with_open_jobs, is_due, release_jobs,

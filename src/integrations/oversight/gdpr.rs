@@ -89,12 +89,17 @@ async fn export_log(ctx: &AppContext, org: OrgId) -> Result<(Vec<sync_logs::Expo
             .await?;
         let last_page = page.len() < EXPORT_PAGE;
         before = page.last().map(|(l, _)| (l.created_at, l.id.clone()));
-        for row in page {
-            if !budget.admit(row.1.as_ref().map_or(0, Vec::len)) {
+        for (entry, stored) in page {
+            // The body as received (sealed at rest, for this row).
+            let payload = stored.map(|stored| {
+                db::sealed::open_payload(&ctx.keyring, &entry.id, &stored)
+                    .unwrap_or_else(|_| br#""[sealed with a key that is no longer configured]""#.to_vec())
+            });
+            if !budget.admit(payload.as_ref().map_or(0, Vec::len)) {
                 log.reverse();
                 return Ok((log, true));
             }
-            log.push(row);
+            log.push((entry, payload));
         }
         if last_page {
             log.reverse();
