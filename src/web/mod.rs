@@ -33,6 +33,8 @@ pub struct WebState {
     pub public_origin: String,
     /// The admins' identity provider, discovered at first use (with ADMIN_OIDC_*).
     pub sso: crate::accounts::sso::SsoProvider,
+    /// What the audit page last verified of each organization's chain.
+    pub audit_checks: crate::integrations::oversight::ChainChecks,
 }
 
 impl WebState {
@@ -44,6 +46,7 @@ impl WebState {
             login_limits: LoginLimits::new(),
             public_url,
             public_origin,
+            audit_checks: Default::default(),
             sso: Default::default(),
         }
     }

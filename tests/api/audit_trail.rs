@@ -841,3 +841,34 @@ async fn webhook_bodies_stored_in_clear_by_an_older_version_are_sealed_by_keys_r
     let after = key_rotation::check_keys(&app.ctx).await.unwrap();
     assert_eq!((after.under_previous_keys, after.unreadable.len()), (0, 0));
 }
+
+#[tokio::test]
+async fn the_audit_page_checks_only_what_was_added_since_its_last_check() {
+    let app = spawn_app().await;
+    let client = app.signed_in_admin("Acme HR", "ada@acme.example").await;
+    let org = app.org_of("ada@acme.example").await;
+    append_events(&app, org, 2_100).await;
+    let view = |expect: &'static str| {
+        let (app, client) = (&app, &client);
+        async move {
+            let before = app.ctx.db.query_count();
+            let page = app.get_with(client, "/audit").await.text().await.unwrap();
+            assert!(page.contains(expect), "{expect}: {page}");
+            app.ctx.db.query_count() - before
+        }
+    };
+    // The first view reads the whole chain (three batches of events); the next one, after
+    // one more event, reads from where the last check ended.
+    let full = view("(2101 events)").await;
+    append_events(&app, org, 1).await;
+    let since = view("(2102 events)").await;
+    assert!(since + 2 <= full, "{since} queries after {full}");
+    // What is added after the check is checked at the next view.
+    append_events(&app, org, 1).await;
+    execute(
+        &app,
+        format!("UPDATE audit_events SET detail = 'changed' WHERE org_id = '{org}' AND seq = 2103"),
+    )
+    .await;
+    view("The chain is broken at event 2103").await;
+}

@@ -1,6 +1,10 @@
 //! The audit trail: who did what, kept apart from the operational log. Its page, its CSV and
 //! JSON Lines exports, and the check of each organization's hash chain.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
 use chrono::NaiveDateTime;
 use serde::Serialize;
 
@@ -38,12 +42,52 @@ pub enum ChainCheck {
     Broken { seq: i64, reason: String },
 }
 
+/// How long a page trusts its last check of a chain's older events: past this, it checks the
+/// whole chain again (a change to an old event shows within this time; `audit verify`
+/// always checks it all).
+const FULL_RECHECK: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// What the audit page last verified of each organization's chain, so that a page checks
+/// only the events added since (and the whole chain every FULL_RECHECK): a page costs the
+/// same with ten events or a million.
+#[derive(Clone, Default)]
+pub struct ChainChecks(Arc<Mutex<HashMap<OrgId, Checkpoint>>>);
+
+/// A chain verified from its anchor up to `seq`, whose hash is `hash`.
+#[derive(Clone)]
+struct Checkpoint {
+    anchor_seq: i64,
+    seq: i64,
+    hash: String,
+    up_to: NaiveDateTime,
+    full_at: Instant,
+}
+
+impl ChainChecks {
+    fn get(&self, org: OrgId) -> Option<Checkpoint> {
+        let checks = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        checks
+            .get(&org)
+            .filter(|c| c.full_at.elapsed() < FULL_RECHECK)
+            .cloned()
+    }
+
+    fn put(&self, org: OrgId, checkpoint: Option<Checkpoint>) {
+        let mut checks = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        match checkpoint {
+            Some(checkpoint) => checks.insert(org, checkpoint),
+            None => checks.remove(&org),
+        };
+    }
+}
+
 /// A page (from 1) of the organization's audit trail, with the check of its chain: one trip.
 pub fn load_audit_page(
     conn: &mut DbConnection,
     org: OrgId,
     filter: AuditFilter,
     page: i64,
+    checks: &ChainChecks,
 ) -> Result<AuditPage, DbError> {
     let page = page.max(1);
     let offset = (page - 1).saturating_mul(AUDIT_PAGE_SIZE);
@@ -54,8 +98,40 @@ pub fn load_audit_page(
         page,
         pages: (total.max(0) as u64).div_ceil(AUDIT_PAGE_SIZE as u64).max(1) as i64,
         actors: audit::actors(conn, org)?,
-        check: verify_chain(conn, org)?,
+        check: verify_since_last_check(conn, org, checks)?,
     })
+}
+
+/// Checks the events added since the last check of the chain (all of it when there was none
+/// lately, or when the anchor moved past it).
+fn verify_since_last_check(
+    conn: &mut DbConnection,
+    org: OrgId,
+    checks: &ChainChecks,
+) -> Result<ChainCheck, DbError> {
+    let Some(chain) = audit::chain(conn, org)? else {
+        return verify_chain(conn, org);
+    };
+    let last = checks.get(org).filter(|c| c.anchor_seq == chain.anchor_seq);
+    let (start, full_at) = match &last {
+        Some(c) => ((c.seq, c.hash.clone(), Some(c.up_to)), c.full_at),
+        None => (
+            (chain.anchor_seq, chain.anchor_hash.clone(), chain.anchor_at),
+            Instant::now(),
+        ),
+    };
+    let (check, reached) = verify_from(conn, org, &chain, start)?;
+    checks.put(
+        org,
+        reached.map(|(seq, hash, up_to)| Checkpoint {
+            anchor_seq: chain.anchor_seq,
+            seq,
+            hash,
+            up_to,
+            full_at,
+        }),
+    );
+    Ok(check)
 }
 
 /// Recomputes the organization's chain from its anchor: a changed event breaks its hash, a
@@ -70,24 +146,42 @@ pub fn verify_chain(conn: &mut DbConnection, org: OrgId) -> Result<ChainCheck, D
             },
         });
     };
-    let (mut seq, mut prev_hash) = (chain.anchor_seq, chain.anchor_hash.clone());
-    let mut up_to = chain.anchor_at;
+    let start = (chain.anchor_seq, chain.anchor_hash.clone(), chain.anchor_at);
+    Ok(verify_from(conn, org, &chain, start)?.0)
+}
+
+/// The last event a check verified: its seq, hash and time.
+type LastVerified = (i64, String, NaiveDateTime);
+
+/// Checks the chain from `(seq, hash, time)` (its anchor, or an event verified before) to its
+/// head; with the check, the last event verified when the chain checks out.
+fn verify_from(
+    conn: &mut DbConnection,
+    org: OrgId,
+    chain: &audit::ChainRow,
+    (mut seq, mut prev_hash, mut up_to): (i64, String, Option<NaiveDateTime>),
+) -> Result<(ChainCheck, Option<LastVerified>), DbError> {
+    let broken = |seq: i64, reason: &str| {
+        Ok((
+            ChainCheck::Broken {
+                seq,
+                reason: reason.to_owned(),
+            },
+            None,
+        ))
+    };
     loop {
         let batch = audit::events_after(conn, org, seq, VERIFY_BATCH)?;
         for row in &batch {
-            let broken = |reason: &str| ChainCheck::Broken {
-                seq: seq + 1,
-                reason: reason.to_owned(),
-            };
             if row.seq != seq + 1 {
-                return Ok(broken("missing: the next event was deleted"));
+                return broken(seq + 1, "missing: the next event was deleted");
             }
             if row.prev_hash.as_deref() != Some(prev_hash.as_str()) {
-                return Ok(broken("it does not follow the event before it"));
+                return broken(seq + 1, "it does not follow the event before it");
             }
             let hash = row.record().hash(&prev_hash);
             if row.hash.as_deref() != Some(hash.as_str()) {
-                return Ok(broken("its content was changed"));
+                return broken(seq + 1, "its content was changed");
             }
             (seq, prev_hash, up_to) = (row.seq, hash, Some(row.created_at));
         }
@@ -95,12 +189,6 @@ pub fn verify_chain(conn: &mut DbConnection, org: OrgId) -> Result<ChainCheck, D
             break;
         }
     }
-    let broken = |seq: i64, reason: &str| {
-        Ok(ChainCheck::Broken {
-            seq,
-            reason: reason.to_owned(),
-        })
-    };
     match seq.cmp(&chain.head_seq) {
         std::cmp::Ordering::Less => return broken(seq + 1, "missing: the last events were deleted"),
         std::cmp::Ordering::Greater => {
@@ -112,11 +200,14 @@ pub fn verify_chain(conn: &mut DbConnection, org: OrgId) -> Result<ChainCheck, D
         std::cmp::Ordering::Equal => {}
     }
     Ok(match up_to {
-        Some(up_to) => ChainCheck::Verified {
-            events: seq - chain.anchor_seq,
-            up_to,
-        },
-        None => ChainCheck::Empty,
+        Some(at) => (
+            ChainCheck::Verified {
+                events: seq - chain.anchor_seq,
+                up_to: at,
+            },
+            Some((seq, prev_hash, at)),
+        ),
+        None => (ChainCheck::Empty, None),
     })
 }
 

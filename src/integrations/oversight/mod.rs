@@ -16,7 +16,7 @@ use crate::db::{self, DbConnection, DbError, integrations, sync_logs};
 use crate::domain::{AuditKind, IntegrationId, IntegrationStatus, LogKind, LogStatus, OrgId, Schedule};
 pub use activity::{LogEntry, LogFilter, LogPage, PAGE_SIZE, load_log_page, log_csv, log_page};
 pub use audit::{
-    AUDIT_PAGE_SIZE, AuditFilter, AuditPage, ChainCheck, EXPORT_LIMIT, export as export_audit,
+    AUDIT_PAGE_SIZE, AuditFilter, AuditPage, ChainCheck, ChainChecks, EXPORT_LIMIT, export as export_audit,
     load_audit_page, verify_all as verify_audit_chains, verify_chain,
 };
 pub use gdpr::{

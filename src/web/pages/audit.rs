@@ -92,9 +92,10 @@ pub async fn page(
 ) -> Result<HttpResponse, WebError> {
     let query = query.into_inner();
     let (filter, page) = (query.filter()?, query.page()?);
+    let checks = state.audit_checks.clone();
     let (admin, trail) = signed_in
         .load(&state, move |conn, admin| {
-            oversight::load_audit_page(conn, admin.org_id, filter, page)
+            oversight::load_audit_page(conn, admin.org_id, filter, page, &checks)
         })
         .await?;
     let chain = match &trail.check {
