@@ -17,9 +17,7 @@ use std::time::{Duration, Instant};
 
 use targetym_integrations::context::AppContext;
 use targetym_integrations::db::{audit, sync_logs};
-use targetym_integrations::domain::{
-    Actor, AuditKind, AuditOutcome, IntegrationId, LogKind, LogStatus, OrgId,
-};
+use targetym_integrations::domain::{Actor, AuditKind, IntegrationId, LogKind, LogStatus, OrgId};
 
 use support::{EMAIL, PASSWORD, context, database, drop_database, env_number, free_port, prepare};
 
@@ -44,21 +42,15 @@ async fn connect(ctx: &AppContext, org: OrgId, slug: &'static str, n: usize) -> 
     let id = support::connect(ctx, org, slug, (&account.0, &account.1), tokens).await;
     ctx.db
         .run(move |conn| {
+            let actor = Actor {
+                name: EMAIL.into(),
+                user_id: None,
+                source: Some("127.0.0.1".into()),
+            };
             audit::append(
                 conn,
-                &audit::NewAuditEvent {
-                    org_id: org,
-                    kind: AuditKind::Connect,
-                    outcome: AuditOutcome::Succeeded,
-                    actor: &Actor {
-                        name: EMAIL.into(),
-                        user_id: None,
-                        source: Some("127.0.0.1".into()),
-                    },
-                    integration_id: Some(id),
-                    provider_slug: slug,
-                    detail: "Connected (12 ms)",
-                },
+                &audit::NewAuditEvent::new(org, AuditKind::Connect, &actor, "Connected (12 ms)")
+                    .about(id, slug),
             )?;
             for _ in 0..9 {
                 sync_logs::append(

@@ -27,22 +27,16 @@ fn actor(name: &str) -> Actor {
 
 /// `n` events of `org`, as the app appends them.
 async fn append_events(app: &TestApp, org: OrgId, n: usize) {
-    app.ctx
-        .db
+    append_with(&app.ctx, org, n).await;
+}
+
+async fn append_with(ctx: &targetym_integrations::context::AppContext, org: OrgId, n: usize) {
+    ctx.db
         .run(move |conn| {
             for k in 0..n {
-                audit::append(
-                    conn,
-                    &NewAuditEvent {
-                        org_id: org,
-                        kind: AuditKind::Test,
-                        outcome: AuditOutcome::Succeeded,
-                        actor: &actor("ada@acme.example"),
-                        integration_id: None,
-                        provider_slug: "mock-oauth",
-                        detail: &format!("event {k}"),
-                    },
-                )?;
+                let detail = format!("event {k}");
+                let actor = actor("ada@acme.example");
+                audit::append(conn, &NewAuditEvent::new(org, AuditKind::Test, &actor, &detail))?;
             }
             Ok(())
         })
@@ -624,23 +618,7 @@ async fn appends_at_once_to_one_chain_take_turns_and_lose_nothing() {
             let ctx = app.ctx.clone();
             tokio::spawn(async move {
                 for _ in 0..5 {
-                    ctx.db
-                        .run(move |conn| {
-                            audit::append(
-                                conn,
-                                &NewAuditEvent {
-                                    org_id: org,
-                                    kind: AuditKind::Test,
-                                    outcome: AuditOutcome::Succeeded,
-                                    actor: &actor("ada@acme.example"),
-                                    integration_id: None,
-                                    provider_slug: "mock-oauth",
-                                    detail: "at once",
-                                },
-                            )
-                        })
-                        .await
-                        .unwrap();
+                    append_with(&ctx, org, 1).await;
                 }
             })
         })
