@@ -244,7 +244,9 @@ pub async fn record_call(
         Err(e) => (false, Some(e.clone())),
     };
     let message = format!("{what} (service token \"{}\")", client.name);
+    let token = client.token_id.clone();
     db.run(move |conn| {
+        api_tokens::count_call(conn, &token, !ok)?;
         sync_logs::append(
             conn,
             &NewSyncLog {
@@ -264,6 +266,40 @@ pub async fn record_call(
             },
         )
         .map(drop)
+    })
+    .await
+}
+
+/// How often a used token's use is summarized in its organization's audit trail.
+pub const USE_SUMMARY_EVERY: chrono::Duration = chrono::Duration::hours(24);
+
+/// Writes the due use summaries: per token called since its last one (at least a day ago), an
+/// audit event by the token saying how many calls, how many failed, since when. Returns how
+/// many it wrote.
+pub async fn summarize_use(db: &Db, now: chrono::NaiveDateTime, batch: i64) -> Result<usize, DbError> {
+    db.run(move |conn| {
+        let due = api_tokens::due_use_summaries(conn, now, USE_SUMMARY_EVERY, batch)?;
+        for token in &due {
+            let (calls, failures) = (token.calls, token.failures);
+            db::transaction(conn, |conn| {
+                api_tokens::mark_summarized(conn, &token.id, calls, failures, now)?;
+                let actor = Actor {
+                    name: format!("service token \"{}\"", token.name),
+                    user_id: None,
+                    source: None,
+                };
+                let detail = format!(
+                    "Used {calls} time(s) since {} ({failures} failed); each call is in the activity log",
+                    crate::domain::format_time(token.since)
+                );
+                audit::append(
+                    conn,
+                    &NewAuditEvent::new(token.org_id, AuditKind::ServiceToken, &actor, &detail),
+                )
+                .map(drop)
+            })?;
+        }
+        Ok(due.len())
     })
     .await
 }

@@ -253,7 +253,7 @@ pub async fn change_password(
     passwords::check_new_password(&new).map_err(AccountError::Invalid)?;
     let hash = hash_off_thread(new).await?;
     let keep = crate::crypto::sha256_hex(current_session.as_bytes());
-    let (user_id, org_id, email) = (user.id, admin.org_id, admin.email.clone());
+    let (user_id, org_id, email, actor) = (user.id, admin.org_id, admin.email.clone(), admin.actor());
     let ended = db
         .run(move |conn| {
             crate::db::transaction(conn, |conn| {
@@ -261,7 +261,7 @@ pub async fn change_password(
                 let ended =
                     crate::db::admin_sessions::end_others(conn, user_id, &keep, crate::domain::now())?;
                 let message = format!("{email} changed their password; {ended} other session(s) signed out");
-                log_account_action(conn, org_id, Some(user_id), &message)?;
+                log_account_action(conn, org_id, Some(&actor), &message)?;
                 Ok(ended)
             })
         })
@@ -340,27 +340,25 @@ pub async fn find_org_by_name(db: &Db, name: &str) -> Result<Option<OrgId>, DbEr
 /// The provider column of account entries in the audit log (they concern no provider).
 const ACCOUNT_LOG: &str = "account";
 
-/// Writes an account action to the organization's audit log: what happened to whom, by whom
-/// (`None`: the operator, from the command line).
+/// Writes an account action to the organization's audit trail: what happened to whom, by whom
+/// and from where (`None`: the operator, from the command line).
 pub(super) fn log_account_action(
     conn: &mut crate::db::DbConnection,
     org_id: OrgId,
-    actor: Option<UserId>,
+    actor: Option<&crate::domain::Actor>,
     message: &str,
 ) -> Result<(), DbError> {
     use crate::db::audit::{self, NewAuditEvent};
     use crate::domain::{Actor, AuditKind, AuditOutcome};
-    let actor = match actor {
-        Some(user) => audit::admin_actor(conn, user, None)?,
-        None => Actor::system(),
-    };
+    let system = Actor::system();
+    let actor = actor.unwrap_or(&system);
     audit::append(
         conn,
         &NewAuditEvent {
             org_id,
             kind: AuditKind::Account,
             outcome: AuditOutcome::Succeeded,
-            actor: &actor,
+            actor,
             integration_id: None,
             provider_slug: ACCOUNT_LOG,
             detail: message,

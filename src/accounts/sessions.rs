@@ -213,13 +213,13 @@ pub async fn list_sessions(
 /// Ends one of the admin's own sessions by its handle; `false` when there is no such open
 /// session of theirs.
 pub async fn end_own_session(db: &Db, admin: &Admin, handle: &str) -> Result<bool, DbError> {
-    let (user, org, handle) = (admin.user_id, admin.org_id, handle.to_owned());
+    let (user, org, handle, actor) = (admin.user_id, admin.org_id, handle.to_owned(), admin.actor());
     let message = format!("{} signed out one of their sessions", admin.email);
     db.run(move |conn| {
         crate::db::transaction(conn, |conn| {
             let ended = admin_sessions::end_for_user(conn, user, &handle, now())?;
             if ended {
-                log_account_action(conn, org, Some(user), &message)?;
+                log_account_action(conn, org, Some(&actor), &message)?;
             }
             Ok(ended)
         })
@@ -234,12 +234,12 @@ pub async fn end_other_sessions(db: &Db, admin: &Admin, current_session: &str) -
         admin.org_id,
         sha256_hex(current_session.as_bytes()),
     );
-    let email = admin.email.clone();
+    let (email, actor) = (admin.email.clone(), admin.actor());
     db.run(move |conn| {
         crate::db::transaction(conn, |conn| {
             let ended = admin_sessions::end_others(conn, user, &keep, now())?;
             let message = format!("{email} signed out everywhere else ({ended} session(s))");
-            log_account_action(conn, org, Some(user), &message)?;
+            log_account_action(conn, org, Some(&actor), &message)?;
             Ok(ended)
         })
     })

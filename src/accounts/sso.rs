@@ -273,7 +273,8 @@ fn match_admin(
                 "{} joined the admins by single sign-on (ADMIN_OIDC_AUTO_PROVISION)",
                 person.email
             );
-            log_account_action(conn, org.id, Some(user_id), &message)?;
+            let actor = crate::db::audit::admin_actor(conn, user_id, None)?;
+            log_account_action(conn, org.id, Some(&actor), &message)?;
             user_id
         }
     };

@@ -110,7 +110,7 @@ pub async fn invite(db: &Db, admin: &Admin, email: &str) -> Result<NewInvitation
         "{} invited {} to become an admin (link valid {INVITATION_VALID_HOURS} h)",
         admin.email, row.email
     );
-    let actor = admin.user_id;
+    let actor = admin.actor();
     db.run(move |conn| {
         transaction(conn, |conn| {
             if let Some(user) = orgs::find_any_user_by_email(conn, &row.email)? {
@@ -121,7 +121,7 @@ pub async fn invite(db: &Db, admin: &Admin, email: &str) -> Result<NewInvitation
             }
             invitations::revoke_for_email(conn, row.org_id, &row.email, at)?;
             invitations::insert(conn, &row)?;
-            log_account_action(conn, row.org_id, Some(actor), &message)?;
+            log_account_action(conn, row.org_id, Some(&actor), &message)?;
             Ok(Ok(()))
         })
     })
@@ -136,7 +136,7 @@ pub async fn invite(db: &Db, admin: &Admin, email: &str) -> Result<NewInvitation
 /// Revokes a pending invitation of the admin's organization; `false` when there is none
 /// (another organization's id included).
 pub async fn revoke_invitation(db: &Db, admin: &Admin, id: InvitationId) -> Result<bool, DbError> {
-    let (org_id, actor, by) = (admin.org_id, admin.user_id, admin.email.clone());
+    let (org_id, actor, by) = (admin.org_id, admin.actor(), admin.email.clone());
     db.run(move |conn| {
         transaction(conn, |conn| {
             let Some(email) = invitations::revoke(conn, org_id, id, now())? else {
@@ -145,7 +145,7 @@ pub async fn revoke_invitation(db: &Db, admin: &Admin, id: InvitationId) -> Resu
             log_account_action(
                 conn,
                 org_id,
-                Some(actor),
+                Some(&actor),
                 &format!("{by} revoked the invitation of {email}"),
             )?;
             Ok(true)
@@ -229,7 +229,8 @@ fn accept_in(
         invitation.email,
         inviter.map(|by| format!(" from {by}")).unwrap_or_default()
     );
-    log_account_action(conn, org.id, Some(user_id), &message)?;
+    let actor = crate::db::audit::admin_actor(conn, user_id, None)?;
+    log_account_action(conn, org.id, Some(&actor), &message)?;
     Ok(Ok(Admin {
         user_id,
         org_id: org.id,
@@ -248,7 +249,7 @@ pub async fn remove_admin(db: &Db, admin: &Admin, user_id: UserId) -> Result<usi
             "You cannot remove yourself; another admin can.".into(),
         ));
     }
-    let (org_id, actor, by) = (admin.org_id, admin.user_id, admin.email.clone());
+    let (org_id, actor, by) = (admin.org_id, admin.actor(), admin.email.clone());
     db.run(move |conn| {
         transaction(conn, |conn| {
             let admins = orgs::count_admins_locked(conn, org_id)?;
@@ -266,7 +267,7 @@ pub async fn remove_admin(db: &Db, admin: &Admin, user_id: UserId) -> Result<usi
             }
             let ended = admin_sessions::end_all(conn, user_id, at)?;
             let message = format!("{by} removed {email} from the admins; {ended} session(s) signed out");
-            log_account_action(conn, org_id, Some(actor), &message)?;
+            log_account_action(conn, org_id, Some(&actor), &message)?;
             Ok(Ok(ended))
         })
     })

@@ -102,6 +102,76 @@ pub fn touch(conn: &mut DbConnection, id: &str, at: NaiveDateTime) -> Result<(),
     Ok(())
 }
 
+/// Counts a call of the token toward its next use summary.
+pub fn count_call(conn: &mut DbConnection, id: &str, failed: bool) -> Result<(), DbError> {
+    diesel::update(t::table.find(id))
+        .set((
+            t::calls_unsummarized.eq(t::calls_unsummarized + 1),
+            t::failures_unsummarized.eq(t::failures_unsummarized + i64::from(failed)),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// A token's calls since its last use summary.
+#[derive(Debug, Queryable)]
+pub struct TokenUse {
+    pub id: String,
+    pub org_id: OrgId,
+    pub name: String,
+    pub calls: i64,
+    pub failures: i64,
+    /// The last summary (or the token's creation, before the first).
+    pub since: NaiveDateTime,
+}
+
+/// Tokens called since their last summary, which is at least `every` old (or their creation,
+/// for a first one), at most `batch`.
+pub fn due_use_summaries(
+    conn: &mut DbConnection,
+    now: NaiveDateTime,
+    every: chrono::Duration,
+    batch: i64,
+) -> Result<Vec<TokenUse>, DbError> {
+    let due = now - every;
+    Ok(t::table
+        .filter(t::calls_unsummarized.gt(0))
+        .filter(
+            t::summarized_at
+                .le(due)
+                .or(t::summarized_at.is_null().and(t::created_at.le(due))),
+        )
+        .order(t::id)
+        .limit(batch)
+        .select((
+            t::id,
+            t::org_id,
+            t::name,
+            t::calls_unsummarized,
+            t::failures_unsummarized,
+            diesel::dsl::sql::<diesel::sql_types::Timestamp>("COALESCE(summarized_at, created_at)"),
+        ))
+        .load(conn)?)
+}
+
+/// Takes the counted calls out (those counted meanwhile stay for the next summary).
+pub fn mark_summarized(
+    conn: &mut DbConnection,
+    id: &str,
+    calls: i64,
+    failures: i64,
+    at: NaiveDateTime,
+) -> Result<(), DbError> {
+    diesel::update(t::table.find(id))
+        .set((
+            t::calls_unsummarized.eq(t::calls_unsummarized - calls),
+            t::failures_unsummarized.eq(t::failures_unsummarized - failures),
+            t::summarized_at.eq(at),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
 /// Revokes a token of the organization; `false` when there is no such live token.
 pub fn revoke(conn: &mut DbConnection, org_id: OrgId, id: &str, at: NaiveDateTime) -> Result<bool, DbError> {
     let updated = diesel::update(

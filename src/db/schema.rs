@@ -238,6 +238,9 @@ diesel::table! {
         last_used_at -> Nullable<Timestamp>,
         revoked_at -> Nullable<Timestamp>,
         restricted -> Bool,
+        calls_unsummarized -> BigInt,
+        failures_unsummarized -> BigInt,
+        summarized_at -> Nullable<Timestamp>,
     }
 }
 

@@ -42,6 +42,8 @@ pub struct WorkReport {
     pub jobs_continued: usize,
     pub syncs_enqueued: usize,
     pub channels_renewed: usize,
+    /// Service tokens whose use was summarized in the audit trail.
+    pub use_summaries: usize,
     /// What the retention rules removed (activity entries, webhook bodies, audit events).
     pub removed: housekeeping::Removed,
     pub states_purged: usize,
@@ -185,6 +187,7 @@ impl Worker {
     /// expired OAuth states and ended or expired admin sessions, and writes the webhook delivery counts kept in memory.
     async fn housekeeping(&self, now: NaiveDateTime, report: &mut WorkReport) -> Result<(), DbError> {
         report.webhook_counts_flushed += crate::webhooks::counts::flush(&self.ctx).await?;
+        report.use_summaries += crate::api_tokens::summarize_use(&self.ctx.db, now, PURGE_BATCH).await?;
         report.removed = housekeeping::apply_retention(&self.ctx, now, PURGE_BATCH, || {
             self.stopping.load(Ordering::SeqCst)
         })

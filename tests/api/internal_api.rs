@@ -153,6 +153,44 @@ async fn service_tokens_are_shown_once_scoped_and_revocable() {
             && audit.contains("payroll-service"),
         "{audit}"
     );
+
+    // A day on, the audit trail gets the token's use summary: its calls, by the token.
+    let (calls, failed): (i64, i64) = t
+        .app
+        .ctx
+        .db
+        .run(|conn| {
+            use diesel::prelude::*;
+            use targetym_integrations::db::schema::integration_sync_logs as l;
+            let of_token = l::kind.eq("api_call").and(l::message.like("%payroll-service%"));
+            Ok((
+                l::table.filter(of_token).count().get_result(conn)?,
+                l::table
+                    .filter(of_token)
+                    .filter(l::status.eq("failed"))
+                    .count()
+                    .get_result(conn)?,
+            ))
+        })
+        .await
+        .unwrap();
+    assert!(calls > 0);
+    let a_day_on = targetym_integrations::db::now() + chrono::Duration::hours(25);
+    let summarize = || targetym_integrations::api_tokens::summarize_use(&t.app.ctx.db, a_day_on, 100);
+    assert_eq!(summarize().await.unwrap(), 1);
+    let summary = t
+        .app
+        .audit_events_of("service_token")
+        .await
+        .into_iter()
+        .find(|(actor, _, _)| actor == "service token \"payroll-service\"")
+        .expect("a use summary");
+    assert!(
+        summary.2.starts_with(&format!("Used {calls} time(s) since "))
+            && summary.2.contains(&format!("({failed} failed)")),
+        "{summary:?}"
+    );
+    assert_eq!(summarize().await.unwrap(), 0, "nothing new to summarize");
 }
 
 #[tokio::test]

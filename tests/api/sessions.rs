@@ -214,6 +214,15 @@ async fn the_account_page_lists_and_ends_the_admins_own_sessions() {
         "{audit}"
     );
     assert!(audit.contains("ada@acme.example signed out everywhere else (2 session(s))"));
+    // By Ada, from her browser's address.
+    let recorded = app.audit_events_of("account").await;
+    assert!(!recorded.is_empty());
+    for (actor, source, _) in &recorded {
+        assert_eq!(
+            (actor.as_str(), source.as_deref()),
+            ("ada@acme.example", Some("127.0.0.1"))
+        );
+    }
     let bobs = app
         .get_with(&other_org, "/audit?kind=account")
         .await

@@ -53,5 +53,11 @@ WHERE l.kind IN ('connect', 'disconnect', 'erasure', 'test', 'webhook_reset', 'a
 DELETE FROM integration_sync_logs
 WHERE kind IN ('connect', 'disconnect', 'erasure', 'test', 'webhook_reset', 'account');
 
+-- A service token's calls since its last use summary in the audit trail (each call is in the
+-- activity log; the trail gets a summary a day).
+ALTER TABLE api_tokens ADD COLUMN calls_unsummarized BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE api_tokens ADD COLUMN failures_unsummarized BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE api_tokens ADD COLUMN summarized_at TIMESTAMP;
+
 CREATE TABLE audit_seal_pending (id INTEGER PRIMARY KEY);
 INSERT INTO audit_seal_pending (id) VALUES (1);
