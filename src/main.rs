@@ -128,6 +128,13 @@ enum AuditCommand {
         #[arg(long)]
         org: Option<String>,
     },
+    /// Print an organization's audit trail as JSON Lines with the hashes (what GET
+    /// /audit.jsonl answers), oldest first; check it with deploy/verify-audit-export.py.
+    Export {
+        /// The organization's id.
+        #[arg(long)]
+        org: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -224,6 +231,9 @@ fn main() -> ExitCode {
         Command::Audit {
             command: AuditCommand::Verify { org },
         } => runtime.block_on(operations::audit_verify(settings, org.as_deref())),
+        Command::Audit {
+            command: AuditCommand::Export { org },
+        } => runtime.block_on(operations::audit_export(settings, &org)),
         Command::Backup { file } => operations::backup(&settings, &file),
         Command::Restore { file } => operations::restore(&settings, &file),
         Command::Config {

@@ -29,6 +29,8 @@ text_enum! {
         Consent => "consent",
         /// An integration's sync schedule changed.
         Schedule => "schedule",
+        /// An integration's settings changed (the GitHub organization its directory reads).
+        Settings => "settings",
         /// A webhook endpoint added by an admin.
         WebhookEndpoint => "webhook_endpoint",
         /// A service token of the internal API created or revoked.

@@ -7,7 +7,7 @@ mod config_check;
 mod health;
 mod keys;
 
-pub use audit_verify::audit_verify;
+pub use audit_verify::{audit_export, audit_verify};
 pub use backup::{backup, restore};
 pub use config_check::config_check;
 pub use health::{healthcheck, healthcheck_command, readyz_url};

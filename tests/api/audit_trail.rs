@@ -378,6 +378,14 @@ async fn the_jsonl_export_checks_out_outside_the_app_and_a_changed_line_does_not
             .output()
             .expect("python3 runs")
     };
+    // The command line prints the same export.
+    let printed = cli(&app, &["audit", "export", "--org", &org.to_string()], "");
+    assert!(
+        printed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&printed.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&printed.stdout), export);
     let out = run(&export);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("4 events check out"));

@@ -339,8 +339,20 @@ async fn the_github_organization_is_chosen_on_the_integration_page() {
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     assert_eq!(chosen(&t, id).await, None);
 
+    assert!(
+        t.app.audit_events_of("settings").await.is_empty(),
+        "refusals change nothing"
+    );
     choose(&t, id, "acme-labs").await;
     assert_eq!(chosen(&t, id).await.as_deref(), Some("acme-labs"));
+    let recorded = t.app.audit_events_of("settings").await;
+    assert_eq!(
+        recorded
+            .iter()
+            .map(|(actor, _, detail)| format!("{actor}: {detail}"))
+            .collect::<Vec<_>>(),
+        vec!["ada@acme.example: The directory reads the members of the GitHub organization acme-labs"]
+    );
     let html = t.app.get_with(&t.admin, &page).await.text().await.unwrap();
     assert!(html.contains(r#"<option value="acme-labs" selected>"#), "{html}");
 

@@ -3,9 +3,11 @@
 //! Without a choice the GitHub directory is skipped, and the sync says so.
 
 use super::github;
+use crate::accounts::Admin;
 use crate::context::AppContext;
+use crate::db::audit::{self, NewAuditEvent};
 use crate::db::{self, DbError, directory_targets};
-use crate::domain::{IntegrationId, OrgId};
+use crate::domain::{AuditKind, IntegrationId, OrgId};
 use crate::integrations::provider_api::{ApiError, ProviderApi};
 use crate::providers::catalogue::GITHUB;
 
@@ -98,10 +100,11 @@ pub async fn github_org_choice(
 /// Records the GitHub organization the directory reads: one the connected account belongs to.
 pub async fn choose_github_org(
     ctx: &AppContext,
-    org: OrgId,
+    admin: &Admin,
     integration: IntegrationId,
     login: &str,
 ) -> Result<(), ChoiceError> {
+    let (org, actor) = (admin.org_id, admin.actor());
     let api = github_api(ctx, org, integration).await?;
     let offered = github::orgs(&api).await?;
     let login = offered
@@ -110,7 +113,17 @@ pub async fn choose_github_org(
         .ok_or_else(|| ChoiceError::NotOffered(crate::domain::sanitize(login, 60)))?;
     // `github_api` found the integration among the organization's.
     ctx.db
-        .run(move |conn| directory_targets::set(conn, org, integration, &login, db::now()))
+        .run(move |conn| {
+            db::transaction(conn, |conn| {
+                directory_targets::set(conn, org, integration, &login, db::now())?;
+                let detail = format!("The directory reads the members of the GitHub organization {login}");
+                audit::append(
+                    conn,
+                    &NewAuditEvent::new(org, AuditKind::Settings, &actor, &detail).about(integration, GITHUB),
+                )
+                .map(drop)
+            })
+        })
         .await?;
     Ok(())
 }

@@ -86,7 +86,7 @@ pub async fn choose_organization(
     form: web::Form<OrganizationForm>,
 ) -> Result<HttpResponse, WebError> {
     let chosen =
-        directory::choose_github_org(&state.ctx, admin.org_id(), integration, &form.organization).await;
+        directory::choose_github_org(&state.ctx, &admin.admin, integration, &form.organization).await;
     match chosen {
         Ok(()) => set_flash(
             &admin.session,
