@@ -349,19 +349,14 @@ pub(super) fn log_account_action(
     message: &str,
 ) -> Result<(), DbError> {
     use crate::db::audit::{self, NewAuditEvent};
-    use crate::domain::{Actor, AuditKind, AuditOutcome};
+    use crate::domain::{Actor, AuditKind};
     let system = Actor::system();
     let actor = actor.unwrap_or(&system);
     audit::append(
         conn,
         &NewAuditEvent {
-            org_id,
-            kind: AuditKind::Account,
-            outcome: AuditOutcome::Succeeded,
-            actor,
-            integration_id: None,
             provider_slug: ACCOUNT_LOG,
-            detail: message,
+            ..NewAuditEvent::new(org_id, AuditKind::Account, actor, message)
         },
     )
     .map(drop)

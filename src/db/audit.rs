@@ -34,6 +34,18 @@ impl<'a> NewAuditEvent<'a> {
         }
     }
 
+    /// The same, failed unless `succeeded`.
+    pub fn succeeded_if(self, succeeded: bool) -> Self {
+        NewAuditEvent {
+            outcome: if succeeded {
+                AuditOutcome::Succeeded
+            } else {
+                AuditOutcome::Failed
+            },
+            ..self
+        }
+    }
+
     /// The same, about an integration of `provider_slug`.
     pub fn about(self, integration: IntegrationId, provider_slug: &'a str) -> Self {
         NewAuditEvent {
@@ -347,26 +359,20 @@ pub fn page_for_org(
     limit: i64,
 ) -> Result<(Vec<AuditEventRow>, i64), DbError> {
     let total = filtered(org, filter).count().get_result(conn)?;
-    let rows = filtered(org, filter)
-        .order(a::seq.desc())
-        .offset(offset)
-        .limit(limit)
-        .select(AuditEventRow::as_select())
-        .load(conn)?;
-    Ok((rows, total))
+    Ok((list_for_org(conn, org, filter, offset, limit)?, total))
 }
 
-/// The integration's latest `limit` events, newest first.
-pub fn latest_for_integration(
+/// The organization's events matching `filter`, newest first, `limit` from `offset`.
+pub fn list_for_org(
     conn: &mut DbConnection,
     org: OrgId,
-    integration: IntegrationId,
+    filter: &AuditFilter,
+    offset: i64,
     limit: i64,
 ) -> Result<Vec<AuditEventRow>, DbError> {
-    Ok(a::table
-        .filter(a::org_id.eq(org))
-        .filter(a::integration_id.eq(integration))
+    Ok(filtered(org, filter)
         .order(a::seq.desc())
+        .offset(offset)
         .limit(limit)
         .select(AuditEventRow::as_select())
         .load(conn)?)

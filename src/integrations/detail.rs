@@ -131,7 +131,16 @@ fn read_detail(
         expires_at: credentials::expires_at(conn, id)?,
         consents: consents::list_for_integration(conn, org_id, id)?,
         endpoints: webhooks::list_for_integration(conn, org_id, id)?,
-        history: audit::latest_for_integration(conn, org_id, id, HISTORY)?,
+        history: audit::list_for_org(
+            conn,
+            org_id,
+            &audit::AuditFilter {
+                integration_id: Some(id),
+                ..Default::default()
+            },
+            0,
+            HISTORY,
+        )?,
     }))
 }
 

@@ -10,7 +10,7 @@ use crate::accounts::Admin;
 use crate::context::AppContext;
 use crate::db::audit::{self, NewAuditEvent};
 use crate::db::{self, DbError, consents, integrations, webhooks};
-use crate::domain::{AuditKind, AuditOutcome, IntegrationId, IntegrationStatus, WebhookKind};
+use crate::domain::{AuditKind, IntegrationId, IntegrationStatus, WebhookKind};
 
 pub struct DisconnectOutcome {
     pub provider_name: String,
@@ -81,24 +81,18 @@ pub async fn disconnect(
                         .about(logged_row.id, &logged_row.provider_slug),
                     )?;
                 }
+                let detail = format!(
+                    "{message} ({} ms){}",
+                    started.elapsed().as_millis(),
+                    revocation_error
+                        .as_deref()
+                        .map(|e| format!(": {e}"))
+                        .unwrap_or_default()
+                );
                 audit::append(
                     conn,
-                    &NewAuditEvent {
-                        org_id: org,
-                        kind: AuditKind::Disconnect,
-                        outcome: AuditOutcome::Succeeded,
-                        actor: &actor,
-                        integration_id: Some(logged_row.id),
-                        provider_slug: &logged_row.provider_slug,
-                        detail: &format!(
-                            "{message} ({} ms){}",
-                            started.elapsed().as_millis(),
-                            revocation_error
-                                .as_deref()
-                                .map(|e| format!(": {e}"))
-                                .unwrap_or_default()
-                        ),
-                    },
+                    &NewAuditEvent::new(org, AuditKind::Disconnect, &actor, &detail)
+                        .about(logged_row.id, &logged_row.provider_slug),
                 )?;
                 Ok::<_, DbError>(())
             })

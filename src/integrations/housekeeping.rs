@@ -7,7 +7,7 @@ use chrono::{Duration, NaiveDateTime};
 
 use crate::context::AppContext;
 use crate::db::{DbError, audit, integrations, oauth_states, sync_logs};
-use crate::domain::{Actor, AuditKind, AuditOutcome, IntegrationId, LogKind, OrgId};
+use crate::domain::{Actor, AuditKind, IntegrationId, LogKind, OrgId};
 
 /// Integrations whose token maintenance is due: (id, provider), at most `batch`.
 pub async fn due_for_maintenance(
@@ -141,17 +141,10 @@ pub async fn apply_retention(
         let detail = retention_detail(&removed, rules);
         ctx.db
             .run(move |conn| {
+                let system = Actor::system();
                 audit::append(
                     conn,
-                    &audit::NewAuditEvent {
-                        org_id: org,
-                        kind: AuditKind::Retention,
-                        outcome: AuditOutcome::Succeeded,
-                        actor: &Actor::system(),
-                        integration_id: None,
-                        provider_slug: "",
-                        detail: &detail,
-                    },
+                    &audit::NewAuditEvent::new(org, AuditKind::Retention, &system, &detail),
                 )
             })
             .await?;

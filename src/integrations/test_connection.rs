@@ -8,7 +8,7 @@ use crate::accounts::Admin;
 use crate::context::AppContext;
 use crate::db::audit::{self, NewAuditEvent};
 use crate::db::{DbError, integrations};
-use crate::domain::{AuditKind, AuditOutcome, IntegrationId};
+use crate::domain::{AuditKind, IntegrationId};
 
 pub struct TestResult {
     pub ok: bool,
@@ -60,21 +60,12 @@ pub async fn test_connection(
             } else {
                 format!("Connection test failed: {logged}")
             };
+            let detail = format!("{detail} ({latency_ms} ms)");
             audit::append(
                 conn,
-                &NewAuditEvent {
-                    org_id: org,
-                    kind: AuditKind::Test,
-                    outcome: if ok {
-                        AuditOutcome::Succeeded
-                    } else {
-                        AuditOutcome::Failed
-                    },
-                    actor: &actor,
-                    integration_id: Some(row.id),
-                    provider_slug: &row.provider_slug,
-                    detail: &format!("{detail} ({latency_ms} ms)"),
-                },
+                &NewAuditEvent::new(org, AuditKind::Test, &actor, &detail)
+                    .succeeded_if(ok)
+                    .about(row.id, &row.provider_slug),
             )
         })
         .await?;

@@ -6,7 +6,7 @@ use crate::context::AppContext;
 use crate::db::sync_logs::EventOwner;
 use crate::db::webhooks::{self, WebhookRow};
 use crate::db::{self, DbError, audit, integrations, sync_logs};
-use crate::domain::{AuditKind, AuditOutcome, IntegrationId, OrgId, WebhookKind, WebhookStatus};
+use crate::domain::{AuditKind, IntegrationId, OrgId, WebhookKind, WebhookStatus};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EndpointError {
@@ -249,15 +249,13 @@ pub async fn reset_handshake(
                 }
                 audit::append(
                     conn,
-                    &audit::NewAuditEvent {
-                        org_id: org,
-                        kind: AuditKind::WebhookReset,
-                        outcome: AuditOutcome::Succeeded,
-                        actor: &actor,
-                        integration_id: Some(id),
-                        provider_slug: &endpoint.provider_slug,
-                        detail: "Webhook handshake reset by an admin; a new secret is accepted for 10 minutes",
-                    },
+                    &audit::NewAuditEvent::new(
+                        org,
+                        AuditKind::WebhookReset,
+                        &actor,
+                        "Webhook handshake reset by an admin; a new secret is accepted for 10 minutes",
+                    )
+                    .about(id, &endpoint.provider_slug),
                 )?;
                 Ok(true)
             })

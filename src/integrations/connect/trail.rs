@@ -25,13 +25,10 @@ pub(super) fn record(
     audit::append(
         conn,
         &NewAuditEvent {
-            org_id: state.org_id,
-            kind,
             outcome,
-            actor: &actor,
             integration_id: integration,
             provider_slug: &state.provider_slug,
-            detail,
+            ..NewAuditEvent::new(state.org_id, kind, &actor, detail)
         },
     )
     .map(drop)

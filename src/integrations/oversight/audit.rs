@@ -243,9 +243,9 @@ pub async fn export(
     filter: AuditFilter,
     jsonl: bool,
 ) -> Result<String, DbError> {
-    let (mut rows, _) = ctx
+    let mut rows = ctx
         .db
-        .run(move |conn| audit::page_for_org(conn, org, &filter, 0, EXPORT_LIMIT))
+        .run(move |conn| audit::list_for_org(conn, org, &filter, 0, EXPORT_LIMIT))
         .await?;
     rows.reverse();
     let mut out = String::new();

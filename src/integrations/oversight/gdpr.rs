@@ -8,7 +8,7 @@ use crate::context::AppContext;
 use crate::db::audit::{self, NewAuditEvent};
 use crate::db::sync_logs;
 use crate::db::{self, DbError, consents, integrations, webhooks};
-use crate::domain::{AuditKind, AuditOutcome, IntegrationId, OrgId, WebhookKind, format_time};
+use crate::domain::{AuditKind, IntegrationId, OrgId, WebhookKind, format_time};
 
 pub struct ConsentEntry {
     pub provider: String,
@@ -112,7 +112,7 @@ async fn export_log(ctx: &AppContext, org: OrgId) -> Result<(Vec<sync_logs::Expo
 /// webhooks and the log with its payloads (within `EXPORT_MAX_LOG_ENTRIES` and
 /// `EXPORT_MAX_PAYLOAD_BYTES`, the newest first to be kept). Never a token or a secret.
 pub async fn export(ctx: &AppContext, org: OrgId) -> Result<Value, DbError> {
-    let (integrations, ledger, hooks, directory, (trail, _)) = ctx
+    let (integrations, ledger, hooks, directory, trail) = ctx
         .db
         .run(move |conn| {
             Ok((
@@ -120,7 +120,7 @@ pub async fn export(ctx: &AppContext, org: OrgId) -> Result<Value, DbError> {
                 consents::ledger_for_org(conn, org)?,
                 webhooks::list_for_org(conn, org)?,
                 db::directory::all_for_org(conn, org)?,
-                audit::page_for_org(conn, org, &Default::default(), 0, EXPORT_MAX_LOG_ENTRIES as i64)?,
+                audit::list_for_org(conn, org, &Default::default(), 0, EXPORT_MAX_LOG_ENTRIES as i64)?,
             ))
         })
         .await?;
@@ -223,15 +223,7 @@ pub async fn erase(
                 };
                 audit::append(
                     conn,
-                    &NewAuditEvent {
-                        org_id: org,
-                        kind: AuditKind::Erasure,
-                        outcome: AuditOutcome::Succeeded,
-                        actor: &actor,
-                        integration_id: Some(id),
-                        provider_slug: &provider,
-                        detail: &detail,
-                    },
+                    &NewAuditEvent::new(org, AuditKind::Erasure, &actor, &detail).about(id, &provider),
                 )?;
                 Ok(())
             })

@@ -2,13 +2,13 @@
 //! resets, account actions), filtered by actor, kind, provider and dates; whether its hash
 //! chain checks out; and its exports (CSV, and JSON Lines with the hashes).
 
-use actix_web::http::{StatusCode, header};
+use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
 use super::oversight::{BAD_PAGE, MAX_PAGE, date_range, non_empty};
-use super::{Layout, html};
+use super::{Layout, download, html};
 use crate::domain::{AuditKind, format_time};
 use crate::integrations::oversight::{self, AuditFilter, AuditPage, ChainCheck};
 use crate::web::WebState;
@@ -161,15 +161,4 @@ pub async fn jsonl(
         "audit-trail.jsonl",
         body,
     ))
-}
-
-fn download(content_type: &str, filename: &str, body: String) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type(content_type.to_owned())
-        .insert_header((
-            header::CONTENT_DISPOSITION,
-            format!("attachment; filename=\"{filename}\""),
-        ))
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .body(body)
 }

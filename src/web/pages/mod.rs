@@ -184,3 +184,15 @@ pub fn oversight_kinds() -> &'static [&'static str] {
 pub fn oversight_statuses() -> &'static [&'static str] {
     &oversight::STATUSES
 }
+
+/// A file to download (an export): never cached.
+pub(super) fn download(content_type: &str, filename: &str, body: String) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(content_type.to_owned())
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{filename}\""),
+        ))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(body)
+}

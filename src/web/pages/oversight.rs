@@ -230,14 +230,11 @@ pub async fn activity_csv(
     query: web::Query<LogQuery>,
 ) -> Result<HttpResponse, WebError> {
     let csv = oversight::log_csv(&state.ctx, admin.org_id(), query.filter(None)?, CSV_LIMIT).await?;
-    Ok(HttpResponse::Ok()
-        .content_type("text/csv; charset=utf-8")
-        .insert_header((
-            header::CONTENT_DISPOSITION,
-            "attachment; filename=\"activity-log.csv\"",
-        ))
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .body(csv))
+    Ok(super::download(
+        "text/csv; charset=utf-8",
+        "activity-log.csv",
+        csv,
+    ))
 }
 
 #[derive(Template)]
