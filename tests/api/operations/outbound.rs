@@ -108,14 +108,37 @@ async fn sync_with(
     wait_ready(&base).await;
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut now = sync_state(t, slack).await;
-    while !ended(&before, &now) && Instant::now() < deadline {
+    // Until its attempt let go of the job as well: the pass's end is written a moment before,
+    // and a job killed while leased would wait out its lease in the next run.
+    while (!ended(&before, &now) || attempt_in_flight(t, slack).await) && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
         now = sync_state(t, slack).await;
     }
+    // Read again: the job's finish (which clears a retried row's error) may have come after.
+    let now = sync_state(t, slack).await;
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(ended(&before, &now), "the sync did not end: {now:?}");
+    assert!(!attempt_in_flight(t, slack).await, "the sync's job was let go");
     now
+}
+
+/// Whether a worker holds one of the integration's jobs.
+async fn attempt_in_flight(t: &OAuthApp, slack: IntegrationId) -> bool {
+    use targetym_integrations::db::schema::integration_sync_logs as l;
+    t.app
+        .ctx
+        .db
+        .run(move |conn| {
+            Ok(diesel::select(diesel::dsl::exists(
+                l::table
+                    .filter(l::integration_id.eq(slack))
+                    .filter(l::lease_owner.is_not_null()),
+            ))
+            .get_result::<bool>(conn)?)
+        })
+        .await
+        .unwrap()
 }
 
 type SyncState = (Option<chrono::NaiveDateTime>, Option<String>);
@@ -341,12 +364,7 @@ async fn a_private_certificate_authority_is_trusted_only_from_the_system_store()
     );
 
     vars.push(("TLS_ROOTS", "system"));
-    // Until the pass completed and its job was finished: the job retried is the first run's
-    // row, whose error the finish clears a moment after the pass's end is written.
-    let (completed_at, error) = sync_with(&t, org, slack, &vars, |before, now| {
-        completed(before, now) && now.1.is_none()
-    })
-    .await;
+    let (completed_at, error) = sync_with(&t, org, slack, &vars, completed).await;
     assert!(
         completed_at.is_some() && error.is_none(),
         "read over TLS trusting the system's store: {error:?}"
