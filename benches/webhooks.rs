@@ -3,7 +3,7 @@
 //!   1. GET /healthz at full speed,
 //!   2. Slack events at full speed (unique event ids, each signed, verified, durably stored
 //!      before the 200),
-//!   3. Slack events at a fixed 2,000/s, for the latency at that rate;
+//!   3. Slack events at a fixed rate, half the maximum of 2., for the latency there;
 //!
 //! then checks that every acknowledged event is in the database.
 //!
@@ -123,9 +123,11 @@ async fn run() {
         healthz_cpu / events_cpu
     );
 
-    let (latencies, failed_fixed) = fixed_rate(2000, seconds, post("B")).await;
+    // The latency the issue bounds: at half the maximum just measured.
+    let half = (events_rate / 2.0).max(1.0) as u64;
+    let (latencies, failed_fixed) = fixed_rate(half, seconds, post("B")).await;
     println!(
-        "  at 2,000 ev/s      {:>9} sent    p50 {:>6.2} ms   p99 {:>6.2} ms   ({failed_fixed} not acknowledged)",
+        "  at half, {half:>5} ev/s {:>8} sent    p50 {:>6.2} ms   p99 {:>6.2} ms   ({failed_fixed} not acknowledged)",
         latencies.len(),
         percentile(&latencies, 0.5),
         percentile(&latencies, 0.99)

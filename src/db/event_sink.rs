@@ -19,7 +19,9 @@ use crate::domain::IntegrationId;
 
 /// Deliveries written per transaction at most.
 const MAX_BATCH: usize = 512;
-/// Writers (each with its own connection): one commits while the next batch is written.
+/// Writers on PostgreSQL (each with its own connection): one commits while the next batch is
+/// written. SQLite takes one writer at a time: a second would only wait for the lock, and
+/// split the deliveries into smaller batches.
 const WRITERS: usize = 2;
 /// Deliveries waiting for the writer at most (then callers wait).
 const QUEUE: usize = 4096;
@@ -45,7 +47,8 @@ impl EventSink {
     pub fn start(db: Db) -> EventSink {
         let (tx, rx) = mpsc::channel(QUEUE);
         let rx = std::sync::Arc::new(tokio::sync::Mutex::new(rx));
-        for _ in 0..WRITERS {
+        let writers = if db.is_postgres() { WRITERS } else { 1 };
+        for _ in 0..writers {
             tokio::spawn(write_batches(db.clone(), rx.clone()));
         }
         EventSink { tx }

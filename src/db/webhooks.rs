@@ -344,12 +344,23 @@ pub fn live_targets(
     ids: &[&str],
 ) -> Result<std::collections::HashSet<(String, Option<IntegrationId>)>, DbError> {
     use super::schema::integrations as i;
-    let rows: Vec<(String, Option<IntegrationId>)> = w::table
+    let live = w::table
         .inner_join(i::table)
-        .filter(w::id.eq_any(ids))
         .filter(w::status.ne(WebhookStatus::Stopped))
         .filter(i::status.ne(crate::domain::IntegrationStatus::Disconnected))
-        .select((w::id, w::integration_id))
-        .load(conn)?;
+        .select((w::id, w::integration_id));
+    let distinct: std::collections::BTreeSet<&str> = ids.iter().copied().collect();
+    let rows: Vec<(String, Option<IntegrationId>)> = match conn {
+        DbConnection::Postgresql(conn) => live.filter(w::id.eq_any(distinct)).load(conn)?,
+        // An `IN (…)` list is prepared again at each use on SQLite: one cached lookup per
+        // webhook instead (a batch's events mostly share a few).
+        DbConnection::Sqlite(conn) => {
+            let mut rows = Vec::with_capacity(distinct.len());
+            for id in distinct {
+                rows.extend(live.filter(w::id.eq(id)).load(conn)?);
+            }
+            rows
+        }
+    };
     Ok(rows.into_iter().collect())
 }

@@ -143,7 +143,7 @@ async fn store_event(
     if !is_provider_id(&dedup_key) {
         return Err(WebhookError::BadRequest("malformed event id"));
     }
-    let id = uuid::Uuid::new_v4().to_string();
+    let id = db::sync_logs::new_row_id();
     let event = NewEvent {
         payload: crate::db::sealed::seal_payload(&ctx.keyring, &id, &payload),
         id,

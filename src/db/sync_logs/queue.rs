@@ -29,7 +29,7 @@ pub fn enqueue(
     job: &NewJob<'_>,
     at: NaiveDateTime,
 ) -> Result<Option<String>, DbError> {
-    let id = uuid::Uuid::new_v4().to_string();
+    let id = super::new_row_id();
     // A savepoint: on PostgreSQL a unique violation would otherwise abort the caller's
     // transaction.
     let inserted = crate::db::transaction(conn, |conn| {

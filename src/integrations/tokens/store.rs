@@ -91,7 +91,7 @@ impl Refreshed {
                     actor_user_id: None,
                     duration_ms: Some(write.duration_ms),
                 };
-                (uuid::Uuid::new_v4().to_string(), entry)
+                (sync_logs::new_row_id(), entry)
             })
             .collect();
         if !entries.is_empty() {
