@@ -4,6 +4,8 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use crate::db::native::native;
+
 use super::schema::{admin_sessions as s, organizations, users};
 use super::{DbConnection, DbError};
 use crate::domain::{OrgId, UserId};
@@ -42,7 +44,7 @@ pub struct OpenSession {
 /// An open session with its admin and organization (`None`: ended, unknown, or the admin is
 /// gone).
 pub fn find_open(conn: &mut DbConnection, id: &str) -> Result<Option<OpenSession>, DbError> {
-    Ok(s::table
+    Ok(native!(conn => s::table
         .inner_join(users::table.inner_join(organizations::table))
         .filter(s::id.eq(id))
         .filter(s::ended_at.is_null())
@@ -57,13 +59,13 @@ pub fn find_open(conn: &mut DbConnection, id: &str) -> Result<Option<OpenSession
             organizations::name,
         ))
         .first(conn)
-        .optional()?)
+        .optional())?)
 }
 
 pub fn touch(conn: &mut DbConnection, id: &str, at: NaiveDateTime) -> Result<(), DbError> {
-    diesel::update(s::table.find(id))
+    native!(conn => diesel::update(s::table.find(id))
         .set(s::last_seen_at.eq(at))
-        .execute(conn)?;
+        .execute(conn))?;
     Ok(())
 }
 

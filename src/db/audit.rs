@@ -4,6 +4,8 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use crate::db::native::native;
+
 use super::schema::{audit_chains as c, audit_events as a, audit_seal_pending};
 use super::{DbConnection, DbError, now, transaction};
 use crate::domain::{
@@ -324,30 +326,32 @@ pub struct AuditFilter {
     pub to: Option<NaiveDateTime>,
 }
 
-fn filtered<'a>(
-    org: OrgId,
-    filter: &'a AuditFilter,
-) -> a::BoxedQuery<'a, <DbConnection as diesel::Connection>::Backend> {
-    let mut query = a::table.filter(a::org_id.eq(org)).into_boxed();
-    if let Some(actor) = &filter.actor {
-        query = query.filter(a::actor.eq(actor));
-    }
-    if let Some(kind) = filter.kind {
-        query = query.filter(a::kind.eq(kind));
-    }
-    if let Some(id) = filter.integration_id {
-        query = query.filter(a::integration_id.eq(id));
-    }
-    if let Some(provider) = &filter.provider {
-        query = query.filter(a::provider_slug.eq(provider));
-    }
-    if let Some(from) = filter.from {
-        query = query.filter(a::created_at.ge(from));
-    }
-    if let Some(to) = filter.to {
-        query = query.filter(a::created_at.lt(to));
-    }
-    query
+/// The organization's events that match `filter`, boxed for the backend the caller's
+/// connection names (see `native!`).
+macro_rules! filtered {
+    ($org:expr, $filter:expr) => {{
+        let (org, filter): (OrgId, &AuditFilter) = ($org, $filter);
+        let mut query = a::table.filter(a::org_id.eq(org)).into_boxed();
+        if let Some(actor) = &filter.actor {
+            query = query.filter(a::actor.eq(actor));
+        }
+        if let Some(kind) = filter.kind {
+            query = query.filter(a::kind.eq(kind));
+        }
+        if let Some(id) = filter.integration_id {
+            query = query.filter(a::integration_id.eq(id));
+        }
+        if let Some(provider) = &filter.provider {
+            query = query.filter(a::provider_slug.eq(provider));
+        }
+        if let Some(from) = filter.from {
+            query = query.filter(a::created_at.ge(from));
+        }
+        if let Some(to) = filter.to {
+            query = query.filter(a::created_at.lt(to));
+        }
+        query
+    }};
 }
 
 /// A page of the organization's events, newest first, and how many match in all.
@@ -358,7 +362,7 @@ pub fn page_for_org(
     offset: i64,
     limit: i64,
 ) -> Result<(Vec<AuditEventRow>, i64), DbError> {
-    let total = filtered(org, filter).count().get_result(conn)?;
+    let total = native!(conn => filtered!(org, filter).count().get_result(conn))?;
     Ok((list_for_org(conn, org, filter, offset, limit)?, total))
 }
 
@@ -370,12 +374,12 @@ pub fn list_for_org(
     offset: i64,
     limit: i64,
 ) -> Result<Vec<AuditEventRow>, DbError> {
-    Ok(filtered(org, filter)
+    Ok(native!(conn => filtered!(org, filter)
         .order(a::seq.desc())
         .offset(offset)
         .limit(limit)
         .select(AuditEventRow::as_select())
-        .load(conn)?)
+        .load(conn))?)
 }
 
 /// The actors of the organization's events, for the page's filter.

@@ -4,6 +4,8 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use crate::db::native::native;
+
 use super::schema::integration_consents as c;
 use super::{DbConnection, DbError};
 use crate::domain::{IntegrationId, OrgId, UserId};
@@ -60,12 +62,12 @@ pub fn list_for_integration(
     org_id: OrgId,
     integration_id: IntegrationId,
 ) -> Result<Vec<ConsentRow>, DbError> {
-    Ok(c::table
+    Ok(native!(conn => c::table
         .filter(c::org_id.eq(org_id))
         .filter(c::integration_id.eq(integration_id))
         .order(c::granted_at.desc())
         .select(ConsentRow::as_select())
-        .load(conn)?)
+        .load(conn))?)
 }
 
 /// The organization's ledger, newest first, with the consenting admin's email.

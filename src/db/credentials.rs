@@ -4,6 +4,8 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use crate::db::native::native;
+
 use super::schema::integration_credentials as c;
 use super::{DbConnection, DbError};
 use crate::domain::IntegrationId;
@@ -110,12 +112,12 @@ pub fn expires_at(
     conn: &mut DbConnection,
     integration_id: IntegrationId,
 ) -> Result<Option<NaiveDateTime>, DbError> {
-    Ok(c::table
+    Ok(native!(conn => c::table
         .find(integration_id)
         .select(c::expires_at)
         .first::<Option<NaiveDateTime>>(conn)
-        .optional()?
-        .flatten())
+        .optional())?
+    .flatten())
 }
 
 pub fn delete(conn: &mut DbConnection, integration_id: IntegrationId) -> Result<usize, DbError> {

@@ -17,6 +17,7 @@ pub mod files;
 pub mod gauges;
 pub mod integrations;
 pub mod invitations;
+mod native;
 pub mod oauth_states;
 pub mod orgs;
 pub mod people;

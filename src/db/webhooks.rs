@@ -3,6 +3,8 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use crate::db::native::native;
+
 use super::schema::integration_webhooks as w;
 use super::{DbConnection, DbError};
 use crate::domain::{IntegrationId, OrgId, WebhookStatus};
@@ -78,12 +80,12 @@ pub fn list_for_integration(
     org_id: OrgId,
     integration_id: IntegrationId,
 ) -> Result<Vec<WebhookRow>, DbError> {
-    Ok(w::table
+    Ok(native!(conn => w::table
         .filter(w::org_id.eq(org_id))
         .filter(w::integration_id.eq(integration_id))
         .order(w::created_at.asc())
         .select(WebhookRow::as_select())
-        .load(conn)?)
+        .load(conn))?)
 }
 
 /// Stores a secret learned in a handshake (Asana, Notion), only if none is set yet and the

@@ -7,6 +7,8 @@ mod maintenance;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use crate::db::native::native;
+
 use super::schema::integrations as i;
 use super::{DbConnection, DbError, now};
 use crate::domain::{IntegrationId, IntegrationStatus, OrgId, UserId};
@@ -104,12 +106,12 @@ pub fn find_for_org(
     org_id: OrgId,
     id: IntegrationId,
 ) -> Result<Option<IntegrationRow>, DbError> {
-    Ok(i::table
+    Ok(native!(conn => i::table
         .filter(i::org_id.eq(org_id))
         .filter(i::id.eq(id))
         .select(IntegrationRow::as_select())
         .first(conn)
-        .optional()?)
+        .optional())?)
 }
 
 /// A successful connection, as the callback records it.

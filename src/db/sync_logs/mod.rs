@@ -8,6 +8,8 @@ mod queue;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use crate::db::native::native;
+
 use super::schema::integration_sync_logs as l;
 use super::{DbConnection, DbError, now};
 use crate::domain::{IntegrationId, LogKind, LogStatus, OrgId, UserId};
@@ -157,30 +159,32 @@ pub struct LogRow {
     pub created_at: NaiveDateTime,
 }
 
-fn filtered<'a>(
-    org_id: OrgId,
-    filter: &'a LogFilter,
-) -> l::BoxedQuery<'a, <DbConnection as diesel::Connection>::Backend> {
-    let mut query = l::table.filter(l::org_id.eq(org_id)).into_boxed();
-    if let Some(id) = &filter.integration_id {
-        query = query.filter(l::integration_id.eq(id));
-    }
-    if let Some(provider) = &filter.provider {
-        query = query.filter(l::provider_slug.eq(provider));
-    }
-    if let Some(kind) = &filter.kind {
-        query = query.filter(l::kind.eq(kind));
-    }
-    if let Some(status) = &filter.status {
-        query = query.filter(l::status.eq(status));
-    }
-    if let Some(from) = filter.from {
-        query = query.filter(l::created_at.ge(from));
-    }
-    if let Some(to) = filter.to {
-        query = query.filter(l::created_at.lt(to));
-    }
-    query
+/// The organization's entries that match `filter`, boxed for the backend the caller's
+/// connection names (see `native!`).
+macro_rules! filtered {
+    ($org_id:expr, $filter:expr) => {{
+        let (org_id, filter): (OrgId, &LogFilter) = ($org_id, $filter);
+        let mut query = l::table.filter(l::org_id.eq(org_id)).into_boxed();
+        if let Some(id) = &filter.integration_id {
+            query = query.filter(l::integration_id.eq(id));
+        }
+        if let Some(provider) = &filter.provider {
+            query = query.filter(l::provider_slug.eq(provider));
+        }
+        if let Some(kind) = &filter.kind {
+            query = query.filter(l::kind.eq(kind));
+        }
+        if let Some(status) = &filter.status {
+            query = query.filter(l::status.eq(status));
+        }
+        if let Some(from) = filter.from {
+            query = query.filter(l::created_at.ge(from));
+        }
+        if let Some(to) = filter.to {
+            query = query.filter(l::created_at.lt(to));
+        }
+        query
+    }};
 }
 
 /// One page of the organization's entries (newest first) and how many match in all: two
@@ -192,14 +196,16 @@ pub fn page_for_org(
     offset: i64,
     limit: i64,
 ) -> Result<(Vec<LogRow>, i64), DbError> {
-    let total = filtered(org_id, filter).count().get_result(conn)?;
-    let rows = filtered(org_id, filter)
-        .order((l::created_at.desc(), l::id.desc()))
-        .offset(offset)
-        .limit(limit)
-        .select(LogRow::as_select())
-        .load(conn)?;
-    Ok((rows, total))
+    Ok(native!(conn => {
+        let total = filtered!(org_id, filter).count().get_result(conn)?;
+        let rows = filtered!(org_id, filter)
+            .order((l::created_at.desc(), l::id.desc()))
+            .offset(offset)
+            .limit(limit)
+            .select(LogRow::as_select())
+            .load(conn)?;
+        Ok::<_, diesel::result::Error>((rows, total))
+    })?)
 }
 
 /// An entry with its payload.
