@@ -287,11 +287,11 @@ pub fn purge_before(
 
 /// The organization's chain, if it has one.
 pub fn chain(conn: &mut DbConnection, org: OrgId) -> Result<Option<ChainRow>, DbError> {
-    Ok(c::table
+    Ok(native!(conn => c::table
         .find(org)
         .select(ChainRow::as_select())
         .first(conn)
-        .optional()?)
+        .optional())?)
 }
 
 /// The organizations that have a chain.
@@ -306,13 +306,13 @@ pub fn events_after(
     after_seq: i64,
     limit: i64,
 ) -> Result<Vec<AuditEventRow>, DbError> {
-    Ok(a::table
+    Ok(native!(conn => a::table
         .filter(a::org_id.eq(org))
         .filter(a::seq.gt(after_seq))
         .order(a::seq)
         .limit(limit)
         .select(AuditEventRow::as_select())
-        .load(conn)?)
+        .load(conn))?)
 }
 
 /// What the audit page is filtered by (empty = any).
@@ -362,8 +362,12 @@ pub fn page_for_org(
     offset: i64,
     limit: i64,
 ) -> Result<(Vec<AuditEventRow>, i64), DbError> {
-    let total = native!(conn => filtered!(org, filter).count().get_result(conn))?;
-    Ok((list_for_org(conn, org, filter, offset, limit)?, total))
+    let events = list_for_org(conn, org, filter, offset, limit)?;
+    let total = match super::sync_logs::counted_by_page(offset, limit, events.len()) {
+        Some(total) => total,
+        None => native!(conn => filtered!(org, filter).count().get_result(conn))?,
+    };
+    Ok((events, total))
 }
 
 /// The organization's events matching `filter`, newest first, `limit` from `offset`.
@@ -384,10 +388,10 @@ pub fn list_for_org(
 
 /// The actors of the organization's events, for the page's filter.
 pub fn actors(conn: &mut DbConnection, org: OrgId) -> Result<Vec<String>, DbError> {
-    Ok(a::table
+    Ok(native!(conn => a::table
         .filter(a::org_id.eq(org))
         .select(a::actor)
         .distinct()
         .order(a::actor)
-        .load(conn)?)
+        .load(conn))?)
 }

@@ -153,12 +153,12 @@ pub fn count_received_if_live(
         w::last_event_at.eq(at),
     );
     let updated = match integration_id {
-        Some(integration) => diesel::update(live.filter(w::integration_id.eq(integration)))
+        Some(integration) => native!(conn => diesel::update(live.filter(w::integration_id.eq(integration)))
             .set(set)
-            .execute(conn)?,
-        None => diesel::update(live.filter(w::integration_id.is_null()))
+            .execute(conn))?,
+        None => native!(conn => diesel::update(live.filter(w::integration_id.is_null()))
             .set(set)
-            .execute(conn)?,
+            .execute(conn))?,
     };
     Ok(updated == 1)
 }

@@ -30,7 +30,17 @@ pub fn sanitize(text: &str, max_chars: usize) -> String {
 
 /// A moment as pages show it: `2026-12-02 14:05 UTC`.
 pub fn format_time(at: chrono::NaiveDateTime) -> String {
-    at.format("%Y-%m-%d %H:%M UTC").to_string()
+    use chrono::{Datelike, Timelike};
+    // `%Y-%m-%d %H:%M UTC`, without parsing a format string at each of a page's many times.
+    let (date, time) = (at.date(), at.time());
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02} UTC",
+        date.year(),
+        date.month(),
+        date.day(),
+        time.hour(),
+        time.minute()
+    )
 }
 
 /// Declares a closed set of string-coded values stored in text columns.
@@ -116,5 +126,23 @@ impl OrgName {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_time_reads_as_strftime_would_write_it() {
+        for at in [
+            "2026-12-02 14:05:59",
+            "0999-01-09 00:00:00",
+            "2026-07-31 23:59:00",
+        ] {
+            let at = chrono::NaiveDateTime::parse_from_str(at, "%Y-%m-%d %H:%M:%S").unwrap();
+            assert_eq!(
+                super::format_time(at),
+                at.format("%Y-%m-%d %H:%M UTC").to_string()
+            );
+        }
     }
 }

@@ -69,12 +69,12 @@ pub fn list_active_for_org(
     conn: &mut DbConnection,
     org_id: OrgId,
 ) -> Result<Vec<IntegrationSummary>, DbError> {
-    Ok(i::table
+    Ok(native!(conn => i::table
         .filter(i::org_id.eq(org_id))
         .filter(i::status.ne(IntegrationStatus::Disconnected))
         .order((i::provider_slug.asc(), i::created_at.asc()))
         .select(IntegrationSummary::as_select())
-        .load(conn)?)
+        .load(conn))?)
 }
 
 /// An integration as its detail page and the lifecycle need it.

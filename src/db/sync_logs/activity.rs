@@ -10,6 +10,8 @@ use diesel::expression::{
 };
 use diesel::pg::Pg;
 use diesel::prelude::*;
+
+use crate::db::native::native;
 use diesel::query_builder::{AstPass, QueryFragment, QueryId};
 use diesel::sql_types::{BigInt, Timestamp};
 use diesel::sqlite::Sqlite;
@@ -39,7 +41,7 @@ pub fn hourly_activity(
     until: NaiveDateTime,
 ) -> Result<Vec<HourlyActivity>, DbError> {
     let hour = HoursSince(since);
-    Ok(l::table
+    Ok(native!(conn => l::table
         .filter(l::created_at.ge(since))
         .filter(l::created_at.lt(until))
         .filter(l::org_id.eq(org_id))
@@ -52,7 +54,7 @@ pub fn hourly_activity(
             hour,
             diesel::dsl::count_star(),
         ))
-        .load(conn)?)
+        .load(conn))?)
 }
 
 /// Whole hours from the instant it holds to an entry's `created_at`: date arithmetic, which

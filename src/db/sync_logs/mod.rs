@@ -187,8 +187,15 @@ macro_rules! filtered {
     }};
 }
 
-/// One page of the organization's entries (newest first) and how many match in all: two
-/// queries whatever the size of the log.
+/// How many match in all, when a page of `len` rows from `offset` tells: a page that is not
+/// full is the last one (`None`: count them).
+pub(crate) fn counted_by_page(offset: i64, limit: i64, len: usize) -> Option<i64> {
+    let len = len as i64;
+    (len < limit && (len > 0 || offset == 0)).then_some(offset + len)
+}
+
+/// One page of the organization's entries (newest first) and how many match in all: one
+/// query when the page is not full, two otherwise, whatever the size of the log.
 pub fn page_for_org(
     conn: &mut DbConnection,
     org_id: OrgId,
@@ -197,13 +204,16 @@ pub fn page_for_org(
     limit: i64,
 ) -> Result<(Vec<LogRow>, i64), DbError> {
     Ok(native!(conn => {
-        let total = filtered!(org_id, filter).count().get_result(conn)?;
-        let rows = filtered!(org_id, filter)
+        let rows: Vec<LogRow> = filtered!(org_id, filter)
             .order((l::created_at.desc(), l::id.desc()))
             .offset(offset)
             .limit(limit)
             .select(LogRow::as_select())
             .load(conn)?;
+        let total = match counted_by_page(offset, limit, rows.len()) {
+            Some(total) => total,
+            None => filtered!(org_id, filter).count().get_result(conn)?,
+        };
         Ok::<_, diesel::result::Error>((rows, total))
     })?)
 }
@@ -251,6 +261,24 @@ pub fn erase_for_integration(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_page_that_is_not_full_counts_the_matches() {
+        use super::counted_by_page;
+        assert_eq!(counted_by_page(0, 20, 9), Some(9));
+        assert_eq!(counted_by_page(0, 20, 0), Some(0));
+        assert_eq!(counted_by_page(40, 20, 3), Some(43));
+        assert_eq!(
+            counted_by_page(0, 20, 20),
+            None,
+            "a full page may have more after it"
+        );
+        assert_eq!(
+            counted_by_page(40, 20, 0),
+            None,
+            "past the end: how far is unknown"
+        );
+    }
+
     #[test]
     fn new_row_ids_sort_in_the_order_they_were_made() {
         let ids: Vec<String> = (0..1000).map(|_| super::new_row_id()).collect();
