@@ -12,15 +12,7 @@ const PROFILE: &str = "openid https://www.googleapis.com/auth/userinfo.email";
 
 async fn get(t: &OAuthApp, path: &str) -> (StatusCode, Value) {
     let org = t.app.org_of("ada@acme.example").await;
-    let (_, token) = targetym_integrations::api_tokens::create(
-        &t.app.ctx.db,
-        org,
-        "hr-core",
-        &targetym_integrations::domain::Actor::system(),
-        &[],
-    )
-    .await
-    .unwrap();
+    let token = t.app.service_token(org, "hr-core").await;
     api_get(t, &token, path).await
 }
 

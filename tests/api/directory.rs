@@ -195,15 +195,7 @@ async fn the_scheduled_sync_fills_the_directory_the_api_serves() {
     );
 
     let org = t.app.org_of("ada@acme.example").await;
-    let (_, token) = targetym_integrations::api_tokens::create(
-        &t.app.ctx.db,
-        org,
-        "hr-core",
-        &targetym_integrations::domain::Actor::system(),
-        &[],
-    )
-    .await
-    .unwrap();
+    let token = t.app.service_token(org, "hr-core").await;
     let get = |path: String| {
         let (t, token) = (&t, token.clone());
         async move { api_get(t, &token, &path).await }
@@ -333,16 +325,7 @@ async fn a_google_workspace_directory_is_read_with_page_tokens_when_granted() {
 #[tokio::test]
 async fn people_are_grouped_by_email_and_the_change_feed_skips_and_repeats_nothing() {
     let (t, org, slack) = slack_app().await;
-    let org_token = targetym_integrations::api_tokens::create(
-        &t.app.ctx.db,
-        org,
-        "hr-core",
-        &targetym_integrations::domain::Actor::system(),
-        &[],
-    )
-    .await
-    .unwrap()
-    .1;
+    let org_token = t.app.service_token(org, "hr-core").await;
     let get = |path: String| {
         let (t, token) = (&t, org_token.clone());
         async move {
@@ -502,16 +485,7 @@ async fn the_actor_purges_accounts_deactivated_longer_than_the_retention() {
 #[tokio::test]
 async fn an_account_is_last_seen_by_the_last_complete_pass_that_listed_it() {
     let (t, org, id) = slack_app().await;
-    let token = targetym_integrations::api_tokens::create(
-        &t.app.ctx.db,
-        org,
-        "hr-core",
-        &targetym_integrations::domain::Actor::system(),
-        &[],
-    )
-    .await
-    .unwrap()
-    .1;
+    let token = t.app.service_token(org, "hr-core").await;
     // (first seen, last seen) of an account, as the directory and the people API give them.
     let seen = |external_id: &'static str| {
         let (t, token) = (&t, token.clone());

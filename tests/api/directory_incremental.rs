@@ -91,15 +91,7 @@ fn has(query: &[(String, String)], name: &str) -> bool {
 
 /// The organization's change feed, as the internal API serves it.
 async fn feed(t: &OAuthApp, org: OrgId) -> Vec<Value> {
-    let (_, token) = targetym_integrations::api_tokens::create(
-        &t.app.ctx.db,
-        org,
-        "hr-core",
-        &targetym_integrations::domain::Actor::system(),
-        &[],
-    )
-    .await
-    .unwrap();
+    let token = t.app.service_token(org, "hr-core").await;
     let res = reqwest::Client::new()
         .get(t.app.url("/api/v1/people/changes?since=0&limit=1000"))
         .bearer_auth(token)

@@ -263,6 +263,20 @@ impl TestApp {
         user.org_id
     }
 
+    /// A new service token of the organization, called `name`, with every scope.
+    pub async fn service_token(&self, org: OrgId, name: &str) -> String {
+        targetym_integrations::api_tokens::create(
+            &self.ctx.db,
+            org,
+            name,
+            &targetym_integrations::domain::Actor::system(),
+            &[],
+        )
+        .await
+        .unwrap()
+        .1
+    }
+
     /// The user id of the admin with this email.
     pub async fn user_id_of(&self, email: &str) -> targetym_integrations::domain::UserId {
         let email = email.to_owned();

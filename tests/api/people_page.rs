@@ -94,15 +94,7 @@ async fn people_are_grouped_by_email_and_filtered_by_service_leavers_and_search(
     assert_eq!(people_on(&missing), ["bob@acme.example", "carol@acme.example"]);
 
     // Offboarding: the platform says Bob and Erin left; Bob still has Slack, Erin nothing.
-    let (_, token) = targetym_integrations::api_tokens::create(
-        &t.app.ctx.db,
-        _org,
-        "hr-core",
-        &targetym_integrations::domain::Actor::system(),
-        &[],
-    )
-    .await
-    .unwrap();
+    let token = t.app.service_token(_org, "hr-core").await;
     for email in ["bob@acme.example", "erin@acme.example"] {
         let status = reqwest::Client::new()
             .put(t.app.url(&format!("/api/v1/people/{email}/employment")))

@@ -425,16 +425,7 @@ async fn the_external_id_names_the_organization_in_the_api() {
         let app = &app;
         async move {
             let org = app.org_of(email).await;
-            targetym_integrations::api_tokens::create(
-                &app.ctx.db,
-                org,
-                "hr-core",
-                &targetym_integrations::domain::Actor::system(),
-                &[],
-            )
-            .await
-            .unwrap()
-            .1
+            app.service_token(org, "hr-core").await
         }
     };
     let (acme, beta) = (token("ada@acme.example").await, token("bea@beta.example").await);

@@ -194,15 +194,7 @@ async fn a_misbehaving_provider_fails_typed_opens_its_breaker_and_slows_no_page(
         ids.push(seed_with_tokens(&t, slug, "acct", tokens).await);
     }
     let org = t.org_of("ada@acme.example").await;
-    let (_, token) = targetym_integrations::api_tokens::create(
-        &t.ctx.db,
-        org,
-        "faults",
-        &targetym_integrations::domain::Actor::system(),
-        &[],
-    )
-    .await
-    .unwrap();
+    let token = t.service_token(org, "faults").await;
     let vars = [
         ("PROVIDERS_FILE", file.to_str().unwrap()),
         ("PROVIDER_TIMEOUT_SECS", "1"),
